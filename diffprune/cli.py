@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratio", type=float, required=True, help="channel pruning ratio in (0, 1)")
     p.add_argument("--threshold", type=float, default=0.05, help="Diff-Pruning's T in [0, 1)")
     p.add_argument("--timestep-stride", type=int, default=1)
-    p.add_argument("--dataset", default=None, help="data for the gradient methods (default fashion-mnist)")
+    p.add_argument("--dataset", default=None, help="data for taylor and diff-pruning")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
@@ -91,7 +91,7 @@ def cmd_prune(a) -> None:
 
     validate(a.method, a.ratio, a.threshold, a.timestep_stride)
     if a.method in GRADIENT_METHODS and a.dataset is None:
-        a.dataset = "fashion-mnist"
+        raise DiffpruneError(f"method {a.method!r} needs data: pass --dataset NAME")
     if a.batch_size < 1:
         raise DiffpruneError(f"batch size must be >= 1, got {a.batch_size}")
     _require_model(a.model)

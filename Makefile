@@ -1,0 +1,39 @@
+# Two entry points (see README): `make demo` (the main job) and `make test`.
+# Each installs what is missing into the project-local virtual environment .venv.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export MPLCONFIGDIR   ?= $(CURDIR)/.cache/matplotlib
+export PYTHONUNBUFFERED = 1
+
+.PHONY: install data demo test clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist package (installed when run as root);
+# diffprune.data also accepts the idx files under data/fashion-mnist/FashionMNIST/raw/.
+data:
+	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz \
+	  || test -f data/fashion-mnist/FashionMNIST/raw/train-images-idx3-ubyte.gz \
+	  || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null; } \
+	  || { echo "Fashion-MNIST missing: apt-get install dataset-fashion-mnist (as root)"; exit 1; }
+
+# Main job: prune the committed Fashion-MNIST teacher with Diff-Pruning and sample from it.
+demo: install data
+	$(PY) -m diffprune prune --model data/teachers/fashion-mnist --method diff-pruning --ratio 0.3 \
+	  --threshold 0.05 --timestep-stride 10 --dataset fashion-mnist --batch-size 64 --out build/demo/pruned
+	$(PY) -m diffprune sample --model data/teachers/fashion-mnist --n 32 --steps 50 --out build/demo/teacher.npz
+	$(PY) -m diffprune sample --model build/demo/pruned --n 32 --steps 50 --out build/demo/pruned.npz
+	@echo "demo: build/demo/pruned/prune_report.json, build/demo/teacher.png, build/demo/pruned.png"
+
+test: install
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,26 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may wait on the network
+
+import pytest
+import torch
+
+from diffprune.models import build_unet, default_scheduler
+
+
+@pytest.fixture(params=[(1, 16), (3, 16)], ids=["gray", "rgb"])
+def tiny_unet(request):
+    """Tiny UNet with multi-head attention (4 and 8 heads), 1 or 3 channels."""
+    channels, size = request.param
+    return build_unet("tiny", channels, size, seed=0)
+
+
+@pytest.fixture
+def scheduler():
+    return default_scheduler()
+
+
+def images_for(model, n=4, seed=0):
+    c = model.config.in_channels
+    s = model.config.sample_size
+    return torch.rand(n, c, s, s, generator=torch.Generator().manual_seed(seed)) * 2 - 1

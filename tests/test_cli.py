@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+
+from diffprune import load_unet, save_model
+from diffprune.cli import main
+from diffprune.importance import METHODS
+from diffprune.models import build_unet
+from diffprune.threshold import should_stop
+
+
+@pytest.fixture(scope="module")
+def dense_dir(tmp_path_factory):
+    """A tiny 1x28x28 UNet with multi-head attention, saved as a model directory (mnist-5k shape)."""
+    d = tmp_path_factory.mktemp("models") / "dense"
+    save_model(build_unet("tiny", 1, 28, seed=0), d)
+    return d
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_prune_cli_end_to_end(dense_dir, tmp_path, method, capsys):
+    out = tmp_path / "pruned"
+    args = ["prune", "--model", str(dense_dir), "--method", method, "--ratio", "0.3", "--threshold", "0.5",
+            "--timestep-stride", "100", "--batch-size", "4", "--out", str(out), "--quiet"]
+    if method in ("taylor", "diff-pruning"):
+        args += ["--dataset", "mnist-5k"]
+    assert main(args) == 0
+    report = json.loads((out / "prune_report.json").read_text())
+    assert report["macs_after"] <= 0.6 * report["macs_before"]
+    assert report["method"] == method and report["seed"] == 0
+    for key in ("params_before", "widths_after", "visited_t", "loss_t", "stop_t", "wall_time_s"):
+        assert key in report
+    if method == "diff-pruning":
+        running = float("-inf")
+        for t, loss in zip(report["visited_t"], report["loss_t"]):
+            running = max(running, loss)
+            assert should_stop(loss, running, 0.5) == (t == report["stop_t"])
+    model = load_unet(out)
+    assert model.pruning_history
+    assert main(["sample", "--model", str(out), "--n", "3", "--steps", "2", "--out", str(tmp_path / "s.npz"),
+                 "--quiet"]) == 0
+    with np.load(tmp_path / "s.npz") as f:
+        assert f["images"].shape == (3, 28, 28, 1) and f["images"].dtype == np.uint8
+    assert (tmp_path / "s.png").is_file()
+
+
+BAD = [
+    (["--method", "random", "--ratio", "0"], "ratio"),
+    (["--method", "random", "--ratio", "1"], "ratio"),
+    (["--method", "random", "--ratio", "-0.2"], "ratio"),
+    (["--method", "pruneit", "--ratio", "0.3"], "unknown method"),
+    (["--method", "diff-pruning", "--ratio", "0.3", "--dataset", "mnist-5k", "--threshold", "1"], "threshold"),
+    (["--method", "diff-pruning", "--ratio", "0.3", "--dataset", "mnist-5k", "--threshold", "-0.01"], "threshold"),
+    (["--method", "diff-pruning", "--ratio", "0.3", "--dataset", "mnist-5k", "--timestep-stride", "0"], "stride"),
+    (["--method", "taylor", "--ratio", "0.3"], "needs data"),
+    (["--method", "diff-pruning", "--ratio", "0.3", "--dataset", "nope"], "unknown dataset"),
+    (["--method", "random", "--ratio", "abc"], "invalid float"),
+]
+
+
+@pytest.mark.parametrize("extra, message", BAD)
+def test_prune_cli_bad_input(dense_dir, tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    code = main(["prune", "--model", str(dense_dir), "--out", str(out), "--quiet", *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_prune_cli_missing_model(tmp_path, capsys):
+    code = main(["prune", "--model", str(tmp_path / "none"), "--method", "random", "--ratio", "0.3",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "not found" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_prune_cli_wrong_image_shape(dense_dir, tmp_path, capsys):
+    code = main(["prune", "--model", str(dense_dir), "--method", "taylor", "--ratio", "0.3",
+                 "--dataset", "openmoji-32", "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 2 and "expects" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_sample_cli_bad_input(dense_dir, tmp_path, capsys):
+    code = main(["sample", "--model", str(dense_dir), "--sampler", "heun", "--out", str(tmp_path / "x.npz")])
+    assert code == 2 and "sampler" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()

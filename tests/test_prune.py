@@ -1,0 +1,126 @@
+import pytest
+import torch
+from diffusers.models.attention_processor import Attention
+
+from conftest import images_for
+from diffprune import DiffpruneError, count_macs, count_params, prune
+from diffprune.importance import METHODS, accumulate_gradients
+from diffprune.models import build_unet
+from diffprune.threshold import should_stop
+
+
+def _prune(model, method, ratio, scheduler, **kw):
+    kw.setdefault("timestep_stride", 100)
+    return prune(model, method, ratio, scheduler=scheduler, images=images_for(model),
+                 progress=False, **kw)
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.3, 0.5, 0.7])
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_and_ratio_gives_a_smaller_working_model(tiny_unet, scheduler, method, ratio):
+    dense_out = tiny_unet.conv_out.out_channels
+    model, report = _prune(tiny_unet, method, ratio, scheduler)
+    x = images_for(model, n=2, seed=1)
+    with torch.no_grad():
+        y = model(x, torch.tensor([0, 999])).sample
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert model.conv_out.out_channels == dense_out
+    assert report["params_after"] == count_params(model) < report["params_before"]
+    assert report["macs_after"] == count_macs(model) < report["macs_before"]
+    assert report["macs_fraction"] == pytest.approx(report["macs_after"] / report["macs_before"])
+    for name, width in report["widths_after"].items():
+        assert width < report["widths_before"][name], name
+    # attention stays head-consistent
+    for m in model.modules():
+        if isinstance(m, Attention):
+            assert m.to_q.out_features % m.heads == 0 and m.to_q.out_features == m.to_k.out_features
+
+
+def test_macs_shrink_roughly_with_the_square_of_the_widths(scheduler):
+    model = build_unet("small", 1, 28)
+    _, report = prune(model, "magnitude", 0.5, progress=False)
+    assert 0.2 < report["macs_fraction"] < 0.3  # widths halved -> ~x0.25
+
+
+def test_stop_rule_holds_on_recorded_losses(tiny_unet, scheduler):
+    # a random model's L_t hovers near 1, so a high T makes the rule fire early
+    _, report = _prune(tiny_unet, "diff-pruning", 0.3, scheduler, threshold=0.999, timestep_stride=10)
+    losses, stop_t = report["loss_t"], report["stop_t"]
+    assert stop_t is not None and report["visited_t"][-1] == stop_t
+    running = float("-inf")
+    for loss in losses[:-1]:
+        running = max(running, loss)
+        assert not should_stop(loss, running, 0.999)
+    assert should_stop(losses[-1], max(losses), 0.999)
+    assert report["grad_timesteps"] == len(losses) - 1
+
+
+def test_taylor_visits_every_timestep(tiny_unet, scheduler):
+    _, report = _prune(tiny_unet, "taylor", 0.3, scheduler, timestep_stride=50)
+    assert report["visited_t"] == list(range(0, 1000, 50)) and report["stop_t"] is None
+
+
+class _Identity(torch.nn.Module):
+    """Predicts eps = x_t * w: L_t falls towards 0 as t grows, as in a trained DDPM."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x, t):
+        return type("Out", (), {"sample": x * self.w})
+
+
+def test_stopping_timestep_contributes_no_gradient(scheduler):
+    x0 = torch.rand(4, 1, 8, 8) * 2 - 1
+    noise = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    model = _Identity()
+    record = accumulate_gradients(model, scheduler, x0, noise, threshold=0.05, timestep_stride=25,
+                                  progress=False)
+    assert record["stop_t"] is not None
+    expected = _Identity()
+    for t in record["visited_t"][:-1]:
+        xt = scheduler.add_noise(x0, noise, torch.full((4,), t))
+        torch.nn.functional.mse_loss(expected(xt, t).sample, noise).backward()
+    assert torch.allclose(model.w.grad, expected.w.grad)
+
+
+def test_methods_keep_different_channels(scheduler):
+    histories = {}
+    for method in ("random", "magnitude", "taylor", "diff-pruning"):
+        model = build_unet("tiny", 1, 16, seed=0)
+        _prune(model, method, 0.3, scheduler, threshold=0.5, timestep_stride=50)
+        histories[method] = model.pruning_history
+    kept = {m: [tuple(idx) for _, _, idx in h] for m, h in histories.items()}
+    methods = list(kept)
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            assert kept[a] != kept[b], (a, b)
+
+
+def test_same_seed_same_pruning_and_reinit_shares_random_structure(scheduler):
+    a, _ = _prune(build_unet("tiny", 1, 16), "random", 0.3, scheduler, seed=3)
+    b, _ = _prune(build_unet("tiny", 1, 16), "random", 0.3, scheduler, seed=3)
+    c, _ = _prune(build_unet("tiny", 1, 16), "reinit", 0.3, scheduler, seed=3)
+    assert a.pruning_history == b.pruning_history == c.pruning_history
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    conv = [(p, q) for (n, p), q in zip(a.named_parameters(), c.parameters()) if n.endswith("conv1.weight")]
+    assert conv and all(not torch.equal(p, q) for p, q in conv)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(method="bogus", ratio=0.3), "unknown method"),
+    (dict(method="random", ratio=0.0), "ratio"),
+    (dict(method="random", ratio=1.0), "ratio"),
+    (dict(method="diff-pruning", ratio=0.3, threshold=1.0), "threshold"),
+    (dict(method="diff-pruning", ratio=0.3, threshold=-0.1), "threshold"),
+    (dict(method="diff-pruning", ratio=0.3, timestep_stride=0), "stride"),
+])
+def test_bad_arguments_are_refused(scheduler, kwargs, message):
+    with pytest.raises(DiffpruneError, match=message):
+        prune(build_unet("tiny", 1, 16), scheduler=scheduler, images=None, progress=False, **kwargs)
+
+
+def test_gradient_methods_need_data(scheduler):
+    with pytest.raises(DiffpruneError, match="needs data"):
+        prune(build_unet("tiny", 1, 16), "taylor", 0.3, scheduler=scheduler, progress=False)
