@@ -140,6 +140,11 @@ def _finish_training(model, scheduler, a) -> None:
     print(json.dumps({"out": a.out, "steps": a.steps}))
 
 
+def _command() -> str:
+    import shlex
+    return "python -m diffprune " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+
+
 def cmd_train(a) -> None:
     from .data import load_dataset
     from .models import build_unet, default_scheduler
@@ -153,7 +158,7 @@ def cmd_train(a) -> None:
     scheduler = default_scheduler()
     info = {"kind": "train", "dataset": a.dataset, "preset": a.preset, "dropout": a.dropout}
     model = train(model, scheduler, ds.images, cfg, a.out, run_info=info, resume=not a.no_resume,
-                  progress=not a.quiet)
+                  progress=not a.quiet, command=_command())
     _finish_training(model, scheduler, a)
 
 
@@ -178,7 +183,7 @@ def cmd_finetune(a) -> None:
                 m.p = a.dropout
     info = {"kind": "finetune", "dataset": a.dataset, "model": str(a.model), "dropout": a.dropout}
     model = train(model, scheduler, ds.images, cfg, a.out, run_info=info, resume=not a.no_resume,
-                  progress=not a.quiet)
+                  progress=not a.quiet, command=_command())
     _finish_training(model, scheduler, a)
 
 

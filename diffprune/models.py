@@ -71,15 +71,7 @@ def load_unet(path: str | os.PathLike) -> UNet2DModel:
     if not local.exists():
         if _looks_local(name):
             raise DiffpruneError(f"model directory not found: {name}")
-        try:
-            return UNet2DModel.from_pretrained(name)
-        except OSError as e:
-            try:  # pipeline repositories keep the UNet in a subfolder
-                return UNet2DModel.from_pretrained(name, subfolder="unet")
-            except OSError:
-                raise DiffpruneError(
-                    f"cannot load {name!r} from the Hugging Face hub ({type(e).__name__}); offline, "
-                    f"save it elsewhere with save_pretrained and pass that directory") from None
+        return _from_hub(name)
     d = _unet_dir(local)
     if not (d / "config.json").is_file():
         raise DiffpruneError(f"{name} is not a model directory (no config.json or unet/config.json)")
@@ -101,6 +93,38 @@ def load_unet(path: str | os.PathLike) -> UNet2DModel:
         raise DiffpruneError(f"pruned model in {d} does not fit its config: {_first_line(e)}") from None
     model.pruning_history = history
     return model.eval()
+
+
+def _hub_reachable() -> bool:
+    # huggingface_hub retries each file for ~25 s when its host cannot be resolved; a DNS
+    # look-up first turns "offline" into an immediate, clear error.
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+    if constants.HF_HUB_OFFLINE:
+        return True  # the local cache is consulted
+    try:
+        socket.getaddrinfo(urlparse(constants.ENDPOINT).hostname, 443)
+        return True
+    except OSError:
+        return False
+
+
+def _from_hub(name: str) -> UNet2DModel:
+    from diffusers.utils import logging as diffusers_logging
+    from huggingface_hub.utils import logging as hub_logging
+    hint = "save it with save_pretrained on a machine with a network and pass that directory"
+    if not _hub_reachable():
+        raise DiffpruneError(f"cannot load {name!r}: the Hugging Face hub is unreachable (offline?); {hint}")
+    diffusers_logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()
+    for subfolder in (None, "unet"):  # model repositories keep the UNet at the root, pipelines in unet/
+        try:
+            return UNet2DModel.from_pretrained(name, subfolder=subfolder)
+        except OSError as e:
+            error = e
+    raise DiffpruneError(f"cannot load {name!r} from the Hugging Face hub ({_first_line(error)}); {hint}")
 
 
 def _first_line(e: Exception) -> str:
@@ -127,11 +151,12 @@ def load_scheduler(path: str | os.PathLike | None) -> DDPMScheduler:
         for d in (p / "scheduler", p):
             if (d / "scheduler_config.json").is_file():
                 return DDPMScheduler.from_pretrained(d)
-        if not p.exists() and not _looks_local(str(path)):
-            try:
-                return DDPMScheduler.from_pretrained(str(path))
-            except OSError:
-                pass
+        if not p.exists() and not _looks_local(str(path)) and _hub_reachable():
+            for subfolder in (None, "scheduler"):
+                try:
+                    return DDPMScheduler.from_pretrained(str(path), subfolder=subfolder)
+                except OSError:
+                    pass
     return default_scheduler()
 
 

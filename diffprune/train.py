@@ -108,13 +108,15 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 
 def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | Path, *,
-          run_info: dict | None = None, resume: bool = True, progress: bool = True):
+          run_info: dict | None = None, resume: bool = True, progress: bool = True,
+          command: str | None = None):
     """Train `model` on uint8 `images` for cfg.steps; write checkpoints, logs and the EMA model to `out`.
 
     Returns the EMA model. `run_info` (data set, source model, ...) is stored with the run and must
-    match on resume.
+    match on resume; `command` is recorded in cost.json.
     """
     cfg.validate()
+    version = code_version()  # of the code that starts the run, not of whatever is checked out at its end
     out = Path(out)
     ckpt = out / "checkpoint"
     run = {"config": asdict(cfg), **(run_info or {})}
@@ -179,6 +181,6 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     _write_log(out / "train_log.csv", rows)
     write_json_atomic(out / "cost.json", {
         "steps": cfg.steps, "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,
-        "wall_time_s": round(wall, 1), "device": device_description(), "code_version": code_version(),
-        **run})
+        "wall_time_s": round(wall, 1), "device": device_description(), "code_version": version,
+        "command": command, **run})
     return model
