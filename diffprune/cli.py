@@ -1,4 +1,4 @@
-"""Command line: `python -m diffprune {prune,train,finetune,sample} ...`.
+"""Command line: `python -m diffprune {prune,train,finetune,sample,metrics,cost,classifier} ...`.
 
 Every argument is checked before anything is written; a problem prints one line
 (`diffprune: error: ...`) and exits with status 2, leaving no output behind.
@@ -6,7 +6,6 @@ Every argument is checked before anything is written; a problem prints one line
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
@@ -71,6 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spacing", default="uniform")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--out", required=True, help="output .npz (a .png grid is written beside it)")
+    p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser("metrics", help="Fréchet distance, SSIM and content consistency of samples")
+    p.add_argument("--samples", required=True, help=".npz written by `sample`")
+    p.add_argument("--reference", default=None, help="dataset:NAME or dataset:NAME:SPLIT (default split test)")
+    p.add_argument("--samples-b", default=None, help="a second .npz; pairs by sample index")
+    p.add_argument("--features", default="effnet-l0@128")
+    p.add_argument("--n-reference", type=int, default=None, help="reference images (default: all)")
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates for the FD interval")
+    p.add_argument("--classifier", default=None, help="data set whose classifier judges content")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("cost", help="params, MACs and measured throughput")
+    p.add_argument("--model", required=True)
+    p.add_argument("--baseline", default=None, help="dense model to compare with")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=5)
+
+    p = sub.add_parser("classifier", help="train the content classifier of a data set")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     return parser
 
@@ -190,9 +211,8 @@ def cmd_finetune(a) -> None:
 def cmd_sample(a) -> None:
     import numpy as np
 
-    from .artifacts import write_bytes_atomic
     from .models import load_scheduler, load_unet
-    from .sample import SAMPLERS, SPACINGS, sample, save_grid
+    from .sample import SAMPLERS, SPACINGS, sample, save_grid, save_samples
 
     if a.sampler not in SAMPLERS:
         raise DiffpruneError(f"unknown sampler {a.sampler!r}; choose one of {', '.join(SAMPLERS)}")
@@ -209,14 +229,76 @@ def cmd_sample(a) -> None:
                     spacing=a.spacing, batch_size=a.batch_size, progress=not a.quiet)
     meta = {"model": a.model, "seed": a.seed, "sampler": a.sampler, "steps": a.steps, "eta": a.eta,
             "spacing": a.spacing, "n": a.n}
-    buf = io.BytesIO()
-    np.savez_compressed(buf, images=images, index=np.arange(a.n), meta=json.dumps(meta))
-    write_bytes_atomic(a.out, buf.getvalue())
+    save_samples(a.out, images, np.arange(a.n), meta)
     save_grid(images[:64], a.out[:-4] + ".png")
     print(json.dumps({"out": a.out, **meta}))
 
 
-COMMANDS = {"prune": cmd_prune, "train": cmd_train, "finetune": cmd_finetune, "sample": cmd_sample}
+def cmd_metrics(a) -> None:
+    from .fid import FEATURES, METRIC_NAMES, features, fd_with_ci, reference_statistics, statistics
+    from .sample import load_samples
+
+    if (a.reference is None) == (a.samples_b is None):
+        raise DiffpruneError("give exactly one of --reference dataset:NAME and --samples-b B.npz")
+    if a.features not in FEATURES:
+        raise DiffpruneError(f"unknown features {a.features!r}; choose one of {', '.join(FEATURES)}")
+    if a.bootstrap < 0 or (a.n_reference is not None and a.n_reference < 2):
+        raise DiffpruneError("--bootstrap must be >= 0 and --n-reference >= 2")
+    if a.reference is not None:
+        parts = a.reference.split(":")
+        if parts[0] != "dataset" or len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("train", "test")):
+            raise DiffpruneError(f"--reference must be dataset:NAME or dataset:NAME:SPLIT, got {a.reference!r}")
+    images, index, meta = load_samples(a.samples)
+    if len(images) < 2:
+        raise DiffpruneError("a Fréchet distance needs at least 2 samples")
+    feats = features(images, a.features, progress=not a.quiet)
+    result = {"samples": a.samples, "sampling": meta}
+    if a.reference is not None:
+        name, split = parts[1], parts[2] if len(parts) == 3 else "test"
+        mu, sigma = reference_statistics(name, split, a.features, a.n_reference, a.seed, progress=not a.quiet)
+        result["reference"] = {"dataset": name, "split": split, "n": a.n_reference or "all"}
+    else:
+        images_b, index_b, _ = load_samples(a.samples_b)
+        mu, sigma = statistics(features(images_b, a.features, progress=not a.quiet))
+        result["reference"] = {"samples": a.samples_b}
+    fd = fd_with_ci(feats, mu, sigma, n_boot=a.bootstrap, seed=a.seed)
+    result["fd"] = {"metric": METRIC_NAMES[a.features], **fd}
+    if a.samples_b is not None:
+        from .consistency import content_consistency, paired, ssim_consistency
+        x, y, _ = paired(images, index, images_b, index_b)
+        result["ssim"] = ssim_consistency(x, y, seed=a.seed)
+        if a.classifier:
+            from .classifier import load_classifier
+            clf, clf_meta = load_classifier(a.classifier)
+            result["content"] = {**content_consistency(x, y, clf),
+                                 "classifier_test_accuracy": clf_meta["test_accuracy"]}
+    print(json.dumps(result, indent=2))
+
+
+def cmd_cost(a) -> None:
+    from .cost import cost_report
+    from .models import load_unet
+
+    if a.batch_size < 1 or a.repeats < 1:
+        raise DiffpruneError("--batch-size and --repeats must be >= 1")
+    _require_model(a.model)
+    if a.baseline is not None:
+        _require_model(a.baseline)
+    model = load_unet(a.model)
+    baseline = load_unet(a.baseline) if a.baseline else None
+    report = cost_report(model, baseline, a.batch_size, a.repeats)
+    print(json.dumps({"model": a.model, "baseline": a.baseline, **report}, indent=2))
+
+
+def cmd_classifier(a) -> None:
+    from .classifier import train_classifier
+    if a.epochs < 1:
+        raise DiffpruneError("--epochs must be >= 1")
+    print(json.dumps(train_classifier(a.dataset, epochs=a.epochs, seed=a.seed, progress=not a.quiet), indent=2))
+
+
+COMMANDS = {"prune": cmd_prune, "train": cmd_train, "finetune": cmd_finetune, "sample": cmd_sample,
+            "metrics": cmd_metrics, "cost": cmd_cost, "classifier": cmd_classifier}
 
 
 def main(argv=None) -> int:

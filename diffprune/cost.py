@@ -1,5 +1,8 @@
-"""Cost of a model: parameters and multiply-accumulates (MACs) of one forward pass."""
+"""Cost of a model: parameters, multiply-accumulates (MACs) of one forward pass, measured throughput."""
 from __future__ import annotations
+
+import statistics
+import time
 
 import torch
 from torch.utils import flop_counter
@@ -37,3 +40,43 @@ def count_macs(model: torch.nn.Module) -> int:
     with flop_counter.FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS) as counter:
         model(x, t)
     return counter.get_total_flops() // 2
+
+
+@torch.no_grad()
+def throughput(model: torch.nn.Module, batch_size: int = 64, repeats: int = 5, warmup: int = 1) -> dict:
+    """Images per second through one denoising step (one UNet forward), median of `repeats`.
+
+    Sampling cost is this forward times the number of sampler steps, so the ratio of two models'
+    throughputs is their sampling speed-up.
+    """
+    c, h, w = sample_shape(model)
+    param = next(model.parameters())
+    x = torch.randn(batch_size, c, h, w, generator=torch.Generator().manual_seed(0)).to(param.device)
+    t = torch.full((batch_size,), 500, dtype=torch.long, device=param.device)
+    model.eval()
+    times = []
+    for i in range(warmup + repeats):
+        start = time.perf_counter()
+        model(x, t)
+        if param.is_cuda:
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    return {"batch_size": batch_size, "repeats": repeats, "threads": torch.get_num_threads(),
+            "seconds_per_batch": median, "images_per_s": batch_size / median}
+
+
+def cost_report(model, baseline=None, batch_size: int = 64, repeats: int = 5) -> dict:
+    """Params, MACs and throughput of `model`; with a baseline, the measured and ideal speed-ups."""
+    report = {"params": count_params(model), "macs": count_macs(model),
+              "throughput": throughput(model, batch_size, repeats)}
+    if baseline is not None:
+        base = cost_report(baseline, None, batch_size, repeats)
+        speedup = report["throughput"]["images_per_s"] / base["throughput"]["images_per_s"]
+        ideal = base["macs"] / report["macs"]
+        report["baseline"] = base
+        report.update({"params_fraction": report["params"] / base["params"],
+                       "macs_fraction": report["macs"] / base["macs"],
+                       "speedup": speedup, "ideal_speedup": ideal, "speedup_over_ideal": speedup / ideal})
+    return report

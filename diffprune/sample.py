@@ -112,3 +112,25 @@ def save_grid(images: np.ndarray, path, ncol: int = 8, scale: int = 2) -> None:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     write_bytes_atomic(path, buf.getvalue())
+
+
+def save_samples(path, images: np.ndarray, index: np.ndarray, meta: dict) -> None:
+    """Write samples as .npz (uint8 images (N, H, W, C), their (seed, index) pairing, metadata)."""
+    import io
+    import json
+
+    from .artifacts import write_bytes_atomic
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=images, index=np.asarray(index), meta=json.dumps(meta))
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def load_samples(path) -> tuple[np.ndarray, np.ndarray, dict]:
+    import json
+    try:
+        with np.load(path) as f:
+            return f["images"], f["index"], json.loads(str(f["meta"]))
+    except FileNotFoundError:
+        raise DiffpruneError(f"samples file not found: {path}") from None
+    except (OSError, KeyError, ValueError) as e:
+        raise DiffpruneError(f"{path} is not a samples file ({type(e).__name__})") from None

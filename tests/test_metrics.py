@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+
+from diffprune import DiffpruneError
+from diffprune import fid
+from diffprune.consistency import content_consistency, paired, ssim_consistency, ssim_per_pair
+from diffprune.data import load_dataset
+from diffprune.uncertainty import bootstrap_ci, mean_ci, wilson_ci
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("mnist-5k", "test").images[:120]
+
+
+def _blur(x):
+    return torch.nn.functional.avg_pool2d(x.float(), 5, 1, 2).round().to(torch.uint8)
+
+
+def _noise(x, sigma, seed=0):
+    n = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)) * sigma
+    return (x.float() + n).clamp(0, 255).round().to(torch.uint8)
+
+
+@pytest.fixture(scope="module")
+def feats(digits):
+    f = lambda x: fid.features(x)  # noqa: E731
+    return {"real": f(digits[:60]), "other": f(digits[60:]), "blur": f(_blur(digits[60:])),
+            "noise": f(_noise(digits[60:], 60)), "noise_more": f(_noise(digits[60:], 120))}
+
+
+def test_fd_of_a_set_with_itself_is_zero(feats):
+    mu, sigma = fid.statistics(feats["real"])
+    assert fid.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fd_grows_with_blur_and_noise(feats):
+    ref = fid.statistics(feats["real"])
+    d = {k: fid.frechet_distance(*fid.statistics(v), *ref) for k, v in feats.items() if k != "real"}
+    assert d["other"] < d["blur"] and d["other"] < d["noise"] < d["noise_more"]
+
+
+def test_bootstrap_replicates_agree_with_pytorch_fid_and_bracket_the_estimate(feats):
+    mu, sigma = fid.statistics(feats["real"])
+    fast = fid._FastFD(mu, sigma)(*fid.statistics(feats["noise"]))
+    assert fast == pytest.approx(fid.frechet_distance(*fid.statistics(feats["noise"]), mu, sigma), rel=1e-3)
+    r = fid.fd_with_ci(feats["noise"], mu, sigma, n_boot=30)
+    assert r["ci_low"] < r["ci_high"] and r["n"] == 60
+    # bootstrap sets repeat images, so their FD is biased upward; the interval still covers the value
+    assert r["ci_low"] <= r["value"] * 1.5 and r["value"] <= r["ci_high"]
+
+
+def test_gray_and_nhwc_inputs(digits):
+    a = fid.features(digits[:4])
+    b = fid.features(digits[:4].permute(0, 2, 3, 1).numpy())
+    assert a.shape == (4, 1280) and np.allclose(a, b)
+
+
+def test_inception_offline_names_the_file(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    fid.extractor.cache_clear()
+    with pytest.raises(DiffpruneError, match=fid.INCEPTION_FILE):
+        fid.extractor("inception")
+
+
+def test_ssim_of_identical_images_is_one_and_drops_with_noise(digits):
+    assert np.allclose(ssim_per_pair(digits[:5], digits[:5]), 1.0)
+    assert ssim_per_pair(digits[:5], _noise(digits[:5], 40)).max() < 0.9
+
+
+def test_pairing_is_by_index_not_by_order(digits):
+    a_idx = np.array([0, 1, 2, 3])
+    b_images, b_idx = digits[:4].flip(0), a_idx[::-1].copy()  # same samples, stored in reverse
+    x, y, common = paired(digits[:4], a_idx, b_images, b_idx)
+    assert torch.equal(x, y) and list(common) == [0, 1, 2, 3]
+    r = ssim_consistency(x, y, n_boot=50)
+    assert r["value"] == pytest.approx(1.0)
+    with pytest.raises(DiffpruneError, match="share no sample"):
+        paired(digits[:2], [0, 1], digits[:2], [5, 6])
+
+
+def test_content_consistency_counts_agreement(digits):
+    class Parity:
+        def predict(self, x):
+            return (x.float().mean(dim=(1, 2, 3)) > 30).long()
+    r = content_consistency(digits[:20], digits[:20], Parity())
+    assert r["value"] == 1.0 and r["ci_low"] < 1.0 and r["n"] == 20
+
+
+def test_intervals_bracket_their_estimates():
+    x = np.random.default_rng(0).normal(5, 1, 50)
+    lo, hi = bootstrap_ci(x, n_boot=200)
+    assert lo < x.mean() < hi
+    m = mean_ci([1.0, 2.0, 3.0])
+    assert m["ci_low"] < m["mean"] == 2.0 < m["ci_high"]
+    lo, hi = wilson_ci(7, 10)
+    assert lo < 0.7 < hi and 0 <= lo and hi <= 1
