@@ -1,8 +1,8 @@
 """A small classifier of a data set's labels, for *content* consistency: does the pruned model,
 given the teacher's noise, still draw the same kind of thing (a coat stays a coat)?
 
-Trained once per data set and kept under data/classifiers/NAME/ (safetensors + JSON with its
-test accuracy), so every chapter judges content with the same network.
+Trained once per data set and kept as a study artifact (safetensors + JSON with its test
+accuracy), so every chapter judges content with the same network.
 """
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ from tqdm.auto import tqdm
 
 from . import seeds
 from .artifacts import DiffpruneError, atomic_dir, code_version, device_description
-from .data import DATA_DIR, load_dataset, to_model_range
-
-CLASSIFIER_DIR = DATA_DIR / "classifiers"
+from .data import load_dataset, to_model_range
 
 
 class SmallCNN(nn.Module):
@@ -47,7 +45,7 @@ class SmallCNN(nn.Module):
 
 
 def train_classifier(dataset: str, *, epochs: int = 5, batch_size: int = 128, lr: float = 2e-3,
-                     seed: int = 0, out: Path | None = None, progress: bool = True) -> dict:
+                     seed: int = 0, out: Path, progress: bool = True) -> dict:
     train_set, test_set = load_dataset(dataset, "train"), load_dataset(dataset, "test")
     if (train_set.labels < 0).all():
         raise DiffpruneError(f"dataset {dataset} has no labels to train a classifier on")
@@ -71,18 +69,17 @@ def train_classifier(dataset: str, *, epochs: int = 5, batch_size: int = 128, lr
             "test_accuracy": accuracy, "n_test": len(test_set), "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "seed": seed, "wall_time_s": round(time.perf_counter() - start, 1),
             "device": device_description(), "code_version": code_version()}
-    out = out or CLASSIFIER_DIR / dataset
     with atomic_dir(out) as tmp:
         safetensors.torch.save_file(model.state_dict(), tmp / "model.safetensors")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     return meta
 
 
-def load_classifier(dataset: str, folder: Path | None = None) -> tuple[SmallCNN, dict]:
-    d = folder or CLASSIFIER_DIR / dataset
+def load_classifier(folder: str | Path) -> tuple[SmallCNN, dict]:
+    d = Path(folder)
     if not (d / "meta.json").is_file():
-        raise DiffpruneError(f"no classifier for {dataset} in {d}: train one with "
-                             f"python -m diffprune classifier --dataset {dataset}")
+        raise DiffpruneError(f"no classifier in {d}: train one with "
+                             f"python -m diffprune classifier --dataset NAME --out DIR")
     meta = json.loads((d / "meta.json").read_text())
     model = SmallCNN(**meta["config"])
     model.load_state_dict(safetensors.torch.load_file(d / "model.safetensors"))

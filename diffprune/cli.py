@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", default="effnet-l0@128")
     p.add_argument("--n-reference", type=int, default=None, help="reference images (default: all)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates for the FD interval")
-    p.add_argument("--classifier", default=None, help="data set whose classifier judges content")
+    p.add_argument("--classifier", default=None, help="classifier directory (from `classifier`) that judges content")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
 
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
     p.add_argument("--quiet", action="store_true")
     return parser
 
@@ -294,7 +295,8 @@ def cmd_classifier(a) -> None:
     from .classifier import train_classifier
     if a.epochs < 1:
         raise DiffpruneError("--epochs must be >= 1")
-    print(json.dumps(train_classifier(a.dataset, epochs=a.epochs, seed=a.seed, progress=not a.quiet), indent=2))
+    print(json.dumps(train_classifier(a.dataset, epochs=a.epochs, seed=a.seed, out=Path(a.out),
+                                      progress=not a.quiet), indent=2))
 
 
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "finetune": cmd_finetune, "sample": cmd_sample,
