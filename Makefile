@@ -1,4 +1,4 @@
-# Two entry points (see README): `make demo` (the main job) and `make test`.
+# Two entry points (see README): `make book` (the main job) and `make test`.
 # Each installs what is missing into the project-local virtual environment .venv.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export MPLCONFIGDIR   ?= $(CURDIR)/.cache/matplotlib
 export PYTHONUNBUFFERED = 1
 
-.PHONY: install data demo test clean
+.PHONY: install data browser book demo test clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,7 +24,18 @@ data:
 	  || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null; } \
 	  || { echo "Fashion-MNIST missing: apt-get install dataset-fashion-mnist (as root)"; exit 1; }
 
-# Main job: prune the committed Fashion-MNIST teacher with Diff-Pruning and sample from it.
+# Headless Chromium for the page tests: Debian's package (installed when run as root).
+browser:
+	@command -v chromium >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; } \
+	  || echo "chromium missing: the browser test will be skipped (apt-get install chromium as root)"
+
+# Main job: execute every chapter with the cpu profile (reusing data/study/) and build the book.
+# Pass options through ARGS, e.g. make book ARGS="-p ratio 0.5" or ARGS="--recompute".
+book: install data
+	$(PY) -m diffprune book --profile cpu $(ARGS)
+
+# A two-minute look at the library: prune the committed teacher and sample from both models.
 demo: install data
 	$(PY) -m diffprune prune --model data/teachers/fashion-mnist --method diff-pruning --ratio 0.3 \
 	  --threshold 0.05 --timestep-stride 10 --dataset fashion-mnist --batch-size 64 --out build/demo/pruned
@@ -32,7 +43,7 @@ demo: install data
 	$(PY) -m diffprune sample --model build/demo/pruned --n 32 --steps 50 --out build/demo/pruned.npz
 	@echo "demo: build/demo/pruned/prune_report.json, build/demo/teacher.png, build/demo/pruned.png"
 
-test: install
+test: install browser
 	$(PY) -m pytest -q
 
 clean:

@@ -14,7 +14,7 @@ import safetensors.torch
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import seeds
 from .artifacts import DiffpruneError, atomic_dir, code_version, device_description

@@ -1,4 +1,4 @@
-"""Command line: `python -m diffprune {prune,train,finetune,sample,metrics,cost,classifier} ...`.
+"""Command line: `python -m diffprune {prune,train,finetune,sample,metrics,cost,classifier,book,study}`.
 
 Every argument is checked before anything is written; a problem prints one line
 (`diffprune: error: ...`) and exits with status 2, leaving no output behind.
@@ -94,7 +94,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser("book", help="execute the chapters and build the book")
+    _add_profile_args(p)
+    p.add_argument("--chapter", action="append", default=None, help="execute only this chapter (repeatable)")
+    p.add_argument("--out", default=None, help="build a copy of the book here (default: book/)")
+    p.add_argument("--recompute", action="store_true", help="recompute every cached step")
+    p.add_argument("--no-build", action="store_true", help="execute chapters only")
+
+    p = sub.add_parser("study", help="precompute the RQ1 study's cache, several jobs in parallel")
+    _add_profile_args(p)
+    p.add_argument("--jobs", type=int, default=1, help="parallel jobs, one CPU thread each")
     return parser
+
+
+def _add_profile_args(p):
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a profile parameter (value read as YAML)")
+
+
+def _profile(a) -> dict:
+    from .profiles import check, load_profile, parse_override
+    overrides = {k: parse_override(v) for k, v in a.parameter}
+    return check(load_profile(a.profile, overrides))
 
 
 def _require_model(path: str) -> None:
@@ -299,8 +321,42 @@ def cmd_classifier(a) -> None:
                                       progress=not a.quiet), indent=2))
 
 
+def cmd_book(a) -> None:
+    from .book import CHAPTERS, render
+    p = _profile(a)
+    index = render(p, chapters=tuple(a.chapter) if a.chapter else CHAPTERS,
+                   out=Path(a.out) if a.out else None, recompute=a.recompute, build=not a.no_build)
+    if index:
+        print(index)
+
+
+def _study_row(args):
+    import torch
+    torch.set_num_threads(1)
+    from .rq1 import run_row
+    p, job = args
+    return run_row(p, *job)
+
+
+def cmd_study(a) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    from .rq1 import row_specs, shared
+    if a.jobs < 1:
+        raise DiffpruneError("--jobs must be >= 1")
+    p = _profile(a)
+    shared(p)  # teacher, its samples, the classifier: once, before the rows share them
+    jobs = [(p, (label, m, t, seed)) for seed in p["seeds"] for label, m, t in row_specs(p)]
+    with ProcessPoolExecutor(a.jobs) as pool:
+        rows = list(tqdm(pool.map(_study_row, jobs), total=len(jobs), desc="RQ1 rows"))
+    print(json.dumps([{k: r[k] for k in ("row", "seed", "fd", "ssim", "content")} for r in rows], indent=1))
+
+
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "finetune": cmd_finetune, "sample": cmd_sample,
-            "metrics": cmd_metrics, "cost": cmd_cost, "classifier": cmd_classifier}
+            "metrics": cmd_metrics, "cost": cmd_cost, "classifier": cmd_classifier,
+            "book": cmd_book, "study": cmd_study}
 
 
 def main(argv=None) -> int:

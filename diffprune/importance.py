@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch_pruning as tp
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .threshold import should_stop
 from .timestep_loss import loss_at

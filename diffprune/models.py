@@ -50,6 +50,11 @@ def build_unet(preset: str, channels: int, size: int, seed: int = 0, **overrides
         return UNet2DModel(sample_size=size, in_channels=channels, out_channels=channels, **cfg)
 
 
+def default_device() -> torch.device:
+    """A GPU when there is one (the paper profile); the CPU otherwise."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def default_scheduler() -> DDPMScheduler:
     """The DDPM schedule of the paper's CIFAR-10 model: 1000 linear betas from 1e-4 to 0.02."""
     return DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4,

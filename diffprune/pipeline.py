@@ -27,10 +27,12 @@ def teacher(spec) -> Artifact:
     of training parameters (dataset, preset, steps, batch_size, lr, seed)."""
     if isinstance(spec, str):
         path = Path(spec) if Path(spec).is_absolute() else ROOT / spec
-        manifest = path / "unet" / "diffprune.json"
-        if not manifest.is_file():
-            raise DiffpruneError(f"teacher {spec} is not a diffprune model directory (no unet/diffprune.json)")
-        return Artifact("teacher", json.loads(manifest.read_text())["weights_sha256"][:16], path)
+        if path.is_dir():
+            manifest = path / "unet" / "diffprune.json"
+            if not manifest.is_file():
+                raise DiffpruneError(f"teacher {spec} is not a diffprune model directory (no unet/diffprune.json)")
+            return Artifact("teacher", json.loads(manifest.read_text())["weights_sha256"][:16], path)
+        return _hub_teacher(spec)
     params = dict(spec)
 
     def compute(work: Path) -> None:
@@ -49,8 +51,21 @@ def teacher(spec) -> Artifact:
     return Artifact("teacher", json.loads((d / "unet" / "diffprune.json").read_text())["weights_sha256"][:16], d)
 
 
-def teacher_steps(t: Artifact) -> int:
-    return int(read_json(t.path, "cost.json")["steps"])
+def _hub_teacher(name: str) -> Artifact:
+    """A pretrained model from the hub (e.g. google/ddpm-cifar10-32), stored once in the cache."""
+    def compute(work: Path) -> None:
+        from .models import load_scheduler, load_unet, write_unet
+        write_unet(load_unet(name), work / "unet")
+        load_scheduler(name).save_pretrained(work / "scheduler")
+
+    d = cached("teacher", {"hub": name}, compute)
+    return Artifact("teacher", json.loads((d / "unet" / "diffprune.json").read_text())["weights_sha256"][:16], d)
+
+
+def teacher_steps(t: Artifact) -> int | None:
+    """Training steps of a teacher this project trained (None for one from the hub)."""
+    cost = t.path / "cost.json"
+    return int(json.loads(cost.read_text())["steps"]) if cost.is_file() else None
 
 
 def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float = 0.05,
@@ -64,13 +79,14 @@ def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: floa
 
     def compute(work: Path) -> None:
         from .data import fixed_batch, load_dataset
-        from .models import load_scheduler, load_unet, write_unet
+        from .models import default_device, load_scheduler, load_unet, write_unet
         from .prune import prune
-        model, scheduler = load_unet(t.path), load_scheduler(t.path)
-        images = fixed_batch(load_dataset(dataset), batch_size, seed) if method in GRADIENT_METHODS else None
+        device = default_device()
+        model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
+        images = fixed_batch(load_dataset(dataset), batch_size, seed).to(device) if method in GRADIENT_METHODS else None
         model, report = prune(model, method, ratio, scheduler=scheduler, images=images, threshold=threshold,
                               timestep_stride=timestep_stride, seed=seed, progress=False)
-        write_unet(model, work / "unet")
+        write_unet(model.cpu(), work / "unet")
         scheduler.save_pretrained(work / "scheduler")
         write_json_atomic(work / "prune_report.json", {**report, "teacher": t.key, "dataset": params.get("dataset")})
 
@@ -101,9 +117,9 @@ def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "u
               "spacing": spacing}
 
     def compute(work: Path) -> None:
-        from .models import load_scheduler, load_unet
+        from .models import default_device, load_scheduler, load_unet
         from .sample import sample, save_grid, save_samples
-        images = sample(load_unet(model.path), load_scheduler(model.path), n, seed=seed, sampler=sampler,
+        images = sample(load_unet(model.path).to(default_device()), load_scheduler(model.path), n, seed=seed, sampler=sampler,
                         steps=steps, eta=eta, spacing=spacing, batch_size=batch_size, progress=False)
         save_samples(work / "samples.npz", images, np.arange(n), params)
         save_grid(images[:64], work / "grid.png")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 from diffusers.utils.torch_utils import randn_tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import seeds
 from .artifacts import DiffpruneError

@@ -24,7 +24,7 @@ from .artifacts import DiffpruneError, code_version, device_description, write_j
 from .data import DATA_DIR
 
 STEP_VERSIONS = {"teacher": 1, "prune": 1, "finetune": 1, "sample": 1, "classifier": 1,
-                 "fd": 1, "consistency": 1}
+                 "fd": 2, "consistency": 1}
 
 
 def study_dir() -> Path:

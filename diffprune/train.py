@@ -20,13 +20,13 @@ import numpy as np
 import safetensors.torch
 import torch
 from diffusers.training_utils import EMAModel
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import seeds
 from .artifacts import (DiffpruneError, atomic_dir, code_version, device_description,
                         write_bytes_atomic, write_json_atomic)
 from .data import to_model_range
-from .models import write_unet
+from .models import default_device, write_unet
 from .timestep_loss import noise_prediction_loss
 
 
@@ -66,16 +66,16 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor
 
 def _save_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer, state: dict) -> None:
     with atomic_dir(ckpt) as tmp:
-        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+        safetensors.torch.save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
                                     tmp / "model.safetensors")
-        safetensors.torch.save_file({str(i): p.contiguous() for i, p in enumerate(ema.shadow_params)},
+        safetensors.torch.save_file({str(i): p.contiguous().cpu() for i, p in enumerate(ema.shadow_params)},
                                     tmp / "ema.safetensors")
         opt = optimizer.state_dict()
         tensors, slots = {}, {}
         for pid, s in opt["state"].items():
             slots[pid] = []
             for k, v in s.items():
-                tensors[f"{pid}.{k}"] = v.contiguous()
+                tensors[f"{pid}.{k}"] = v.contiguous().cpu()
                 slots[pid].append(k)
         safetensors.torch.save_file(tensors, tmp / "optimizer.safetensors")
         state = {**state, "optimizer": {"param_groups": opt["param_groups"], "slots": slots},
@@ -87,7 +87,8 @@ def _load_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer) -> dict:
     try:
         state = json.loads((ckpt / "state.json").read_text())
         model.load_state_dict(safetensors.torch.load_file(ckpt / "model.safetensors"), strict=True)
-        shadow = safetensors.torch.load_file(ckpt / "ema.safetensors")
+        device = next(model.parameters()).device
+        shadow = safetensors.torch.load_file(ckpt / "ema.safetensors", device=str(device))
         ema.shadow_params = [shadow[str(i)] for i in range(len(shadow))]
         ema.optimization_step = state["ema_optimization_step"]
         tensors = safetensors.torch.load_file(ckpt / "optimizer.safetensors")
@@ -120,6 +121,8 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     out = Path(out)
     ckpt = out / "checkpoint"
     run = {"config": asdict(cfg), **(run_info or {})}
+    device = default_device()
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay)
     start_step, rows, wall_before = 0, [], 0.0
@@ -147,8 +150,9 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
             group["lr"] = lr
         x0 = to_model_range(images[batch_indices(n, cfg.batch_size, cfg.seed, step)])
         gen = seeds.generator(cfg.seed, seeds.STEP, step)
-        noise = torch.randn(x0.shape, generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)  # drawn on the CPU: the same on every device
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=gen)
+        x0, noise, timesteps = x0.to(device), noise.to(device), timesteps.to(device)
         torch.manual_seed(seeds.derived_seed(cfg.seed, seeds.STEP, step))  # dropout
         loss = noise_prediction_loss(model, scheduler, x0, noise, timesteps)
         optimizer.zero_grad(set_to_none=True)
@@ -173,7 +177,7 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
 
     wall = wall_before + time.perf_counter() - t0
     ema.copy_to(model.parameters())
-    model.eval()
+    model.eval().cpu()
     with atomic_dir(out / "unet") as tmp:
         write_unet(model, tmp)
     with atomic_dir(out / "scheduler") as tmp:

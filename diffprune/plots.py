@@ -1,0 +1,71 @@
+"""Figures of the book. Each takes data (arrays, tables) and returns a matplotlib Figure.
+
+Figures are closed before they are returned, so that a notebook shows them only where it glues
+or displays them (a closed figure still renders).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _done(fig):
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def image_grid(images: np.ndarray, title: str | None = None, ncol: int = 16, scale: float = 0.45):
+    """uint8 (N, H, W, C) images as one figure."""
+    import torch
+    from torchvision.utils import make_grid
+    tiles = make_grid(torch.from_numpy(images).permute(0, 3, 1, 2), nrow=ncol, padding=2, pad_value=255)
+    tiles = tiles.permute(1, 2, 0).numpy()
+    fig, ax = plt.subplots(figsize=(ncol * scale, tiles.shape[0] / tiles.shape[1] * ncol * scale + 0.4))
+    ax.imshow(tiles, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _done(fig)
+
+
+def training_curve(log_csv: str | Path, title: str = "training loss"):
+    with open(log_csv) as f:
+        rows = list(csv.DictReader(f))
+    steps = [int(r["step"]) for r in rows]
+    loss = [float(r["loss"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(steps, loss, lw=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("noise-prediction MSE (mean over logged steps)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    return _done(fig)
+
+
+def rq1_tradeoff(ours, paper, metric: str):
+    """Quality vs MACs: our rows with 95% CIs (left), the paper's CIFAR-10 Table 1 (right)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for _, r in ours.iterrows():
+        a.errorbar(r["macs_fraction"], r["fd"], yerr=[[r["fd"] - r["fd_low"]], [r["fd_high"] - r["fd"]]],
+                   fmt="o", capsize=3, label=r["row"])
+    a.set_xlabel("MACs / teacher's MACs")
+    a.set_ylabel(f"{metric} (lower is better)")
+    a.set_title("this study (95% bootstrap CI)", fontsize=10)
+    a.legend(fontsize=7)
+    a.grid(alpha=0.3)
+    base = paper[paper["method"] == "pretrained"]["macs_G"].iloc[0]
+    for _, r in paper.iterrows():
+        label = r["method"] + (f" T={r['threshold_T']:g}" if r["method"] == "diff-pruning" else "")
+        label += f" ({int(r['train_steps'] / 1000)}k steps)" if r["method"] == "scratch" else ""
+        b.plot(r["macs_G"] / base, r["fid"], "o", label=label)
+    b.set_xlabel("MACs / pretrained MACs")
+    b.set_ylabel("FID (Inception, 50k samples)")
+    b.set_title("the paper: CIFAR-10, Table 1 (no CIs published)", fontsize=10)
+    b.legend(fontsize=6)
+    b.grid(alpha=0.3)
+    return _done(fig)

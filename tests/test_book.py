@@ -1,0 +1,105 @@
+"""Every chapter executes in the smoke profile, the book builds strictly, and each page shows its
+figures in headless Chromium. One smoke build (about a minute on 2 cores) serves all tests."""
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from diffprune import DiffpruneError
+from diffprune.book import CHAPTERS, render
+from diffprune.cli import main
+from diffprune.profiles import check, load_profile
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    d = tmp_path_factory.mktemp("study")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DIFFPRUNE_STUDY", str(d))
+    yield d
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def book(study, tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    index = render(check(load_profile("smoke")), out=out, progress=False)
+    return out, index
+
+
+def test_every_chapter_executes_without_errors(book):
+    out, _ = book
+    for name in CHAPTERS:
+        nb = nbformat.read(out / "chapters" / f"{name}.ipynb", as_version=4)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert outputs and not [o for o in outputs if o.output_type == "error"], name
+        injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected and all("remove-cell" in c.metadata["tags"] for c in injected)
+
+
+def test_book_builds_strictly(book):
+    _, index = book
+    assert index.is_file()
+    html = index.parent
+    for page in ["intro.html", "chapters/teachers.html", "chapters/rq1_table1.html", "reproducing.html"]:
+        assert (html / page).is_file(), page
+    assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make test installs it as root)")
+def test_pages_show_their_figures_in_chromium(book):
+    from playwright.sync_api import sync_playwright
+    html = book[1].parent
+    expected_images = {"chapters/teachers.html": 3, "chapters/rq1_table1.html": 1, "intro.html": 0}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page()
+        for name, n_images in expected_images.items():
+            page.goto((html / name).as_uri())
+            page.wait_for_load_state("load")
+            images = page.evaluate("Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
+            content = [src for src, ok in images if "_images" in src or src.startswith("data:image")]
+            assert len(content) >= n_images, (name, images)
+            assert all(ok for _, ok in images), (name, [s for s, ok in images if not ok])
+            text = page.inner_text("body")
+            assert "Traceback (most recent call last)" not in text and "Warning:" not in text, name
+        page.goto((html / "intro.html").as_uri())
+        page.wait_for_function("document.querySelectorAll('mjx-container').length > 0", timeout=10000)
+        browser.close()
+
+
+def test_bad_parameter_fails_in_the_first_cell_with_one_line(book, capsys):
+    out, _ = book
+    before = (out / "chapters" / "rq1_table1.ipynb").read_bytes()
+    code = main(["book", "--profile", "smoke", "--chapter", "rq1_table1", "-p", "ratio", "1.5",
+                 "--out", str(out), "--no-build"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "ratio" in err[0]
+    assert (out / "chapters" / "rq1_table1.ipynb").read_bytes() == before  # nothing half-written
+    assert main(["book", "--profile", "smoke", "-p", "nonsense", "1", "--no-build"]) == 2
+
+
+def test_changed_parameter_recomputes_only_what_depends_on_it(study):
+    from diffprune import rq1
+
+    def keys(step):
+        return {p.name for p in (study / step).iterdir() if (p / "params.json").is_file()}
+
+    base = check(load_profile("smoke"))
+    rq1.run(base, progress=False)
+    before = {s: keys(s) for s in ("teacher", "prune", "finetune", "sample", "fd")}
+    rq1.run({**base, "finetune_steps": base["finetune_steps"] + 1}, progress=False)
+    after = {s: keys(s) for s in before}
+    assert after["teacher"] == before["teacher"] and after["prune"] == before["prune"]
+    n_pruned_rows = len(rq1.row_specs(base)) - 1
+    assert len(after["finetune"] - before["finetune"]) == n_pruned_rows
+    assert len(after["sample"] - before["sample"]) == n_pruned_rows  # the teacher's samples are reused
+    rows = rq1.run(base, progress=False)  # back to the old parameters: everything is cached
+    assert {s: keys(s) for s in before} == after
+    json.dumps(rows)  # rows are plain data
