@@ -22,7 +22,7 @@ profile = "cpu"
 teacher = "data/teachers/fashion-mnist"
 dataset = "fashion-mnist"
 n_samples = 1000
-ddim_steps = 50
+ddim_steps = 25
 spacing = "uniform"
 seeds = [0]
 
