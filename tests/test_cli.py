@@ -86,3 +86,30 @@ def test_prune_cli_wrong_image_shape(dense_dir, tmp_path, capsys):
 def test_sample_cli_bad_input(dense_dir, tmp_path, capsys):
     code = main(["sample", "--model", str(dense_dir), "--sampler", "heun", "--out", str(tmp_path / "x.npz")])
     assert code == 2 and "sampler" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()
+
+
+def test_cost_cli_compares_with_the_dense_baseline(dense_dir, tmp_path, capsys):
+    out = tmp_path / "pruned"
+    assert main(["prune", "--model", str(dense_dir), "--method", "magnitude", "--ratio", "0.5",
+                 "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["cost", "--model", str(out), "--baseline", str(dense_dir), "--batch-size", "4",
+                 "--repeats", "2"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["macs"] < r["baseline"]["macs"] and r["ideal_speedup"] == pytest.approx(1 / r["macs_fraction"])
+    assert r["throughput"]["images_per_s"] > 0 and r["speedup"] == pytest.approx(
+        r["throughput"]["images_per_s"] / r["baseline"]["throughput"]["images_per_s"])
+
+
+def test_metrics_cli_pairs_two_sample_files(dense_dir, tmp_path, capsys):
+    for seed, name in ((0, "a"), (0, "b")):
+        assert main(["sample", "--model", str(dense_dir), "--n", "6", "--steps", "2", "--seed", str(seed),
+                     "--out", str(tmp_path / f"{name}.npz"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["metrics", "--samples", str(tmp_path / "a.npz"), "--samples-b", str(tmp_path / "b.npz"),
+                 "--bootstrap", "5", "--quiet"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["fd"]["metric"] == "FD-EffNetL0@128" and r["fd"]["value"] == pytest.approx(0, abs=1e-6)
+    assert r["ssim"]["value"] == pytest.approx(1.0)  # same model, same seed: identical samples
+    code = main(["metrics", "--samples", str(tmp_path / "a.npz"), "--reference", "cifar"])
+    assert code == 2 and "--reference" in capsys.readouterr().err
