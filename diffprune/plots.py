@@ -69,3 +69,22 @@ def rq1_tradeoff(ours, paper, metric: str):
     b.legend(fontsize=6)
     b.grid(alpha=0.3)
     return _done(fig)
+
+
+def paired_samples(named: dict[str, np.ndarray], n: int = 12, scale: float = 0.55):
+    """One row per model, one column per noise index: the same noise through each model."""
+    names = list(named)
+    first = named[names[0]]
+    h, w, c = first.shape[1:]
+    fig, axes = plt.subplots(len(names), n, figsize=(n * scale + 1.6, len(names) * scale * h / w + 0.3),
+                             squeeze=False)
+    for r, name in enumerate(names):
+        for i in range(n):
+            ax = axes[r][i]
+            img = named[name][i]
+            ax.imshow(img[..., 0] if c == 1 else img, cmap="gray" if c == 1 else None, vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return _done(fig)

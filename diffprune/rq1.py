@@ -73,6 +73,14 @@ def run(p: dict, progress: bool = True) -> list[dict]:
     return [run_row(p, *job) for job in tqdm(jobs, desc="RQ1 rows", disable=not progress)]
 
 
+def paired_images(rows: list[dict], seed: int, n: int = 12) -> dict:
+    """The first n samples of each row for one seed: same noise index, one model per row."""
+    from .sample import load_samples
+    from .study import study_dir
+    return {r["row"]: load_samples(study_dir() / "sample" / r["samples"] / "samples.npz")[0][:n]
+            for r in rows if r["seed"] == seed}
+
+
 def summarize(rows: list[dict]):
     """One line per row label: mean over seeds; the CI is the bootstrap one for a single seed and
     the Student-t one over seeds otherwise."""
@@ -156,3 +164,8 @@ def paper_table(dataset: str = "cifar10"):
     from .data import DATA_DIR
     df = pd.read_csv(DATA_DIR / "paper" / "paper_tables.csv", comment="#")
     return df[df["dataset"] == dataset].reset_index(drop=True)
+
+
+def paper_display(dataset: str = "cifar10"):
+    """The paper's rows as the book shows them (blank where the paper reports nothing)."""
+    return paper_table(dataset).astype(object).fillna("").set_index("method")

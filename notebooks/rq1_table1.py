@@ -96,10 +96,25 @@ glue("rq1_figure", plots.rq1_tradeoff(summary, rq1.paper_table("cifar10"), metri
 # Table 1 as published (Inception FID, 50k samples, no intervals).
 # ```
 #
+# ## Consistency, seen
+#
+# The same noise through each model: the paper's claim is that a pruned model stays *consistent*
+# with its teacher, drawing the same image from the same noise.
+
+# %%
+glue("rq1_pairs", plots.paired_samples(rq1.paired_images(rows, seeds[0])), display=False)
+
+# %% [markdown]
+# ```{glue:figure} rq1_pairs
+# :name: fig-rq1-pairs
+# Samples from the same 12 noise draws (columns) through the teacher and each finetuned pruned
+# model (rows). SSIM in the table is measured on such pairs, over all samples.
+# ```
+#
 # ## The paper's table
 #
 # The paper's Table 1 (CIFAR-10, `google/ddpm-cifar10-32`), as published; these are **the paper's
 # numbers**, not ours.
 
 # %%
-rq1.paper_table("cifar10")
+rq1.paper_display("cifar10")
