@@ -346,12 +346,17 @@ def cmd_study(a) -> None:
     from .rq1 import row_specs, shared
     if a.jobs < 1:
         raise DiffpruneError("--jobs must be >= 1")
+    from .teachers import others, profile_for
     p = _profile(a)
-    shared(p)  # teacher, its samples, the classifier: once, before the rows share them
-    jobs = [(p, (label, m, t, seed)) for seed in p["seeds"] for label, m, t in row_specs(p)]
+    profiles = [p] + [profile_for(p, path) for path in others(p)]
+    jobs = []
+    for q in profiles:
+        shared(q)  # teacher, its samples, the classifier: once, before the rows share them
+        jobs += [(q, (label, m, t, seed)) for seed in q["seeds"] for label, m, t in row_specs(q)]
     with ProcessPoolExecutor(a.jobs) as pool:
         rows = list(tqdm(pool.map(_study_row, jobs), total=len(jobs), desc="RQ1 rows"))
-    print(json.dumps([{k: r[k] for k in ("row", "seed", "fd", "ssim", "content")} for r in rows], indent=1))
+    print(json.dumps([{"dataset": q["dataset"], **{k: r[k] for k in ("row", "seed", "fd", "ssim", "content")}}
+                      for (q, _), r in zip(jobs, rows)], indent=1))
 
 
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "finetune": cmd_finetune, "sample": cmd_sample,

@@ -18,32 +18,51 @@ def _done(fig):
     return fig
 
 
-def image_grid(images: np.ndarray, title: str | None = None, ncol: int = 16, scale: float = 0.45):
-    """uint8 (N, H, W, C) images as one figure."""
+def _tiles(images: np.ndarray, ncol: int) -> np.ndarray:
     import torch
     from torchvision.utils import make_grid
     tiles = make_grid(torch.from_numpy(images).permute(0, 3, 1, 2), nrow=ncol, padding=2, pad_value=255)
-    tiles = tiles.permute(1, 2, 0).numpy()
-    fig, ax = plt.subplots(figsize=(ncol * scale, tiles.shape[0] / tiles.shape[1] * ncol * scale + 0.4))
+    return tiles.permute(1, 2, 0).numpy()
+
+
+def _show_tiles(ax, tiles: np.ndarray, title: str | None) -> None:
     ax.imshow(tiles, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)
+
+
+def image_grid(images: np.ndarray, title: str | None = None, ncol: int = 16, scale: float = 0.45):
+    """uint8 (N, H, W, C) images as one figure."""
+    tiles = _tiles(images, ncol)
+    fig, ax = plt.subplots(figsize=(ncol * scale, tiles.shape[0] / tiles.shape[1] * ncol * scale + 0.4))
+    _show_tiles(ax, tiles, title)
+    return _done(fig)
+
+
+def _loss_curve(ax, log_csv: str | Path, title: str) -> None:
+    with open(log_csv) as f:
+        rows = list(csv.DictReader(f))
+    ax.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], lw=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("noise-prediction MSE")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+
+
+def teacher_overview(data: np.ndarray, samples: np.ndarray, log_csv: str | Path, name: str, ncol: int = 8):
+    """One teacher at a glance: training images, its samples, its loss curve."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 1, 1.3]})
+    _show_tiles(axes[0], _tiles(data, ncol), f"{name}: training images")
+    _show_tiles(axes[1], _tiles(samples, ncol), f"{name}: teacher samples")
+    _loss_curve(axes[2], log_csv, f"{name}: training loss")
     return _done(fig)
 
 
 def training_curve(log_csv: str | Path, title: str = "training loss"):
-    with open(log_csv) as f:
-        rows = list(csv.DictReader(f))
-    steps = [int(r["step"]) for r in rows]
-    loss = [float(r["loss"]) for r in rows]
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot(steps, loss, lw=1.2)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("noise-prediction MSE (mean over logged steps)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
+    _loss_curve(ax, log_csv, title)
     return _done(fig)
 
 

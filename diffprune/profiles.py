@@ -64,7 +64,13 @@ CHECKS = {
     "classifier_epochs": (lambda v: _int(v, 0), "an integer >= 0 (0: no content consistency)"),
     "teacher_steps": (lambda v: v is None or _int(v, 1), "null or the teacher's training steps"),
     "teacher": (lambda v: isinstance(v, (str, dict)), "a model directory or a dict of training parameters"),
+    "more_teachers": (lambda v: isinstance(v, list) and all(isinstance(t, str) and _model_dir(t) for t in v),
+                      "a list of committed teacher directories"),
 }
+
+
+def _model_dir(path: str) -> bool:
+    return any((base / path / "unet" / "diffprune.json").is_file() for base in (ROOT, Path.cwd()))
 
 
 def check(p: dict) -> dict:

@@ -41,11 +41,13 @@ n_reference = None
 n_boot = 200
 seeds = [0]
 classifier_epochs = 5
+more_teachers = []
 
 # %%
+from IPython.display import Markdown
 from myst_nb import glue
 
-from diffprune import plots, profiles, rq1
+from diffprune import plots, profiles, rq1, teachers
 
 p = profiles.check(dict(
     profile=profile, teacher=teacher, teacher_steps=teacher_steps, dataset=dataset, ratio=ratio,
@@ -53,7 +55,7 @@ p = profiles.check(dict(
     finetune_steps=finetune_steps, finetune_batch=finetune_batch, finetune_lr=finetune_lr,
     finetune_warmup=finetune_warmup, n_samples=n_samples, ddim_steps=ddim_steps, spacing=spacing,
     features=features, n_reference=n_reference, n_boot=n_boot, seeds=seeds,
-    classifier_epochs=classifier_epochs))
+    classifier_epochs=classifier_epochs, more_teachers=more_teachers))
 profiles.table(p)
 
 # %% [markdown]
@@ -111,6 +113,22 @@ glue("rq1_pairs", plots.paired_samples(rq1.paired_images(rows, seeds[0])), displ
 # model (rows). SSIM in the table is measured on such pairs, over all samples.
 # ```
 #
+# ## The same table on the other teachers
+#
+# The same parameters on each of the profile's `more_teachers` (see *The teachers*): does the
+# ordering of the rows hold on other data?
+
+# %%
+for path in teachers.others(p):
+    q = teachers.profile_for(p, path)
+    other_rows = rq1.run(q, progress=False)
+    other = rq1.summarize(other_rows)
+    display(Markdown(f"**{q['dataset']}** (teacher `{path}`)"))
+    display(rq1.display_table(other))
+    display(Markdown(rq1.reading(other)))
+    display(plots.paired_samples(rq1.paired_images(other_rows, seeds[0])))
+
+# %% [markdown]
 # ## The paper's table
 #
 # The paper's Table 1 (CIFAR-10, `google/ddpm-cifar10-32`), as published; these are **the paper's

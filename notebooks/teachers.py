@@ -21,6 +21,10 @@
 profile = "cpu"
 teacher = "data/teachers/fashion-mnist"
 dataset = "fashion-mnist"
+more_teachers = []
+features = "effnet-l0@128"
+n_reference = None
+n_boot = 200
 n_samples = 1000
 ddim_steps = 25
 spacing = "uniform"
@@ -29,13 +33,12 @@ seeds = [0]
 # %%
 from myst_nb import glue
 
-from diffprune import pipeline, plots, profiles
-from diffprune.cost import count_macs, count_params
+from diffprune import pipeline, plots, profiles, teachers
 from diffprune.data import load_dataset
-from diffprune.models import load_unet
 from diffprune.sample import load_samples
 
-p = profiles.check(dict(profile=profile, teacher=teacher, dataset=dataset, n_samples=n_samples,
+p = profiles.check(dict(profile=profile, teacher=teacher, dataset=dataset, more_teachers=more_teachers,
+                        features=features, n_reference=n_reference, n_boot=n_boot, n_samples=n_samples,
                         ddim_steps=ddim_steps, spacing=spacing, seeds=seeds))
 profiles.table(p)
 
@@ -61,13 +64,12 @@ profiles.attribution(dataset)
 
 # %%
 t = pipeline.teacher(teacher)
-cost = pipeline.read_json(t.path, "cost.json")
-unet = load_unet(t.path)
-glue("teacher_params_M", count_params(unet) / 1e6, display=False)
-glue("teacher_macs_M", count_macs(unet) / 1e6, display=False)
-glue("teacher_steps", cost["steps"], display=False)
-glue("teacher_hours", cost["wall_time_s"] / 3600, display=False)
-glue("teacher_device", cost["device"], display=False)
+main = teachers.summary(t, p, dataset)
+glue("teacher_params_M", main["params"] / 1e6, display=False)
+glue("teacher_macs_M", main["macs"] / 1e6, display=False)
+glue("teacher_steps", main["steps"], display=False)
+glue("teacher_hours", main["hours"], display=False)
+glue("teacher_device", main["device"], display=False)
 glue("teacher_curve", plots.training_curve(t.path / "train_log.csv", "teacher: training loss"), display=False)
 
 # %% [markdown]
@@ -85,8 +87,7 @@ glue("teacher_curve", plots.training_curve(t.path / "train_log.csv", "teacher: t
 # ## Samples
 
 # %%
-s = pipeline.samples(t, n=n_samples, seed=seeds[0], steps=ddim_steps, spacing=spacing)
-images, _, meta = load_samples(s.path / "samples.npz")
+images, _, meta = load_samples(main["samples"] / "samples.npz")
 glue("teacher_grid", plots.image_grid(images[:64], f"teacher: DDIM-{ddim_steps} samples, seed {seeds[0]}"),
      display=False)
 
@@ -95,3 +96,27 @@ glue("teacher_grid", plots.image_grid(images[:64], f"teacher: DDIM-{ddim_steps} 
 # :name: fig-teacher-samples
 # The first 64 teacher samples used by every chapter (DDIM, eta 0; the paper uses 100 DDIM steps).
 # ```
+
+# %% [markdown]
+# ## Every teacher
+#
+# The study prunes the profile's `teacher`; the others (`more_teachers`) are committed beside it
+# so that a reader can run every chapter on another data set (`-p teacher DIR -p dataset NAME`).
+# Each teacher's Fréchet distance is computed as in the RQ1 chapter: its
+# {glue:text}`n_samples_used` DDIM samples against the data set's held-out test split.
+
+# %%
+glue("n_samples_used", n_samples, display=False)
+others = [teachers.summary(pipeline.teacher(path), p) for path in teachers.others(p)]
+teachers.display_table([main, *others])
+
+# %%
+for row in others:
+    display(teachers.overview(row))
+    display(profiles.attribution(row["dataset"]))
+
+# %% [markdown]
+# A teacher is usable for the study when its loss curve has flattened and its samples are
+# recognisably drawn from its data set. The Fréchet distances of different data sets are not
+# comparable with each other (different reference images, different feature statistics; the
+# OpenMoji test split has only a few hundred images, which biases its FD upward).

@@ -41,6 +41,17 @@ def test_every_chapter_executes_without_errors(book):
         assert injected and all("remove-cell" in c.metadata["tags"] for c in injected)
 
 
+def test_teachers_chapter_shows_every_teacher(book):
+    out, _ = book
+    nb = nbformat.read(out / "chapters" / "teachers.ipynb", as_version=4)
+    html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    more = load_profile("smoke")["more_teachers"]
+    assert more, "the smoke profile must exercise more_teachers"
+    for path in more:
+        assert f"<th>{Path(path).name}</th>" in html, path
+
+
 def test_book_builds_strictly(book):
     _, index = book
     assert index.is_file()
@@ -54,7 +65,7 @@ def test_book_builds_strictly(book):
 def test_pages_show_their_figures_in_chromium(book):
     from playwright.sync_api import sync_playwright
     html = book[1].parent
-    expected_images = {"chapters/teachers.html": 3, "chapters/rq1_table1.html": 1, "intro.html": 0}
+    expected_images = {"chapters/teachers.html": 3 + len(load_profile("smoke")["more_teachers"]), "chapters/rq1_table1.html": 1, "intro.html": 0}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -103,3 +114,13 @@ def test_changed_parameter_recomputes_only_what_depends_on_it(study):
     rows = rq1.run(base, progress=False)  # back to the old parameters: everything is cached
     assert {s: keys(s) for s in before} == after
     json.dumps(rows)  # rows are plain data
+
+
+def test_more_teachers_are_checked_and_leave_out_the_study_teacher():
+    from diffprune.teachers import others
+    with pytest.raises(DiffpruneError, match="more_teachers"):
+        check({"more_teachers": ["data/teachers/no-such-teacher"]})
+    p = {"teacher": "data/teachers/openmoji-32",
+         "more_teachers": ["data/teachers/openmoji-32/", "data/teachers/fashion-mnist"]}
+    assert others(p) == ["data/teachers/fashion-mnist"]
+    assert others({**p, "teacher": {"dataset": "mnist-5k"}}) == p["more_teachers"]
