@@ -130,7 +130,7 @@ def cmd_prune(a) -> None:
 
     from .data import fixed_batch, load_dataset
     from .importance import GRADIENT_METHODS
-    from .models import load_scheduler, load_unet, save_model
+    from .models import image_shape, load_scheduler, load_unet, save_model
     from .prune import prune, validate
 
     validate(a.method, a.ratio, a.threshold, a.timestep_stride)
@@ -146,9 +146,9 @@ def cmd_prune(a) -> None:
     images = None
     if a.method in GRADIENT_METHODS:
         ds = load_dataset(a.dataset, "train")
-        if ds.shape != (model.config.in_channels, *_hw(model)):
+        if ds.shape != image_shape(model):
             raise DiffpruneError(f"dataset {a.dataset} has images {ds.shape}, the model expects "
-                                 f"{(model.config.in_channels, *_hw(model))}")
+                                 f"{image_shape(model)}")
         images = fixed_batch(ds, a.batch_size, a.seed)
     torch.manual_seed(a.seed)
     model, report = prune(model, a.method, a.ratio, scheduler=scheduler, images=images,
@@ -158,11 +158,6 @@ def cmd_prune(a) -> None:
     save_model(model, a.out, scheduler, extra_files={"prune_report.json": report})
     print(json.dumps({k: report[k] for k in ("method", "ratio", "params_fraction", "macs_fraction",
                                              "stop_t", "grad_timesteps")}))
-
-
-def _hw(model) -> tuple[int, int]:
-    s = model.config.sample_size
-    return (s, s) if isinstance(s, int) else tuple(s)
 
 
 def _train_config(a):
@@ -210,7 +205,7 @@ def cmd_finetune(a) -> None:
     import torch
 
     from .data import load_dataset
-    from .models import load_scheduler, load_unet
+    from .models import image_shape, load_scheduler, load_unet
     from .train import train
 
     cfg = _train_config(a)
@@ -218,9 +213,9 @@ def cmd_finetune(a) -> None:
     model = load_unet(a.model)
     scheduler = load_scheduler(a.model)
     ds = load_dataset(a.dataset, "train")
-    if ds.shape != (model.config.in_channels, *_hw(model)):
+    if ds.shape != image_shape(model):
         raise DiffpruneError(f"dataset {a.dataset} has images {ds.shape}, the model expects "
-                             f"{(model.config.in_channels, *_hw(model))}")
+                             f"{image_shape(model)}")
     if a.dropout is not None:
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):

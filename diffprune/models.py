@@ -191,3 +191,9 @@ def save_model(model: UNet2DModel, out: str | os.PathLike, scheduler: DDPMSchedu
         for name, obj in (extra_files or {}).items():
             write_json_atomic(tmp / name, obj)
     return out
+
+
+def image_shape(model) -> tuple[int, int, int]:
+    """(channels, height, width) a UNet works on."""
+    size = model.config.sample_size
+    return (model.config.in_channels, *((size, size) if isinstance(size, int) else tuple(size)))

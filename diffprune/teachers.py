@@ -39,7 +39,7 @@ def summary(t: pipeline.Artifact, p: dict, dataset: str | None = None) -> dict:
     sampling and metric parameters (cached, so the RQ1 chapter reuses them)."""
     from .cost import count_macs, count_params
     from .data import load_dataset
-    from .models import load_unet
+    from .models import image_shape, load_unet
 
     cost = pipeline.read_json(t.path, "cost.json") if (t.path / "cost.json").is_file() else {}
     dataset = dataset or cost.get("dataset") or p["dataset"]
@@ -49,17 +49,12 @@ def summary(t: pipeline.Artifact, p: dict, dataset: str | None = None) -> dict:
                      n_boot=p["n_boot"])
     n_test = len(load_dataset(dataset, "test"))
     return {"teacher": t.path.name if t.path.parent.name == "teachers" else t.key, "path": t.path,
-            "dataset": dataset, "image": "×".join(map(str, (unet.config.in_channels, *_hw(unet)))),
+            "dataset": dataset, "image": "×".join(map(str, image_shape(unet))),
             "params": count_params(unet), "macs": count_macs(unet), "steps": cost.get("steps"),
             "images_seen": cost.get("images_seen"), "hours": cost.get("wall_time_s", 0) / 3600 or None,
             "device": cost.get("device"), "final_loss": _final_loss(t.path / "train_log.csv"),
             "fd": fd["value"], "fd_low": fd["ci_low"], "fd_high": fd["ci_high"], "fd_metric": fd["metric"],
             "n_reference": min(p["n_reference"] or n_test, n_test), "samples": s.path}
-
-
-def _hw(unet) -> tuple[int, int]:
-    size = unet.config.sample_size
-    return (size, size) if isinstance(size, int) else tuple(size)
 
 
 def display_table(rows: list[dict]):
