@@ -6,13 +6,15 @@ STAMP  := $(VENV)/.installed
 export MPLCONFIGDIR   ?= $(CURDIR)/.cache/matplotlib
 export PYTHONUNBUFFERED = 1
 
-.PHONY: install data browser book demo test clean
+.PHONY: install data browser book demo lint test clean
 
+# -qq: pip's own warnings about the machine's index settings are not this project's to fix
 $(STAMP): pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $@
+	@echo "installing into $(VENV) (about 2 minutes the first time)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -qq --upgrade pip
+	@$(PY) -m pip install -qq -e '.[test]'
+	@touch $@
 
 install: $(STAMP)
 
@@ -43,7 +45,10 @@ demo: install data
 	$(PY) -m diffprune sample --model build/demo/pruned --n 32 --steps 50 --out build/demo/pruned.npz
 	@echo "demo: build/demo/pruned/prune_report.json, build/demo/teacher.png, build/demo/pruned.png"
 
-test: install browser
+lint: install
+	$(VENV)/bin/ruff check diffprune notebooks tests benchmarks
+
+test: install data browser lint
 	$(PY) -m pytest -q
 
 clean:

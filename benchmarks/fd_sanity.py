@@ -17,9 +17,9 @@ import torch
 
 from diffprune import pipeline
 from diffprune.artifacts import code_version, device_description, write_json_atomic
-from diffprune.data import DATA_DIR, load_dataset
-from diffprune.fid import METRIC_NAMES, features, fd_with_ci, reference_statistics
-from diffprune.sample import load_samples
+from diffprune.data import load_dataset
+from diffprune.fid import METRIC_NAMES, fd_with_ci, features, reference_statistics
+from diffprune.paths import RESULTS_DIR
 
 FEATURES = "effnet-l0@128"
 
@@ -44,13 +44,13 @@ def main() -> None:
     sets = {"train images": real, "train images, 3x3 blur": blurred, "uniform noise": noise}
     if not a.skip_teacher:
         s = pipeline.samples(pipeline.teacher(a.teacher), n=a.n, seed=a.seed, steps=a.ddim_steps)
-        sets["teacher samples"] = load_samples(s.path / "samples.npz")[0]
+        sets["teacher samples"] = pipeline.load_full_samples(s)[0]
     results = {name: fd_with_ci(features(x, FEATURES, progress=True), mu, sigma, n_boot=a.n_boot, seed=a.seed)
                for name, x in sets.items()}
     record = {"metric": METRIC_NAMES[FEATURES], "reference": "fashion-mnist test split, all 10,000 images",
               "params": vars(a), "results": results, "code_version": code_version(),
               "device": device_description(), "wall_time_s": round(time.perf_counter() - start, 1)}
-    write_json_atomic(DATA_DIR / "results" / "fd_sanity.json", record)
+    write_json_atomic(RESULTS_DIR / "fd_sanity.json", record)
     for name, r in results.items():
         print(f"{name:>24}: {r['value']:8.2f}  [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")
 

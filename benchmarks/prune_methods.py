@@ -19,9 +19,9 @@ import torch
 
 from diffprune import load_scheduler, load_unet
 from diffprune.artifacts import code_version, device_description, write_json_atomic
-from diffprune.cost import sample_shape
-from diffprune.data import DATA_DIR
 from diffprune.importance import METHODS
+from diffprune.models import image_shape
+from diffprune.paths import RESULTS_DIR
 from diffprune.sample import sample
 from diffprune.threshold import stop_index
 
@@ -48,7 +48,7 @@ def main() -> None:
             wall = time.perf_counter() - start
             report = json.loads((out / "prune_report.json").read_text())
             model = load_unet(out)
-            x = torch.randn(2, *sample_shape(model))
+            x = torch.randn(2, *image_shape(model))
             with torch.no_grad():
                 y = model(x, torch.tensor([10, 900])).sample
             images = sample(model, load_scheduler(out), 4, seed=a.seed, steps=10, progress=False)
@@ -64,7 +64,7 @@ def main() -> None:
                 "grad_timesteps": report["grad_timesteps"], "stop_rule_holds": rule_holds,
                 "wall_time_s": round(wall, 1)}
             print(method, results[method])
-    write_json_atomic(DATA_DIR / "results" / "prune_methods.json", {
+    write_json_atomic(RESULTS_DIR / "prune_methods.json", {
         "params": vars(a), "results": results, "code_version": code_version(), "device": device_description()})
 
 

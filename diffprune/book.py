@@ -1,10 +1,10 @@
 """The book: execute the chapters (papermill, parameters from a profile) and build the HTML
 (jupyter-book 1; version 2 cannot build offline).
 
-Chapters are jupytext `py:percent` notebooks in `notebooks/` (readable diffs, no stored outputs);
-each is executed into `<book>/chapters/NAME.ipynb`, written atomically, with papermill's injected
-cell and the default-valued parameters cell hidden (the chapter shows the values it ran with as a
-table).
+`book/_toc.yml` is the one list of chapters: an entry `chapters/NAME` is the notebook
+`notebooks/NAME.py` (jupytext percent format: readable diffs, no stored outputs), executed into
+`<book>/chapters/NAME.ipynb`, written atomically, with papermill's injected cell and the
+parameters cell hidden (each chapter shows the values it ran with as a table).
 """
 from __future__ import annotations
 
@@ -17,12 +17,22 @@ import time
 import uuid
 from pathlib import Path
 
-from .artifacts import DiffpruneError
-from .data import ROOT
+import yaml
 
-CHAPTERS = ("teachers", "rq1_table1")
-NOTEBOOKS = ROOT / "notebooks"
-BOOK = ROOT / "book"
+from .artifacts import DiffpruneError, write_bytes_atomic
+from .paths import BOOK, NOTEBOOKS, ROOT
+
+EXECUTED = "chapters/"  # toc entries under this folder are executed notebooks
+
+
+def toc(book_dir: Path = BOOK) -> dict:
+    return yaml.safe_load((book_dir / "_toc.yml").read_text())
+
+
+def chapters(book_dir: Path = BOOK) -> list[str]:
+    """The executed chapters, in the book's order."""
+    return [entry["file"][len(EXECUTED):] for part in toc(book_dir)["parts"] for entry in part["chapters"]
+            if entry["file"].startswith(EXECUTED)]
 
 
 def _kernel_env() -> None:
@@ -38,25 +48,43 @@ def _kernel_env() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore:IProgress not found")
 
 
-def execute_chapter(name: str, params: dict, book_dir: Path = BOOK) -> Path:
+def _ipc_kernel_manager():
+    """The kernel talks to papermill over Unix sockets: over TCP, reachable by any local user,
+    ipykernel warns that it runs unencrypted."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(transport="ipc", **kwargs)
+    return IPCKernelManager
+
+
+def check_parameters(profile: str, overrides: dict, names: list[str]) -> None:
+    """Every chapter's parameters, checked before any chapter runs (one clear error)."""
+    from .chapter import spec
+    for name in names:
+        spec(name).load(profile, overrides)
+
+
+def execute_chapter(name: str, profile: str, overrides: dict, book_dir: Path = BOOK) -> Path:
     import jupytext
     import nbformat
     import papermill
 
-    if name not in CHAPTERS:
-        raise DiffpruneError(f"unknown chapter {name!r}; choose one of {', '.join(CHAPTERS)}")
+    if not (NOTEBOOKS / f"{name}.py").is_file():
+        raise DiffpruneError(f"chapter {name!r} has no notebook notebooks/{name}.py")
     _kernel_env()
     out = book_dir / "chapters" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{name}.") as tmp:
         source = Path(tmp) / f"{name}.ipynb"
         nbformat.write(jupytext.read(NOTEBOOKS / f"{name}.py"), source)
-        declared = papermill.inspect_notebook(str(source))
-        parameters = {k: v for k, v in params.items() if k in declared}
         executed = Path(tmp) / "executed.ipynb"
         try:
-            papermill.execute_notebook(str(source), str(executed), parameters=parameters, cwd=str(ROOT),
-                                       kernel_name="python3", progress_bar=False, log_output=False)
+            papermill.execute_notebook(str(source), str(executed), cwd=str(ROOT), kernel_name="python3",
+                                       parameters={"profile": profile, "overrides": overrides},
+                                       progress_bar=False, log_output=False,
+                                       kernel_manager_class=_ipc_kernel_manager())
         except papermill.PapermillExecutionError as e:
             raise DiffpruneError(f"chapter {name}: {e.ename}: {e.evalue}".splitlines()[0]) from None
         nb = nbformat.read(executed, as_version=4)
@@ -80,26 +108,39 @@ def build_html(book_dir: Path = BOOK) -> Path:
     return book_dir / "_build" / "html" / "index.html"
 
 
-def stage(out: Path) -> Path:
-    """Copy the book's sources to `out` (for builds outside the repository, e.g. tests)."""
+def stage(out: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Copy the book's sources to `out` (builds outside the repository, e.g. tests); `extra`
+    chapters (e.g. the template) are added to that copy's table of contents only."""
     if out.resolve() == BOOK.resolve():
         return BOOK
-    shutil.copytree(BOOK, out, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("_build", "*.ipynb", ".*"))
+    shutil.copytree(BOOK, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("_build", "*.ipynb", ".*"))
+    if extra:
+        t = toc(out)
+        t["parts"].append({"caption": "Not in the published book", "chapters": [
+            {"file": EXECUTED + name} for name in extra]})
+        write_bytes_atomic(out / "_toc.yml", yaml.safe_dump(t, sort_keys=False).encode())
     return out
 
 
-def render(params: dict, chapters=CHAPTERS, out: Path | None = None, recompute: bool = False,
-           build: bool = True, progress: bool = True) -> Path | None:
-    book_dir = stage(out) if out else BOOK
+def render(profile: str, overrides: dict | None = None, chapters_to_run: list[str] | None = None,
+           out: Path | None = None, extra: tuple[str, ...] = (), recompute: bool = False, build: bool = True,
+           progress: bool = True) -> Path | None:
+    overrides = overrides or {}
+    book_dir = stage(out, extra) if out else BOOK
+    every = chapters(book_dir)
+    names = chapters_to_run or every
+    unknown = [n for n in names if n not in every]
+    if unknown:
+        raise DiffpruneError(f"unknown chapter(s) {', '.join(unknown)}; the book has {', '.join(every)}")
+    check_parameters(profile, overrides, names)
     if recompute:
         os.environ["DIFFPRUNE_RECOMPUTE"] = uuid.uuid4().hex[:12]
-    for name in chapters:
+    for name in names:
         start = time.perf_counter()
-        execute_chapter(name, params, book_dir)
+        execute_chapter(name, profile, overrides, book_dir)
         if progress:
             print(f"chapter {name}: executed in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    missing = [c for c in CHAPTERS if not (book_dir / "chapters" / f"{c}.ipynb").is_file()]
+    missing = [c for c in every if not (book_dir / "chapters" / f"{c}.ipynb").is_file()]
     if build and missing:
         raise DiffpruneError(f"cannot build: chapter(s) {', '.join(missing)} never executed; run without --chapter")
     return build_html(book_dir) if build else None

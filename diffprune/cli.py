@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +20,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_training_args(p, steps: int):
-    p.add_argument("--dataset", default="fashion-mnist")
+    from .data import dataset_name
+    p.add_argument("--dataset", type=dataset_name, default="fashion-mnist")
     p.add_argument("--steps", type=int, default=steps)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-4)
@@ -37,16 +39,22 @@ def _add_training_args(p, steps: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .book import chapters
+    from .data import dataset_name
+    from .fid import FEATURES
+    from .importance import METHODS
+    from .sample import SAMPLERS, SPACINGS
+
     parser = _Parser(prog="python -m diffprune", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("prune", help="prune a dense UNet")
     p.add_argument("--model", required=True, help="model directory or hub id")
-    p.add_argument("--method", required=True)
+    p.add_argument("--method", required=True, choices=METHODS)
     p.add_argument("--ratio", type=float, required=True, help="channel pruning ratio in (0, 1)")
     p.add_argument("--threshold", type=float, default=0.05, help="Diff-Pruning's T in [0, 1)")
     p.add_argument("--timestep-stride", type=int, default=1)
-    p.add_argument("--dataset", default=None, help="data for taylor and diff-pruning")
+    p.add_argument("--dataset", type=dataset_name, default=None, help="data for taylor and diff-pruning")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
@@ -64,10 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sampler", default="ddim")
+    p.add_argument("--sampler", default="ddim", choices=SAMPLERS)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--eta", type=float, default=0.0)
-    p.add_argument("--spacing", default="uniform")
+    p.add_argument("--spacing", default="uniform", choices=SPACINGS,
+                   help="DDIM timesteps; quad is the DDIM repository's CIFAR-10 schedule")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--out", required=True, help="output .npz (a .png grid is written beside it)")
     p.add_argument("--quiet", action="store_true")
@@ -75,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", required=True, help=".npz written by `sample`")
     p.add_argument("--reference", default=None, help="dataset:NAME or dataset:NAME:SPLIT (default split test)")
     p.add_argument("--samples-b", default=None, help="a second .npz; pairs by sample index")
-    p.add_argument("--features", default="effnet-l0@128")
+    p.add_argument("--features", default="effnet-l0@128", choices=FEATURES)
     p.add_argument("--n-reference", type=int, default=None, help="reference images (default: all)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates for the FD interval")
     p.add_argument("--classifier", default=None, help="classifier directory (from `classifier`) that judges content")
@@ -89,34 +98,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5)
 
     p = sub.add_parser("classifier", help="train the content classifier of a data set")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", type=dataset_name, required=True)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--quiet", action="store_true")
     p = sub.add_parser("book", help="execute the chapters and build the book")
     _add_profile_args(p)
-    p.add_argument("--chapter", action="append", default=None, help="execute only this chapter (repeatable)")
+    p.add_argument("--chapter", action="append", default=None, choices=chapters(),
+                   help="execute only this chapter (repeatable)")
     p.add_argument("--out", default=None, help="build a copy of the book here (default: book/)")
     p.add_argument("--recompute", action="store_true", help="recompute every cached step")
     p.add_argument("--no-build", action="store_true", help="execute chapters only")
 
-    p = sub.add_parser("study", help="precompute the RQ1 study's cache, several jobs in parallel")
+    p = sub.add_parser("study", help="precompute the chapters' cached results, several jobs in parallel")
     _add_profile_args(p)
+    p.add_argument("--chapter", action="append", default=None, choices=chapters(),
+                   help="only this chapter's results (repeatable; default: every chapter)")
     p.add_argument("--jobs", type=int, default=1, help="parallel jobs, one CPU thread each")
+    p.add_argument("--bulk", action="store_true",
+                   help="also bring back the models and full sample sets behind the results (recomputed where "
+                        "only results are kept) and list the model directories")
     return parser
 
 
 def _add_profile_args(p):
-    p.add_argument("--profile", default="cpu")
+    from .profiles import names
+    p.add_argument("--profile", default="cpu", choices=names())
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override a profile parameter (value read as YAML)")
 
 
-def _profile(a) -> dict:
-    from .profiles import check, load_profile, parse_override
-    overrides = {k: parse_override(v) for k, v in a.parameter}
-    return check(load_profile(a.profile, overrides))
+def _overrides(a) -> dict:
+    from .profiles import parse_override
+    return {k: parse_override(v) for k, v in a.parameter}
 
 
 def _require_model(path: str) -> None:
@@ -161,10 +176,10 @@ def cmd_prune(a) -> None:
 
 
 def _train_config(a):
+    from dataclasses import fields
+
     from .train import TrainConfig
-    cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, warmup_steps=a.warmup_steps,
-                      grad_clip=a.grad_clip, ema_decay=a.ema_decay, seed=a.seed,
-                      checkpoint_every=a.checkpoint_every, log_every=a.log_every)
+    cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig)})  # flags mirror its fields
     cfg.validate()
     if a.dropout is not None and not 0 <= a.dropout < 1:
         raise DiffpruneError(f"dropout must be in [0, 1), got {a.dropout}")
@@ -230,12 +245,8 @@ def cmd_sample(a) -> None:
     import numpy as np
 
     from .models import load_scheduler, load_unet
-    from .sample import SAMPLERS, SPACINGS, sample, save_grid, save_samples
+    from .sample import sample, save_grid, save_samples
 
-    if a.sampler not in SAMPLERS:
-        raise DiffpruneError(f"unknown sampler {a.sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    if a.spacing not in SPACINGS:
-        raise DiffpruneError(f"unknown spacing {a.spacing!r}; choose one of {', '.join(SPACINGS)}")
     if a.n < 1 or a.batch_size < 1 or a.steps < 1 or a.eta < 0:
         raise DiffpruneError("--n, --batch-size and --steps must be >= 1 and --eta >= 0")
     if not a.out.endswith(".npz"):
@@ -253,13 +264,11 @@ def cmd_sample(a) -> None:
 
 
 def cmd_metrics(a) -> None:
-    from .fid import FEATURES, METRIC_NAMES, features, fd_with_ci, reference_statistics, statistics
+    from .fid import METRIC_NAMES, fd_with_ci, features, reference_statistics, statistics
     from .sample import load_samples
 
     if (a.reference is None) == (a.samples_b is None):
         raise DiffpruneError("give exactly one of --reference dataset:NAME and --samples-b B.npz")
-    if a.features not in FEATURES:
-        raise DiffpruneError(f"unknown features {a.features!r}; choose one of {', '.join(FEATURES)}")
     if a.bootstrap < 0 or (a.n_reference is not None and a.n_reference < 2):
         raise DiffpruneError("--bootstrap must be >= 0 and --n-reference >= 2")
     if a.reference is not None:
@@ -317,20 +326,18 @@ def cmd_classifier(a) -> None:
 
 
 def cmd_book(a) -> None:
-    from .book import CHAPTERS, render
-    p = _profile(a)
-    index = render(p, chapters=tuple(a.chapter) if a.chapter else CHAPTERS,
-                   out=Path(a.out) if a.out else None, recompute=a.recompute, build=not a.no_build)
+    from .book import render
+    index = render(a.profile, _overrides(a), chapters_to_run=a.chapter, out=Path(a.out) if a.out else None,
+                   recompute=a.recompute, build=not a.no_build)
     if index:
         print(index)
 
 
-def _study_row(args):
+def _run_job(job):
     import torch
     torch.set_num_threads(1)
-    from .rq1 import run_row
-    p, job = args
-    return run_row(p, *job)
+    fn, args = job
+    return fn(*args)
 
 
 def cmd_study(a) -> None:
@@ -338,20 +345,22 @@ def cmd_study(a) -> None:
 
     from tqdm import tqdm
 
-    from .rq1 import row_specs, shared
+    from .book import chapters
+    from .chapter import spec
     if a.jobs < 1:
         raise DiffpruneError("--jobs must be >= 1")
-    from .teachers import others, profile_for
-    p = _profile(a)
-    profiles = [p] + [profile_for(p, path) for path in others(p)]
-    jobs = []
-    for q in profiles:
-        shared(q)  # teacher, its samples, the classifier: once, before the rows share them
-        jobs += [(q, (label, m, t, seed)) for seed in q["seeds"] for label, m, t in row_specs(q)]
-    with ProcessPoolExecutor(a.jobs) as pool:
-        rows = list(tqdm(pool.map(_study_row, jobs), total=len(jobs), desc="RQ1 rows"))
-    print(json.dumps([{"dataset": q["dataset"], **{k: r[k] for k in ("row", "seed", "fd", "ssim", "content")}}
-                      for (q, _), r in zip(jobs, rows)], indent=1))
+    specs = [spec(name) for name in a.chapter or chapters()]
+    params = [c.load(a.profile, _overrides(a)) for c in specs]  # every value checked before any work
+    if a.bulk:
+        os.environ["DIFFPRUNE_BULK"] = "1"
+    for c, p in zip(specs, params, strict=True):
+        jobs = c.work(p) if c.work else []
+        with ProcessPoolExecutor(a.jobs) as pool:
+            rows = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc=f"{c.name}: cached results"))
+        if a.bulk:
+            for row in rows:
+                print(json.dumps({"chapter": c.name, "row": row.get("row", row.get("teacher")), "seed": row["seed"],
+                                  "dataset": row["dataset"], "model_dir": row["model_dir"]}))
 
 
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "finetune": cmd_finetune, "sample": cmd_sample,

@@ -7,6 +7,8 @@ import time
 import torch
 from torch.utils import flop_counter
 
+from .models import image_shape
+
 
 def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
@@ -24,16 +26,10 @@ if hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"):
     _EXTRA_FORMULAS[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = _sdpa_cpu_flops
 
 
-def sample_shape(model) -> tuple[int, int, int]:
-    size = model.config.sample_size
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    return (model.config.in_channels, h, w)
-
-
 @torch.no_grad()
 def count_macs(model: torch.nn.Module) -> int:
     """MACs of one forward pass on one image (conv, linear and attention matmuls)."""
-    c, h, w = sample_shape(model)
+    c, h, w = image_shape(model)
     param = next(model.parameters())
     x = torch.zeros(1, c, h, w, device=param.device, dtype=param.dtype)
     t = torch.ones(1, dtype=torch.long, device=param.device)
@@ -49,7 +45,7 @@ def throughput(model: torch.nn.Module, batch_size: int = 64, repeats: int = 5, w
     Sampling cost is this forward times the number of sampler steps, so the ratio of two models'
     throughputs is their sampling speed-up.
     """
-    c, h, w = sample_shape(model)
+    c, h, w = image_shape(model)
     param = next(model.parameters())
     x = torch.randn(batch_size, c, h, w, generator=torch.Generator().manual_seed(0)).to(param.device)
     t = torch.full((batch_size,), 500, dtype=torch.long, device=param.device)

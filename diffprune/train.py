@@ -23,8 +23,14 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from . import seeds
-from .artifacts import (DiffpruneError, atomic_dir, code_version, device_description,
-                        write_bytes_atomic, write_json_atomic)
+from .artifacts import (
+    DiffpruneError,
+    atomic_dir,
+    code_version,
+    device_description,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from .data import to_model_range
 from .models import default_device, write_unet
 from .timestep_loss import noise_prediction_loss

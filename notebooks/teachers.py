@@ -18,39 +18,28 @@
 # from package registries, with the same code path (`diffprune train`) a reader can re-run.
 
 # %% tags=["parameters"]
-profile = "cpu"
-teacher = "data/teachers/fashion-mnist"
-dataset = "fashion-mnist"
-more_teachers = []
-features = "effnet-l0@128"
-n_reference = None
-n_boot = 200
-n_samples = 1000
-ddim_steps = 25
-spacing = "uniform"
-seeds = [0]
+profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
+overrides = {}   # profile values to change, e.g. {"n_samples": 200}
 
 # %%
 from myst_nb import glue
 
-from diffprune import pipeline, plots, profiles, teachers
+from diffprune import evaluation, plots, profiles
+from diffprune.chapters import teachers
 from diffprune.data import load_dataset
-from diffprune.sample import load_samples
 
-p = profiles.check(dict(profile=profile, teacher=teacher, dataset=dataset, more_teachers=more_teachers,
-                        features=features, n_reference=n_reference, n_boot=n_boot, n_samples=n_samples,
-                        ddim_steps=ddim_steps, spacing=spacing, seeds=seeds))
+p = teachers.CHAPTER.load(profile, overrides)
 profiles.table(p)
 
 # %% [markdown]
 # ## The data
 
 # %%
-data = load_dataset(dataset, "train")
+data = load_dataset(p["dataset"], "train")
 glue("n_train", len(data), display=False)
 glue("data_grid", plots.image_grid(data.images[:64].permute(0, 2, 3, 1).numpy(),
-                                   f"{dataset}: 64 training images"), display=False)
-profiles.attribution(dataset)
+                                   f"{p['dataset']}: 64 training images"), display=False)
+profiles.attribution(p["dataset"])
 
 # %% [markdown]
 # The training split has {glue:text}`n_train` images.
@@ -63,14 +52,13 @@ profiles.attribution(dataset)
 # ## Training
 
 # %%
-t = pipeline.teacher(teacher)
-main = teachers.summary(t, p, dataset)
+main = teachers.summary(p)
 glue("teacher_params_M", main["params"] / 1e6, display=False)
 glue("teacher_macs_M", main["macs"] / 1e6, display=False)
 glue("teacher_steps", main["steps"], display=False)
 glue("teacher_hours", main["hours"], display=False)
 glue("teacher_device", main["device"], display=False)
-glue("teacher_curve", plots.training_curve(t.path / "train_log.csv", "teacher: training loss"), display=False)
+glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"), display=False)
 
 # %% [markdown]
 # The teacher has {glue:text}`teacher_params_M:.2f` M parameters and costs
@@ -87,9 +75,8 @@ glue("teacher_curve", plots.training_curve(t.path / "train_log.csv", "teacher: t
 # ## Samples
 
 # %%
-images, _, meta = load_samples(main["samples"] / "samples.npz")
-glue("teacher_grid", plots.image_grid(images[:64], f"teacher: DDIM-{ddim_steps} samples, seed {seeds[0]}"),
-     display=False)
+title = f"teacher: DDIM-{p['ddim_steps']} samples, seed {p['seeds'][0]}"
+glue("teacher_grid", plots.image_grid(evaluation.preview(main), title), display=False)
 
 # %% [markdown]
 # ```{glue:figure} teacher_grid
@@ -102,12 +89,13 @@ glue("teacher_grid", plots.image_grid(images[:64], f"teacher: DDIM-{ddim_steps} 
 #
 # The study prunes the profile's `teacher`; the others (`more_teachers`) are committed beside it
 # so that a reader can run every chapter on another data set (`-p teacher DIR -p dataset NAME`).
-# Each teacher's Fréchet distance is computed as in the RQ1 chapter: its
+# Each teacher's Fréchet distance ({glue:text}`teacher_metric`) is computed as in the RQ1 chapter: its
 # {glue:text}`n_samples_used` DDIM samples against the data set's held-out test split.
 
 # %%
-glue("n_samples_used", n_samples, display=False)
-others = [teachers.summary(pipeline.teacher(path), p) for path in teachers.others(p)]
+glue("n_samples_used", p["n_samples"], display=False)
+glue("teacher_metric", main["fd_metric"], display=False)
+others = [teachers.summary(q) for q in evaluation.other_teachers(p)]
 teachers.display_table([main, *others])
 
 # %%

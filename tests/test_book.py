@@ -1,18 +1,18 @@
-"""Every chapter executes in the smoke profile, the book builds strictly, and each page shows its
-figures in headless Chromium. One smoke build (about a minute on 2 cores) serves all tests."""
+"""Every chapter (and the template) executes in the smoke profile, the book builds strictly, and
+each page shows its figures in headless Chromium. One smoke build serves all tests."""
 import json
 import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from diffprune import DiffpruneError
-from diffprune.book import CHAPTERS, render
+from diffprune.book import chapters, render
+from diffprune.chapter import spec
 from diffprune.cli import main
-from diffprune.profiles import check, load_profile
+from diffprune.profiles import read
 
 CHROMIUM = shutil.which("chromium")
+TEMPLATE = "_template"
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +27,21 @@ def study(tmp_path_factory):
 @pytest.fixture(scope="module")
 def book(study, tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
-    index = render(check(load_profile("smoke")), out=out, progress=False)
+    index = render("smoke", out=out, extra=(TEMPLATE,), progress=False)
     return out, index
 
 
-def test_every_chapter_executes_without_errors(book):
+def test_every_chapter_and_the_template_execute_without_errors(book):
     out, _ = book
-    for name in CHAPTERS:
+    assert chapters(out) == [*chapters(), TEMPLATE]  # the staged toc lists the template too
+    for name in chapters(out):
         nb = nbformat.read(out / "chapters" / f"{name}.ipynb", as_version=4)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
         assert outputs and not [o for o in outputs if o.output_type == "error"], name
-        injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-        assert injected and all("remove-cell" in c.metadata["tags"] for c in injected)
+        hidden = [c for c in nb.cells if {"injected-parameters", "parameters"} & set(c.metadata.get("tags", []))]
+        assert len(hidden) == 2 and all("remove-cell" in c.metadata["tags"] for c in hidden), name
+        injected = next(c for c in hidden if "injected-parameters" in c.metadata["tags"])
+        assert 'profile = "smoke"' in injected.source
 
 
 def test_teachers_chapter_shows_every_teacher(book):
@@ -46,17 +49,19 @@ def test_teachers_chapter_shows_every_teacher(book):
     nb = nbformat.read(out / "chapters" / "teachers.ipynb", as_version=4)
     html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []))
-    more = load_profile("smoke")["more_teachers"]
+    more = read("smoke")["more_teachers"]
     assert more, "the smoke profile must exercise more_teachers"
     for path in more:
-        assert f"<th>{Path(path).name}</th>" in html, path
+        assert f"<th>{path.rstrip('/').split('/')[-1]}</th>" in html, path
 
 
 def test_book_builds_strictly(book):
     _, index = book
     assert index.is_file()
     html = index.parent
-    for page in ["intro.html", "chapters/teachers.html", "chapters/rq1_table1.html", "reproducing.html"]:
+    pages = ["intro.html", "reproducing.html", "working_with_chapters.html",
+             *(f"chapters/{name}.html" for name in chapters()), f"chapters/{TEMPLATE}.html"]
+    for page in pages:
         assert (html / page).is_file(), page
     assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
 
@@ -65,12 +70,13 @@ def test_book_builds_strictly(book):
 def test_pages_show_their_figures_in_chromium(book):
     from playwright.sync_api import sync_playwright
     html = book[1].parent
-    expected_images = {"chapters/teachers.html": 3 + len(load_profile("smoke")["more_teachers"]), "chapters/rq1_table1.html": 1, "intro.html": 0}
+    expected_images = {"chapters/teachers.html": 3 + len(read("smoke")["more_teachers"]),
+                       "chapters/rq1.html": 2, "intro.html": 0}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
         for name, n_images in expected_images.items():
             page.goto((html / name).as_uri())
             page.wait_for_load_state("load")
@@ -80,29 +86,36 @@ def test_pages_show_their_figures_in_chromium(book):
             assert all(ok for _, ok in images), (name, [s for s, ok in images if not ok])
             text = page.inner_text("body")
             assert "Traceback (most recent call last)" not in text and "Warning:" not in text, name
+            # tables fit the page: no output area scrolls sideways
+            wide = page.evaluate("Array.from(document.querySelectorAll('.cell_output, .output'))"
+                                 ".filter(e => e.scrollWidth > e.clientWidth + 2).length")
+            assert wide == 0, (name, wide)
         page.goto((html / "intro.html").as_uri())
         page.wait_for_function("document.querySelectorAll('mjx-container').length > 0", timeout=10000)
         browser.close()
 
 
-def test_bad_parameter_fails_in_the_first_cell_with_one_line(book, capsys):
+def test_bad_parameter_fails_before_any_chapter_runs_with_one_line(book, capsys):
     out, _ = book
-    before = (out / "chapters" / "rq1_table1.ipynb").read_bytes()
-    code = main(["book", "--profile", "smoke", "--chapter", "rq1_table1", "-p", "ratio", "1.5",
+    before = (out / "chapters" / "rq1.ipynb").read_bytes()
+    code = main(["book", "--profile", "smoke", "--chapter", "rq1", "-p", "ratio", "1.5",
                  "--out", str(out), "--no-build"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "ratio" in err[0]
-    assert (out / "chapters" / "rq1_table1.ipynb").read_bytes() == before  # nothing half-written
+    assert (out / "chapters" / "rq1.ipynb").read_bytes() == before  # nothing half-written
     assert main(["book", "--profile", "smoke", "-p", "nonsense", "1", "--no-build"]) == 2
+    assert main(["book", "--profile", "smoke", "-p", "features", "clip", "--no-build"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "features" in err[-1] and "effnet-l0@128" in err[-1]  # the library's own list
 
 
 def test_changed_parameter_recomputes_only_what_depends_on_it(study):
-    from diffprune import rq1
+    from diffprune.chapters import rq1
 
     def keys(step):
         return {p.name for p in (study / step).iterdir() if (p / "params.json").is_file()}
 
-    base = check(load_profile("smoke"))
+    base = spec("rq1").load("smoke")
     rq1.run(base, progress=False)
     before = {s: keys(s) for s in ("teacher", "prune", "finetune", "sample", "fd")}
     rq1.run({**base, "finetune_steps": base["finetune_steps"] + 1}, progress=False)
@@ -116,11 +129,17 @@ def test_changed_parameter_recomputes_only_what_depends_on_it(study):
     json.dumps(rows)  # rows are plain data
 
 
-def test_more_teachers_are_checked_and_leave_out_the_study_teacher():
-    from diffprune.teachers import others
-    with pytest.raises(DiffpruneError, match="more_teachers"):
-        check({"more_teachers": ["data/teachers/no-such-teacher"]})
-    p = {"teacher": "data/teachers/openmoji-32",
-         "more_teachers": ["data/teachers/openmoji-32/", "data/teachers/fashion-mnist"]}
-    assert others(p) == ["data/teachers/fashion-mnist"]
-    assert others({**p, "teacher": {"dataset": "mnist-5k"}}) == p["more_teachers"]
+def test_study_precomputes_what_a_chapter_reads(tmp_path, monkeypatch):
+    import diffprune.study
+    from diffprune import evaluation
+    from diffprune.chapters import teachers
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path))
+    assert main(["study", "--profile", "smoke", "--chapter", "teachers", "--jobs", "2"]) == 0
+
+    def computing(*args, **kwargs):
+        raise AssertionError("the chapter computed something that study should have precomputed")
+    monkeypatch.setattr(diffprune.study, "_compute", computing)
+    monkeypatch.setattr(diffprune.study, "_regenerate", computing)
+    p = spec("teachers").load("smoke")
+    rows = [teachers.summary(q) for q in evaluation.every_teacher(p)]
+    assert len(rows) == 1 + len(p["more_teachers"]) and all(r["fd"] > 0 for r in rows)

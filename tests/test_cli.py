@@ -33,7 +33,7 @@ def test_prune_cli_end_to_end(dense_dir, tmp_path, method, capsys):
         assert key in report
     if method == "diff-pruning":
         running = float("-inf")
-        for t, loss in zip(report["visited_t"], report["loss_t"]):
+        for t, loss in zip(report["visited_t"], report["loss_t"], strict=True):
             running = max(running, loss)
             assert should_stop(loss, running, 0.5) == (t == report["stop_t"])
     model = load_unet(out)
@@ -49,7 +49,7 @@ BAD = [
     (["--method", "random", "--ratio", "0"], "ratio"),
     (["--method", "random", "--ratio", "1"], "ratio"),
     (["--method", "random", "--ratio", "-0.2"], "ratio"),
-    (["--method", "pruneit", "--ratio", "0.3"], "unknown method"),
+    (["--method", "pruneit", "--ratio", "0.3"], "invalid choice: 'pruneit'"),
     (["--method", "diff-pruning", "--ratio", "0.3", "--dataset", "mnist-5k", "--threshold", "1"], "threshold"),
     (["--method", "diff-pruning", "--ratio", "0.3", "--dataset", "mnist-5k", "--threshold", "-0.01"], "threshold"),
     (["--method", "diff-pruning", "--ratio", "0.3", "--dataset", "mnist-5k", "--timestep-stride", "0"], "stride"),

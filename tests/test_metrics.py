@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffprune import DiffpruneError
-from diffprune import fid
+from diffprune import DiffpruneError, fid
 from diffprune.consistency import content_consistency, paired, ssim_consistency, ssim_per_pair
 from diffprune.data import load_dataset
 from diffprune.uncertainty import bootstrap_ci, mean_ci, wilson_ci

@@ -2,9 +2,9 @@ import json
 
 import pytest
 import torch
+from conftest import images_for
 from diffusers import DDIMPipeline, DDIMScheduler
 
-from conftest import images_for
 from diffprune import DiffpruneError, load_unet, prune, save_model
 from diffprune.models import HISTORY, WEIGHTS, build_unet
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from conftest import images_for
 from diffusers.models.attention_processor import Attention
 
-from conftest import images_for
 from diffprune import DiffpruneError, count_macs, count_params, prune
 from diffprune.importance import METHODS, accumulate_gradients
 from diffprune.models import build_unet
@@ -103,8 +103,9 @@ def test_same_seed_same_pruning_and_reinit_shares_random_structure(scheduler):
     b, _ = _prune(build_unet("tiny", 1, 16), "random", 0.3, scheduler, seed=3)
     c, _ = _prune(build_unet("tiny", 1, 16), "reinit", 0.3, scheduler, seed=3)
     assert a.pruning_history == b.pruning_history == c.pruning_history
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    conv = [(p, q) for (n, p), q in zip(a.named_parameters(), c.parameters()) if n.endswith("conv1.weight")]
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    conv = [(p, q) for (n, p), q in zip(a.named_parameters(), c.parameters(), strict=True)
+            if n.endswith("conv1.weight")]
     assert conv and all(not torch.equal(p, q) for p, q in conv)
 
 

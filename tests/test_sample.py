@@ -1,12 +1,13 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
 from diffusers import DDIMScheduler
 
-from diffprune import DiffpruneError
+from diffprune import DiffpruneError, seeds
 from diffprune.models import build_unet
 from diffprune.sample import ddim_timesteps, sample, sample_batch
-from diffprune import seeds
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def test_uniform_ddim_matches_diffusers(model, scheduler):
 def test_quad_spacing_follows_the_ddim_repository():
     seq = ddim_timesteps(1000, 100, "quad")
     assert len(seq) == 100 and seq[0] == 0 and seq[-1] == 800
-    assert all(b >= a for a, b in zip(seq, seq[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(seq))
     assert ddim_timesteps(1000, 100, "uniform") == list(range(0, 1000, 10))
 
 

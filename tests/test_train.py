@@ -38,7 +38,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, scheduler, monkey
     monkeypatch.setattr(train_mod, "noise_prediction_loss", real)
     resumed = train(_model(), scheduler, _images(), _cfg(), tmp_path / "b", progress=False)
 
-    for p, q in zip(reference.state_dict().values(), resumed.state_dict().values()):
+    for p, q in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(p, q)
     assert (tmp_path / "b" / "train_log.csv").read_text() .count("\n") == 7  # header + 6 steps
     assert torch.equal(*(load_unet(tmp_path / d).conv_in.weight for d in "ab"))

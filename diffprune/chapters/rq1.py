@@ -1,0 +1,120 @@
+"""RQ1 — the paper's Table 1: can structural pruning find redundancy without retraining?
+
+Rows: the pretrained teacher; then each of the profile's `methods` at one ratio, each finetuned
+for the same steps — "scratch" (`reinit`: the pruned structure re-initialised), random, magnitude
+and Taylor pruning, and Diff-Pruning once per threshold T. Columns come from the shared
+evaluation layer; what is RQ1's own is the row list, the finetune share and the reading.
+"""
+from __future__ import annotations
+
+from tqdm import tqdm
+
+from .. import evaluation, pipeline
+from ..chapter import Chapter
+from ..paths import PAPER_DIR
+
+LABELS = {"reinit": "scratch"}  # the paper's name for the pruned structure trained from scratch
+
+
+def row_specs(p: dict) -> list[tuple[str, str | None, float | None]]:
+    """(label, method, threshold) of every row; the teacher first."""
+    rows = [("pretrained", None, None)]
+    for m in p["methods"]:
+        if m == "diff-pruning":
+            rows += [(f"diff-pruning T={t:g}", m, t) for t in p["thresholds"]]
+        else:
+            rows.append((LABELS.get(m, m), m, None))
+    return rows
+
+
+def run_row(p: dict, label: str, method: str | None, threshold: float | None, seed: int) -> dict:
+    t = pipeline.teacher(p["teacher"])
+    model, report = t, None
+    if method is not None:
+        pruned = pipeline.pruned(t, method=method, ratio=p["ratio"], seed=seed, threshold=threshold or 0.0,
+                                 timestep_stride=p["timestep_stride"], batch_size=p["importance_batch"],
+                                 dataset=p["dataset"])
+        model = pipeline.finetuned(pruned, dataset=p["dataset"], steps=p["finetune_steps"],
+                                   batch_size=p["finetune_batch"], lr=p["finetune_lr"],
+                                   warmup_steps=p["finetune_warmup"], seed=seed)
+        report = model.read_json("prune_report.json")
+    return {"row": label, "method": method or "pretrained", "threshold": threshold,
+            **evaluation.evaluate(model, p, seed, teacher=t),
+            "finetune_steps": p["finetune_steps"] if method else 0,
+            "teacher_steps": p["teacher_steps"] or pipeline.teacher_steps(t),
+            "stop_t": report["stop_t"] if report else None,
+            "grad_timesteps": report["grad_timesteps"] if report else None}
+
+
+def run(p: dict, progress: bool = True) -> list[dict]:
+    """Every row for every seed, computing only what the study cache lacks."""
+    jobs = [(label, m, t, seed) for seed in p["seeds"] for label, m, t in row_specs(p)]
+    return [run_row(p, *job) for job in tqdm(jobs, desc="RQ1 rows", disable=not progress)]
+
+
+def work(p: dict) -> list:
+    return [(run_row, (q, *spec, seed)) for q in evaluation.every_teacher(p) for seed in q["seeds"]
+            for spec in row_specs(q)]
+
+
+CHAPTER = Chapter("rq1", parameters=(
+    "teacher", "dataset", "more_teachers", "teacher_steps", "methods", "ratio", "thresholds", "timestep_stride",
+    "importance_batch", "finetune_steps", "finetune_batch", "finetune_lr", "finetune_warmup", "n_samples",
+    "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot", "seeds", "classifier_epochs"),
+    work=work)
+
+
+def summarize(rows: list[dict]):
+    """The table's numbers: mean over seeds, fractions of the teacher's size, finetune share."""
+    s = evaluation.summarize(rows, baseline="pretrained")
+    s["finetune_pct"] = [100 * f / t if t else None
+                         for f, t in zip(s["finetune_steps"], s["teacher_steps"], strict=True)]
+    return s
+
+
+def reading(summary) -> str:
+    """One sentence about the table: does the best Diff-Pruning row beat the baselines beyond the intervals?"""
+    by = {r["row"]: r for r in summary.to_dict("records")}
+    dp = [r for k, r in by.items() if k.startswith("diff-pruning")]
+    others = [by[k] for k in ("taylor", "random", "magnitude", "scratch") if k in by]
+    if not dp or not others:
+        return ""
+    best = min(dp, key=lambda r: r["fd"])
+    return (f"The best Diff-Pruning row ({best['row']}, {best['fd_metric']} {best['fd']:.2f}) is "
+            f"{evaluation.versus(best, others)} ({best['interval']}).")
+
+
+def _steps(r) -> str:
+    if r.method == "pretrained":
+        return f"teacher: {int(r.teacher_steps):,}" if r.teacher_steps else "teacher"
+    share = f" ({r.finetune_pct:.1f}%)" if r.finetune_pct is not None else ""
+    return f"{int(r.finetune_steps)}{share}"
+
+
+def display_table(summary):
+    """The table as the book shows it (the metric and the interval kind are named in its caption)."""
+    import pandas as pd
+    ci = evaluation.ci_text
+    return pd.DataFrame({
+        "method": summary["row"],
+        "params (M)": (summary["params"] / 1e6).map("{:.3f}".format),
+        "MACs (M)": (summary["macs"] / 1e6).map("{:.1f}".format),
+        "MACs ×": summary["macs_fraction"].map("{:.2f}".format),
+        "FD": [ci(r.fd, r.fd_low, r.fd_high, 1) for r in summary.itertuples()],
+        "SSIM": [ci(r.ssim, r.ssim_low, r.ssim_high, 3) for r in summary.itertuples()],
+        "same class": [ci(r.content, r.content_low, r.content_high, 3) for r in summary.itertuples()],
+        "finetune steps": [_steps(r) for r in summary.itertuples()],
+        "stop t": ["–" if pd.isna(r.stop_t) else f"{int(r.stop_t)}" for r in summary.itertuples()],
+    }).set_index("method")
+
+
+def paper_table(paper_dataset: str = "cifar10"):
+    """The paper's Table 1 rows for one data set, from data/paper/paper_tables.csv."""
+    import pandas as pd
+    df = pd.read_csv(PAPER_DIR / "paper_tables.csv", comment="#")
+    return df[df["dataset"] == paper_dataset].reset_index(drop=True)
+
+
+def paper_display(paper_dataset: str = "cifar10"):
+    """The paper's rows as the book shows them (blank where the paper reports nothing)."""
+    return paper_table(paper_dataset).astype(object).fillna("").set_index("method")

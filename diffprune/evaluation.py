@@ -1,0 +1,133 @@
+"""The evaluation layer every chapter shares, written once: evaluate a model artifact, summarise
+rows over seeds, write a value with its interval, compare two rows honestly, and repeat a
+chapter on every committed teacher.
+
+A chapter's spec module says *which* models to evaluate (its rows); this module says *how*.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from . import pipeline
+
+METRICS = ("fd", "ssim", "content")   # every metric a row carries, each with _low and _high
+LOWER_IS_BETTER = {"fd": True, "ssim": False, "content": False}
+
+
+# --- every teacher -------------------------------------------------------------------------------
+
+def other_teachers(p: dict) -> list[dict]:
+    """The profile once for each of its `more_teachers` (not the study's own teacher), with that
+    teacher's data set, read from its cost.json."""
+    own = Path(p["teacher"]) if isinstance(p["teacher"], str) else None
+    out = []
+    for path in p.get("more_teachers", []):
+        if Path(path) == own:
+            continue
+        t = pipeline.teacher(path)
+        out.append({**p, "teacher": path, "dataset": t.read_json("cost.json")["dataset"], "teacher_steps": None})
+    return out
+
+
+def every_teacher(p: dict) -> list[dict]:
+    return [p, *other_teachers(p)]
+
+
+# --- evaluating a model --------------------------------------------------------------------------
+
+def samples_of(model: pipeline.Artifact, p: dict, seed: int) -> pipeline.Artifact:
+    """The profile's sample set of a model for one seed (the noise of sample i is (seed, i))."""
+    return pipeline.samples(model, n=p["n_samples"], seed=seed, steps=p["ddim_steps"], spacing=p["spacing"],
+                            sampler=p.get("sampler", "ddim"))
+
+
+def classifier_of(p: dict) -> pipeline.Artifact | None:
+    """The content classifier of the profile's data set (None when `classifier_epochs` is 0)."""
+    return pipeline.classifier(p["dataset"], epochs=p["classifier_epochs"]) if p["classifier_epochs"] else None
+
+
+def _flat(name: str, result: dict | None) -> dict:
+    result = result or {}
+    return {name: result.get("value"), f"{name}_low": result.get("ci_low"), f"{name}_high": result.get("ci_high")}
+
+
+def evaluate(model: pipeline.Artifact, p: dict, seed: int, teacher: pipeline.Artifact | None = None) -> dict:
+    """One row: size, Fréchet distance of the model's samples to the test split (bootstrap 95% CI)
+    and, given its teacher, SSIM and class agreement with the teacher's samples from the same noise."""
+    s = samples_of(model, p, seed)
+    fd = pipeline.fd(s, dataset=p["dataset"], split="test", features=p["features"],
+                     n_reference=p["n_reference"], n_boot=p["n_boot"])
+    row = {"dataset": p["dataset"], "seed": seed, **pipeline.size(model), **_flat("fd", fd), "fd_metric": fd["metric"],
+           "samples": s.key, "model": model.key, "model_dir": str(model.results)}
+    if teacher is not None:
+        cons = pipeline.consistency(samples_of(teacher, p, seed), s, classifier_of(p))
+        row.update({**_flat("ssim", cons["ssim"]), **_flat("content", cons.get("content"))})
+    return row
+
+
+def preview(row: dict):
+    """The first samples of an evaluated row, from the committed preview."""
+    return pipeline.recorded("sample", row["samples"]).preview()
+
+
+def previews(rows: list[dict], seed: int, by: str = "row") -> dict:
+    """The preview of each row for one seed, keyed by the row's label."""
+    return {r[by]: preview(r) for r in rows if r["seed"] == seed}
+
+
+# --- over seeds ----------------------------------------------------------------------------------
+
+def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
+    """One line per label: the mean over seeds, and the interval that n seeds allow — the
+    bootstrap interval over samples for one seed, the Student-t interval over seeds otherwise
+    (column `interval` says which). With a baseline label, sizes are also given as fractions of it."""
+    import pandas as pd
+
+    from .uncertainty import mean_ci
+    df = pd.DataFrame(rows)
+    out = []
+    for _, g in df.groupby(by, sort=False):
+        r = g.iloc[0].to_dict()
+        for m in METRICS:
+            if m in g and len(g) > 1 and g[m].notna().all():
+                ci = mean_ci(g[m].tolist())
+                r[m], r[f"{m}_low"], r[f"{m}_high"] = ci["mean"], ci["ci_low"], ci["ci_high"]
+        r["seeds"] = len(g)
+        r["interval"] = "95% bootstrap over samples" if len(g) == 1 else f"95% t over {len(g)} seeds"
+        out.append(r)
+    summary = pd.DataFrame(out)
+    if baseline is not None:
+        base = summary[summary[by] == baseline].iloc[0]
+        summary["params_fraction"] = summary["params"] / base["params"]
+        summary["macs_fraction"] = summary["macs"] / base["macs"]
+    return summary
+
+
+# --- writing numbers and claims -------------------------------------------------------------------
+
+def ci_text(value, low, high, digits: int = 2) -> str:
+    """A value with its interval, compact enough for a table cell: `601.4 (589.2–613.5)`."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+def compare(a: dict, b: dict, metric: str = "fd") -> str:
+    """How row `a` stands against row `b` on a metric, judged only by their 95% intervals."""
+    lower = LOWER_IS_BETTER[metric]
+    a_lo, a_hi, b_lo, b_hi = a[f"{metric}_low"], a[f"{metric}_high"], b[f"{metric}_low"], b[f"{metric}_high"]
+    if any(v is None or math.isnan(v) for v in (a_lo, a_hi, b_lo, b_hi)):
+        return "not comparable: an interval is missing"
+    if a_hi < b_lo:
+        return "better, with non-overlapping 95% intervals" if lower else "worse, with non-overlapping 95% intervals"
+    if b_hi < a_lo:
+        return "worse, with non-overlapping 95% intervals" if lower else "better, with non-overlapping 95% intervals"
+    return "not distinguishable: the 95% intervals overlap"
+
+
+def versus(row: dict, others: list[dict], label: str = "row", metric: str = "fd", digits: int = 2) -> str:
+    """`vs X (value): verdict; vs Y ...` — the comparisons of one row with several."""
+    return "; ".join(f"vs {o[label]} ({o[metric]:.{digits}f}): {compare(row, o, metric)}" for o in others)

@@ -1,0 +1,117 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # RQ1 — Table 1: pruning with and without timestep awareness
+#
+# Can structural pruning find the redundancy of a pretrained diffusion model, so that a short
+# finetuning recovers its quality? The paper's Table 1 compares, at one pruned size, training the
+# small network from scratch, random, magnitude and Taylor pruning, and Diff-Pruning at thresholds
+# $T$: its importance is the Taylor score $\sum |w \cdot \partial L_t / \partial w|$ accumulated
+# over $t = 0, k, 2k, \dots$ until the first $t$ with $L_t < T \cdot \max_{s \le t} L_s$.
+# Every pruned model is then finetuned for the same number of steps.
+
+# %% tags=["parameters"]
+profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
+overrides = {}   # profile values to change, e.g. {"ratio": 0.5}
+
+# %%
+from IPython.display import Markdown
+from myst_nb import glue
+
+from diffprune import evaluation, plots, profiles
+from diffprune.chapters import rq1
+
+p = rq1.CHAPTER.load(profile, overrides)
+profiles.table(p)
+
+# %% [markdown]
+# ## Our table
+#
+# Each row is computed (or read from the study cache in `data/study/`, keyed by these
+# parameters) by `diffprune.chapters.rq1.run`.
+
+# %%
+rows = rq1.run(p, progress=False)
+summary = rq1.summarize(rows)
+glue("metric", summary["fd_metric"].iloc[0], display=False)
+glue("interval", summary["interval"].iloc[0], display=False)
+glue("macs_fraction", float(summary["macs_fraction"].iloc[-1]), display=False)
+glue("n_samples", p["n_samples"], display=False)
+glue("reading", rq1.reading(summary), display=False)
+glue("rq1_table", rq1.display_table(summary), display=False)
+glue("rq1_figure", plots.rq1_tradeoff(summary, rq1.paper_table("cifar10"), summary["fd_metric"].iloc[0]),
+     display=False)
+
+# %% [markdown]
+# ```{glue:figure} rq1_table
+# :name: tab-rq1
+# Table 1 on our data. FD: {glue:text}`metric` of the samples to the test split; SSIM and "same
+# class": agreement between teacher and pruned samples drawn from the same noise; each with its
+# {glue:text}`interval` in parentheses. Finetuning steps as a share of the teacher's training steps.
+# ```
+#
+# Every pruned row keeps about {glue:text}`macs_fraction:.2f` of the teacher's MACs.
+# {glue:text}`reading`
+#
+# **Deviations from the paper, beside these numbers.** The metric is {glue:text}`metric` on
+# {glue:text}`n_samples` samples, not Inception FID on 50,000: its values are not FID values and
+# are not comparable with the paper's column; only the ordering of rows is. The data set and
+# teacher are ours (see *The teachers*), the sampler takes fewer DDIM steps, and the importance
+# pass visits every `timestep_stride`-th timestep instead of all of them (see the parameters above).
+#
+# ```{glue:figure} rq1_figure
+# :name: fig-rq1
+# Quality against MACs. Left: this study, with 95% intervals. Right: the paper's CIFAR-10
+# Table 1 as published (Inception FID, 50k samples, no intervals).
+# ```
+#
+# ## Consistency, seen
+#
+# The same noise through each model: the paper's claim is that a pruned model stays *consistent*
+# with its teacher, drawing the same image from the same noise.
+
+# %%
+glue("rq1_pairs", plots.paired_samples(evaluation.previews(rows, p["seeds"][0])), display=False)
+
+# %% [markdown]
+# ```{glue:figure} rq1_pairs
+# :name: fig-rq1-pairs
+# Samples from the same 12 noise draws (columns) through the teacher and each finetuned pruned
+# model (rows). SSIM in the table is measured on such pairs, over all samples.
+# ```
+#
+# ## The same table on the other teachers
+#
+# The same parameters on each of the profile's `more_teachers` (see *The teachers*): does the
+# ordering of the rows hold on other data?
+
+# %%
+for q in evaluation.other_teachers(p):
+    other_rows = rq1.run(q, progress=False)
+    other = rq1.summarize(other_rows)
+    display(Markdown(f"**{q['dataset']}** (teacher `{q['teacher']}`)"))
+    display(rq1.display_table(other))
+    display(Markdown(rq1.reading(other)))
+    display(plots.paired_samples(evaluation.previews(other_rows, q["seeds"][0])))
+    display(Markdown(f"Samples from the same 12 noise draws through the {q['dataset']} teacher and each "
+                     "finetuned pruned model. The Fréchet distances of this data set are not comparable "
+                     "with the first table's (other reference images; see *The teachers*)."))
+
+# %% [markdown]
+# ## The paper's table
+#
+# The paper's Table 1 (CIFAR-10, `google/ddpm-cifar10-32`), as published; these are **the paper's
+# numbers**, not ours.
+
+# %%
+rq1.paper_display("cifar10")

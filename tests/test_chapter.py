@@ -1,0 +1,96 @@
+"""The chapter framework: a chapter is a notebook, a spec module and profile keys; the book's
+table of contents is the one list of chapters; every default lives in the profiles."""
+import ast
+
+import jupytext
+import pytest
+
+from diffprune import DiffpruneError, profiles
+from diffprune.book import chapters, toc
+from diffprune.chapter import Chapter, spec
+from diffprune.paths import NOTEBOOKS, ROOT
+
+EVERY = [*chapters(), "_template"]
+
+
+def test_toc_is_in_parts_and_every_chapter_has_its_three_files():
+    assert [part["caption"] for part in toc()["parts"]] == ["Setup", "Research questions", "For courses",
+                                                             "Reproducing"]
+    assert chapters() == ["teachers", "rq1"]
+    for name in EVERY:
+        assert (NOTEBOOKS / f"{name}.py").is_file() and (ROOT / "diffprune" / "chapters" / f"{name}.py").is_file()
+        assert spec(name).name == name
+    with pytest.raises(DiffpruneError, match="no spec module"):
+        spec("no_such_chapter")
+
+
+@pytest.mark.parametrize("name", EVERY)
+def test_parameters_cell_names_only_the_profile_and_its_overrides(name):
+    nb = jupytext.read(NOTEBOOKS / f"{name}.py")
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    assigned = {t.id: ast.literal_eval(node.value) for node in ast.parse(cells[0].source).body
+                for t in node.targets}
+    assert assigned == {"profile": "cpu", "overrides": {}}  # opened in Jupyter: the cpu profile
+    first_code = next(c for c in nb.cells[nb.cells.index(cells[0]) + 1:] if c.cell_type == "code")
+    assert ".CHAPTER.load(profile, overrides)" in first_code.source
+
+
+def test_no_parameter_default_outside_the_profiles():
+    names = set(profiles.PARAMETERS)
+    for path in [*NOTEBOOKS.glob("*.py"), *(ROOT / "diffprune" / "chapters").glob("*.py")]:
+        tree = ast.parse(path.read_text())
+        assigned = {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)}
+        defaults = {a.arg for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+                    for a in node.args.args[len(node.args.args) - len(node.args.defaults):]}
+        assert not (assigned | defaults) & names, (path.name, (assigned | defaults) & names)
+
+
+@pytest.mark.parametrize("profile", profiles.names())
+def test_every_profile_gives_exactly_what_the_chapters_read(profile):
+    wanted = set().union(*(spec(n).definitions() for n in EVERY))
+    assert set(profiles.read(profile)) == wanted
+    for name in EVERY:
+        spec(name).load(profile)  # every default passes its own check
+
+
+def test_load_checks_each_value_with_its_definition():
+    c = spec("rq1")
+    with pytest.raises(DiffpruneError, match="unknown parameter"):
+        c.load("smoke", {"ratoi": 0.5})
+    with pytest.raises(DiffpruneError, match="ratio = 1.5 is invalid"):
+        c.load("smoke", {"ratio": 1.5})
+    with pytest.raises(DiffpruneError, match="methods .* is invalid: expected a list of pruning methods"):
+        c.load("smoke", {"methods": ["l1"]})
+    with pytest.raises(DiffpruneError, match="dataset .* is invalid"):
+        c.load("smoke", {"dataset": "imagenet"})
+    with pytest.raises(DiffpruneError, match="more_teachers"):
+        c.load("smoke", {"more_teachers": ["data/teachers/no-such-teacher"]})
+    p = c.load("smoke", {"ratio": 0.5})
+    assert p["ratio"] == 0.5 and p["profile"] == "smoke" and set(p) == {"profile", *c.parameters}
+    with pytest.raises(DiffpruneError, match="unknown profile"):
+        c.load("laptop")
+
+
+def test_a_chapters_own_parameter_is_checked_by_its_own_definition(monkeypatch):
+    own = {"windows": profiles.Parameter("a list of [a, b) windows", lambda v: isinstance(v, list))}
+    c = Chapter("x", parameters=("ratio",), own=own)
+    monkeypatch.setattr(profiles, "read", lambda name, overrides=None: {"ratio": 0.3, "windows": [],
+                                                                        **(overrides or {})})
+    assert c.load("any")["windows"] == []
+    with pytest.raises(DiffpruneError, match="windows = 3 is invalid: expected a list of"):
+        c.load("any", {"windows": 3})
+    monkeypatch.setattr(profiles, "read", lambda name, overrides=None: {"ratio": 0.3})
+    with pytest.raises(DiffpruneError, match="lacks windows"):
+        c.load("any")
+
+
+def test_other_teachers_leave_out_the_study_teacher():
+    from diffprune.evaluation import other_teachers
+    p = {"teacher": "data/teachers/openmoji-32", "dataset": "openmoji-32", "teacher_steps": 4000,
+         "more_teachers": ["data/teachers/openmoji-32/", "data/teachers/fashion-mnist"]}
+    others = other_teachers(p)
+    assert [(q["teacher"], q["dataset"], q["teacher_steps"]) for q in others] == [
+        ("data/teachers/fashion-mnist", "fashion-mnist", None)]
+    assert len(other_teachers({**p, "teacher": {"dataset": "mnist-5k"}})) == 2

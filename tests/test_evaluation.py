@@ -1,0 +1,74 @@
+"""The shared evaluation layer: summaries over seeds, intervals in text, and the wording of the
+readings that write the book's claims."""
+import math
+
+import pandas as pd
+import pytest
+
+from diffprune import evaluation
+from diffprune.chapters import rq1
+
+
+def _row(label, fd, half, seed=0, method=None, **kw):
+    return {"row": label, "method": method or label, "seed": seed, "fd": fd, "fd_low": fd - half,
+            "fd_high": fd + half, "fd_metric": "FD", "ssim": 0.8, "ssim_low": 0.79, "ssim_high": 0.81,
+            "content": None, "content_low": None, "content_high": None, "params": 100, "macs": 1000,
+            "finetune_steps": 400, "teacher_steps": 5000, **kw}
+
+
+def test_summarize_one_seed_keeps_the_bootstrap_interval():
+    s = evaluation.summarize([_row("a", 10.0, 1.0)])
+    r = s.iloc[0]
+    assert (r.fd, r.fd_low, r.fd_high, r.seeds) == (10.0, 9.0, 11.0, 1)
+    assert r.interval == "95% bootstrap over samples"
+
+
+def test_summarize_several_seeds_uses_the_t_interval_over_seeds():
+    rows = [_row("a", v, 1.0, seed=i) for i, v in enumerate([10.0, 12.0, 14.0])]
+    r = evaluation.summarize(rows).iloc[0]
+    half = 4.302653 * 2.0 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert r.fd == pytest.approx(12.0) and r.fd_low == pytest.approx(12.0 - half, rel=1e-5)
+    assert r.seeds == 3 and r.interval == "95% t over 3 seeds"
+
+
+def test_summarize_gives_sizes_as_fractions_of_the_baseline():
+    rows = [_row("pretrained", 5.0, 1.0), {**_row("pruned", 8.0, 1.0), "params": 50, "macs": 250}]
+    s = evaluation.summarize(rows, baseline="pretrained")
+    assert list(s["params_fraction"]) == [1.0, 0.5] and list(s["macs_fraction"]) == [1.0, 0.25]
+
+
+def test_ci_text():
+    assert evaluation.ci_text(601.44, 589.2, 613.51, 1) == "601.4 (589.2–613.5)"
+    assert evaluation.ci_text(0.5, math.nan, math.nan, 3) == "0.500"
+    assert evaluation.ci_text(None, None, None) == "–"
+
+
+def test_compare_judges_only_by_intervals():
+    a, b = _row("a", 10.0, 1.0), _row("b", 13.0, 1.0)
+    assert evaluation.compare(a, b) == "better, with non-overlapping 95% intervals"
+    assert evaluation.compare(b, a) == "worse, with non-overlapping 95% intervals"
+    assert evaluation.compare(a, _row("c", 11.5, 1.0)) == "not distinguishable: the 95% intervals overlap"
+    hi, lo = {"ssim_low": 0.9, "ssim_high": 0.95}, {"ssim_low": 0.5, "ssim_high": 0.6}
+    assert evaluation.compare(hi, lo, "ssim") == "better, with non-overlapping 95% intervals"  # higher is better
+
+
+def _summary(dp_fd, taylor_fd, half=1.0):
+    rows = [_row("pretrained", 5.0, half), _row("taylor", taylor_fd, half),
+            _row("diff-pruning T=0.05", dp_fd, half, method="diff-pruning")]
+    return rq1.summarize(rows)
+
+
+def test_rq1_reading_on_separated_intervals():
+    text = rq1.reading(_summary(10.0, 20.0))
+    assert text == ("The best Diff-Pruning row (diff-pruning T=0.05, FD 10.00) is vs taylor (20.00): better, "
+                    "with non-overlapping 95% intervals (95% bootstrap over samples).")
+
+
+def test_rq1_reading_on_overlapping_intervals():
+    text = rq1.reading(_summary(10.0, 10.5))
+    assert "vs taylor (10.50): not distinguishable: the 95% intervals overlap" in text
+    assert "better" not in text
+
+
+def test_rq1_reading_says_nothing_without_rows_to_compare():
+    assert rq1.reading(pd.DataFrame([_row("pretrained", 5.0, 1.0)])) == ""

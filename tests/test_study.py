@@ -1,0 +1,104 @@
+"""The study cache: results are committed, bulk is not; a chapter renders from results alone, and
+bulk comes back only when a computation needs it."""
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import diffprune.study
+from diffprune import evaluation, pipeline
+from diffprune.chapter import spec
+from diffprune.chapters import rq1, teachers
+from diffprune.models import build_unet, save_model
+from diffprune.paths import DATA_DIR, ROOT
+from diffprune.study import STEPS
+
+
+def _forbid_computing(monkeypatch):
+    def computing(*args, **kwargs):
+        raise AssertionError("computed a step that the committed results should answer")
+    monkeypatch.setattr(diffprune.study, "_compute", computing)
+    monkeypatch.setattr(diffprune.study, "_regenerate", computing)
+
+
+def test_bulk_is_never_committed():
+    for step, s in STEPS.items():
+        for name in s.bulk:
+            path = f"data/study/{step}/0123456789abcdef/{name}"
+            assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0, path
+    tracked = subprocess.run(["git", "ls-files", "data"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    size = sum((ROOT / f).stat().st_size for f in tracked if (ROOT / f).is_file())
+    assert size < 40e6, f"tracked data/ is {size / 1e6:.1f} MB"
+
+
+@pytest.fixture
+def committed_results(tmp_path, monkeypatch):
+    """The committed study as a fresh clone has it: results only, no bulk."""
+    bulk = {name for s in STEPS.values() for name in s.bulk}
+    study = tmp_path / "study"
+    shutil.copytree(DATA_DIR / "study", study, ignore=shutil.ignore_patterns(*bulk, "*.lock", "*.partial",
+                                                                               "regenerated.json"))
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(study))
+    _forbid_computing(monkeypatch)
+    return study
+
+
+def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_results):
+    # each row's numbers must be the committed ones, found here by content, not by key
+    fd_by_samples = {}
+    for f in committed_results.glob("fd/*/fd.json"):
+        r = json.loads(f.read_text())
+        fd_by_samples[r["samples"]] = r["value"]
+    used = set()
+    p = spec("rq1").load("cpu")
+    for q in evaluation.every_teacher(p):
+        rows = rq1.run(q, progress=False)
+        assert [r["row"] for r in rows] == [label for label, _, _ in rq1.row_specs(q)] * len(q["seeds"])
+        for r in rows:
+            assert r["fd"] == fd_by_samples[r["samples"]]
+            used.add(r["samples"])
+            if r["method"] != "pretrained":
+                assert r["ssim"] is not None and r["params"] < rows[0]["params"]
+        assert set(evaluation.previews(rows, q["seeds"][0])) == {r["row"] for r in rows}
+    t = spec("teachers").load("cpu")
+    for q in evaluation.every_teacher(t):
+        row = teachers.summary(q)
+        assert row["fd"] == fd_by_samples[row["samples"]] and evaluation.preview(row).shape[0] == pipeline.PREVIEW_N
+    assert used == set(fd_by_samples), "every committed Fréchet distance is one the book shows"
+
+
+@pytest.fixture
+def tiny_teacher(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    d = save_model(build_unet("tiny", 1, 16, seed=0), tmp_path / "teacher")
+    return pipeline.teacher(str(d))
+
+
+def test_results_are_read_without_bulk_and_bulk_comes_back_when_needed(tiny_teacher, monkeypatch):
+    s = pipeline.samples(tiny_teacher, n=5, seed=3, steps=2)
+    images, index = pipeline.load_full_samples(s)
+    d = s.path
+    record = (d / "params.json").read_bytes()
+    assert np.array_equal(s.preview(), images[:pipeline.PREVIEW_N])
+    (d / pipeline.SAMPLES).unlink()
+    with monkeypatch.context() as m:
+        _forbid_computing(m)
+        assert np.array_equal(s.preview(), images)  # a result: read without the bulk
+        with pytest.raises(AssertionError, match="computed"):
+            _ = s.path  # the bulk is missing: only a computation brings it back
+    again, index_again = pipeline.load_full_samples(s)  # regenerated, deterministically
+    assert np.array_equal(again, images) and np.array_equal(index_again, index)
+    assert (d / "params.json").read_bytes() == record  # the committed record stays the original run's
+    assert json.loads((d / "regenerated.json").read_text())["bulk"] == [pipeline.SAMPLES]
+
+
+def test_an_artifact_known_only_by_key_cannot_be_recomputed(tiny_teacher):
+    s = pipeline.samples(tiny_teacher, n=2, seed=0, steps=2)
+    assert (s.path / pipeline.SAMPLES).is_file()
+    known = pipeline.recorded("sample", s.key)
+    assert np.array_equal(known.preview(), s.preview())
+    (s.path / pipeline.SAMPLES).unlink()
+    with pytest.raises(diffprune.DiffpruneError, match="re-run the chapter"):
+        _ = known.path
