@@ -52,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model directory or hub id")
     p.add_argument("--method", required=True, choices=METHODS)
     p.add_argument("--ratio", type=float, required=True, help="channel pruning ratio in (0, 1)")
-    p.add_argument("--threshold", type=float, default=0.05, help="Diff-Pruning's T in [0, 1)")
-    p.add_argument("--timestep-stride", type=int, default=1)
+    p.add_argument("--threshold", type=float, default=None, help="Diff-Pruning's T in [0, 1) (default 0.05)")
+    p.add_argument("--timesteps", type=_window, default=None, metavar="A:B",
+                   help="take the gradients from the timesteps [A, B) instead of the threshold rule")
+    p.add_argument("--timestep-stride", type=int, default=1, help="visit every k-th timestep")
     p.add_argument("--dataset", type=dataset_name, default=None, help="data for taylor and diff-pruning")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
@@ -122,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _window(text: str) -> tuple[int, int]:
+    a, sep, b = text.partition(":")
+    try:
+        if sep:
+            return int(a), int(b)
+    except ValueError:
+        pass
+    raise DiffpruneError(f"--timesteps must be A:B with integers, got {text!r}")
+
+
 def _add_profile_args(p):
     from .profiles import names
     p.add_argument("--profile", default="cpu", choices=names())
@@ -144,11 +156,14 @@ def cmd_prune(a) -> None:
     import torch
 
     from .data import fixed_batch, load_dataset
-    from .importance import GRADIENT_METHODS
+    from .importance import GRADIENT_METHODS, check_window
     from .models import image_shape, load_scheduler, load_unet, save_model
     from .prune import prune, validate
 
-    validate(a.method, a.ratio, a.threshold, a.timestep_stride)
+    if a.threshold is not None and a.timesteps is not None:
+        raise DiffpruneError("give --threshold or --timesteps, not both")
+    threshold = 0.05 if a.threshold is None else a.threshold
+    validate(a.method, a.ratio, threshold, a.timestep_stride)
     if a.method in GRADIENT_METHODS and a.dataset is None:
         raise DiffpruneError(f"method {a.method!r} needs data: pass --dataset NAME")
     if a.batch_size < 1:
@@ -158,6 +173,10 @@ def cmd_prune(a) -> None:
     if getattr(model, "pruning_history", None):
         raise DiffpruneError(f"{a.model} is already pruned; prune its dense teacher instead")
     scheduler = load_scheduler(a.model)
+    if a.timesteps is not None:
+        check_window(a.timesteps, scheduler.config.num_train_timesteps)
+        if a.method not in GRADIENT_METHODS:
+            raise DiffpruneError(f"--timesteps needs a gradient method ({', '.join(GRADIENT_METHODS)})")
     images = None
     if a.method in GRADIENT_METHODS:
         ds = load_dataset(a.dataset, "train")
@@ -167,11 +186,11 @@ def cmd_prune(a) -> None:
         images = fixed_batch(ds, a.batch_size, a.seed)
     torch.manual_seed(a.seed)
     model, report = prune(model, a.method, a.ratio, scheduler=scheduler, images=images,
-                          threshold=a.threshold, timestep_stride=a.timestep_stride, seed=a.seed,
-                          progress=not a.quiet)
+                          threshold=threshold, timestep_stride=a.timestep_stride, window=a.timesteps,
+                          seed=a.seed, progress=not a.quiet)
     report.update({"model": a.model, "dataset": a.dataset if images is not None else None})
     save_model(model, a.out, scheduler, extra_files={"prune_report.json": report})
-    print(json.dumps({k: report[k] for k in ("method", "ratio", "params_fraction", "macs_fraction",
+    print(json.dumps({k: report[k] for k in ("method", "ratio", "params_fraction", "macs_fraction", "window",
                                              "stop_t", "grad_timesteps")}))
 
 

@@ -39,7 +39,7 @@ def every_teacher(p: dict) -> list[dict]:
 def samples_of(model: pipeline.Artifact, p: dict, seed: int) -> pipeline.Artifact:
     """The profile's sample set of a model for one seed (the noise of sample i is (seed, i))."""
     return pipeline.samples(model, n=p["n_samples"], seed=seed, steps=p["ddim_steps"], spacing=p["spacing"],
-                            sampler=p.get("sampler", "ddim"))
+                            sampler=p["sampler"])
 
 
 def classifier_of(p: dict) -> pipeline.Artifact | None:

@@ -49,6 +49,11 @@ class Artifact:
     def has(self, name: str) -> bool:
         return (self.results / name).is_file()
 
+    def compute(self) -> dict:
+        """Where and how long the step ran (from its record)."""
+        r = self.read_json("params.json")
+        return {"wall_time_s": r["wall_time_s"], "device": r["device"], "code_version": r["code_version"]}
+
     def preview(self) -> np.ndarray:
         """The first PREVIEW_N images of a `sample` artifact, uint8 (N, H, W, C)."""
         with np.load(self.results / PREVIEW) as f:
@@ -130,12 +135,15 @@ def _train(work: Path, model, scheduler, params: dict, kind: str) -> None:
 
 
 def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float = 0.05,
-           timestep_stride: int = 1, batch_size: int = 128, dataset: str | None = None) -> Artifact:
+           timestep_stride: int = 1, batch_size: int = 128, dataset: str | None = None,
+           window: tuple[int, int] | None = None) -> Artifact:
     from .importance import GRADIENT_METHODS
     params = {"teacher": t.key, "method": method, "ratio": ratio, "seed": seed}
     if method in GRADIENT_METHODS:
         params.update(timestep_stride=timestep_stride, batch_size=batch_size, dataset=dataset)
-    if method == "diff-pruning":
+    if window is not None:  # only then in the key: the keys of earlier results stay valid
+        params["window"] = list(window)
+    elif method == "diff-pruning":
         params["threshold"] = threshold
 
     def compute(work: Path) -> None:
@@ -146,7 +154,7 @@ def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: floa
         model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
         images = fixed_batch(load_dataset(dataset), batch_size, seed).to(device) if method in GRADIENT_METHODS else None
         model, report = prune(model, method, ratio, scheduler=scheduler, images=images, threshold=threshold,
-                              timestep_stride=timestep_stride, seed=seed, progress=False)
+                              timestep_stride=timestep_stride, window=window, seed=seed, progress=False)
         write_unet(model.cpu(), work / "unet")
         scheduler.save_pretrained(work / "scheduler")
         write_json_atomic(work / "prune_report.json", {**report, "teacher": t.key, "dataset": params.get("dataset")})
@@ -165,6 +173,65 @@ def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr:
         (work / "prune_report.json").write_text((model.path / "prune_report.json").read_text())
 
     return _step("finetune", params, compute)
+
+
+def removed(model: Artifact) -> dict[str, list[int]]:
+    """{root layer: removed channels} of a pruned (or finetuned) model: from its report, or from
+    its pruning history for prunes recorded before reports listed them."""
+    report = model.read_json("prune_report.json")
+    if "removed" in report:
+        return report["removed"]
+    from .prune import removed_channels
+    return removed_channels(json.loads((model.path / "unet" / "pruning.json").read_text()))
+
+
+def _importance_batch(dataset: str, batch_size: int, seed: int):
+    """The fixed batch and noise of an importance pass with `seed` (as `pruned` draws them)."""
+    from .data import fixed_batch, load_dataset
+    from .importance import fixed_noise
+    images = fixed_batch(load_dataset(dataset), batch_size, seed)
+    return images, fixed_noise(images, seed)
+
+
+def loss_curve(t: Artifact, *, dataset: str, n_batches: int, batch_size: int, stride: int, seed: int) -> Artifact:
+    """L_t for t = 0, stride, ... < 1000 on `n_batches` fixed batches: batch i is the importance batch
+    and noise of seed `seed + i`, so batch 0 is what `pruned(..., seed=seed)` visits."""
+    params = {"teacher": t.key, "dataset": dataset, "n_batches": n_batches, "batch_size": batch_size,
+              "stride": stride, "seed": seed}
+
+    def compute(work: Path) -> None:
+        from .models import default_device, load_scheduler, load_unet
+        from .timestep_loss import loss_curve as curve
+        device = default_device()
+        model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
+        timesteps = list(range(0, scheduler.config.num_train_timesteps, stride))
+        pairs = [_importance_batch(dataset, batch_size, seed + i) for i in range(n_batches)]
+        losses = curve(model, scheduler, [x.to(device) for x, _ in pairs], [n.to(device) for _, n in pairs],
+                       timesteps)
+        write_json_atomic(work / "loss_curve.json", {**params, "t": timesteps, "loss": losses})
+
+    return _step("loss_curve", params, compute)  # loss_curve.json
+
+
+def channel_scores(t: Artifact, *, method: str, window: tuple[int, int], stride: int, dataset: str,
+                   batch_size: int, seed: int) -> Artifact:
+    """The score of every channel group torch-pruning would rank, with gradients from the timesteps
+    [a, b) at a stride only, without pruning."""
+    params = {"teacher": t.key, "method": method, "window": list(window), "stride": stride, "dataset": dataset,
+              "batch_size": batch_size, "seed": seed}
+
+    def compute(work: Path) -> None:
+        from .importance import accumulate_gradients
+        from .models import default_device, load_scheduler, load_unet
+        from .prune import channel_scores as scores
+        device = default_device()
+        model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
+        images, noise = _importance_batch(dataset, batch_size, seed)
+        record = accumulate_gradients(model, scheduler, images.to(device), noise.to(device), threshold=None,
+                                      timestep_stride=stride, window=window, progress=False)
+        write_json_atomic(work / "channel_scores.json", {**params, **record, "scores": scores(model, method)})
+
+    return _step("channel_scores", params, compute)  # channel_scores.json
 
 
 def size(model: Artifact) -> dict:

@@ -107,3 +107,52 @@ def paired_samples(named: dict[str, np.ndarray], n: int = 12, scale: float = 0.5
         axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
     fig.subplots_adjust(wspace=0.05, hspace=0.05)
     return _done(fig)
+
+
+def loss_curves(t, losses, stops: dict, repository: dict, title: str):
+    """L_t (mean and min–max band over fixed batches) and L_t / max L with each threshold's stop t;
+    the official repository's relative curves as points, labelled as its numbers."""
+    losses = np.asarray(losses)
+    mean = losses.mean(axis=0)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    a.fill_between(t, losses.min(axis=0), losses.max(axis=0), alpha=0.3, label=f"min–max over {len(losses)} batches")
+    a.plot(t, mean, lw=1.2, label="mean")
+    a.set_yscale("log")
+    a.set_xlabel("timestep t")
+    a.set_ylabel("L_t (noise-prediction MSE)")
+    a.set_title(f"{title}: L_t", fontsize=10)
+    a.legend(fontsize=7)
+    b.plot(t, mean / mean.max(), lw=1.2, color="black", label="this study (mean curve)")
+    for name, curve in repository.items():
+        xs = sorted(curve, key=float)
+        b.plot([float(x) for x in xs], [float(curve[x]) for x in xs], "o", ms=4,
+               label=f"official repository, {name} (its numbers)")
+    for T, stop in stops.items():
+        if stop is not None:
+            line = b.axvline(stop, ls="--", lw=0.8, color=plt.cm.viridis(min(T * 5, 1.0)))
+            b.text(stop, 0.95, f"T={T:g}", rotation=90, fontsize=6, va="top", color=line.get_color())
+    b.set_yscale("log")
+    b.set_xlabel("timestep t")
+    b.set_ylabel("L_t / max L")
+    b.set_title("relative L_t; dashed: the stop t of each threshold T", fontsize=10)
+    b.legend(fontsize=6, loc="lower left")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    return _done(fig)
+
+
+def heatmap(matrix, rows: list[str], cols: list[str], title: str, label: str, vmin=None, vmax=None,
+            fmt: str = "{:.2f}"):
+    """A matrix with its values written in the cells."""
+    matrix = np.asarray(matrix, dtype=float)
+    fig, ax = plt.subplots(figsize=(0.6 * len(cols) + 2.5, 0.4 * len(rows) + 1.6))
+    im = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, fmt.format(matrix[i, j]), ha="center", va="center", fontsize=6,
+                    color="white" if matrix[i, j] < np.nanmean(matrix) else "black")
+    fig.colorbar(im, ax=ax, label=label)
+    ax.set_title(title, fontsize=10)
+    return _done(fig)

@@ -23,6 +23,7 @@ from .importance import METHODS
 from .paths import PROFILE_DIR, in_repo
 from .sample import SAMPLERS, SPACINGS
 
+# Building blocks of checks, for PARAMETERS and for a chapter's own parameters.
 
 @dataclass(frozen=True)
 class Parameter:
@@ -30,20 +31,20 @@ class Parameter:
     valid: Callable[[object], bool]
 
 
-def _int(lo=None, hi=None) -> Callable[[object], bool]:
+def integer(lo=None, hi=None) -> Callable[[object], bool]:
     return lambda v: (isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo)
                       and (hi is None or v <= hi))
 
 
-def _num(v) -> bool:
+def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _list_of(ok: Callable[[object], bool], non_empty: bool = True) -> Callable[[object], bool]:
+def list_of(ok: Callable[[object], bool], non_empty: bool = True) -> Callable[[object], bool]:
     return lambda v: isinstance(v, list) and (len(v) > 0 or not non_empty) and all(ok(x) for x in v)
 
 
-def _one_of(names) -> Callable[[object], bool]:
+def one_of(names) -> Callable[[object], bool]:
     return lambda v: v in names
 
 
@@ -66,27 +67,27 @@ PARAMETERS = {
                          "(dataset, preset, steps, batch_size, lr, seed)", _teacher),
     "dataset": Parameter(f"a data set: {', '.join(DATASET_NAMES)}", is_dataset_name),
     "more_teachers": Parameter("a list of committed teacher directories (each with a cost.json)",
-                               _list_of(is_teacher_dir, non_empty=False)),
+                               list_of(is_teacher_dir, non_empty=False)),
     "teacher_steps": Parameter("null (read from the teacher's cost.json) or its training steps",
-                               lambda v: v is None or _int(1)(v)),
-    "methods": Parameter(f"a list of pruning methods out of {', '.join(METHODS)}", _list_of(_one_of(METHODS))),
-    "ratio": Parameter("a channel ratio in (0, 1)", lambda v: _num(v) and 0 < v < 1),
-    "thresholds": Parameter("a list of thresholds in [0, 1)", _list_of(lambda t: _num(t) and 0 <= t < 1)),
-    "timestep_stride": Parameter("an integer >= 1", _int(1)),
-    "importance_batch": Parameter("an integer >= 1", _int(1)),
-    "finetune_steps": Parameter("an integer >= 1", _int(1)),
-    "finetune_batch": Parameter("an integer >= 1", _int(1)),
-    "finetune_lr": Parameter("a number > 0", lambda v: _num(v) and v > 0),
-    "finetune_warmup": Parameter("an integer >= 0", _int(0)),
-    "n_samples": Parameter("an integer >= 2", _int(2)),
-    "sampler": Parameter(f"one of {', '.join(SAMPLERS)}", _one_of(SAMPLERS)),
-    "ddim_steps": Parameter("an integer in [1, 1000]", _int(1, 1000)),
-    "spacing": Parameter(f"one of {', '.join(SPACINGS)}", _one_of(SPACINGS)),
-    "features": Parameter(f"one of {', '.join(FEATURES)}", _one_of(FEATURES)),
-    "n_reference": Parameter("null (all) or an integer >= 2", lambda v: v is None or _int(2)(v)),
-    "n_boot": Parameter("an integer >= 0", _int(0)),
-    "seeds": Parameter("a non-empty list of integers >= 0", _list_of(_int(0))),
-    "classifier_epochs": Parameter("an integer >= 0 (0: no content consistency)", _int(0)),
+                               lambda v: v is None or integer(1)(v)),
+    "methods": Parameter(f"a list of pruning methods out of {', '.join(METHODS)}", list_of(one_of(METHODS))),
+    "ratio": Parameter("a channel ratio in (0, 1)", lambda v: is_number(v) and 0 < v < 1),
+    "thresholds": Parameter("a list of thresholds in [0, 1)", list_of(lambda t: is_number(t) and 0 <= t < 1)),
+    "timestep_stride": Parameter("an integer >= 1", integer(1)),
+    "importance_batch": Parameter("an integer >= 1", integer(1)),
+    "finetune_steps": Parameter("an integer >= 1", integer(1)),
+    "finetune_batch": Parameter("an integer >= 1", integer(1)),
+    "finetune_lr": Parameter("a number > 0", lambda v: is_number(v) and v > 0),
+    "finetune_warmup": Parameter("an integer >= 0", integer(0)),
+    "n_samples": Parameter("an integer >= 2", integer(2)),
+    "sampler": Parameter(f"one of {', '.join(SAMPLERS)}", one_of(SAMPLERS)),
+    "ddim_steps": Parameter("an integer in [1, 1000]", integer(1, 1000)),
+    "spacing": Parameter(f"one of {', '.join(SPACINGS)}", one_of(SPACINGS)),
+    "features": Parameter(f"one of {', '.join(FEATURES)}", one_of(FEATURES)),
+    "n_reference": Parameter("null (all) or an integer >= 2", lambda v: v is None or integer(2)(v)),
+    "n_boot": Parameter("an integer >= 0", integer(0)),
+    "seeds": Parameter("a non-empty list of integers >= 0", list_of(integer(0))),
+    "classifier_epochs": Parameter("an integer >= 0 (0: no content consistency)", integer(0)),
 }
 
 

@@ -24,7 +24,7 @@ from diffusers.models.upsampling import Upsample2D
 
 from .artifacts import DiffpruneError, code_version, device_description
 from .cost import count_macs, count_params
-from .importance import GRADIENT_METHODS, METHODS, accumulate_gradients, criterion
+from .importance import GRADIENT_METHODS, METHODS, accumulate_gradients, check_window, criterion, fixed_noise
 from .models import image_shape
 
 
@@ -92,15 +92,41 @@ def _reinitialise(model, seed: int) -> None:
                 m.reset_parameters()
 
 
+def _pruner(model, method: str, ratio: float) -> tp.pruner.MetaPruner:
+    # local, uniform ratio; attention pruned head-consistently; the output conv keeps its channels
+    return tp.pruner.MetaPruner(model, example_inputs(model), importance=criterion(method), pruning_ratio=ratio,
+                                ignored_layers=[model.conv_out], num_heads=_heads(model))
+
+
+def channel_scores(model, method: str) -> dict[str, list[float]]:
+    """The importance of every channel of every group torch-pruning would rank, from the gradients
+    now in `.grad` (gradient methods), without pruning: {root layer of the group: scores}."""
+    pruner = _pruner(model, method, 0.5)
+    return {pruner.DG._module2name[group[0].dep.target.module]: pruner.estimate_importance(group).tolist()
+            for group in pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers,
+                                                  root_module_types=pruner.root_module_types)}
+
+
+def removed_channels(history) -> dict[str, list[int]]:
+    """{root layer: removed output channels} of a pruning history (torch-pruning's records)."""
+    return {name: sorted(idxs) for name, is_out, idxs in history if is_out}
+
+
 def prune(model, method: str, ratio: float, *, scheduler=None, images: torch.Tensor | None = None,
-          threshold: float = 0.05, timestep_stride: int = 1, seed: int = 0,
-          progress: bool = True) -> tuple[torch.nn.Module, dict]:
+          threshold: float = 0.05, timestep_stride: int = 1, window: tuple[int, int] | None = None,
+          seed: int = 0, progress: bool = True) -> tuple[torch.nn.Module, dict]:
     """Prune `model` in place by channel ratio `ratio` with `method`; return it and a report.
 
     `images` (pixels in [-1, 1]) is the one fixed batch the gradient methods need; the noise is
-    drawn once from `seed`. The model keeps its pruning history in `model.pruning_history`.
+    drawn once from `seed`. A `window` [a, b) takes the gradients from exactly those timesteps, in
+    place of Diff-Pruning's threshold rule. The model keeps its pruning history in
+    `model.pruning_history`; the report lists the removed channels.
     """
     validate(method, ratio, threshold, timestep_stride)
+    if window is not None:
+        if method not in GRADIENT_METHODS:
+            raise DiffpruneError(f"a timestep window needs a gradient method ({', '.join(GRADIENT_METHODS)})")
+        window = check_window(window, scheduler.config.num_train_timesteps)
     if method in GRADIENT_METHODS and images is None:
         raise DiffpruneError(f"method {method!r} needs data: pass a dataset")
     if getattr(model, "pruning_history", None):
@@ -108,23 +134,20 @@ def prune(model, method: str, ratio: float, *, scheduler=None, images: torch.Ten
     start = time.perf_counter()
     before = {"params": count_params(model), "macs": count_macs(model), "widths": widths(model)}
     report = {"method": method, "ratio": ratio, "seed": seed,
-              "threshold": threshold if method == "diff-pruning" else None,
+              "threshold": threshold if method == "diff-pruning" and window is None else None,
+              "window": list(window) if window else None,
               "timestep_stride": timestep_stride if method in GRADIENT_METHODS else None,
               "batch_size": None if images is None else int(images.shape[0])}
 
     if method in GRADIENT_METHODS:
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        noise = torch.randn(images.shape, generator=gen).to(images.device)
-        record = accumulate_gradients(
-            model, scheduler, images, noise, timestep_stride=timestep_stride, progress=progress,
-            threshold=threshold if method == "diff-pruning" else None)
+        noise = fixed_noise(images, seed)
+        record = accumulate_gradients(model, scheduler, images, noise, threshold=report["threshold"],
+                                      timestep_stride=timestep_stride, window=window, progress=progress)
     else:
         record = {"visited_t": [], "loss_t": [], "stop_t": None, "grad_timesteps": 0}
     report.update(record)
 
-    pruner = tp.pruner.MetaPruner(
-        model, example_inputs(model), importance=criterion(method), pruning_ratio=ratio,
-        ignored_layers=[model.conv_out], num_heads=_heads(model))
+    pruner = _pruner(model, method, ratio)
     with torch.random.fork_rng():
         torch.manual_seed(seed)  # RandomImportance draws from the global generator
         pruner.step()
@@ -141,6 +164,7 @@ def prune(model, method: str, ratio: float, *, scheduler=None, images: torch.Ten
         "params_fraction": after["params"] / before["params"],
         "macs_fraction": after["macs"] / before["macs"],
         "widths_before": before["widths"], "widths_after": after["widths"],
+        "removed": removed_channels(model.pruning_history),
         "wall_time_s": round(time.perf_counter() - start, 3),
         "code_version": code_version(), "device": device_description(),
         "torch_pruning": importlib.metadata.version("torch-pruning"),

@@ -49,6 +49,8 @@ STEPS = {
     "classifier": Step(1, ("model.safetensors",)),
     "fd": Step(2),
     "consistency": Step(1),
+    "loss_curve": Step(1),
+    "channel_scores": Step(1),
 }
 RECORD = "params.json"
 REGENERATED = "regenerated.json"

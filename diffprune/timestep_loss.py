@@ -16,3 +16,12 @@ def loss_at(model, scheduler, x0: torch.Tensor, noise: torch.Tensor, t: int) -> 
     """L_t: the loss of the whole batch at one timestep t (one fixed batch, one fixed noise)."""
     timesteps = torch.full((x0.shape[0],), int(t), dtype=torch.long, device=x0.device)
     return noise_prediction_loss(model, scheduler, x0, noise, timesteps)
+
+
+@torch.no_grad()
+def loss_curve(model, scheduler, batches: list[torch.Tensor], noises: list[torch.Tensor],
+               timesteps: list[int]) -> list[list[float]]:
+    """L_t of each fixed batch (with its fixed noise) at each timestep: one row per batch."""
+    model.train(False)  # no dropout: L_t is a function of t
+    return [[float(loss_at(model, scheduler, x0, noise, t)) for t in timesteps]
+            for x0, noise in zip(batches, noises, strict=True)]
