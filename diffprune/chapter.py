@@ -31,6 +31,7 @@ class Chapter:
     parameters: tuple[str, ...]                       # keys of profiles.PARAMETERS it reads
     own: dict[str, profiles.Parameter] = field(default_factory=dict)  # parameters only it reads
     work: Callable[[dict], list[list[Job]]] | None = None
+    checks: tuple[Callable[[dict], object], ...] = ()  # checks across parameters: raise DiffpruneError
 
     def definitions(self) -> dict[str, profiles.Parameter]:
         return {**{n: profiles.PARAMETERS[n] for n in self.parameters}, **self.own}
@@ -42,7 +43,10 @@ class Chapter:
         missing = [n for n in wanted if n not in values]
         if missing:
             raise DiffpruneError(f"profile {profile} lacks {', '.join(missing)}, read by chapter {self.name}")
-        return {"profile": profile, **profiles.check({n: values[n] for n in wanted}, wanted)}
+        p = {"profile": profile, **profiles.check({n: values[n] for n in wanted}, wanted)}
+        for check in self.checks:
+            check(p)
+        return p
 
 
 def spec(name: str) -> Chapter:

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .book import chapters
     from .data import dataset_name
     from .fid import FEATURES
-    from .importance import METHODS
+    from .importance import METHODS, SCORES
     from .sample import SAMPLERS, SPACINGS
 
     parser = _Parser(prog="python -m diffprune", description=__doc__.splitlines()[0])
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timesteps", type=_window, default=None, metavar="A:B",
                    help="take the gradients from the timesteps [A, B) instead of the threshold rule")
     p.add_argument("--timestep-stride", type=int, default=1, help="visit every k-th timestep")
+    p.add_argument("--score", choices=SCORES, default=None,
+                   help="score form of taylor / diff-pruning: abs sum|w*g| (diff-pruning's default), sum |sum w*g| "
+                        "(taylor's default), square sum (w*g)^2 (the official ddpm_exp code)")
     p.add_argument("--dataset", type=dataset_name, default=None, help="data for taylor and diff-pruning")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
@@ -163,7 +166,7 @@ def cmd_prune(a) -> None:
     if a.threshold is not None and a.timesteps is not None:
         raise DiffpruneError("give --threshold or --timesteps, not both")
     threshold = 0.05 if a.threshold is None else a.threshold
-    validate(a.method, a.ratio, threshold, a.timestep_stride)
+    validate(a.method, a.ratio, threshold, a.timestep_stride, a.score)
     if a.method in GRADIENT_METHODS and a.dataset is None:
         raise DiffpruneError(f"method {a.method!r} needs data: pass --dataset NAME")
     if a.batch_size < 1:
@@ -187,11 +190,11 @@ def cmd_prune(a) -> None:
     torch.manual_seed(a.seed)
     model, report = prune(model, a.method, a.ratio, scheduler=scheduler, images=images,
                           threshold=threshold, timestep_stride=a.timestep_stride, window=a.timesteps,
-                          seed=a.seed, progress=not a.quiet)
+                          score=a.score, seed=a.seed, progress=not a.quiet)
     report.update({"model": a.model, "dataset": a.dataset if images is not None else None})
     save_model(model, a.out, scheduler, extra_files={"prune_report.json": report})
-    print(json.dumps({k: report[k] for k in ("method", "ratio", "params_fraction", "macs_fraction", "window",
-                                             "stop_t", "grad_timesteps")}))
+    print(json.dumps({k: report[k] for k in ("method", "score", "ratio", "params_fraction", "macs_fraction",
+                                             "window", "stop_t", "grad_timesteps")}))
 
 
 def _train_config(a):
@@ -376,10 +379,11 @@ def cmd_study(a) -> None:
         jobs = c.work(p) if c.work else []
         with ProcessPoolExecutor(a.jobs) as pool:
             rows = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc=f"{c.name}: cached results"))
-        if a.bulk:
-            for row in rows:
-                print(json.dumps({"chapter": c.name, "row": row.get("row", row.get("teacher")), "seed": row["seed"],
-                                  "dataset": row["dataset"], "model_dir": row["model_dir"]}))
+        if a.bulk:  # the model directories behind the chapter's evaluated rows
+            for row in (r for job in rows for r in (job if isinstance(job, list) else [job])):
+                if isinstance(row, dict) and "model_dir" in row:
+                    print(json.dumps({"chapter": c.name, "row": row.get("row", row.get("teacher")),
+                                      "seed": row["seed"], "dataset": row["dataset"], "model_dir": row["model_dir"]}))
 
 
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "finetune": cmd_finetune, "sample": cmd_sample,

@@ -3,6 +3,10 @@
 
 SSIM as in the paper's code: pytorch_msssim.ssim, single scale, data range 1, Gaussian window
 11 with sigma 1.5, one value per pair, then the mean over pairs.
+
+Detail (RQ2's content-vs-detail question; the paper measures none): the same SSIM on Sobel
+edge maps of the luminance, so that two samples agree in detail when their edges sit in the same
+places with the same strength, whatever their flat regions do.
 """
 from __future__ import annotations
 
@@ -35,10 +39,30 @@ def ssim_per_pair(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return ssim(x, y, data_range=1.0, size_average=False, win_size=11, win_sigma=1.5).numpy()
 
 
-def ssim_consistency(a: torch.Tensor, b: torch.Tensor, *, n_boot: int = 1000, seed: int = 0) -> dict:
-    values = ssim_per_pair(a, b)
+def edge_map(images: torch.Tensor) -> torch.Tensor:
+    """Sobel gradient magnitude of the luminance of uint8 NCHW images, scaled to [0, 1]."""
+    x = images.float() / 255.0
+    if x.shape[1] == 3:
+        x = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]).view(1, 1, 3, 3)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    gx = torch.nn.functional.conv2d(padded, kx)
+    gy = torch.nn.functional.conv2d(padded, kx.transpose(2, 3))
+    return torch.sqrt(gx ** 2 + gy ** 2) / (4 * 2 ** 0.5)  # the largest magnitude of a [0, 1] image
+
+
+def _mean_with_ci(values: np.ndarray, metric: str, n_boot: int, seed: int) -> dict:
     lo, hi = bootstrap_ci(values, n_boot=n_boot, seed=seed)
-    return {"metric": "SSIM", "value": float(values.mean()), "ci_low": lo, "ci_high": hi, "n": len(values)}
+    return {"metric": metric, "value": float(values.mean()), "ci_low": lo, "ci_high": hi, "n": len(values)}
+
+
+def ssim_consistency(a: torch.Tensor, b: torch.Tensor, *, n_boot: int = 1000, seed: int = 0) -> dict:
+    return _mean_with_ci(ssim_per_pair(a, b), "SSIM", n_boot, seed)
+
+
+def detail_consistency(a: torch.Tensor, b: torch.Tensor, *, n_boot: int = 1000, seed: int = 0) -> dict:
+    values = ssim(edge_map(a), edge_map(b), data_range=1.0, size_average=False, win_size=11, win_sigma=1.5)
+    return _mean_with_ci(values.numpy(), "edge SSIM", n_boot, seed)
 
 
 def content_consistency(a: torch.Tensor, b: torch.Tensor, classifier) -> dict:

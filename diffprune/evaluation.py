@@ -11,8 +11,9 @@ from pathlib import Path
 
 from . import pipeline
 
-METRICS = ("fd", "ssim", "content")   # every metric a row carries, each with _low and _high
-LOWER_IS_BETTER = {"fd": True, "ssim": False, "content": False}
+METRICS = ("fd", "ssim", "detail", "content")   # the metrics a row may carry, each with _low and _high
+LOWER_IS_BETTER = {"fd": True, "ssim": False, "detail": False, "content": False}
+RANGE = {"fd": (0.0, math.inf), "ssim": (-1.0, 1.0), "detail": (-1.0, 1.0), "content": (0.0, 1.0)}
 
 
 # --- every teacher -------------------------------------------------------------------------------
@@ -36,9 +37,10 @@ def every_teacher(p: dict) -> list[dict]:
 
 # --- evaluating a model --------------------------------------------------------------------------
 
-def samples_of(model: pipeline.Artifact, p: dict, seed: int) -> pipeline.Artifact:
-    """The profile's sample set of a model for one seed (the noise of sample i is (seed, i))."""
-    return pipeline.samples(model, n=p["n_samples"], seed=seed, steps=p["ddim_steps"], spacing=p["spacing"],
+def samples_of(model: pipeline.Artifact, p: dict, seed: int, n: int | None = None) -> pipeline.Artifact:
+    """The profile's sample set of a model for one seed (the noise of sample i is (seed, i)), of
+    `n_samples` images unless `n` is given."""
+    return pipeline.samples(model, n=n or p["n_samples"], seed=seed, steps=p["ddim_steps"], spacing=p["spacing"],
                             sampler=p["sampler"])
 
 
@@ -66,6 +68,49 @@ def evaluate(model: pipeline.Artifact, p: dict, seed: int, teacher: pipeline.Art
     return row
 
 
+def pruned_model(p: dict, method: str, seed: int, threshold: float | None = None,
+                 score: str | None = None) -> pipeline.Artifact:
+    """The teacher pruned with `method` at the profile's ratio."""
+    return pipeline.pruned(pipeline.teacher(p["teacher"]), method=method, ratio=p["ratio"], seed=seed,
+                           threshold=threshold or 0.0, timestep_stride=p["timestep_stride"],
+                           batch_size=p["importance_batch"], dataset=p["dataset"], score=score)
+
+
+def finetuned_model(p: dict, method: str, seed: int, threshold: float | None = None,
+                    score: str | None = None) -> pipeline.Artifact:
+    """`pruned_model`, then finetuned as the profile says."""
+    return pipeline.finetuned(pruned_model(p, method, seed, threshold, score), dataset=p["dataset"],
+                              steps=p["finetune_steps"], batch_size=p["finetune_batch"], lr=p["finetune_lr"],
+                              warmup_steps=p["finetune_warmup"], seed=seed)
+
+
+def method_row(p: dict, label: str, method: str | None, threshold: float | None, seed: int,
+               score: str | None = None) -> dict:
+    """One evaluated row of a pruning method after the profile's finetune (the teacher itself for
+    method None), with the finetune's share of the teacher's training and the importance pass's stop t."""
+    t = pipeline.teacher(p["teacher"])
+    model, report = t, None
+    if method is not None:
+        model = finetuned_model(p, method, seed, threshold, score)
+        report = model.read_json("prune_report.json")
+    return {"row": label, "method": method or "pretrained", "threshold": threshold, "score": score,
+            **evaluate(model, p, seed, teacher=t),
+            "finetune_steps": p["finetune_steps"] if method else 0,
+            "teacher_steps": p["teacher_steps"] or pipeline.teacher_steps(t),
+            "stop_t": report["stop_t"] if report else None,
+            "grad_timesteps": report["grad_timesteps"] if report else None}
+
+
+def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, seed: int, n: int) -> dict:
+    """One row without a Fréchet distance: SSIM, edge SSIM (detail) and class agreement (content)
+    of n samples of the model with the teacher's from the same noise."""
+    s = samples_of(model, p, seed, n)
+    cons = pipeline.consistency(samples_of(teacher, p, seed, n), s, classifier_of(p), detail=True)
+    return {"dataset": p["dataset"], "seed": seed, "n": n, "samples": s.key, "model": model.key,
+            "model_dir": str(model.results), **_flat("ssim", cons["ssim"]), **_flat("detail", cons["detail"]),
+            **_flat("content", cons.get("content"))}
+
+
 def preview(row: dict):
     """The first samples of an evaluated row, from the committed preview."""
     return pipeline.recorded("sample", row["samples"]).preview()
@@ -74,6 +119,14 @@ def preview(row: dict):
 def previews(rows: list[dict], seed: int, by: str = "row") -> dict:
     """The preview of each row for one seed, keyed by the row's label."""
     return {r[by]: preview(r) for r in rows if r["seed"] == seed}
+
+
+def spent(artifacts: list[pipeline.Artifact]) -> dict:
+    """Compute behind some artifacts, from their records: hours (each artifact once), devices."""
+    unique = {(a.step, a.key): a for a in artifacts}
+    records = [a.compute() for a in unique.values()]
+    return {"hours": sum(r["wall_time_s"] for r in records) / 3600,
+            "devices": sorted({r["device"] for r in records}), "artifacts": len(records)}
 
 
 # --- over seeds ----------------------------------------------------------------------------------
@@ -92,7 +145,8 @@ def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
         for m in METRICS:
             if m in g and len(g) > 1 and g[m].notna().all():
                 ci = mean_ci(g[m].tolist())
-                r[m], r[f"{m}_low"], r[f"{m}_high"] = ci["mean"], ci["ci_low"], ci["ci_high"]
+                lo, hi = RANGE[m]  # a t interval over few seeds can leave the metric's range: clipped to it
+                r[m], r[f"{m}_low"], r[f"{m}_high"] = ci["mean"], max(ci["ci_low"], lo), min(ci["ci_high"], hi)
         r["seeds"] = len(g)
         r["interval"] = "95% bootstrap over samples" if len(g) == 1 else f"95% t over {len(g)} seeds"
         out.append(r)

@@ -7,6 +7,10 @@
 - diff-pruning: sum |w*g| (multivariable=False, as the official Diff-Pruning), gradients
   accumulated only until the stopping rule of `threshold.py` fires — or, given a window [a, b) of
   timesteps instead of a threshold, from exactly those timesteps (RQ2's experiments).
+
+A gradient method's score form can be chosen (RQ2's ablation, `SCORES`): "abs" sum |w*g| (the
+diffusers scripts' Diff-Pruning), "sum" |sum w*g| (their Taylor baseline), "square" sum (w*g)^2
+(the official `ddpm_exp/` code behind the paper's Table 1, for Taylor and Diff-Pruning alike).
 """
 from __future__ import annotations
 
@@ -22,15 +26,47 @@ METHODS = ("random", "magnitude", "taylor", "diff-pruning", "reinit")
 GRADIENT_METHODS = ("taylor", "diff-pruning")
 
 
-def criterion(method: str) -> tp.importance.Importance:
+SCORES = ("abs", "sum", "square")
+DEFAULT_SCORE = {"taylor": "sum", "diff-pruning": "abs"}
+
+
+class SquaredTaylorImportance(tp.importance.GroupTaylorImportance):
+    """sum (w*g)^2 over a channel's weights, the vendored score of the official `ddpm_exp/` code,
+    which torch-pruning does not offer. Computed as torch-pruning's own sum |w'*g'| with
+    w' = g' = |w*g|, so that its handling of every layer kind is reused. (The vendored score keeps
+    the GroupNorm terms |w*g| unsquared, and sums rather than averages over a group's layers; in a
+    local ranking the latter changes nothing.)"""
+
+    def __init__(self):
+        super().__init__(multivariable=False)
+
+    @torch.no_grad()
+    def __call__(self, group):
+        params = {id(w): w for dep, _ in group for w in (getattr(dep.target.module, "weight", None),)
+                  if isinstance(w, torch.nn.Parameter) and w.grad is not None}
+        saved = {k: (w.data, w.grad) for k, w in params.items()}
+        try:
+            for w in params.values():
+                wg = (w.data * w.grad).abs()
+                w.data, w.grad = wg, wg.clone()
+            return super().__call__(group)
+        finally:
+            for k, w in params.items():
+                w.data, w.grad = saved[k]
+
+
+def criterion(method: str, score: str | None = None) -> tp.importance.Importance:
     if method in ("random", "reinit"):
         return tp.importance.RandomImportance()
     if method == "magnitude":
         return tp.importance.MagnitudeImportance(p=2)
-    if method == "taylor":
-        return tp.importance.TaylorImportance(multivariable=True)
-    if method == "diff-pruning":
-        return tp.importance.TaylorImportance(multivariable=False)
+    if method in GRADIENT_METHODS:
+        score = score or DEFAULT_SCORE[method]
+        if score == "square":
+            return SquaredTaylorImportance()
+        if score in ("abs", "sum"):
+            return tp.importance.TaylorImportance(multivariable=score == "sum")
+        raise ValueError(f"unknown score {score!r}")
     raise ValueError(f"unknown method {method!r}")
 
 
@@ -51,23 +87,37 @@ def check_window(window, num_train_timesteps: int) -> tuple[int, int]:
     return a, b
 
 
+def gradients(model) -> dict[str, torch.Tensor]:
+    """A copy of the accumulated gradients, {parameter name: dL/dw} (zeros where none)."""
+    return {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
+            for n, p in model.named_parameters()}
+
+
 def accumulate_gradients(model, scheduler, x0: torch.Tensor, noise: torch.Tensor, *,
                          threshold: float | None, timestep_stride: int = 1,
-                         window: tuple[int, int] | None = None, progress: bool = True) -> dict:
+                         window: tuple[int, int] | None = None, snapshots=(), progress: bool = True) -> dict:
     """Visit t = a, a + k, a + 2k, ... < b (default [0, 1000)) and accumulate dL_t/dw into `.grad`.
 
     With a threshold (Diff-Pruning) the walk stops at the first t where L_t falls below
     T * max(L_0..L_t); that t is recorded but contributes no gradient (see threshold.py).
     Returns the visited timesteps, their losses, the stop t (None if never) and how many
-    timesteps contributed gradients.
+    timesteps contributed gradients; with `snapshots` (stages k, a < k <= b, no threshold) also
+    {k: the gradients summed over the visited t < k}, so that any window between two stages is a
+    difference of two snapshots and one walk serves many windows.
     """
     model.zero_grad(set_to_none=True)
     model.train(False)  # no dropout: L_t must be a deterministic function of t
     a, b = check_window(window or (0, scheduler.config.num_train_timesteps), scheduler.config.num_train_timesteps)
+    pending = sorted(snapshots)
+    if pending and (threshold is not None or not a < pending[0] or pending[-1] > b):
+        raise DiffpruneError(f"gradient snapshots need stages in ({a}, {b}] and no threshold, got {pending}")
+    saved = {}
     visited, losses = [], []
     stop_t, max_loss = None, float("-inf")
     bar = tqdm(range(a, b, timestep_stride), desc="timestep gradients", disable=not progress, leave=False)
     for t in bar:
+        while pending and pending[0] <= t:
+            saved[pending.pop(0)] = gradients(model)
         loss = loss_at(model, scheduler, x0, noise, t)
         value = float(loss.detach())
         visited.append(t)
@@ -79,5 +129,7 @@ def accumulate_gradients(model, scheduler, x0: torch.Tensor, noise: torch.Tensor
         loss.backward()
         bar.set_postfix(L_t=f"{value:.4f}")
     bar.close()
-    return {"visited_t": visited, "loss_t": losses, "stop_t": stop_t,
-            "grad_timesteps": len(visited) - (stop_t is not None)}
+    saved.update({k: gradients(model) for k in pending})
+    record = {"visited_t": visited, "loss_t": losses, "stop_t": stop_t,
+              "grad_timesteps": len(visited) - (stop_t is not None)}
+    return {**record, "snapshots": saved} if snapshots else record

@@ -136,28 +136,88 @@ def _train(work: Path, model, scheduler, params: dict, kind: str) -> None:
 
 def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float = 0.05,
            timestep_stride: int = 1, batch_size: int = 128, dataset: str | None = None,
-           window: tuple[int, int] | None = None) -> Artifact:
+           window: tuple[int, int] | None = None, score: str | None = None) -> Artifact:
     from .importance import GRADIENT_METHODS
     params = {"teacher": t.key, "method": method, "ratio": ratio, "seed": seed}
     if method in GRADIENT_METHODS:
         params.update(timestep_stride=timestep_stride, batch_size=batch_size, dataset=dataset)
-    if window is not None:  # only then in the key: the keys of earlier results stay valid
+    if window is not None:  # window and score only when given: the keys of earlier results stay valid
         params["window"] = list(window)
     elif method == "diff-pruning":
         params["threshold"] = threshold
+    if score is not None:
+        params["score"] = score
 
     def compute(work: Path) -> None:
         from .data import fixed_batch, load_dataset
-        from .models import default_device, load_scheduler, load_unet, write_unet
-        from .prune import prune
+        images = fixed_batch(load_dataset(dataset), batch_size, seed) if method in GRADIENT_METHODS else None
+        _prune_into(work, t, params.get("dataset"), method, ratio, images=images, threshold=threshold,
+                    timestep_stride=timestep_stride, window=window, score=score, seed=seed)
+
+    return _step("prune", params, compute)
+
+
+def _prune_into(work: Path, t: Artifact, dataset: str | None, method: str, ratio: float, *, images=None,
+                **options) -> None:
+    """Prune the teacher and write the pruned model and its report into `work`."""
+    from .models import default_device, load_scheduler, load_unet, write_unet
+    from .prune import prune
+    device = default_device()
+    model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
+    model, report = prune(model, method, ratio, scheduler=scheduler,
+                          images=None if images is None else images.to(device), progress=False, **options)
+    write_unet(model.cpu(), work / "unet")
+    scheduler.save_pretrained(work / "scheduler")
+    write_json_atomic(work / "prune_report.json", {**report, "teacher": t.key, "dataset": dataset})
+
+
+GRADIENTS = "gradients.safetensors"
+
+
+def gradient_stages(t: Artifact, *, dataset: str, batch_size: int, stride: int, seed: int,
+                    stages: list[int]) -> Artifact:
+    """One walk over t = 0, stride, ... < 1000 with the importance batch and noise of `seed`,
+    keeping the gradients summed over the visited t < k at each stage k (bulk) and the losses
+    (`stages.json`): the gradients of any window between two stages are a difference of two."""
+    stages = sorted(set(stages))
+    params = {"teacher": t.key, "dataset": dataset, "batch_size": batch_size, "stride": stride, "seed": seed,
+              "stages": stages}
+
+    def compute(work: Path) -> None:
+        from safetensors.torch import save_file
+
+        from .importance import accumulate_gradients
+        from .models import default_device, load_scheduler, load_unet
         device = default_device()
         model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
-        images = fixed_batch(load_dataset(dataset), batch_size, seed).to(device) if method in GRADIENT_METHODS else None
-        model, report = prune(model, method, ratio, scheduler=scheduler, images=images, threshold=threshold,
-                              timestep_stride=timestep_stride, window=window, seed=seed, progress=False)
-        write_unet(model.cpu(), work / "unet")
-        scheduler.save_pretrained(work / "scheduler")
-        write_json_atomic(work / "prune_report.json", {**report, "teacher": t.key, "dataset": params.get("dataset")})
+        images, noise = _importance_batch(dataset, batch_size, seed)
+        record = accumulate_gradients(model, scheduler, images.to(device), noise.to(device), threshold=None,
+                                      timestep_stride=stride, snapshots=stages, progress=False)
+        save_file({f"{k}/{name}": g.cpu().contiguous() for k, grads in record.pop("snapshots").items()
+                   for name, g in grads.items()}, str(work / GRADIENTS))
+        write_json_atomic(work / "stages.json", {**params, **record})
+
+    return _step("gradient_stages", params, compute)
+
+
+def pruned_in_window(t: Artifact, stages: Artifact, window: tuple[int, int], *, method: str,
+                     ratio: float) -> Artifact:
+    """A prune with the gradients of the timesteps [a, b) only, a and b stages of `stages` (or 0):
+    the same channels as `pruned(..., window=(a, b))` up to the rounding of G_b - G_a (exactly the
+    same for a = 0), for one walk instead of one per window."""
+    params = {"gradients": stages.key, "window": list(window), "method": method, "ratio": ratio}
+    record = stages.read_json("stages.json")
+    a, b = window
+    if b not in record["stages"] or (a and a not in record["stages"]):
+        raise DiffpruneError(f"window {a}:{b} does not start and end at stages {record['stages']} (or 0)")
+
+    def compute(work: Path) -> None:
+        from safetensors.torch import load_file
+        stored = load_file(str(stages.path / GRADIENTS))
+        names = {key.partition("/")[2] for key in stored}
+        grads = {n: stored[f"{b}/{n}"] - stored[f"{a}/{n}"] if a else stored[f"{b}/{n}"] for n in names}
+        _prune_into(work, t, record["dataset"], method, ratio, timestep_stride=record["stride"], window=(a, b),
+                    gradients=grads, seed=record["seed"])
 
     return _step("prune", params, compute)
 
@@ -302,14 +362,20 @@ def fd(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int
     return _step("fd", params, compute).read_json("fd.json")
 
 
-def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int = 1000, seed: int = 0) -> dict:
+def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int = 1000, seed: int = 0,
+                detail: bool = False) -> dict:
+    """SSIM and class agreement of paired samples; with `detail`, also the SSIM of their edge maps."""
     params = {"a": a.key, "b": b.key, "classifier": clf.key if clf else None, "n_boot": n_boot, "seed": seed}
+    if detail:  # only then in the key: earlier results stay valid
+        params["detail"] = "sobel-ssim"
 
     def compute(work: Path) -> None:
         from .classifier import load_classifier
-        from .consistency import content_consistency, paired, ssim_consistency
+        from .consistency import content_consistency, detail_consistency, paired, ssim_consistency
         x, y, _ = paired(*load_full_samples(a), *load_full_samples(b))
         result = {"ssim": ssim_consistency(x, y, n_boot=n_boot, seed=seed)}
+        if detail:
+            result["detail"] = detail_consistency(x, y, n_boot=n_boot, seed=seed)
         if clf is not None:
             model, meta = load_classifier(clf.path)
             result["content"] = {**content_consistency(x, y, model), "classifier_test_accuracy": meta["test_accuracy"]}

@@ -24,7 +24,16 @@ from diffusers.models.upsampling import Upsample2D
 
 from .artifacts import DiffpruneError, code_version, device_description
 from .cost import count_macs, count_params
-from .importance import GRADIENT_METHODS, METHODS, accumulate_gradients, check_window, criterion, fixed_noise
+from .importance import (
+    DEFAULT_SCORE,
+    GRADIENT_METHODS,
+    METHODS,
+    SCORES,
+    accumulate_gradients,
+    check_window,
+    criterion,
+    fixed_noise,
+)
 from .models import image_shape
 
 
@@ -63,9 +72,12 @@ def apply_pruning_history(model, history) -> None:
     sync_widths(model)
 
 
-def validate(method: str, ratio: float, threshold: float, timestep_stride: int) -> None:
+def validate(method: str, ratio: float, threshold: float, timestep_stride: int, score: str | None = None) -> None:
     if method not in METHODS:
         raise DiffpruneError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if score is not None and (method not in GRADIENT_METHODS or score not in SCORES):
+        raise DiffpruneError(f"a score form ({', '.join(SCORES)}) is chosen only for a gradient method "
+                             f"({', '.join(GRADIENT_METHODS)}), got {score!r} for {method!r}")
     if not (isinstance(ratio, (int, float)) and 0 < ratio < 1):
         raise DiffpruneError(f"ratio must be in (0, 1), got {ratio}")
     if not (math.isfinite(threshold) and 0 <= threshold < 1):
@@ -92,16 +104,16 @@ def _reinitialise(model, seed: int) -> None:
                 m.reset_parameters()
 
 
-def _pruner(model, method: str, ratio: float) -> tp.pruner.MetaPruner:
+def _pruner(model, method: str, ratio: float, score: str | None = None) -> tp.pruner.MetaPruner:
     # local, uniform ratio; attention pruned head-consistently; the output conv keeps its channels
-    return tp.pruner.MetaPruner(model, example_inputs(model), importance=criterion(method), pruning_ratio=ratio,
-                                ignored_layers=[model.conv_out], num_heads=_heads(model))
+    return tp.pruner.MetaPruner(model, example_inputs(model), importance=criterion(method, score),
+                                pruning_ratio=ratio, ignored_layers=[model.conv_out], num_heads=_heads(model))
 
 
-def channel_scores(model, method: str) -> dict[str, list[float]]:
+def channel_scores(model, method: str, score: str | None = None) -> dict[str, list[float]]:
     """The importance of every channel of every group torch-pruning would rank, from the gradients
     now in `.grad` (gradient methods), without pruning: {root layer of the group: scores}."""
-    pruner = _pruner(model, method, 0.5)
+    pruner = _pruner(model, method, 0.5, score)
     return {pruner.DG._module2name[group[0].dep.target.module]: pruner.estimate_importance(group).tolist()
             for group in pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers,
                                                   root_module_types=pruner.root_module_types)}
@@ -114,20 +126,25 @@ def removed_channels(history) -> dict[str, list[int]]:
 
 def prune(model, method: str, ratio: float, *, scheduler=None, images: torch.Tensor | None = None,
           threshold: float = 0.05, timestep_stride: int = 1, window: tuple[int, int] | None = None,
-          seed: int = 0, progress: bool = True) -> tuple[torch.nn.Module, dict]:
+          gradients: dict[str, torch.Tensor] | None = None, score: str | None = None, seed: int = 0,
+          progress: bool = True) -> tuple[torch.nn.Module, dict]:
     """Prune `model` in place by channel ratio `ratio` with `method`; return it and a report.
 
     `images` (pixels in [-1, 1]) is the one fixed batch the gradient methods need; the noise is
     drawn once from `seed`. A `window` [a, b) takes the gradients from exactly those timesteps, in
-    place of Diff-Pruning's threshold rule. The model keeps its pruning history in
-    `model.pruning_history`; the report lists the removed channels.
+    place of Diff-Pruning's threshold rule; `gradients` are those of the window already summed
+    (e.g. a difference of `accumulate_gradients` snapshots), so no walk is made. The model keeps
+    its pruning history in `model.pruning_history`; the report lists the removed channels. `score`
+    picks a gradient method's score form (`importance.SCORES`; default the method's own).
     """
-    validate(method, ratio, threshold, timestep_stride)
+    validate(method, ratio, threshold, timestep_stride, score)
     if window is not None:
         if method not in GRADIENT_METHODS:
             raise DiffpruneError(f"a timestep window needs a gradient method ({', '.join(GRADIENT_METHODS)})")
         window = check_window(window, scheduler.config.num_train_timesteps)
-    if method in GRADIENT_METHODS and images is None:
+    if gradients is not None and window is None:
+        raise DiffpruneError("precomputed gradients need the window they were summed over")
+    if method in GRADIENT_METHODS and images is None and gradients is None:
         raise DiffpruneError(f"method {method!r} needs data: pass a dataset")
     if getattr(model, "pruning_history", None):
         raise DiffpruneError("model is already pruned; prune its dense teacher instead")
@@ -137,9 +154,16 @@ def prune(model, method: str, ratio: float, *, scheduler=None, images: torch.Ten
               "threshold": threshold if method == "diff-pruning" and window is None else None,
               "window": list(window) if window else None,
               "timestep_stride": timestep_stride if method in GRADIENT_METHODS else None,
-              "batch_size": None if images is None else int(images.shape[0])}
+              "batch_size": None if images is None else int(images.shape[0]),
+              "gradients": "precomputed" if gradients is not None else None,
+              "score": score or DEFAULT_SCORE.get(method)}
 
-    if method in GRADIENT_METHODS:
+    if gradients is not None:
+        for name, param in model.named_parameters():
+            param.grad = gradients[name].to(param.device, param.dtype).clone()
+        record = {"visited_t": list(range(*window, timestep_stride)), "loss_t": None, "stop_t": None,
+                  "grad_timesteps": len(range(*window, timestep_stride))}
+    elif method in GRADIENT_METHODS:
         noise = fixed_noise(images, seed)
         record = accumulate_gradients(model, scheduler, images, noise, threshold=report["threshold"],
                                       timestep_stride=timestep_stride, window=window, progress=progress)
@@ -147,7 +171,7 @@ def prune(model, method: str, ratio: float, *, scheduler=None, images: torch.Ten
         record = {"visited_t": [], "loss_t": [], "stop_t": None, "grad_timesteps": 0}
     report.update(record)
 
-    pruner = _pruner(model, method, ratio)
+    pruner = _pruner(model, method, ratio, score)
     with torch.random.fork_rng():
         torch.manual_seed(seed)  # RandomImportance draws from the global generator
         pruner.step()

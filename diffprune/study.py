@@ -51,6 +51,7 @@ STEPS = {
     "consistency": Step(1),
     "loss_curve": Step(1),
     "channel_scores": Step(1),
+    "gradient_stages": Step(1, ("gradients.safetensors",)),
 }
 RECORD = "params.json"
 REGENERATED = "regenerated.json"

@@ -28,7 +28,7 @@ overrides = {}   # profile values to change, e.g. {"ratio": 0.5}
 from IPython.display import Markdown
 from myst_nb import glue
 
-from diffprune import evaluation, plots, profiles
+from diffprune import evaluation, plots, profiles, published
 from diffprune.chapters import rq1
 
 p = rq1.CHAPTER.load(profile, overrides)
@@ -49,7 +49,7 @@ glue("macs_fraction", float(summary["macs_fraction"].iloc[-1]), display=False)
 glue("n_samples", p["n_samples"], display=False)
 glue("reading", rq1.reading(summary), display=False)
 glue("rq1_table", rq1.display_table(summary), display=False)
-glue("rq1_figure", plots.rq1_tradeoff(summary, rq1.paper_table("cifar10"), summary["fd_metric"].iloc[0]),
+glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"), summary["fd_metric"].iloc[0]),
      display=False)
 
 # %% [markdown]

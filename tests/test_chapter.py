@@ -86,6 +86,13 @@ def test_a_chapters_own_parameter_is_checked_by_its_own_definition(monkeypatch):
         c.load("any")
 
 
+def test_checks_across_parameters_run_at_load():
+    from diffprune.chapters import rq2
+    assert rq2.CHAPTER.load("smoke", {"timestep_stride": 250})["content_k"] == [500, 1000]
+    with pytest.raises(DiffpruneError, match=r"content_k \[500\] are not multiples of timestep_stride 200"):
+        rq2.CHAPTER.load("smoke", {"timestep_stride": 200})
+
+
 def test_other_teachers_leave_out_the_study_teacher():
     from diffprune.evaluation import other_teachers
     p = {"teacher": "data/teachers/openmoji-32", "dataset": "openmoji-32", "teacher_steps": 4000,

@@ -72,3 +72,10 @@ def test_rq1_reading_on_overlapping_intervals():
 
 def test_rq1_reading_says_nothing_without_rows_to_compare():
     assert rq1.reading(pd.DataFrame([_row("pretrained", 5.0, 1.0)])) == ""
+
+
+def test_summarize_clips_an_interval_over_seeds_to_the_metric_range():
+    rows = [{**_row("a", 10.0, 1.0, seed=i), "content": v, "content_low": v, "content_high": v}
+            for i, v in enumerate([0.2, 0.9])]
+    r = evaluation.summarize(rows).iloc[0]
+    assert r.content == pytest.approx(0.55) and (r.content_low, r.content_high) == (0.0, 1.0)

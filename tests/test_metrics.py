@@ -3,7 +3,14 @@ import pytest
 import torch
 
 from diffprune import DiffpruneError, fid
-from diffprune.consistency import content_consistency, paired, ssim_consistency, ssim_per_pair
+from diffprune.consistency import (
+    content_consistency,
+    detail_consistency,
+    edge_map,
+    paired,
+    ssim_consistency,
+    ssim_per_pair,
+)
 from diffprune.data import load_dataset
 from diffprune.uncertainty import bootstrap_ci, mean_ci, wilson_ci
 
@@ -65,6 +72,25 @@ def test_inception_offline_names_the_file(monkeypatch, tmp_path):
 def test_ssim_of_identical_images_is_one_and_drops_with_noise(digits):
     assert np.allclose(ssim_per_pair(digits[:5], digits[:5]), 1.0)
     assert ssim_per_pair(digits[:5], _noise(digits[:5], 40)).max() < 0.9
+
+
+def test_edge_map_is_zero_on_flat_images_and_peaks_on_edges():
+    flat = torch.full((1, 3, 8, 8), 77, dtype=torch.uint8)
+    assert edge_map(flat).abs().max() < 1e-6 and edge_map(flat).shape == (1, 1, 8, 8)
+    step = torch.zeros(1, 1, 8, 8, dtype=torch.uint8)
+    step[..., 4:] = 255
+    e = edge_map(step)
+    assert e.max() <= 1.0 and e[0, 0, :, 3:5].min() > 0.5 and e[0, 0, :, :2].max() < 1e-6
+
+
+def test_detail_ignores_a_brightness_shift_that_pixel_ssim_sees(digits):
+    x = digits[:20]
+    brighter = (x.int() + 40).clamp(max=255).to(torch.uint8)  # the same edges where x < 215
+    same = detail_consistency(x, x, n_boot=20)
+    assert same["value"] == pytest.approx(1.0) and same["metric"] == "edge SSIM" and same["n"] == 20
+    shifted, blurred = detail_consistency(x, brighter, n_boot=20), detail_consistency(x, _blur(x), n_boot=20)
+    assert ssim_consistency(x, brighter, n_boot=20)["value"] < 0.95 < shifted["value"]
+    assert blurred["value"] < shifted["value"] - 0.2  # blur moves and weakens the edges
 
 
 def test_pairing_is_by_index_not_by_order(digits):

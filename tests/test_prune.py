@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from conftest import images_for
@@ -125,3 +127,35 @@ def test_bad_arguments_are_refused(scheduler, kwargs, message):
 def test_gradient_methods_need_data(scheduler):
     with pytest.raises(DiffpruneError, match="needs data"):
         prune(build_unet("tiny", 1, 16), "taylor", 0.3, scheduler=scheduler, progress=False)
+
+
+def test_squared_score_is_the_sum_of_squared_products_and_restores_the_weights():
+    import torch_pruning as tp
+
+    from diffprune.importance import SquaredTaylorImportance
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 3, 3))
+    net(torch.randn(5, 2, 8, 8)).pow(2).sum().backward()
+    dg = tp.DependencyGraph().build_dependency(net, example_inputs=torch.randn(1, 2, 8, 8))
+    group = dg.get_pruning_group(net[0], tp.prune_conv_out_channels, idxs=list(range(4)))
+    before = [(p.detach().clone(), p.grad.clone()) for p in net.parameters()]
+    score = SquaredTaylorImportance()(group)
+    (w1, g1), (w2, g2) = (net[0].weight, net[0].weight.grad), (net[2].weight, net[2].weight.grad)
+    by_hand = (w1 * g1).pow(2).flatten(1).sum(1) + (w2 * g2).pow(2).transpose(0, 1).flatten(1).sum(1)
+    assert torch.allclose(score / score.sum(), by_hand / by_hand.sum(), rtol=1e-5)  # up to torch-pruning's scaling
+    assert all(torch.equal(p, w) and torch.equal(p.grad, g) for p, (w, g) in zip(net.parameters(), before, strict=True))
+
+
+def test_taylor_is_diff_pruning_with_the_sum_score_and_no_threshold(scheduler):
+    model = build_unet("tiny", 1, 16, seed=0)
+    _, taylor = _prune(copy.deepcopy(model), "taylor", 0.4, scheduler)
+    _, same = _prune(copy.deepcopy(model), "diff-pruning", 0.4, scheduler, threshold=0.0, score="sum")
+    _, dp = _prune(copy.deepcopy(model), "diff-pruning", 0.4, scheduler, threshold=0.0)
+    assert taylor["score"] == same["score"] == "sum" and dp["score"] == "abs"
+    assert taylor["removed"] == same["removed"] and taylor["visited_t"] == same["visited_t"]
+    _, square = _prune(copy.deepcopy(model), "diff-pruning", 0.4, scheduler, threshold=0.0, score="square")
+    assert square["score"] == "square" and len({str(r["removed"]) for r in (dp, same, square)}) > 1
+    with pytest.raises(DiffpruneError, match="score form"):
+        _prune(copy.deepcopy(model), "magnitude", 0.4, scheduler, score="abs")
+    with pytest.raises(DiffpruneError, match="score form"):
+        _prune(copy.deepcopy(model), "taylor", 0.4, scheduler, score="cube")

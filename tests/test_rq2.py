@@ -67,3 +67,91 @@ def test_importance_map_comparisons():
 def test_windows_tile_the_timesteps():
     assert rq2.windows({"window_size": 250}) == [(0, 250), (250, 500), (500, 750), (750, 1000)]
     assert np.isclose(sum(b - a for a, b in rq2.windows({"window_size": 100})), 1000)
+
+
+def _content(early: dict, late: dict | None = None, half: float = 0.01, steps: int = 0, **metrics):
+    """A summary of content-vs-detail rows: {k: ssim} per side; detail/content as {side: {k: value}}."""
+    import pandas as pd
+    rows = []
+    for side, values in (("early", early), ("late", late or {})):
+        for k, v in values.items():
+            row = {"side": side, "k": k, "finetune_steps": steps, "ssim": v}
+            for m in ("detail", "content"):
+                row[m] = metrics.get(m, {}).get(side, {}).get(k, 0.5)
+            for m in ("ssim", "detail", "content"):
+                row[f"{m}_low"], row[f"{m}_high"] = row[m] - half, row[m] + half
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("ssim, words", [
+    ({50: 0.5, 100: 0.6, 300: 0.7, 500: 0.7, 1000: 0.7}, "levels off early, as the repository's CIFAR-10"),
+    ({50: 0.5, 300: 0.6, 500: 0.65, 1000: 0.7}, "keeps rising to the last k, as the repository's CelebA-HQ"),
+    ({50: 0.5, 300: 0.6, 500: 0.7, 1000: 0.7}, "levels off at k = 500, later than the repository's CIFAR-10"),
+    ({50: 0.7, 300: 0.7, 1000: 0.705}, "does not change with k"),
+])
+def test_stage_reading_names_the_pattern(ssim, words):
+    text = rq2.stage_reading(_content(ssim), 0)
+    assert words in text, text
+    assert text.startswith(f"Pruned with the gradients of [0, k), without finetuning, the SSIM to the teacher goes "
+                           f"from {ssim[50]:.3f} "
+                           f"at k = 50 to {ssim[max(ssim)]:.3f} at k = {max(ssim)}")
+
+
+def test_stage_reading_sees_a_fall_after_the_best():
+    text = rq2.stage_reading(_content({50: 0.5, 200: 0.8, 1000: 0.6}), 0)
+    assert "best 0.800 at k = 200" in text and "later timesteps lower it again" in text
+
+
+def test_detail_reading_judges_each_k_by_the_intervals():
+    detail = {"early": {100: 0.8, 500: 0.5}, "late": {100: 0.6, 500: 0.505}}
+    content = {"early": {100: 0.3, 500: 0.9}, "late": {100: 0.9, 500: 0.5}}
+    s = _content({100: 0.5, 500: 0.5}, {100: 0.5, 500: 0.5}, steps=100, detail=detail, content=content)
+    text = rq2.detail_reading(s, 100)
+    assert text.startswith("After 100 finetune steps — detail (edge SSIM): [0, k) keeps more at k = 100, "
+                           "[k, 1000) at no k, neither beyond the intervals at k = 500")
+    assert "content (class agreement): [0, k) keeps more at k = 500, [k, 1000) at k = 100," in text
+    assert text.endswith("(early timesteps detail, late ones content) holds at k = 100.")
+
+
+def test_content_table_and_windows():
+    s = _content({100: 0.5, 1000: 0.7}, {100: 0.4})
+    table = rq2.content_table(s, 0)
+    assert table.loc[100, ("[0, k)", "SSIM")] == "0.500 (0.490–0.510)"
+    assert table.loc[1000, ("[k, 1000)", "SSIM")] == "–"  # [1000, 1000) is empty
+    p = {"content_k": [100, 1000], "timestep_stride": 10}
+    assert rq2.content_windows(p) == [("early", (0, 100)), ("early", (0, 1000)), ("late", (100, 1000))]
+    assert rq2.content_stages(p) == [100, 1000]
+    with pytest.raises(Exception, match="multiples of timestep_stride 30"):
+        rq2.content_stages({**p, "timestep_stride": 30})
+
+
+def test_threshold_reading_names_the_best_and_compares_it():
+    import pandas as pd
+    s = pd.DataFrame([{"threshold": T, "stop_t": t, "fd": v, "fd_low": v - 1, "fd_high": v + 1, "seeds": 3}
+                      for T, t, v in ((0.0, float("nan"), 20.0), (0.05, 320.0, 10.0), (0.1, 200.0, 10.5))])
+    text = rq2.threshold_reading(s, 0.05)
+    assert text.startswith("The lowest Fréchet distance is at T = 0.05 (10.00, stop t 320).")
+    assert "Against no threshold (T = 0): better, with non-overlapping 95% intervals." in text
+    assert "reference" not in text  # the best is the reference itself
+    assert text.endswith("2 of 3 thresholds are not distinguishable from the best (3 seeds).")
+
+
+def test_score_specs_reuse_rq1_rows():
+    specs = rq2.score_specs({"score_forms": ["abs", "sum", "square"], "reference_threshold": 0.05})
+    assert specs == [("abs, T=0.05", "diff-pruning", 0.05, None), ("abs, T=0", "diff-pruning", 0.0, None),
+                     ("sum, T=0.05", "diff-pruning", 0.05, "sum"), ("sum, T=0", "taylor", None, None),
+                     ("square, T=0.05", "diff-pruning", 0.05, "square"), ("square, T=0", "diff-pruning", 0.0, "square")]
+
+
+def test_score_reading_separates_the_threshold_from_the_form():
+    import pandas as pd
+    rows = {("abs", 0.05): 10.0, ("abs", 0.0): 10.2, ("square", 0.05): 15.0, ("square", 0.0): 12.0}
+    s = pd.DataFrame([{"form": f, "T": T, "fd": v, "fd_low": v - 0.5, "fd_high": v + 0.5, "seeds": 1}
+                      for (f, T), v in rows.items()])
+    text = rq2.score_reading(s, 0.05)
+    assert text.startswith("T = 0.05 against no threshold: with Σ|w·g|, not distinguishable: the 95% intervals "
+                           "overlap; with Σ(w·g)², worse, with non-overlapping 95% intervals.")
+    assert "at T = 0.05 the lowest Fréchet distance has Σ|w·g| (10.00; Σ(w·g)² worse" in text
+    assert "without a threshold the lowest Fréchet distance has Σ|w·g| (10.20; Σ(w·g)² worse" in text
+    assert text.endswith("(1 seed.)")

@@ -10,7 +10,7 @@ import pytest
 import diffprune.study
 from diffprune import evaluation, pipeline
 from diffprune.chapter import spec
-from diffprune.chapters import rq1, teachers
+from diffprune.chapters import rq1, rq2, teachers
 from diffprune.models import build_unet, save_model
 from diffprune.paths import DATA_DIR, ROOT
 from diffprune.study import STEPS
@@ -66,6 +66,15 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     for q in evaluation.every_teacher(t):
         row = teachers.summary(q)
         assert row["fd"] == fd_by_samples[row["samples"]] and evaluation.preview(row).shape[0] == pipeline.PREVIEW_N
+    r = spec("rq2").load("cpu")
+    for q in rq2.sweep_teachers(r):
+        rows = [rq2.threshold_row(q, T, s) for s in q["ablation_seeds"] for T in q["ablation_thresholds"]]
+        rows += [rq2.score_row(q, *specs, s) for s in q["ablation_seeds"] for specs in rq2.score_specs(q)]
+        assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
+        used.update(row["samples"] for row in rows)
+        content = rq2.content_rows(q)
+        assert len(content) == 2 * len(rq2.content_windows(q)) and content["detail"].notna().all()
+    assert rq2.compute(r)["hours"] > 0  # every artifact behind RQ2 has its record
     assert used == set(fd_by_samples), "every committed Fréchet distance is one the book shows"
 
 

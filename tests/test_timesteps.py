@@ -70,10 +70,12 @@ def dense_dir(tmp_path_factory):
 def test_prune_cli_with_a_window(dense_dir, tmp_path, capsys):
     out = tmp_path / "w"
     args = ["prune", "--model", str(dense_dir), "--method", "diff-pruning", "--ratio", "0.25", "--timesteps", "0:300",
-            "--timestep-stride", "100", "--dataset", "mnist-5k", "--batch-size", "4", "--out", str(out), "--quiet"]
+            "--timestep-stride", "100", "--dataset", "mnist-5k", "--batch-size", "4", "--out", str(out), "--quiet",
+            "--score", "square"]
     assert main(args) == 0
     report = json.loads((out / "prune_report.json").read_text())
     assert report["window"] == [0, 300] and report["visited_t"] == [0, 100, 200] and report["grad_timesteps"] == 3
+    assert report["score"] == "square" and json.loads(capsys.readouterr().out)["score"] == "square"
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -81,6 +83,8 @@ def test_prune_cli_with_a_window(dense_dir, tmp_path, capsys):
     (["--timesteps", "0:2000"], "window 0:2000"),
     (["--timesteps", "300"], "A:B"),
     (["--timesteps", "0:300", "--threshold", "0.05"], "not both"),
+    (["--score", "cube"], "invalid choice: 'cube'"),
+    (["--method", "magnitude", "--score", "abs"], "score form"),
 ])
 def test_prune_cli_bad_window_is_one_line_and_no_output(dense_dir, tmp_path, capsys, extra, message):
     out = tmp_path / "x"
@@ -105,3 +109,59 @@ def test_loss_curve_batch_zero_is_what_the_importance_pass_visits(tmp_path, monk
         "loss_curve.json")
     assert again == curve
     assert torch.equal(fixed_noise(torch.zeros(2, 1, 4, 4), 5), fixed_noise(torch.zeros(2, 1, 4, 4), 5))
+
+
+def test_one_walk_gives_every_windows_gradients(scheduler):
+    """Snapshots of one walk: [0, k) is exactly the direct window's gradients, [k, 1000) their
+    difference, and a prune from either keeps the channels the direct window prune keeps."""
+    model = build_unet("tiny", 1, 16, seed=0)
+    images = images_for(model, n=4)
+    kw = dict(scheduler=scheduler, images=images, timestep_stride=100, seed=2, progress=False)
+    walk = copy.deepcopy(model)
+    record = accumulate_gradients(walk, scheduler, images, fixed_noise(images, 2), threshold=None,
+                                  timestep_stride=100, snapshots=(300, 1000), progress=False)
+    shots = record["snapshots"]
+    assert record["visited_t"] == list(range(0, 1000, 100)) and sorted(shots) == [300, 1000]
+    direct = copy.deepcopy(model)
+    accumulate_gradients(direct, scheduler, images, fixed_noise(images, 2), threshold=None, timestep_stride=100,
+                         window=(0, 300), progress=False)
+    assert all(torch.equal(shots[300][n], p.grad) for n, p in direct.named_parameters())
+    late = {n: shots[1000][n] - shots[300][n] for n in shots[300]}
+    for window, grads in (((0, 300), shots[300]), ((300, 1000), late)):
+        _, from_walk = prune(copy.deepcopy(model), "diff-pruning", 0.4, window=window, gradients=grads, **kw)
+        _, from_window = prune(copy.deepcopy(model), "diff-pruning", 0.4, window=window, **kw)
+        assert from_walk["removed"] == from_window["removed"], window
+        assert from_walk["visited_t"] == from_window["visited_t"] and from_walk["gradients"] == "precomputed"
+    with pytest.raises(DiffpruneError, match="snapshots"):
+        accumulate_gradients(copy.deepcopy(model), scheduler, images, fixed_noise(images, 2), threshold=0.05,
+                             snapshots=(300,), progress=False)
+    with pytest.raises(DiffpruneError, match="window"):
+        prune(copy.deepcopy(model), "diff-pruning", 0.4, gradients=grads, **kw)
+
+
+def test_pruned_in_window_is_the_window_prune_from_one_cached_walk(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / "teacher")))
+    stages = pipeline.gradient_stages(t, dataset="mnist-5k", batch_size=4, stride=250, seed=1, stages=[500, 1000])
+    for window in ((0, 500), (500, 1000), (0, 1000)):
+        walk = pipeline.pruned_in_window(t, stages, window, method="diff-pruning", ratio=0.25)
+        direct = pipeline.pruned(t, method="diff-pruning", ratio=0.25, seed=1, timestep_stride=250, batch_size=4,
+                                 dataset="mnist-5k", window=window)
+        assert walk.key != direct.key  # another computation, recorded as such
+        assert pipeline.removed(walk) == pipeline.removed(direct), window
+    assert stages.read_json("stages.json")["visited_t"] == [0, 250, 500, 750]
+    with pytest.raises(DiffpruneError, match="stages"):
+        pipeline.pruned_in_window(t, stages, (250, 1000), method="diff-pruning", ratio=0.25)
+    assert not list((tmp_path / "study" / "prune").glob("*.partial"))  # refused before any work
+
+
+def test_prune_keys_hold_every_choice_and_earlier_keys_stay(tmp_path):
+    from diffprune.study import step_key
+    t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / "teacher")))
+    kw = dict(method="diff-pruning", ratio=0.25, seed=1, timestep_stride=250, batch_size=4, dataset="mnist-5k")
+    keys = {pipeline.pruned(t, threshold=T, score=s, **kw).key for T in (0.0, 0.05) for s in (None, "square", "sum")}
+    keys |= {pipeline.pruned(t, window=w, score=s, **kw).key for w in ((0, 500), (500, 1000)) for s in (None, "sum")}
+    assert len(keys) == 10  # lazy: nothing computed, every combination its own artifact
+    before = {"teacher": t.key, "method": "diff-pruning", "ratio": 0.25, "seed": 1, "timestep_stride": 250,
+              "batch_size": 4, "dataset": "mnist-5k", "threshold": 0.05}  # a key as recorded before windows and scores
+    assert pipeline.pruned(t, threshold=0.05, **kw).key == step_key("prune", before)

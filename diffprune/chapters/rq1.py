@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from .. import evaluation, pipeline
+from .. import evaluation
 from ..chapter import Chapter
-from ..paths import PAPER_DIR
+from ..published import paper_table
 
 LABELS = {"reinit": "scratch"}  # the paper's name for the pruned structure trained from scratch
 
@@ -28,22 +28,7 @@ def row_specs(p: dict) -> list[tuple[str, str | None, float | None]]:
 
 
 def run_row(p: dict, label: str, method: str | None, threshold: float | None, seed: int) -> dict:
-    t = pipeline.teacher(p["teacher"])
-    model, report = t, None
-    if method is not None:
-        pruned = pipeline.pruned(t, method=method, ratio=p["ratio"], seed=seed, threshold=threshold or 0.0,
-                                 timestep_stride=p["timestep_stride"], batch_size=p["importance_batch"],
-                                 dataset=p["dataset"])
-        model = pipeline.finetuned(pruned, dataset=p["dataset"], steps=p["finetune_steps"],
-                                   batch_size=p["finetune_batch"], lr=p["finetune_lr"],
-                                   warmup_steps=p["finetune_warmup"], seed=seed)
-        report = model.read_json("prune_report.json")
-    return {"row": label, "method": method or "pretrained", "threshold": threshold,
-            **evaluation.evaluate(model, p, seed, teacher=t),
-            "finetune_steps": p["finetune_steps"] if method else 0,
-            "teacher_steps": p["teacher_steps"] or pipeline.teacher_steps(t),
-            "stop_t": report["stop_t"] if report else None,
-            "grad_timesteps": report["grad_timesteps"] if report else None}
+    return evaluation.method_row(p, label, method, threshold, seed)
 
 
 def run(p: dict, progress: bool = True) -> list[dict]:
@@ -106,13 +91,6 @@ def display_table(summary):
         "finetune steps": [_steps(r) for r in summary.itertuples()],
         "stop t": ["–" if pd.isna(r.stop_t) else f"{int(r.stop_t)}" for r in summary.itertuples()],
     }).set_index("method")
-
-
-def paper_table(paper_dataset: str = "cifar10"):
-    """The paper's Table 1 rows for one data set, from data/paper/paper_tables.csv."""
-    import pandas as pd
-    df = pd.read_csv(PAPER_DIR / "paper_tables.csv", comment="#")
-    return df[df["dataset"] == paper_dataset].reset_index(drop=True)
 
 
 def paper_display(paper_dataset: str = "cifar10"):

@@ -1,18 +1,22 @@
-"""RQ2 — which timesteps matter: the L_t curve and the threshold's stop t, and what each window of
-timesteps would prune (the importance map).
+"""RQ2 — which timesteps matter: the L_t curve and the threshold's stop t, what each window of
+timesteps would prune (the importance map), and what the early and the late timesteps protect
+(content versus detail).
 
-What is RQ2's own: its windows, the stop-t table beside the official repository's curves, and the
-comparisons between windows. The gradients, scores and prunes come from the library
-(`pipeline.loss_curve`, `pipeline.channel_scores`, `pipeline.pruned(window=...)`).
+What is RQ2's own: its windows, the stop-t table beside the official repository's curves, the
+comparisons between windows, and the content-vs-detail rows. The gradients, scores, prunes and
+evaluations come from the library (`pipeline.loss_curve`, `pipeline.channel_scores`,
+`pipeline.pruned(window=...)`, `pipeline.gradient_stages`, `evaluation.agreement`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import evaluation, pipeline
+from ..artifacts import DiffpruneError
 from ..chapter import Chapter
-from ..paths import PAPER_DIR
-from ..profiles import Parameter, integer, is_number, list_of
+from ..importance import DEFAULT_SCORE, SCORES
+from ..profiles import Parameter, integer, is_number, list_of, one_of
+from ..published import repository_curves
 from ..threshold import stop_index
 
 OWN = {
@@ -24,6 +28,20 @@ OWN = {
                              lambda v: integer(1, 1000)(v) and 1000 % v == 0),
     "reference_threshold": Parameter("a threshold in [0, 1): the Diff-Pruning prune the windows are compared with",
                                      lambda v: is_number(v) and 0 <= v < 1),
+    "content_k": Parameter("a list of stages k in (0, 1000], multiples of timestep_stride: prunes from [0, k) "
+                           "and [k, 1000)", list_of(integer(1, 1000))),
+    "content_seeds": Parameter("a list of seeds >= 0 of the content-vs-detail prunes", list_of(integer(0))),
+    "content_samples": Parameter("an integer >= 2: samples compared with the teacher's per model and seed",
+                                 integer(2)),
+    "content_finetune_steps": Parameter("an integer >= 1: the short finetune after which they are compared again",
+                                        integer(1)),
+    "sweeps_on_more_teachers": Parameter("true or false: repeat the content-vs-detail sweep and the ablations on "
+                                         "more_teachers",
+                                          lambda v: isinstance(v, bool)),
+    "ablation_thresholds": Parameter("a list of thresholds in [0, 1): Diff-Pruning finetuned at each",
+                                     list_of(lambda t: is_number(t) and 0 <= t < 1)),
+    "score_forms": Parameter(f"a list of score forms out of {', '.join(SCORES)}", list_of(one_of(SCORES))),
+    "ablation_seeds": Parameter("a list of seeds >= 0 of the threshold and score-form ablations", list_of(integer(0))),
 }
 
 
@@ -67,26 +85,17 @@ def window_result(p: dict, window) -> dict:
             "removed": pipeline.removed(_window_prune(p, window))}
 
 
-def compute(p: dict) -> dict:
-    """CPU (or GPU) time of the artifacts this chapter made for one teacher, and the devices."""
-    arts = [_curve(p), *(a for w in windows(p) for a in (_scores(p, w), _window_prune(p, w)))]
-    records = [a.compute() for a in arts]
-    return {"hours": sum(r["wall_time_s"] for r in records) / 3600,
-            "devices": sorted({r["device"] for r in records}), "artifacts": len(records)}
+def map_artifacts(p: dict) -> list[pipeline.Artifact]:
+    return [_curve(p), *(a for w in windows(p) for a in (_scores(p, w), _window_prune(p, w)))]
 
 
 def reference_removed(p: dict) -> dict[str, list[int]]:
     return pipeline.removed(reference_prune(p))
 
 
-def work(p: dict) -> list:
+def map_work(p: dict) -> list:
     return [job for q in evaluation.every_teacher(p)
             for job in [(curve, (q,)), (reference_removed, (q,)), *((window_result, (q, w)) for w in windows(q))]]
-
-
-CHAPTER = Chapter("rq2", parameters=(
-    "teacher", "dataset", "more_teachers", "ratio", "timestep_stride", "importance_batch", "seeds"),
-    own=OWN, work=work)
 
 
 # --- the L_t curve and the stop t -----------------------------------------------------------------
@@ -97,16 +106,6 @@ def stop_times(t: list[int], losses: list[float], thresholds: list[float]) -> di
     for T in thresholds:
         i = stop_index(losses, T)
         out[T] = None if i is None else t[i]
-    return out
-
-
-def repository_curves() -> dict:
-    """The official repository's recorded curves and stop t, by data set (its numbers, not ours)."""
-    import pandas as pd
-    df = pd.read_csv(PAPER_DIR / "timestep_experiment.csv", comment="#", dtype=str)
-    out = {}
-    for (dataset, kind), g in df.groupby(["dataset", "kind"]):
-        out.setdefault(dataset, {})[kind] = dict(zip(g["key"], g["value"], strict=True))
     return out
 
 
@@ -272,3 +271,355 @@ def map_section(p: dict) -> dict:
                                  "Jaccard", vmin=0, vmax=1),
         "reading": " ".join([map_reading(results, rho, kept_jaccard(results, reference), p["reference_threshold"]),
                              share_reading(removed_share(results))])}
+
+
+# --- content versus detail ------------------------------------------------------------------------
+# Prunes with the gradients of the early timesteps [0, k) only, or of the late ones [k, 1000) only,
+# compared with the teacher on the same noise: SSIM (pixels), edge SSIM (detail), class agreement
+# (content). All windows of one seed come from one walk (`pipeline.gradient_stages`).
+
+def content_stages(p: dict) -> list[int]:
+    bad = [k for k in p["content_k"] if k % p["timestep_stride"]]
+    if bad:
+        raise DiffpruneError(f"content_k {bad} are not multiples of timestep_stride {p['timestep_stride']}")
+    return sorted(set(p["content_k"]) | {1000})
+
+
+def content_windows(p: dict) -> list[tuple[str, tuple[int, int]]]:
+    """(side, window): [0, k) for every k, [k, 1000) for every k < 1000."""
+    ks = sorted(set(p["content_k"]))
+    return [("early", (0, k)) for k in ks] + [("late", (k, 1000)) for k in ks if k < 1000]
+
+
+def _stages(p: dict, seed: int) -> pipeline.Artifact:
+    return pipeline.gradient_stages(pipeline.teacher(p["teacher"]), dataset=p["dataset"],
+                                    batch_size=p["importance_batch"], stride=p["timestep_stride"], seed=seed,
+                                    stages=content_stages(p))
+
+
+def stages_record(p: dict, seed: int) -> dict:
+    """The walk of one seed (visited t and L_t; its gradients are bulk)."""
+    return _stages(p, seed).read_json("stages.json")
+
+
+def _content_models(p: dict, seed: int, window) -> list[tuple[int, pipeline.Artifact]]:
+    """(finetune steps, model): the window's prune, and the same after the short finetune."""
+    t = pipeline.teacher(p["teacher"])
+    model = pipeline.pruned_in_window(t, _stages(p, seed), window, method="diff-pruning", ratio=p["ratio"])
+    steps = p["content_finetune_steps"]
+    # warm-up scaled with the finetune's length, as the profile's finetune_warmup is for finetune_steps
+    warmup = round(p["finetune_warmup"] * steps / p["finetune_steps"])
+    tuned = pipeline.finetuned(model, dataset=p["dataset"], steps=steps, batch_size=p["finetune_batch"],
+                               lr=p["finetune_lr"], warmup_steps=warmup, seed=seed)
+    return [(0, model), (steps, tuned)]
+
+
+def content_row(p: dict, seed: int, side: str, window) -> list[dict]:
+    """The window's prune compared with the teacher, before and after the short finetune."""
+    t = pipeline.teacher(p["teacher"])
+    k = window[1] if side == "early" else window[0]
+    return [{"row": f"{side} k={k} finetune={steps}", "side": side, "k": k, "window": list(window),
+             "finetune_steps": steps, **evaluation.agreement(model, t, p, seed, p["content_samples"])}
+            for steps, model in _content_models(p, seed, window)]
+
+
+def sweep_teachers(p: dict) -> list[dict]:
+    """The teachers of the costly sweeps (content vs detail, ablations): the study's, or every one."""
+    return evaluation.every_teacher(p) if p["sweeps_on_more_teachers"] else [p]
+
+
+def content_work(p: dict) -> list:
+    # the walks first, so that parallel jobs do not wait on one another's walk
+    return ([(stages_record, (q, s)) for q in sweep_teachers(p) for s in p["content_seeds"]]
+            + [(content_row, (q, s, side, w)) for q in sweep_teachers(p) for s in p["content_seeds"]
+               for side, w in content_windows(p)])
+
+
+def content_rows(p: dict):
+    """Every content-vs-detail row of the profile's teacher, summarised over the seeds."""
+    rows = [r for s in p["content_seeds"] for side, w in content_windows(p) for r in content_row(p, s, side, w)]
+    return evaluation.summarize(rows)
+
+
+def content_artifacts(p: dict) -> list[pipeline.Artifact]:
+    arts = []
+    for s in p["content_seeds"]:
+        arts.append(_stages(p, s))
+        for _, w in content_windows(p):
+            for _, model in _content_models(p, s, w):
+                arts += [model, evaluation.samples_of(model, p, s, p["content_samples"])]
+        arts.append(evaluation.samples_of(pipeline.teacher(p["teacher"]), p, s, p["content_samples"]))
+    return arts
+
+
+def repository_ssim() -> dict[str, dict[int, float]]:
+    """The official repository's SSIM against stage k (its numbers: [0, k), no finetuning)."""
+    return {name: {int(k): float(v) for k, v in r["ssim_vs_stage"].items()}
+            for name, r in repository_curves().items() if "ssim_vs_stage" in r}
+
+
+CONTENT_METRICS = {"ssim": "SSIM", "detail": "edge SSIM (detail)", "content": "class agreement (content)"}
+
+
+def content_table(summary, steps: int):
+    """k × (early, late) × metric, each a mean with its interval over seeds."""
+    import pandas as pd
+    part = summary[summary["finetune_steps"] == steps]
+    table = {}
+    for side, label in (("early", "[0, k)"), ("late", "[k, 1000)")):
+        for m, name in CONTENT_METRICS.items():
+            rows = part[part["side"] == side].set_index("k")
+            table[(label, name)] = {k: evaluation.ci_text(r[m], r[f"{m}_low"], r[f"{m}_high"], 3)
+                                    for k, r in rows.iterrows()}
+    out = pd.DataFrame(table).sort_index()
+    out.index.name = "k"
+    return out.fillna("–")
+
+
+def stage_reading(summary, steps: int) -> str:
+    """How the SSIM of [0, k) prunes moves with k, against the repository's two patterns."""
+    rows = summary[(summary["side"] == "early") & (summary["finetune_steps"] == steps)].sort_values("k")
+    records = rows.to_dict("records")
+    best = max(records, key=lambda r: r["ssim"])
+    first, last = records[0], records[-1]
+    plateau = next(r for r in records if evaluation.compare(r, best, "ssim").startswith("not distinguishable")
+                   or r is best)
+    when = "without finetuning" if steps == 0 else f"after {steps} finetune steps"
+    text = (f"Pruned with the gradients of [0, k), {when}, the SSIM to the teacher goes from {first['ssim']:.3f} "
+            f"at k = {first['k']} to {last['ssim']:.3f} at k = {last['k']}, best {best['ssim']:.3f} at "
+            f"k = {best['k']}; "
+            f"the first k whose interval overlaps the best's is {plateau['k']}.")
+    if first is best or plateau is first:
+        return text + " Within the intervals it does not change with k: neither of the repository's patterns shows."
+    if plateau["k"] <= 300:
+        shape = "levels off early, as the repository's CIFAR-10 curve does (by k ≈ 300)"
+    elif plateau is last:
+        shape = "keeps rising to the last k, as the repository's CelebA-HQ curve does"
+    else:
+        shape = (f"levels off at k = {plateau['k']}, later than the repository's CIFAR-10 curve and earlier than "
+                 "its CelebA-HQ curve")
+    fall = evaluation.compare(last, best, "ssim")
+    after = (" Beyond its best, later timesteps lower it again (non-overlapping intervals)."
+             if best is not last and fall.startswith("worse") else "")
+    return f"{text} Ours {shape}.{after}"
+
+
+def _side_verdicts(summary, steps: int, metric: str) -> dict[str, list[int]]:
+    part = summary[summary["finetune_steps"] == steps]
+    early = {r["k"]: r for r in part[part["side"] == "early"].to_dict("records")}
+    late = {r["k"]: r for r in part[part["side"] == "late"].to_dict("records")}
+    out = {"early": [], "late": [], "neither": []}
+    for k in sorted(set(early) & set(late)):
+        verdict = evaluation.compare(early[k], late[k], metric)
+        out["early" if verdict.startswith("better") else "late" if verdict.startswith("worse") else "neither"].append(k)
+    return out
+
+
+def detail_reading(summary, steps: int) -> str:
+    """Which side protects detail and which content, at each k, judged by the intervals over seeds.
+    The paper's claim predicts: [0, k) the detail, [k, 1000) the content."""
+    def ks(v):
+        return "k = " + ", ".join(str(k) for k in v) if v else "no k"
+
+    parts = []
+    for m, what in (("detail", "detail (edge SSIM)"), ("content", "content (class agreement)")):
+        v = _side_verdicts(summary, steps, m)
+        parts.append(f"{what}: [0, k) keeps more at {ks(v['early'])}, [k, 1000) at {ks(v['late'])}, "
+                     f"neither beyond the intervals at {ks(v['neither'])}")
+    d, c = _side_verdicts(summary, steps, "detail"), _side_verdicts(summary, steps, "content")
+    holds = sorted(set(d["early"]) & set(c["late"]))
+    reverse = sorted(set(d["late"]) & set(c["early"]))
+    when = "without finetuning" if steps == 0 else f"after {steps} finetune steps"
+    verdict = (f"The paper's division of labour (early timesteps detail, late ones content) holds at {ks(holds)}"
+               + (f" and is reversed at {ks(reverse)}" if reverse else "") + ".")
+    return f"{when.capitalize()} — " + "; ".join(parts) + ". " + verdict
+
+
+def content_previews(p: dict, summary, steps: int) -> dict:
+    """First samples of the teacher and of the prunes from the shortest and the longest early and
+    late windows, same noise (the first seed)."""
+    seed = p["content_seeds"][0]
+    named = {"teacher": evaluation.samples_of(pipeline.teacher(p["teacher"]), p, seed,
+                                              p["content_samples"]).preview()}
+    part = summary[summary["finetune_steps"] == steps]
+    for side in ("early", "late"):
+        ks = sorted(part[part["side"] == side]["k"])
+        for k in dict.fromkeys([ks[0], ks[-1]]) if ks else ():
+            window = (0, k) if side == "early" else (k, 1000)
+            model = dict(_content_models(p, seed, window))[steps]
+            named[f"[{window[0]}, {window[1]})"] = evaluation.samples_of(model, p, seed, p["content_samples"]).preview()
+    return named
+
+
+def content_section(p: dict) -> dict:
+    """Figure, tables and readings of the content-vs-detail sweep of the profile's teacher."""
+    from .. import plots
+    summary = content_rows(p)
+    steps = p["content_finetune_steps"]
+    return {"summary": summary,
+            "figure": plots.content_vs_detail(summary, CONTENT_METRICS, repository_ssim(), p["dataset"]),
+            "table": content_table(summary, 0), "table_finetuned": content_table(summary, steps),
+            "samples": plots.paired_samples(content_previews(p, summary, 0), n=min(12, p["content_samples"])),
+            "reading": " ".join([stage_reading(summary, 0), stage_reading(summary, steps), detail_reading(summary, 0),
+                                 detail_reading(summary, steps)]),
+            "seeds": len(p["content_seeds"]), "n": p["content_samples"]}
+
+
+# --- the threshold and the score form, after finetuning --------------------------------------------
+# Rows pruned and finetuned exactly as RQ1's (`evaluation.method_row`): rows RQ1 also has are the
+# same cached artifacts.
+
+def threshold_row(p: dict, T: float, seed: int) -> dict:
+    return evaluation.method_row(p, f"T={T:g}", "diff-pruning", T, seed)
+
+
+def score_specs(p: dict) -> list[tuple[str, str, float, str | None]]:
+    """(label, method, threshold, score) of each score form with and without the reference
+    threshold. |sum w*g| without a threshold is RQ1's Taylor row: the same computation (tested), so
+    the same artifact; Diff-Pruning's own score is RQ1's Diff-Pruning."""
+    T = p["reference_threshold"]
+    out = []
+    for form in p["score_forms"]:
+        for t in (T, 0.0):
+            label = f"{form}, T={t:g}"
+            if form == "sum" and t == 0:
+                out.append((label, "taylor", None, None))
+            else:
+                out.append((label, "diff-pruning", t, None if form == DEFAULT_SCORE["diff-pruning"] else form))
+    return out
+
+
+def score_row(p: dict, label: str, method: str, threshold: float | None, score: str | None, seed: int) -> dict:
+    form, _, t = label.partition(", T=")
+    return {**evaluation.method_row(p, label, method, threshold, seed, score), "form": form, "T": float(t)}
+
+
+def ablation_work(p: dict) -> list:
+    return [job for q in sweep_teachers(p) for s in q["ablation_seeds"]
+            for job in [*((threshold_row, (q, T, s)) for T in q["ablation_thresholds"]),
+                        *((score_row, (q, *spec, s)) for spec in score_specs(q))]]
+
+
+def _seeds_note(summary) -> str:
+    n = sorted(set(summary["seeds"]))
+    return f"{'/'.join(str(v) for v in n)} seed{'s' if n != [1] else ''}"
+
+
+def threshold_table(summary):
+    """T → stop t, Fréchet distance, SSIM and class agreement (with intervals), and the paper's
+    FID at the same T on CIFAR-10 and CelebA-HQ (its numbers)."""
+    import pandas as pd
+
+    from ..published import paper_table
+    paper = {name: {r.threshold_T: r.fid for r in paper_table(name).itertuples() if r.method == "diff-pruning"}
+             for name in ("cifar10", "celeba-hq")}
+    ci = evaluation.ci_text
+    return pd.DataFrame({
+        "T": [f"{T:g}" for T in summary["threshold"]],
+        "stop t": ["never" if pd.isna(v) else f"{int(v)}" for v in summary["stop_t"]],
+        f"FD ({summary['fd_metric'].iloc[0]})": [ci(r.fd, r.fd_low, r.fd_high) for r in summary.itertuples()],
+        "SSIM": [ci(r.ssim, r.ssim_low, r.ssim_high, 3) for r in summary.itertuples()],
+        "same class": [ci(r.content, r.content_low, r.content_high, 3) for r in summary.itertuples()],
+        "paper CIFAR-10 FID": [paper["cifar10"].get(T, "–") for T in summary["threshold"]],
+        "paper CelebA-HQ FID": [paper["celeba-hq"].get(T, "–") for T in summary["threshold"]],
+    }).set_index("T")
+
+
+def threshold_reading(summary, reference: float) -> str:
+    """The best threshold by Fréchet distance, against no threshold and the reference, by intervals."""
+    rows = summary.to_dict("records")
+    best = min(rows, key=lambda r: r["fd"])
+    by_t = {r["threshold"]: r for r in rows}
+    stop = "never" if best["stop_t"] is None or np.isnan(best["stop_t"]) else int(best["stop_t"])
+    text = [f"The lowest Fréchet distance is at T = {best['threshold']:g} ({best['fd']:.2f}, stop t {stop})."]
+    for T, name in ((0.0, "no threshold (T = 0)"), (reference, f"the reference T = {reference:g}")):
+        if T in by_t and by_t[T] is not best:
+            text.append(f"Against {name}: {evaluation.compare(best, by_t[T])}.")
+    alike = [r for r in rows if evaluation.compare(r, best).startswith("not distinguishable")]
+    text.append(f"{len(alike)} of {len(rows)} thresholds are not distinguishable from the best "
+                f"({_seeds_note(summary)}).")
+    return " ".join(text)
+
+
+def threshold_section(p: dict) -> dict:
+    from .. import plots
+    rows = [threshold_row(p, T, s) for s in p["ablation_seeds"] for T in p["ablation_thresholds"]]
+    summary = evaluation.summarize(rows)
+    return {"summary": summary, "table": threshold_table(summary),
+            "figure": plots.threshold_ablation(summary, p["dataset"]),
+            "reading": threshold_reading(summary, p["reference_threshold"])}
+
+
+SCORE_NAMES = {"abs": "Σ|w·g|", "sum": "|Σ w·g|", "square": "Σ(w·g)²"}
+
+
+def score_table(summary, reference: float):
+    """Score form × (with the reference threshold, without): Fréchet distance and SSIM with intervals."""
+    import pandas as pd
+    ci = evaluation.ci_text
+    table = {}
+    for r in summary.itertuples():
+        col = f"T = {r.T:g}" if r.T else "no threshold"
+        table.setdefault((col, "FD"), {})[SCORE_NAMES[r.form]] = ci(r.fd, r.fd_low, r.fd_high)
+        table.setdefault((col, "SSIM"), {})[SCORE_NAMES[r.form]] = ci(r.ssim, r.ssim_low, r.ssim_high, 3)
+    out = pd.DataFrame(table)
+    out.index.name = "score"
+    return out
+
+
+def score_reading(summary, reference: float) -> str:
+    """What the threshold does for each score form, and what the form does at each threshold."""
+    rows = {(r["form"], r["T"]): r for r in summary.to_dict("records")}
+    forms = list(dict.fromkeys(form for form, _ in rows))
+    threshold = [f"with {SCORE_NAMES[f]}, {evaluation.compare(rows[(f, reference)], rows[(f, 0.0)])}"
+                 for f in forms if (f, reference) in rows and (f, 0.0) in rows]
+    form = []
+    for T in (reference, 0.0):
+        here = [rows[(f, T)] for f in forms if (f, T) in rows]
+        if len(here) > 1:
+            best = min(here, key=lambda r: r["fd"])
+            others = "; ".join(f"{SCORE_NAMES[r['form']]} {evaluation.compare(r, best)}" for r in here if r is not best)
+            where = f"at T = {T:g}" if T else "without a threshold"
+            form.append(f"{where} the lowest Fréchet distance has {SCORE_NAMES[best['form']]} ({best['fd']:.2f}; "
+                        f"{others})")
+    text = []
+    if threshold:
+        text.append(f"T = {reference:g} against no threshold: " + "; ".join(threshold) + ".")
+    if form:
+        text.append("Score form: " + "; ".join(form) + ".")
+    return " ".join(text + [f"({_seeds_note(summary)}.)"]) if text else "Too few rows to compare."
+
+
+def score_section(p: dict) -> dict:
+    rows = [score_row(p, *spec, s) for s in p["ablation_seeds"] for spec in score_specs(p)]
+    summary = evaluation.summarize(rows)
+    return {"summary": summary, "table": score_table(summary, p["reference_threshold"]),
+            "reading": score_reading(summary, p["reference_threshold"])}
+
+
+def ablation_artifacts(p: dict) -> list[pipeline.Artifact]:
+    specs = [("diff-pruning", T, None) for T in p["ablation_thresholds"]] + [s[1:] for s in score_specs(p)]
+    arts = []
+    for seed in p["ablation_seeds"]:
+        for method, T, score in specs:
+            model = evaluation.finetuned_model(p, method, seed, T, score)
+            arts += [evaluation.pruned_model(p, method, seed, T, score), model, evaluation.samples_of(model, p, seed)]
+    return arts
+
+
+def compute(p: dict) -> dict:
+    """Hours and devices of every artifact behind the chapter (rows shared with RQ1 included)."""
+    arts = [a for q in evaluation.every_teacher(p) for a in map_artifacts(q)]
+    arts += [a for q in sweep_teachers(p) for a in content_artifacts(q) + ablation_artifacts(q)]
+    return evaluation.spent(arts)
+
+
+def work(p: dict) -> list:
+    return map_work(p) + content_work(p) + ablation_work(p)
+
+
+CHAPTER = Chapter("rq2", parameters=(
+    "teacher", "dataset", "more_teachers", "ratio", "timestep_stride", "importance_batch", "seeds",
+    "finetune_batch", "finetune_lr", "finetune_warmup", "finetune_steps", "sampler", "ddim_steps", "spacing",
+    "classifier_epochs", "teacher_steps", "n_samples", "features", "n_reference", "n_boot"), own=OWN, work=work,
+    checks=(content_stages,))
