@@ -158,11 +158,13 @@ def heatmap(matrix, rows: list[str], cols: list[str], title: str, label: str, vm
     return _done(fig)
 
 
-def content_vs_detail(summary, metrics: dict[str, str], repository_ssim: dict, title: str):
+def content_vs_detail(summary, metrics: dict[str, str], repository_ssim: dict, title: str,
+                      chance: float | None = None):
     """One panel per metric against k: prunes from [0, k) and from [k, 1000), before (solid) and
     after (dashed) the short finetune, bands the intervals over seeds; the official repository's
-    SSIM against stage k on the SSIM panel, labelled as its numbers."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.8), squeeze=False)
+    SSIM against stage k on the SSIM panel, labelled as its numbers; the classifier's chance
+    agreement on the content panel."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.9), squeeze=False)
     colours = {"early": "tab:blue", "late": "tab:orange"}
     labels = {"early": "[0, k)", "late": "[k, 1000)"}
     for ax, (m, name) in zip(axes[0], metrics.items(), strict=True):
@@ -177,31 +179,14 @@ def content_vs_detail(summary, metrics: dict[str, str], repository_ssim: dict, t
                 ks = sorted(curve)
                 ax.plot(ks, [curve[k] for k in ks], mark, ms=3, color="grey", alpha=0.7,
                         label=f"official repository, {repo}: [0, k), no finetune (its numbers)")
+        if m == "content" and chance is not None:
+            ax.axhline(chance, ls=":", color="black", lw=1, label=f"chance agreement ({chance:.2f})")
         ax.set_xlabel("k")
         ax.set_ylabel(name)
         ax.set_title(f"{title}: {name}", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=6, loc="lower right")
-    return _done(fig)
-
-
-def threshold_ablation(summary, title: str):
-    """Fréchet distance, SSIM and class agreement against the threshold T after finetuning, with
-    their intervals; each tick names T and the stop t it gave (a second axis in words)."""
-    rows = summary.sort_values("threshold")
-    x = np.arange(len(rows))
-    stops = rows["stop_t"].astype(float)
-    ticks = [f"{T:g}\n{'never' if np.isnan(t) else int(t)}" for T, t in zip(rows["threshold"], stops, strict=True)]
-    panels = [("fd", f"FD ({rows['fd_metric'].iloc[0]}), lower is better"), ("ssim", "SSIM to the teacher"),
-              ("content", "class agreement with the teacher")]
-    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.6))
-    for ax, (m, name) in zip(axes, panels, strict=True):
-        if rows[m].notna().all():
-            err = np.vstack([rows[m] - rows[f"{m}_low"], rows[f"{m}_high"] - rows[m]])
-            ax.errorbar(x, rows[m], yerr=err, marker="o", ms=4, capsize=3, lw=1.2)
-        ax.set_xticks(x, ticks, fontsize=7)
-        ax.set_xlabel("threshold T / stop t")
-        ax.set_ylabel(name, fontsize=8)
-        ax.set_title(f"{title}: {name.split(',')[0]}", fontsize=10)
-        ax.grid(alpha=0.3)
-    return _done(fig)
+    handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    plt.close(fig)
+    return fig

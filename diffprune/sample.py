@@ -8,13 +8,16 @@ DDIM: diffusers' DDIMScheduler finds the previous timestep as t - 1000 // steps,
 uniform spacing, so the DDIM repository's "quad" spacing (the paper's CIFAR-10 protocol) cannot be
 run through it; `ddim_step` below is the DDIM update (Song et al. 2021, Eq. 12) for any timestep
 sequence. With "uniform" spacing it equals diffusers' DDIMScheduler (tests check this). DDPM
-(ancestral, all 1000 steps) goes through diffusers' DDPMScheduler.
+(ancestral, all 1000 steps) goes through diffusers' DDPMScheduler, and DPM-Solver++ (2nd-order
+multistep, Lu et al. 2022) through diffusers' DPMSolverMultistepScheduler with its own timestep
+spacing. DPM-Solver++ draws no noise after x_T, so it keeps DDIM's (seed, index) pairing: the same
+x_T for sample i under either sampler.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler
+from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from tqdm import tqdm
 
@@ -23,7 +26,7 @@ from .artifacts import DiffpruneError
 from .data import to_uint8
 from .models import image_shape
 
-SAMPLERS = ("ddim", "ddpm")
+SAMPLERS = ("ddim", "ddpm", "dpm-solver++")
 SPACINGS = ("uniform", "quad")
 
 
@@ -62,6 +65,13 @@ def sample_batch(model, scheduler: DDPMScheduler, generators: list[torch.Generat
             eps = model(x, t).sample
             x = sched.step(eps, t, x, generator=generators).prev_sample
         return x
+    if sampler == "dpm-solver++":
+        sched = DPMSolverMultistepScheduler.from_config(scheduler.config, algorithm_type="dpmsolver++", solver_order=2)
+        sched.set_timesteps(steps, device=device)
+        for t in sched.timesteps:
+            eps = model(x, t.expand(shape[0])).sample
+            x = sched.step(eps, t, x).prev_sample
+        return x
     alphas = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
     seq = ddim_timesteps(scheduler.config.num_train_timesteps, steps, spacing)
     for t, t_prev in zip(reversed(seq), reversed([-1] + seq[:-1]), strict=True):
@@ -87,6 +97,12 @@ def sample(model, scheduler: DDPMScheduler, n: int, *, seed: int = 0, sampler: s
         raise DiffpruneError(f"eta must be >= 0, got {eta}")
     if sampler == "ddim":
         ddim_timesteps(scheduler.config.num_train_timesteps, steps, spacing)  # validates
+    elif sampler == "dpm-solver++":
+        if not 1 <= steps <= scheduler.config.num_train_timesteps:
+            raise DiffpruneError(f"steps must be in [1, {scheduler.config.num_train_timesteps}], got {steps}")
+        if spacing != "uniform" or eta != 0:
+            raise DiffpruneError("dpm-solver++ takes neither a spacing nor eta: it uses diffusers' own timesteps "
+                                 "and draws no noise after x_T")
     out = []
     bar = tqdm(total=n, desc=f"sample {sampler}", unit="img", disable=not progress)
     for lo in range(0, n, batch_size):

@@ -157,7 +157,7 @@ glue("content_steps", p["content_finetune_steps"], display=False)
 # ```{glue:figure} content_samples
 # :name: fig-rq2-content-samples
 # The teacher's samples and those of the shortest and longest early and late windows, right
-# after pruning, from the same noise (first seed).
+# after pruning and after the short finetune (`+` its steps), from the same noise (first seed).
 # ```
 #
 # {glue:text}`content_reading`

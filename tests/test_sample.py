@@ -35,9 +35,9 @@ def test_quad_spacing_follows_the_ddim_repository():
 
 
 @pytest.mark.parametrize("sampler, kw", [("ddim", dict(eta=0.0)), ("ddim", dict(eta=1.0, spacing="quad")),
-                                         ("ddpm", {})])
+                                         ("ddpm", {}), ("dpm-solver++", {})])
 def test_noise_is_paired_by_seed_and_index_not_by_batch(model, scheduler, sampler, kw):
-    steps = dict(steps=5) if sampler == "ddim" else {}
+    steps = dict(steps=5) if sampler != "ddpm" else {}
     sched = scheduler
     if sampler == "ddpm":
         from diffusers import DDPMScheduler
@@ -50,6 +50,18 @@ def test_noise_is_paired_by_seed_and_index_not_by_batch(model, scheduler, sample
     assert np.abs(a[3:].astype(int) - c.astype(int)).max() <= 1
     d = sample(model, sched, 5, seed=8, sampler=sampler, batch_size=5, progress=False, **steps, **kw)
     assert np.abs(a.astype(int) - d.astype(int)).mean() > 5
+
+
+def test_dpm_solver_solves_the_same_ode_as_ddim(model, scheduler):
+    """Both integrate the probability-flow ODE from the same x_T: a few DPM-Solver++ steps land
+    closer to a fine DDIM solution than as many DDIM steps do."""
+    gens = lambda: [seeds.generator(0, seeds.SAMPLE, i) for i in range(4)]  # noqa: E731
+    fine = sample_batch(model, scheduler, gens(), steps=500)
+    dpm = sample_batch(model, scheduler, gens(), sampler="dpm-solver++", steps=10)
+    coarse = sample_batch(model, scheduler, gens(), steps=10)
+    assert (dpm - fine).abs().mean() < (coarse - fine).abs().mean()
+    with pytest.raises(DiffpruneError, match="neither a spacing nor eta"):
+        sample(model, scheduler, 2, sampler="dpm-solver++", spacing="quad", progress=False)
 
 
 def test_bad_sampler_arguments(model, scheduler):

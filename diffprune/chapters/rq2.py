@@ -376,6 +376,23 @@ def content_table(summary, steps: int):
     return out.fillna("–")
 
 
+def chance_agreement(p: dict) -> float | None:
+    """Class agreement of two unrelated samplers under a uniform class mix: 1 / classes."""
+    clf = evaluation.classifier_of(p)
+    return 1 / len(clf.read_json("meta.json")["classes"]) if clf else None
+
+
+def level_reading(summary, steps: int, chance: float | None) -> str:
+    """Where the windows' agreement lies, all windows together, against chance."""
+    part = summary[summary["finetune_steps"] == steps]
+    when = "Without finetuning" if steps == 0 else f"After {steps} finetune steps"
+    text = f"{when}, the prunes' SSIM to the teacher lies between {part['ssim'].min():.2f} and {part['ssim'].max():.2f}"
+    if part["content"].notna().all():
+        text += (f" and their class agreement between {part['content'].min():.2f} and {part['content'].max():.2f}"
+                 + (f" (chance: {chance:.2f})" if chance else ""))
+    return text + "."
+
+
 def stage_reading(summary, steps: int) -> str:
     """How the SSIM of [0, k) prunes moves with k, against the repository's two patterns."""
     rows = summary[(summary["side"] == "early") & (summary["finetune_steps"] == steps)].sort_values("k")
@@ -435,19 +452,19 @@ def detail_reading(summary, steps: int) -> str:
     return f"{when.capitalize()} — " + "; ".join(parts) + ". " + verdict
 
 
-def content_previews(p: dict, summary, steps: int) -> dict:
+def content_previews(p: dict, summary) -> dict:
     """First samples of the teacher and of the prunes from the shortest and the longest early and
-    late windows, same noise (the first seed)."""
+    late windows, before and after the short finetune (`+steps`), same noise (the first seed)."""
     seed = p["content_seeds"][0]
     named = {"teacher": evaluation.samples_of(pipeline.teacher(p["teacher"]), p, seed,
                                               p["content_samples"]).preview()}
-    part = summary[summary["finetune_steps"] == steps]
     for side in ("early", "late"):
-        ks = sorted(part[part["side"] == side]["k"])
+        ks = sorted(int(k) for k in summary[summary["side"] == side]["k"].unique())
         for k in dict.fromkeys([ks[0], ks[-1]]) if ks else ():
             window = (0, k) if side == "early" else (k, 1000)
-            model = dict(_content_models(p, seed, window))[steps]
-            named[f"[{window[0]}, {window[1]})"] = evaluation.samples_of(model, p, seed, p["content_samples"]).preview()
+            for n, model in _content_models(p, seed, window):
+                label = f"[{window[0]}, {window[1]})" + (f" +{n}" if n else "")
+                named[label] = evaluation.samples_of(model, p, seed, p["content_samples"]).preview()
     return named
 
 
@@ -456,12 +473,14 @@ def content_section(p: dict) -> dict:
     from .. import plots
     summary = content_rows(p)
     steps = p["content_finetune_steps"]
+    chance = chance_agreement(p)
     return {"summary": summary,
-            "figure": plots.content_vs_detail(summary, CONTENT_METRICS, repository_ssim(), p["dataset"]),
+            "figure": plots.content_vs_detail(summary, CONTENT_METRICS, repository_ssim(), p["dataset"], chance),
             "table": content_table(summary, 0), "table_finetuned": content_table(summary, steps),
-            "samples": plots.paired_samples(content_previews(p, summary, 0), n=min(12, p["content_samples"])),
-            "reading": " ".join([stage_reading(summary, 0), stage_reading(summary, steps), detail_reading(summary, 0),
-                                 detail_reading(summary, steps)]),
+            "samples": plots.paired_samples(content_previews(p, summary), n=min(12, p["content_samples"])),
+            "reading": " ".join([level_reading(summary, 0, chance), level_reading(summary, steps, chance),
+                                 stage_reading(summary, 0), stage_reading(summary, steps),
+                                 detail_reading(summary, 0), detail_reading(summary, steps)]),
             "seeds": len(p["content_seeds"]), "n": p["content_samples"]}
 
 
