@@ -190,3 +190,25 @@ def content_vs_detail(summary, metrics: dict[str, str], repository_ssim: dict, t
     fig.tight_layout(rect=(0, 0.16, 1, 1))
     plt.close(fig)
     return fig
+
+
+def threshold_ablation(summary, title: str):
+    """Fréchet distance, SSIM and class agreement against the threshold T after finetuning, with
+    their intervals; each tick names T and the stop t it gave (a second axis in words)."""
+    rows = summary.sort_values("threshold")
+    x = np.arange(len(rows))
+    stops = rows["stop_t"].astype(float)
+    ticks = [f"{T:g}\n{'never' if np.isnan(t) else int(t)}" for T, t in zip(rows["threshold"], stops, strict=True)]
+    panels = [("fd", f"FD ({rows['fd_metric'].iloc[0]}), lower is better"), ("ssim", "SSIM to the teacher"),
+              ("content", "class agreement with the teacher")]
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.6))
+    for ax, (m, name) in zip(axes, panels, strict=True):
+        if rows[m].notna().all():
+            err = np.vstack([rows[m] - rows[f"{m}_low"], rows[f"{m}_high"] - rows[m]])
+            ax.errorbar(x, rows[m], yerr=err, marker="o", ms=4, capsize=3, lw=1.2)
+        ax.set_xticks(x, ticks, fontsize=7)
+        ax.set_xlabel("threshold T / stop t")
+        ax.set_ylabel(name, fontsize=8)
+        ax.set_title(f"{title}: {name.split(',')[0]}", fontsize=10)
+        ax.grid(alpha=0.3)
+    return _done(fig)
