@@ -186,13 +186,7 @@ def gradient_stages(t: Artifact, *, dataset: str, batch_size: int, stride: int, 
     def compute(work: Path) -> None:
         from safetensors.torch import save_file
 
-        from .importance import accumulate_gradients
-        from .models import default_device, load_scheduler, load_unet
-        device = default_device()
-        model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
-        images, noise = _importance_batch(dataset, batch_size, seed)
-        record = accumulate_gradients(model, scheduler, images.to(device), noise.to(device), threshold=None,
-                                      timestep_stride=stride, snapshots=stages, progress=False)
+        _, record = _walk(t, dataset, batch_size, seed, stride, snapshots=stages)
         save_file({f"{k}/{name}": g.cpu().contiguous() for k, grads in record.pop("snapshots").items()
                    for name, g in grads.items()}, str(work / GRADIENTS))
         write_json_atomic(work / "stages.json", {**params, **record})
@@ -253,6 +247,18 @@ def _importance_batch(dataset: str, batch_size: int, seed: int):
     return images, fixed_noise(images, seed)
 
 
+def _walk(t: Artifact, dataset: str, batch_size: int, seed: int, stride: int, **options):
+    """The teacher with the gradients of one importance walk (no threshold) in `.grad`, and its record."""
+    from .importance import accumulate_gradients
+    from .models import default_device, load_scheduler, load_unet
+    device = default_device()
+    model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
+    images, noise = _importance_batch(dataset, batch_size, seed)
+    record = accumulate_gradients(model, scheduler, images.to(device), noise.to(device), threshold=None,
+                                  timestep_stride=stride, progress=False, **options)
+    return model, record
+
+
 def loss_curve(t: Artifact, *, dataset: str, n_batches: int, batch_size: int, stride: int, seed: int) -> Artifact:
     """L_t for t = 0, stride, ... < 1000 on `n_batches` fixed batches: batch i is the importance batch
     and noise of seed `seed + i`, so batch 0 is what `pruned(..., seed=seed)` visits."""
@@ -281,14 +287,8 @@ def channel_scores(t: Artifact, *, method: str, window: tuple[int, int], stride:
               "batch_size": batch_size, "seed": seed}
 
     def compute(work: Path) -> None:
-        from .importance import accumulate_gradients
-        from .models import default_device, load_scheduler, load_unet
         from .prune import channel_scores as scores
-        device = default_device()
-        model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
-        images, noise = _importance_batch(dataset, batch_size, seed)
-        record = accumulate_gradients(model, scheduler, images.to(device), noise.to(device), threshold=None,
-                                      timestep_stride=stride, window=window, progress=False)
+        model, record = _walk(t, dataset, batch_size, seed, stride, window=window)
         write_json_atomic(work / "channel_scores.json", {**params, **record, "scores": scores(model, method)})
 
     return _step("channel_scores", params, compute)  # channel_scores.json
