@@ -89,8 +89,9 @@ def code_version() -> str:
                                cwd=root, capture_output=True, text=True).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
+        # a copy without .git (e.g. shipped to a GPU machine) may name its commit
         from . import __version__
-        return f"diffprune-{__version__}"
+        return os.environ.get("DIFFPRUNE_CODE_VERSION", f"diffprune-{__version__}")
 
 
 def device_description() -> str:

@@ -77,11 +77,11 @@ def pruned_model(p: dict, method: str, seed: int, threshold: float | None = None
 
 
 def finetuned_model(p: dict, method: str, seed: int, threshold: float | None = None,
-                    score: str | None = None) -> pipeline.Artifact:
-    """`pruned_model`, then finetuned as the profile says."""
+                    score: str | None = None, passing: tuple[int, ...] = ()) -> pipeline.Artifact:
+    """`pruned_model`, then finetuned as the profile says (see `pipeline.finetuned` for `passing`)."""
     return pipeline.finetuned(pruned_model(p, method, seed, threshold, score), dataset=p["dataset"],
                               steps=p["finetune_steps"], batch_size=p["finetune_batch"], lr=p["finetune_lr"],
-                              warmup_steps=p["finetune_warmup"], seed=seed)
+                              warmup_steps=p["finetune_warmup"], seed=seed, passing=passing)
 
 
 def method_row(p: dict, label: str, method: str | None, threshold: float | None, seed: int,

@@ -130,8 +130,9 @@ def _train(work: Path, model, scheduler, params: dict, kind: str) -> None:
     cfg = TrainConfig(steps=steps, batch_size=params["batch_size"], lr=params["lr"],
                       warmup_steps=params.get("warmup_steps", 0), seed=params["seed"],
                       checkpoint_every=max(min(250, steps // 2), 1), log_every=max(steps // 50, 1))
-    train(model, scheduler, load_dataset(params["dataset"]).images, cfg, work, run_info={"kind": kind, **params},
-          progress=False)
+    # steps stay out of the run's identity: a longer run may resume from a shorter one's checkpoint
+    run_info = {"kind": kind, **{k: v for k, v in params.items() if k != "steps"}}
+    train(model, scheduler, load_dataset(params["dataset"]).images, cfg, work, run_info=run_info, progress=False)
 
 
 def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float = 0.05,
@@ -217,12 +218,30 @@ def pruned_in_window(t: Artifact, stages: Artifact, window: tuple[int, int], *, 
 
 
 def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr: float,
-              warmup_steps: int, seed: int) -> Artifact:
+              warmup_steps: int, seed: int, passing: tuple[int, ...] = ()) -> Artifact:
+    """The model finetuned for `steps` (0: the model itself).
+
+    `passing`: shorter step counts that this run passes through, each its own cached artifact; the
+    run resumes from the longest one's kept checkpoint. That changes no weight (everything random
+    at step s is drawn from (seed, s) and the learning rate is constant after warm-up; tested), so
+    it is not part of the key: one run of the longest finetune yields every checkpoint of a
+    recovery curve."""
+    if steps == 0:
+        return model
     params = {"model": model.key, "dataset": dataset, "steps": steps, "batch_size": batch_size, "lr": lr,
               "warmup_steps": warmup_steps, "seed": seed}
+    shorter = sorted(s for s in passing if 0 < s < steps)
 
     def compute(work: Path) -> None:
+        import shutil
+
         from .models import load_scheduler, load_unet
+        if shorter:
+            before = finetuned(model, dataset=dataset, steps=shorter[-1], batch_size=batch_size, lr=lr,
+                               warmup_steps=warmup_steps, seed=seed, passing=tuple(shorter[:-1]))
+            ckpt = before.path / "checkpoint"
+            if ckpt.is_dir() and not (work / "checkpoint").exists():
+                shutil.copytree(ckpt, work / "checkpoint")
         _train(work, load_unet(model.path), load_scheduler(model.path), params, "finetune")
         (work / "prune_report.json").write_text((model.path / "prune_report.json").read_text())
 
@@ -304,6 +323,29 @@ def size(model: Artifact) -> dict:
     from .models import load_unet
     unet = load_unet(model.path)
     return {"params": count_params(unet), "macs": count_macs(unet)}
+
+
+def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, device: str) -> Artifact:
+    """Seconds per denoising step (one UNet forward) of a model, median of `repeats` after warm-up,
+    measured on the machine that computes it (its record names it): run it alone, not beside other jobs."""
+    params = {"model": model.key, "batch_size": batch_size, "threads": threads, "repeats": repeats, "device": device}
+
+    def compute(work: Path) -> None:
+        import torch
+
+        from .cost import throughput
+        from .models import load_unet
+        if device == "cuda" and not torch.cuda.is_available():
+            raise DiffpruneError("a cuda timing needs a GPU; this machine has none")
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            result = throughput(load_unet(model.path).to(device), batch_size, repeats, warmup=2)
+        finally:
+            torch.set_num_threads(before)
+        write_json_atomic(work / "timing.json", {**result, "threads": threads})
+
+    return _step("timing", params, compute)  # timing.json
 
 
 def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "uniform",

@@ -39,12 +39,13 @@ from .paths import study_dir
 class Step:
     version: int
     bulk: tuple[str, ...] = ()  # entries of an artifact directory that git does not keep
+    spare: tuple[str, ...] = ()  # bulk kept when produced but never required: it only saves time
 
 
 STEPS = {
     "teacher": Step(1, ("unet", "scheduler")),
     "prune": Step(1, ("unet", "scheduler")),
-    "finetune": Step(1, ("unet", "scheduler")),
+    "finetune": Step(1, ("unet", "scheduler"), spare=("checkpoint",)),  # a longer finetune resumes from it
     "sample": Step(1, ("samples.npz",)),
     "classifier": Step(1, ("model.safetensors",)),
     "fd": Step(2),
@@ -52,6 +53,7 @@ STEPS = {
     "loss_curve": Step(1),
     "channel_scores": Step(1),
     "gradient_stages": Step(1, ("gradients.safetensors",)),
+    "timing": Step(1),
 }
 RECORD = "params.json"
 REGENERATED = "regenerated.json"
@@ -112,7 +114,8 @@ def _compute(step: str, params: dict, compute: Callable[[Path], None], d: Path) 
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     compute(work)
-    shutil.rmtree(work / "checkpoint", ignore_errors=True)  # resumable state is not part of the artifact
+    if "checkpoint" not in STEPS[step].spare:  # resumable state is not part of the artifact
+        shutil.rmtree(work / "checkpoint", ignore_errors=True)
     write_json_atomic(work / RECORD, {
         "step": step, "key": d.name, "version": STEPS[step].version, "params": params,
         "code_version": code_version(), "device": device_description(),
@@ -124,11 +127,12 @@ def _compute(step: str, params: dict, compute: Callable[[Path], None], d: Path) 
 
 
 def _regenerate(d: Path, missing: list[str], compute: Callable[[Path], None]) -> None:
+    spare = [n for n in STEPS[d.parent.name].spare if not (d / n).exists()]
     work = d.with_name(d.name + ".partial")
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     compute(work)
-    for name in missing:
+    for name in missing + [n for n in spare if (work / n).exists()]:
         os.replace(work / name, d / name)
     shutil.rmtree(work)
     # beside the bulk, like it ignored by git: the committed record stays the original run's

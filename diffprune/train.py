@@ -106,6 +106,14 @@ def _load_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer) -> dict:
     return state
 
 
+# How long a run goes and how often it reports change no weight: a run may resume with others.
+_NOT_IDENTITY = ("steps", "checkpoint_every", "log_every")
+
+
+def _identity(run: dict) -> dict:
+    return {**run, "config": {k: v for k, v in run["config"].items() if k not in _NOT_IDENTITY}}
+
+
 def _write_log(path: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["step", "loss", "lr", "images_seen", "wall_time_s"])
@@ -134,8 +142,7 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     start_step, rows, wall_before = 0, [], 0.0
     if resume and (ckpt / "state.json").is_file():
         state = _load_checkpoint(ckpt, model, ema, optimizer)
-        saved = {**state["run"], "config": {**state["run"]["config"], "steps": cfg.steps}}
-        if saved != {**run, "config": {**run["config"], "steps": cfg.steps}}:
+        if _identity(state["run"]) != _identity(run):
             raise DiffpruneError(f"{out} holds a run with other parameters; pass another --out or --no-resume")
         start_step, rows, wall_before = state["step"], state["log"], state["wall_time_s"]
     elif resume is False and ckpt.exists():

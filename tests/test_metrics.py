@@ -47,11 +47,23 @@ def test_fd_grows_with_blur_and_noise(feats):
     assert d["other"] < d["blur"] and d["other"] < d["noise"] < d["noise_more"]
 
 
-def test_bootstrap_replicates_agree_with_pytorch_fid_and_bracket_the_estimate(feats):
+@pytest.mark.parametrize("n, d", [(300, 32), (40, 64)])  # more images than dimensions, and fewer
+def test_replicates_equal_pytorch_fid_on_the_resampled_set(n, d):
+    rng = np.random.default_rng(0)
+    mix = rng.standard_normal((d, d)) / np.sqrt(d)
+    feats = rng.standard_normal((n, d)) @ mix + 0.3
+    mu, sigma = fid.statistics(rng.standard_normal((5 * d, d)) @ mix)
+    replicate = fid._Replicates(feats, mu, sigma)
+    counts = np.bincount(rng.integers(0, n, n), minlength=n)
+    for c in (np.ones(n, dtype=int), counts):
+        expected = fid.frechet_distance(*fid.statistics(np.repeat(feats, c, axis=0)), mu, sigma)
+        assert replicate(c) == pytest.approx(expected, rel=1e-6)
+
+
+def test_bootstrap_interval_brackets_the_estimate(feats):
     mu, sigma = fid.statistics(feats["real"])
-    fast = fid._FastFD(mu, sigma)(*fid.statistics(feats["noise"]))
-    assert fast == pytest.approx(fid.frechet_distance(*fid.statistics(feats["noise"]), mu, sigma), rel=1e-3)
     r = fid.fd_with_ci(feats["noise"], mu, sigma, n_boot=30)
+    assert r["value"] == fid.frechet_distance(*fid.statistics(feats["noise"]), mu, sigma)
     assert r["ci_low"] < r["value"] < r["ci_high"] and r["n"] == 60
     assert r["bootstrap_bias"] > 0  # resampled sets repeat images: their FD is larger
 

@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import torch
 
 import diffprune.study
 from diffprune import evaluation, pipeline
@@ -111,3 +112,31 @@ def test_an_artifact_known_only_by_key_cannot_be_recomputed(tiny_teacher):
     (s.path / pipeline.SAMPLES).unlink()
     with pytest.raises(diffprune.DiffpruneError, match="re-run the chapter"):
         _ = known.path
+
+
+def test_a_longer_finetune_resumes_from_a_shorter_one_with_the_same_weights(tmp_path, monkeypatch):
+    import diffprune.train
+    from diffprune.models import load_unet
+    steps = []
+    loss = diffprune.train.noise_prediction_loss
+    monkeypatch.setattr(diffprune.train, "noise_prediction_loss", lambda *a: steps.append(1) or loss(*a))
+    kw = dict(dataset="mnist-5k", batch_size=4, lr=1e-3, warmup_steps=2, seed=0)
+
+    def run(study: str, **more):
+        monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / study))
+        t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / study / "teacher")))
+        pruned = pipeline.pruned(t, method="random", ratio=0.25, seed=0)
+        assert pipeline.finetuned(pruned, steps=0, **kw) is pruned  # checkpoint 0 is the pruned model
+        return pipeline.finetuned(pruned, steps=6, **kw, **more)
+
+    direct = run("direct").path
+    assert len(steps) == 6
+    steps.clear()
+    chained = run("chained", passing=(2, 4))
+    assert chained.key == pipeline.finetuned(pipeline.recorded("prune", chained.read_json("params.json")[
+        "params"]["model"]), steps=6, **kw).key  # `passing` is not part of the key
+    d = chained.path
+    assert len(steps) == 6  # 2, then 2 more from its checkpoint, then 2 more from that one's
+    assert len(list((tmp_path / "chained" / "finetune").glob("*/checkpoint"))) == 3  # kept: spare bulk
+    a, b = load_unet(direct / "unet").state_dict(), load_unet(d / "unet").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,296 @@
+"""RQ3 — the trade-offs: pruning ratio × recovery effort × quality, measured speed, and the
+sampler frontier.
+
+What is RQ3's own: the grid (ratios × methods × finetune checkpoints), the steps-to-recover table
+that tests the paper's headline, the speed table and the sampler grid. Models, samples, distances
+and timings come from the library (`evaluation`, `pipeline.finetuned(..., passing=...)`, which
+finetunes each pruned model once and keeps every checkpoint as its own artifact, and
+`pipeline.timing`).
+"""
+from __future__ import annotations
+
+from .. import evaluation, pipeline
+from ..artifacts import DiffpruneError
+from ..chapter import Chapter
+from ..importance import METHODS
+from ..profiles import Parameter, integer, is_number, list_of, one_of
+
+DEVICES = ("cpu", "cuda")
+LABELS = {"reinit": "scratch"}
+
+OWN = {
+    "tradeoff_ratios": Parameter("a list of channel ratios in (0, 1)", list_of(lambda v: is_number(v) and 0 < v < 1)),
+    "tradeoff_methods": Parameter(f"a list of methods out of {', '.join(METHODS)}", list_of(one_of(METHODS))),
+    "tradeoff_threshold": Parameter("a threshold in [0, 1): Diff-Pruning's T in the sweep",
+                                    lambda v: is_number(v) and 0 <= v < 1),
+    "recovery_steps": Parameter("an increasing list of finetune steps >= 0: the checkpoints evaluated",
+                                lambda v: list_of(integer(0))(v) and v == sorted(set(v))),
+    "recovery_samples": Parameter("an integer >= 2: samples per evaluated checkpoint", integer(2)),
+    "frontier_ratios": Parameter("a list of channel ratios in (0, 1): Diff-Pruning models on the sampler frontier",
+                                 list_of(lambda v: is_number(v) and 0 < v < 1)),
+    "frontier_ddim_steps": Parameter("a list of DDIM step counts >= 1", list_of(integer(1))),
+    "frontier_dpm_steps": Parameter("a list of DPM-Solver++ step counts >= 2", list_of(integer(2))),
+    "frontier_samples": Parameter("an integer >= 2: samples per model and sampler", integer(2)),
+    "speed_batches": Parameter("a list of batch sizes >= 1 for the speed table", list_of(integer(1))),
+    "speed_threads": Parameter("a list of CPU thread counts >= 1 for the speed table", list_of(integer(1))),
+    "speed_repeats": Parameter("an integer >= 5: timed repeats after warm-up (the median is kept)", integer(5)),
+    "speed_devices": Parameter(f"a list of devices out of {', '.join(DEVICES)} whose timings the chapter shows",
+                               list_of(one_of(DEVICES))),
+}
+
+
+def _frontier_in_sweep(p: dict) -> None:
+    if not set(p["frontier_ratios"]) <= set(p["tradeoff_ratios"]):
+        raise DiffpruneError("frontier_ratios must be among tradeoff_ratios: the frontier's models are the "
+                             "sweep's Diff-Pruning models after the longest finetune")
+    if "diff-pruning" not in p["tradeoff_methods"]:
+        raise DiffpruneError("tradeoff_methods must include diff-pruning: the frontier and the speed table use it")
+
+
+# --- the ratio × recovery sweep ----------------------------------------------------------------------
+
+def _at(p: dict, ratio: float, steps: int, n: int) -> dict:
+    """The profile with one ratio, one finetune length and n samples: what the shared layer reads."""
+    return {**p, "ratio": ratio, "finetune_steps": steps, "n_samples": n}
+
+
+def _threshold(p: dict, method: str) -> float | None:
+    return p["tradeoff_threshold"] if method == "diff-pruning" else None
+
+
+def model(p: dict, method: str, ratio: float, seed: int, steps: int) -> pipeline.Artifact:
+    """The teacher pruned with `method` at `ratio`, finetuned for `steps` (0: not finetuned) in one run
+    that passes through every shorter checkpoint."""
+    q = _at(p, ratio, steps, p["recovery_samples"])
+    return evaluation.finetuned_model(q, method, seed, _threshold(p, method),
+                                      passing=tuple(s for s in p["recovery_steps"] if s < steps))
+
+
+def recovery_rows(p: dict, method: str, ratio: float, seed: int) -> list[dict]:
+    """One pruned model's rows, one per checkpoint, in finetune order."""
+    trained = p["teacher_steps"] or pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
+    rows = []
+    for steps in p["recovery_steps"]:
+        m = model(p, method, ratio, seed, steps)
+        rows.append({"row": f"{LABELS.get(method, method)} r={ratio:g} @{steps}", "method": LABELS.get(method, method),
+                     "ratio": ratio, "steps": steps, "share": steps / trained,
+                     **evaluation.evaluate(m, _at(p, ratio, steps, p["recovery_samples"]), seed)})
+    return rows
+
+
+def teacher_row(p: dict, seed: int, n: int | None = None, by: tuple[str, int] | None = None) -> dict:
+    """The teacher's row, of n samples (recovery_samples by default), drawn `by` (sampler, steps)."""
+    q = {**p, "n_samples": n or p["recovery_samples"]}
+    if by:
+        q.update(sampler=by[0], ddim_steps=by[1])
+    return {"row": "teacher", "method": "teacher", "ratio": 0.0, "steps": 0, "share": 0.0,
+            **evaluation.evaluate(pipeline.teacher(p["teacher"]), q, seed)}
+
+
+def sweep_jobs(p: dict) -> list:
+    return [(teacher_row, (p, s)) for s in p["seeds"]] + [
+        (recovery_rows, (p, m, r, s)) for s in p["seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]]
+
+
+def sweep(p: dict) -> list[dict]:
+    """Every row of the sweep (the teacher's first), computing only what the cache lacks."""
+    out = []
+    for fn, args in sweep_jobs(p):
+        got = fn(*args)
+        out += got if isinstance(got, list) else [got]
+    return out
+
+
+def sweep_summary(rows: list[dict]):
+    """One line per row label (mean over seeds), with MACs as a fraction of the teacher's."""
+    return evaluation.summarize(rows, baseline="teacher")
+
+
+def steps_to_reach(summary, within: float) -> dict[tuple[str, float], int | None]:
+    """(method, ratio) → the first checkpoint whose Fréchet distance is within `within` (0.1 = 10 %)
+    of the teacher's, or None; point estimates (the intervals are in the figures)."""
+    target = summary.loc[summary["row"] == "teacher", "fd"].iloc[0] * (1 + within)
+    out = {}
+    for r in summary[summary["row"] != "teacher"].sort_values("steps").itertuples():
+        key = (r.method, r.ratio)
+        out.setdefault(key, None)
+        if out[key] is None and r.fd <= target:
+            out[key] = int(r.steps)
+    return out
+
+
+def headline_table(summary, trained: int, levels=(0.10, 0.25)):
+    """Per ratio (and its MACs fraction) and method: the share of the teacher's training steps
+    needed to come within 10 % and 25 % of the teacher's Fréchet distance."""
+    import pandas as pd
+    longest = int(summary["steps"].max())
+    never = f"not within {100 * longest / trained:.0f}%"
+    reached = {lv: steps_to_reach(summary, lv) for lv in levels}
+    pruned = summary[summary["row"] != "teacher"]
+    macs = pruned.groupby("ratio")["macs_fraction"].first()
+    names = list(dict.fromkeys(pruned["method"]))
+    table = {}
+    for lv in levels:
+        for m in names:
+            col = {}
+            for r in sorted(macs.index):
+                s = reached[lv].get((m, r))
+                col[f"{r:g} (MACs ×{macs[r]:.2f})"] = never if s is None else f"{100 * s / trained:.0f}%"
+            table[(f"within {100 * lv:.0f}%", m)] = col
+    out = pd.DataFrame(table)
+    out.index.name = "ratio"
+    return out
+
+
+def headline_reading(summary, trained: int) -> str:
+    """The paper's headline — about 50 % fewer MACs at 10–20 % of the training cost — tested on the
+    Diff-Pruning rows nearest to MACs ×0.5."""
+    dp = summary[summary["method"] == "diff-pruning"]
+    if dp.empty:
+        return ""
+    half = min(dp["ratio"].unique(), key=lambda r: abs(dp.loc[dp["ratio"] == r, "macs_fraction"].iloc[0] - 0.5))
+    frac = dp.loc[dp["ratio"] == half, "macs_fraction"].iloc[0]
+    longest = int(summary["steps"].max())
+    text = [f"At ratio {half:g} (MACs ×{frac:.2f}), Diff-Pruning comes within"]
+    parts = []
+    for lv in (0.10, 0.25):
+        s = steps_to_reach(summary, lv).get(("diff-pruning", half))
+        parts.append(f"{100 * lv:.0f}% of the teacher's Fréchet distance "
+                     + (f"after {s:,} finetune steps ({100 * s / trained:.0f}% of the teacher's training)"
+                        if s is not None else f"at no checkpoint up to {longest:,} steps "
+                                              f"({100 * longest / trained:.0f}%)"))
+    text.append(" and ".join(parts) + ".")
+    s10 = steps_to_reach(summary, 0.10).get(("diff-pruning", half))
+    holds = s10 is not None and s10 / trained <= 0.20
+    text.append("The paper's headline (about 50% fewer MACs at 10–20% of the training cost, FID within a few "
+                f"percent) {'holds' if holds else 'does not hold'} here by this 10% criterion.")
+    return " ".join(text)
+
+
+def recovery_reading(summary) -> str:
+    """At the longest finetune, which method is best at each ratio, and is it distinguishable from the next?"""
+    longest = summary["steps"].max()
+    last = summary[(summary["steps"] == longest) & (summary["row"] != "teacher")]
+    parts = []
+    for r, g in last.groupby("ratio"):
+        rows = sorted(g.to_dict("records"), key=lambda row: row["fd"])
+        if len(rows) > 1:
+            parts.append(f"at ratio {r:g}, {rows[0]['method']} ({rows[0]['fd']:.1f}) is "
+                         f"{evaluation.compare(rows[0], rows[1])} against {rows[1]['method']} ({rows[1]['fd']:.1f})")
+    return (f"After {int(longest):,} finetune steps: " + "; ".join(parts) + ".") if parts else ""
+
+
+# --- the sampler frontier --------------------------------------------------------------------------
+
+def samplers(p: dict) -> list[tuple[str, int]]:
+    return [("ddim", s) for s in p["frontier_ddim_steps"]] + [("dpm-solver++", s) for s in p["frontier_dpm_steps"]]
+
+
+def frontier_rows(p: dict, ratio: float | None, seed: int) -> list[dict]:
+    """The teacher (ratio None) or the sweep's Diff-Pruning model at `ratio` after the longest
+    finetune, sampled by every sampler of the frontier."""
+    rows = []
+    for name, steps in samplers(p):
+        if ratio is None:
+            row = teacher_row(p, seed, p["frontier_samples"], (name, steps))
+        else:
+            m = model(p, "diff-pruning", ratio, seed, p["recovery_steps"][-1])
+            q = {**_at(p, ratio, p["recovery_steps"][-1], p["frontier_samples"]), "sampler": name, "ddim_steps": steps}
+            row = {"row": f"diff-pruning r={ratio:g}", "method": "diff-pruning", "ratio": ratio,
+                   **evaluation.evaluate(m, q, seed)}
+        rows.append({**row, "sampler": name, "sampler_steps": steps})
+    return rows
+
+
+def frontier_jobs(p: dict) -> list:
+    return [(frontier_rows, (p, r, s)) for s in p["seeds"] for r in [None, *p["frontier_ratios"]]]
+
+
+# --- measured speed --------------------------------------------------------------------------------
+
+def speed_models(p: dict) -> list[tuple[str, float, pipeline.Artifact]]:
+    """(label, ratio, model): the teacher and the sweep's Diff-Pruning prunes (speed depends on the
+    structure only, which a uniform ratio fixes for every method)."""
+    t = pipeline.teacher(p["teacher"])
+    return [("teacher", 0.0, t)] + [(f"r={r:g}", r, model(p, "diff-pruning", r, p["seeds"][0], 0))
+                                    for r in p["tradeoff_ratios"]]
+
+
+def speed_rows(p: dict, device: str) -> list[dict]:
+    """Seconds per denoising step (one UNet forward) of every speed model, per batch size and (on
+    the CPU) thread count, with the speed-up beside the MACs ideal. Not part of `work`: a timing
+    runs alone, never beside `study`'s parallel jobs."""
+    rows = []
+    threads = p["speed_threads"] if device == "cpu" else [1]
+    for label, ratio, m in speed_models(p):
+        for b in p["speed_batches"]:
+            for th in threads:
+                t = pipeline.timing(m, batch_size=b, threads=th, repeats=p["speed_repeats"], device=device)
+                rows.append({"model": label, "ratio": ratio, "batch": b, "threads": th, "device": device,
+                             **pipeline.size(m), **t.read_json("timing.json"), "timing_key": t.key})
+    base = {(r["batch"], r["threads"]): r for r in rows if r["model"] == "teacher"}
+    for r in rows:
+        b = base[(r["batch"], r["threads"])]
+        r["speedup"] = b["seconds_per_batch"] / r["seconds_per_batch"]
+        r["ideal"] = b["macs"] / r["macs"]
+        r["of_ideal"] = r["speedup"] / r["ideal"]
+    return rows
+
+
+def work(p: dict) -> list:
+    return sweep_jobs(p) + frontier_jobs(p)
+
+
+# --- what the chapter rests on ---------------------------------------------------------------------
+
+def model_artifacts(p: dict, method: str, ratio: float, seed: int) -> list[pipeline.Artifact]:
+    """One pruned model's checkpoints and their sample sets (with the frontier's, for Diff-Pruning
+    at a frontier ratio), longest finetune first: computing its samples finetunes once."""
+    arts = []
+    for steps in reversed(p["recovery_steps"]):
+        m = model(p, method, ratio, seed, steps)
+        arts += [m, evaluation.samples_of(m, _at(p, ratio, steps, p["recovery_samples"]), seed)]
+    if method == "diff-pruning" and ratio in p["frontier_ratios"]:
+        m = model(p, method, ratio, seed, p["recovery_steps"][-1])
+        arts += [evaluation.samples_of(m, {**_at(p, ratio, 0, p["frontier_samples"]), "sampler": name,
+                                           "ddim_steps": k}, seed) for name, k in samplers(p)]
+    return arts
+
+
+def teacher_artifacts(p: dict, seed: int) -> list[pipeline.Artifact]:
+    t = pipeline.teacher(p["teacher"])
+    arts = [evaluation.samples_of(t, {**p, "n_samples": p["recovery_samples"]}, seed)]
+    return arts + [evaluation.samples_of(t, {**p, "n_samples": p["frontier_samples"], "sampler": name,
+                                             "ddim_steps": k}, seed) for name, k in samplers(p)]
+
+
+def sample_sets(p: dict, method: str | None, ratio: float, seed: int) -> int:
+    """Compute the sample sets (with their bulk) of one model of the chapter (the teacher for method
+    None), without distances: a GPU run can make them and a CPU machine measure them."""
+    arts = teacher_artifacts(p, seed) if method is None else model_artifacts(p, method, ratio, seed)
+    for a in arts:
+        if a.step == "sample":
+            _ = a.path
+    return len(arts)
+
+
+def sample_jobs(p: dict) -> list:
+    return [(sample_sets, (p, None, 0.0, s)) for s in p["seeds"]] + [
+        (sample_sets, (p, m, r, s)) for s in p["seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]]
+
+
+def compute(p: dict) -> dict:
+    """Hours and devices of every artifact behind the chapter (rows shared with RQ1 included)."""
+    arts = [a for s in p["seeds"] for a in teacher_artifacts(p, s)]
+    for s in p["seeds"]:
+        for r in p["tradeoff_ratios"]:
+            for m in p["tradeoff_methods"]:
+                arts.append(evaluation.pruned_model({**p, "ratio": r}, m, s, _threshold(p, m)))
+                arts += model_artifacts(p, m, r, s)
+    return evaluation.spent(arts)
+
+
+CHAPTER = Chapter("rq3", parameters=(
+    "teacher", "dataset", "teacher_steps", "seeds", "timestep_stride", "importance_batch", "finetune_batch",
+    "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
+    "classifier_epochs"), own=OWN, work=work, checks=(_frontier_in_sweep,))
