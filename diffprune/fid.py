@@ -99,10 +99,14 @@ def as_nchw(images) -> torch.Tensor:
 
 def features(images, name: str = DEFAULT_FEATURES, batch_size: int = 100,
              progress: bool = False) -> np.ndarray:
+    from .models import default_device
     ext = extractor(name)
+    device = default_device()
+    ext.net.to(device)
     x = as_nchw(images)
-    out = [ext(x[i:i + batch_size]) for i in tqdm(range(0, len(x), batch_size), desc=f"features {name}",
-                                                   disable=not progress, leave=False)]
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # full float32 on a GPU too
+        out = [ext(x[i:i + batch_size].to(device)).cpu() for i in
+               tqdm(range(0, len(x), batch_size), desc=f"features {name}", disable=not progress, leave=False)]
     return torch.cat(out).numpy()
 
 
