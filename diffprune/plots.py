@@ -212,3 +212,91 @@ def threshold_ablation(summary, title: str):
         ax.set_title(f"{title}: {name.split(',')[0]}", fontsize=10)
         ax.grid(alpha=0.3)
     return _done(fig)
+
+
+def _fd_errorbar(ax, x, rows, **kw):
+    err = np.vstack([rows["fd"] - rows["fd_low"], rows["fd_high"] - rows["fd"]])
+    return ax.errorbar(x, rows["fd"], yerr=err, capsize=2, ms=4, lw=1.2, **kw)
+
+
+def _teacher_line(ax, fd: float, within: float | None = 0.10) -> None:
+    ax.axhline(fd, color="black", ls="--", lw=1, label="teacher")
+    if within:
+        ax.axhspan(fd, fd * (1 + within), color="black", alpha=0.08, label=f"within {within:.0%} of the teacher")
+
+
+def pareto(summary, metric: str, teacher_fd: float):
+    """Fréchet distance against MACs fraction, one panel per finetune budget, one line per method
+    (95% intervals), the teacher as a dashed line."""
+    pruned = summary[summary["row"] != "teacher"]
+    budgets = sorted(pruned["steps"].unique())
+    fig, axes = plt.subplots(1, len(budgets), figsize=(3.2 * len(budgets), 3.6), sharey=True, squeeze=False)
+    for ax, steps in zip(axes[0], budgets, strict=True):
+        for method, g in pruned[pruned["steps"] == steps].groupby("method", sort=False):
+            g = g.sort_values("macs_fraction")
+            _fd_errorbar(ax, g["macs_fraction"], g, marker="o", label=method)
+        _teacher_line(ax, teacher_fd)
+        ax.plot([1.0], [teacher_fd], "k*", ms=9)
+        ax.set_yscale("log")
+        ax.set_xlabel("MACs / teacher's MACs")
+        ax.set_title(f"after {int(steps):,} finetune steps", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel(f"{metric} (log; lower is better)")
+    axes[0][-1].legend(fontsize=7)
+    return _done(fig)
+
+
+def recovery_curves(summary, metric: str, teacher_fd: float, teacher_steps: int):
+    """Fréchet distance against finetune steps (share of the teacher's steps), one panel per ratio."""
+    pruned = summary[summary["row"] != "teacher"]
+    ratios = sorted(pruned["ratio"].unique())
+    fig, axes = plt.subplots(1, len(ratios), figsize=(3.0 * len(ratios), 3.6), sharey=True, squeeze=False)
+    for ax, ratio in zip(axes[0], ratios, strict=True):
+        here = pruned[pruned["ratio"] == ratio]
+        for method, g in here.groupby("method", sort=False):
+            g = g.sort_values("steps")
+            _fd_errorbar(ax, 100 * g["steps"] / teacher_steps, g, marker="o", label=method)
+        _teacher_line(ax, teacher_fd)
+        shares = sorted(100 * here["steps"].unique() / teacher_steps)
+        ax.set_xscale("symlog", linthresh=max(min(s for s in shares if s > 0), 1e-3) if len(shares) > 1 else 1)
+        ax.set_xticks(shares, [f"{s:.3g}%" for s in shares], fontsize=8)
+        ax.minorticks_off()
+        ax.set_yscale("log")
+        ax.set_xlabel("finetune steps, % of the teacher's")
+        ax.set_title(f"ratio {ratio:g} (MACs ×{here['macs_fraction'].iloc[0]:.2f})", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel(f"{metric} (log; lower is better)")
+    axes[0][-1].legend(fontsize=7)
+    return _done(fig)
+
+
+def sampler_frontier(rows, frontier, metric: str, timing: str, published):
+    """Left: Fréchet distance against seconds per 1,000 images for every model and sampler, the
+    Pareto frontier drawn. Right: the DDIM and DPM-Solver papers' CIFAR-10 FID against steps."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
+    for (model, sampler), g in rows.groupby(["model", "sampler"], sort=False):
+        g = g.sort_values("seconds_per_1000")
+        line = _fd_errorbar(a, g["seconds_per_1000"], g, marker="o" if sampler == "ddim" else "s",
+                            ls="-" if sampler == "ddim" else ":", label=f"{model}, {sampler}")
+        for r in g.itertuples():
+            a.annotate(str(r.sampler_steps), (r.seconds_per_1000, r.fd), fontsize=6, xytext=(3, 3),
+                       textcoords="offset points", color=line[0].get_color())
+    f = frontier.sort_values("seconds_per_1000")
+    a.step(f["seconds_per_1000"], f["fd"], where="post", color="black", lw=2, alpha=0.35, label="Pareto frontier")
+    a.set_xscale("log")
+    a.set_yscale("log")
+    a.set_xlabel(f"seconds per 1,000 images ({timing})")
+    a.set_ylabel(f"{metric} (log; lower is better)")
+    a.set_title("this study (numbers: sampler steps; 95% bootstrap CI)", fontsize=10)
+    a.legend(fontsize=7)
+    a.grid(alpha=0.3, which="both")
+    for (source, sampler), g in published.groupby(["source", "sampler"], sort=False):
+        b.plot(g["steps"], g["fid"], marker="o", label=f"{sampler} ({source})")
+    b.set_xscale("log")
+    b.set_yscale("log")
+    b.set_xlabel("sampler steps")
+    b.set_ylabel("FID (Inception, 50k samples)")
+    b.set_title("published: CIFAR-10 (not comparable in value)", fontsize=10)
+    b.legend(fontsize=7)
+    b.grid(alpha=0.3, which="both")
+    return _done(fig)

@@ -20,3 +20,9 @@ def repository_curves() -> dict:
     for (dataset, kind), g in df.groupby(["dataset", "kind"]):
         out.setdefault(dataset, {})[kind] = dict(zip(g["key"], g["value"], strict=True))
     return out
+
+
+def sampler_steps():
+    """Published CIFAR-10 FID against sampler steps (the DDIM and DPM-Solver papers' numbers)."""
+    import pandas as pd
+    return pd.read_csv(PAPER_DIR / "sampler_steps.csv", comment="#")

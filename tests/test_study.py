@@ -11,7 +11,7 @@ import torch
 import diffprune.study
 from diffprune import evaluation, pipeline
 from diffprune.chapter import spec
-from diffprune.chapters import rq1, rq2, teachers
+from diffprune.chapters import rq1, rq2, rq3, teachers
 from diffprune.models import build_unet, save_model
 from diffprune.paths import DATA_DIR, ROOT
 from diffprune.study import STEPS
@@ -76,6 +76,16 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         content = rq2.content_rows(q)
         assert len(content) == 2 * len(rq2.content_windows(q)) and content["detail"].notna().all()
     assert rq2.compute(r)["hours"] > 0  # every artifact behind RQ2 has its record
+    q = spec("rq3").load("cpu")
+    rows = rq3.sweep(q) + [row for s in q["seeds"] for ratio in [None, *q["frontier_ratios"]]
+                           for row in rq3.frontier_rows(q, ratio, s)]
+    assert len(rows) == 1 + len(q["tradeoff_ratios"]) * len(q["tradeoff_methods"]) * len(q["recovery_steps"]) + (
+        1 + len(q["frontier_ratios"])) * len(rq3.samplers(q))
+    assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
+    used.update(row["samples"] for row in rows)
+    speed = rq3.speed_section(q)["rows"]  # the GPU's timings are read, never measured here
+    assert {row["device"] for row in speed} == {"cpu", "cuda"} and all(row["seconds_per_batch"] > 0 for row in speed)
+    assert rq3.compute(q)["hours"] > 0
     assert used == set(fd_by_samples), "every committed Fréchet distance is one the book shows"
 
 

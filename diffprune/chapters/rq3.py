@@ -175,8 +175,8 @@ def recovery_reading(summary) -> str:
     for r, g in last.groupby("ratio"):
         rows = sorted(g.to_dict("records"), key=lambda row: row["fd"])
         if len(rows) > 1:
-            parts.append(f"at ratio {r:g}, {rows[0]['method']} ({rows[0]['fd']:.1f}) is "
-                         f"{evaluation.compare(rows[0], rows[1])} against {rows[1]['method']} ({rows[1]['fd']:.1f})")
+            parts.append(f"at ratio {r:g} the lowest is {rows[0]['method']} ({rows[0]['fd']:.1f}); against "
+                         f"{rows[1]['method']} ({rows[1]['fd']:.1f}) it is {evaluation.compare(rows[0], rows[1])}")
     return (f"After {int(longest):,} finetune steps: " + "; ".join(parts) + ".") if parts else ""
 
 
@@ -233,6 +233,7 @@ def speed_rows(p: dict, device: str) -> list[dict]:
         b = base[(r["batch"], r["threads"])]
         r["speedup"] = b["seconds_per_batch"] / r["seconds_per_batch"]
         r["ideal"] = b["macs"] / r["macs"]
+        r["macs_fraction"] = r["macs"] / b["macs"]
         r["of_ideal"] = r["speedup"] / r["ideal"]
     return rows
 
@@ -294,3 +295,200 @@ CHAPTER = Chapter("rq3", parameters=(
     "teacher", "dataset", "teacher_steps", "seeds", "timestep_stride", "importance_batch", "finetune_batch",
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
     "classifier_epochs"), own=OWN, work=work, checks=(_frontier_in_sweep,))
+
+
+# --- the sections the notebook shows -----------------------------------------------------------------
+
+def _teacher_steps(p: dict) -> int:
+    return p["teacher_steps"] or pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
+
+
+def sweep_section(p: dict) -> dict:
+    from .. import plots
+    summary = sweep_summary(sweep(p))
+    metric = summary["fd_metric"].iloc[0]
+    teacher_fd = float(summary.loc[summary["row"] == "teacher", "fd"].iloc[0])
+    trained = _teacher_steps(p)
+    pruned = summary[summary["row"] != "teacher"].groupby("ratio")["macs_fraction"].first()
+    span = ", ".join(f"{r:g} → ×{f:.2f}" for r, f in pruned.items())
+    return {"summary": summary, "metric": metric, "span": span,
+            "pareto": plots.pareto(summary, metric, teacher_fd),
+            "recovery": plots.recovery_curves(summary, metric, teacher_fd, trained),
+            "headline": headline_table(summary, trained),
+            "reading": " ".join([headline_reading(summary, trained), recovery_reading(summary)])}
+
+
+def speed_table(rows: list[dict]):
+    """Milliseconds per denoising step and the speed-up against the MACs ideal, per model and setting."""
+    import pandas as pd
+    table = {}
+    for r in rows:
+        where = f"{r['device']}, batch {r['batch']}" + (f", {r['threads']} thr." if r["device"] == "cpu" else "")
+        cell = f"{1e3 * r['seconds_per_batch']:.1f} ms"
+        if r["model"] != "teacher":
+            cell += f" ({r['speedup']:.2f}× of {r['ideal']:.2f}×)"
+        table.setdefault(where, {})[(r["model"], f"{r['macs_fraction']:.2f}")] = cell
+    out = pd.DataFrame(table)
+    out.index.names = ["model", "MACs ×"]
+    return out
+
+
+def speed_reading(rows: list[dict], ratio: float, goal: float = 0.75) -> str:
+    """The study's ratio at the largest batch and thread count on each device, against the goal."""
+    text = []
+    for device in dict.fromkeys(r["device"] for r in rows):
+        here = [r for r in rows if r["device"] == device]
+        b, th = max(r["batch"] for r in here), max(r["threads"] for r in here)
+        at = [r for r in here if r["batch"] == b and r["threads"] == th and r["ratio"] == ratio]
+        if not at:
+            continue
+        r = at[0]
+        where = f"{b} images" + (f", {th} threads" if device == "cpu" else "")
+        text.append(f"On {r['device_name']} ({where}), ratio {ratio:g} runs {r['speedup']:.2f}× as fast as the "
+                    f"teacher against a MACs ideal of {r['ideal']:.2f}×: {r['of_ideal']:.2f} of the ideal, "
+                    f"{'meeting' if r['of_ideal'] >= goal else 'short of'} the goal of {goal:.2f}.")
+        fastest = max(here, key=lambda x: x["speedup"])
+        if fastest["speedup"] < 1.1:
+            text.append(f"On {r['device_name']} no pruned model is more than 10% faster in any setting (best "
+                        f"{fastest['speedup']:.2f}×): the step time does not follow the MACs.")
+    return " ".join(text)
+
+
+def speed_section(p: dict) -> dict:
+    rows = [r for d in p["speed_devices"] for r in _recorded_speed(p, d)]
+    return {"rows": rows, "table": speed_table(rows), "reading": speed_reading(rows, _study_ratio(p))}
+
+
+def _study_ratio(p: dict) -> float:
+    """The sweep's ratio nearest RQ1's 0.25 (MACs ×0.58)."""
+    return min(p["tradeoff_ratios"], key=lambda r: abs(r - 0.25))
+
+
+def _recorded_speed(p: dict, device: str) -> list[dict]:
+    """Speed rows of a device, each with the machine its record names; cuda rows only where they
+    were recorded, since they cannot be measured without a GPU."""
+    import torch
+    if device == "cuda" and not torch.cuda.is_available():
+        for _, _, m in speed_models(p):
+            for b in p["speed_batches"]:
+                t = pipeline.timing(m, batch_size=b, threads=1, repeats=p["speed_repeats"], device=device)
+                try:
+                    _ = pipeline.recorded("timing", t.key).results
+                except DiffpruneError:
+                    return []
+    rows = speed_rows(p, device)
+    for r in rows:
+        r["device_name"] = pipeline.recorded("timing", r["timing_key"]).compute()["device"]
+    return rows
+
+
+def seconds_per_1000(speed: list[dict], model_label: str, steps: int) -> float:
+    """Seconds to draw 1,000 images with `steps` sampler steps, from the CPU timing at the largest
+    batch and thread count (one UNet forward per step for DDIM and DPM-Solver++)."""
+    cpu = [r for r in speed if r["device"] == "cpu" and r["model"] == model_label]
+    r = max(cpu, key=lambda x: (x["batch"], x["threads"]))
+    return steps * r["seconds_per_batch"] * 1000 / r["batch"]
+
+
+def pareto_front(rows):
+    """The rows no other row beats on both time and distance."""
+    ordered = rows.sort_values(["seconds_per_1000", "fd"])
+    keep, best = [], float("inf")
+    for i, r in ordered.iterrows():
+        if r["fd"] < best:
+            keep.append(i)
+            best = r["fd"]
+    return rows.loc[keep]
+
+
+def frontier_reading(rows) -> str:
+    """At equal (or less) wall-clock, is a pruned model with more steps better than the teacher with
+    fewer? Each pruned point against the best teacher point that costs no more time, by intervals."""
+    dense = rows[rows["model"] == "teacher"]
+    verdicts = {"better": 0, "not distinguishable": 0, "worse": 0}
+    examples = []
+    for r in rows[rows["model"] != "teacher"].to_dict("records"):
+        cheaper = dense[dense["seconds_per_1000"] <= r["seconds_per_1000"]]
+        if cheaper.empty:
+            continue
+        t = cheaper.loc[cheaper["fd"].idxmin()].to_dict()
+        c = evaluation.compare(r, t)
+        kind = c.split(",")[0] if c.startswith(("better", "worse")) else "not distinguishable"
+        verdicts[kind] += 1
+        examples.append((r, t, c))
+    n = sum(verdicts.values())
+    if not n:
+        return "No pruned point costs as much time as the cheapest teacher point."
+    front = pareto_front(rows)
+    pruned_front = int((front["model"] != "teacher").sum())
+    best = min(examples, key=lambda e: e[0]["fd"] - e[1]["fd"])
+    r, t, c = best
+    return (f"Against the best teacher point that costs no more time, {verdicts['better']} of {n} pruned points "
+            f"have a lower Fréchet distance beyond the intervals, {verdicts['not distinguishable']} are not "
+            f"distinguishable and {verdicts['worse']} are higher. {pruned_front} of the {len(front)} points on the "
+            f"Pareto frontier are pruned models. Best case for pruning: {r['model']} with "
+            f"{r['sampler']}-{r['sampler_steps']} "
+            f"({r['fd']:.1f}, {r['seconds_per_1000']:.0f} s) against the teacher with {t['sampler']}-"
+            f"{t['sampler_steps']} ({t['fd']:.1f}, {t['seconds_per_1000']:.0f} s): {c}.")
+
+
+def frontier_section(p: dict, speed: list[dict]) -> dict:
+    import pandas as pd
+
+    from .. import plots
+    from ..published import sampler_steps
+    rows = []
+    for s in p["seeds"][:1]:
+        for ratio in [None, *p["frontier_ratios"]]:
+            label = "teacher" if ratio is None else f"r={ratio:g}"
+            for r in frontier_rows(p, ratio, s):
+                rows.append({**r, "model": label if ratio is None else f"diff-pruning r={ratio:g}",
+                             "seconds_per_1000": seconds_per_1000(speed, label, r["sampler_steps"])})
+    df = pd.DataFrame(rows)
+    front = pareto_front(df)
+    cpu = max((r for r in speed if r["device"] == "cpu"), key=lambda x: (x["batch"], x["threads"]))
+    timing = f"CPU, batch {cpu['batch']}, {cpu['threads']} threads"
+    metric = df["fd_metric"].iloc[0]
+    table = df.assign(FD=[evaluation.ci_text(r.fd, r.fd_low, r.fd_high, 1) for r in df.itertuples()],
+                      seconds=df["seconds_per_1000"].map("{:.0f}".format),
+                      frontier=["●" if i in front.index else "" for i in df.index])
+    table = table[["model", "sampler", "sampler_steps", "seconds", "FD", "frontier"]].rename(
+        columns={"sampler_steps": "steps", "seconds": "s / 1,000 images", "FD": metric}).set_index(["model", "sampler"])
+    return {"rows": df, "table": table, "figure": plots.sampler_frontier(df, front, metric, timing, sampler_steps()),
+            "reading": frontier_reading(df), "n": p["frontier_samples"], "timing": timing}
+
+
+def levers_section() -> dict | None:
+    """The recorded run of benchmarks/speed_levers.py (None if there is none): what each lever does
+    to the step time, and which operators shrink less than the MACs."""
+    import json
+
+    import pandas as pd
+
+    from ..paths import RESULTS_DIR
+    path = RESULTS_DIR / "speed_levers.json"
+    if not path.is_file():
+        return None
+    r = json.loads(path.read_text())
+    levers = pd.DataFrame({
+        "teacher (ms)": {k: f"{1e3 * v['teacher_s']:.1f}" for k, v in r["levers"].items()},
+        "pruned (ms)": {k: f"{1e3 * v['pruned_s']:.1f}" for k, v in r["levers"].items()},
+        "speed-up": {k: f"{v['speedup']:.2f}×" for k, v in r["levers"].items()},
+        "of the MACs ideal": {k: f"{v['of_ideal']:.2f}" for k, v in r["levers"].items()},
+        "pruned vs baseline": {k: f"{v['pruned_vs_baseline']:.2f}×" for k, v in r["levers"].items()}})
+    levers.index.name = "lever"
+    ops = pd.DataFrame({
+        "teacher (ms)": {k: f"{1e3 * v['teacher_s']:.1f}" for k, v in r["operators"].items()},
+        "pruned (ms)": {k: "–" if v["pruned_s"] is None else f"{1e3 * v['pruned_s']:.1f}"
+                        for k, v in r["operators"].items()},
+        "shrinks": {k: "–" if v["shrink"] is None else f"{v['shrink']:.2f}×" for k, v in r["operators"].items()}})
+    ops.index.name = "operator (self CPU time)"
+    best = max(r["levers"].items(), key=lambda kv: kv[1]["pruned_vs_baseline"])
+    slow = [k for k, v in r["operators"].items() if v["shrink"] is not None and v["shrink"] < r["ideal_speedup"] * 0.75]
+    reading = (f"At batch {r['batch']} and {r['threads']} threads on {r['device']}, the baseline speed-up at ratio "
+               f"{r['ratio']:g} is {r['levers']['no_grad (baseline)']['speedup']:.2f}× of an ideal "
+               f"{r['ideal_speedup']:.2f}×. The fastest setting for the pruned model is {best[0]} "
+               f"({best[1]['pruned_vs_baseline']:.2f}× the baseline; speed-up over the teacher in the same setting "
+               f"{best[1]['speedup']:.2f}×, {best[1]['of_ideal']:.2f} of the ideal). Operators whose time shrinks "
+               f"by less than three quarters of the MACs ideal: {', '.join(slow) if slow else 'none'}.")
+    return {"levers": levers, "operators": ops, "reading": reading}

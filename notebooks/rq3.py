@@ -1,0 +1,191 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # RQ3 — The trade-offs
+#
+# The paper's headline is a trade: *about 50 % fewer MACs at 10–20 % of the training cost*, with a
+# Fréchet distance close to the teacher's. This chapter draws the whole trade instead of one
+# point of it: how much quality each pruning ratio costs, how fast finetuning buys it back, and
+# for which methods. Two questions the paper leaves open follow: does a smaller model really
+# sample faster (seconds, not MACs), and is pruning worth it against the cheaper lever of taking
+# fewer sampler steps?
+#
+# **Before this chapter**: *The teachers*, *RQ1* (the methods and the finetune recipe, shared
+# here: RQ1's rows are this chapter's ratio-0.25 rows after 400 steps) and *RQ2* (the threshold).
+
+# %% tags=["parameters"]
+profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
+overrides = {}   # profile values to change, e.g. {"tradeoff_ratios": [0.25, 0.5]}
+
+# %%
+from IPython.display import Markdown
+from myst_nb import glue
+
+from diffprune import profiles
+from diffprune.chapters import rq3
+
+p = rq3.CHAPTER.load(profile, overrides)
+profiles.table(p)
+
+# %% [markdown]
+# ## Ratio × recovery
+#
+# Every method prunes the teacher at every ratio of `tradeoff_ratios` (uniform per layer, as the
+# paper's CIFAR-10 runs; Diff-Pruning with $T$ = `tradeoff_threshold`), and each pruned model is
+# finetuned **once**, for the longest budget of `recovery_steps`. The shorter budgets are that
+# run's checkpoints: a run of $k$ steps is exactly the first $k$ steps of a longer one here (the
+# data order, the noise and the dropout of step $s$ are drawn from the seed and $s$, and the
+# learning rate is constant after warm-up; tested), so each checkpoint is evaluated as its own
+# model. Budget 0 is the pruned model before any finetuning.
+#
+# A ratio is torch-pruning's channel ratio; the real MACs fractions (attention included) are
+# {glue:text}`sweep_span`: channels are removed per GroupNorm group and rounded down, so the MACs
+# fall faster than $(1 - r)^2$.
+
+# %%
+sweep = rq3.sweep_section(p)
+glue("pareto", sweep["pareto"], display=False)
+glue("recovery", sweep["recovery"], display=False)
+glue("headline", sweep["headline"], display=False)
+glue("sweep_reading", sweep["reading"], display=False)
+glue("sweep_span", sweep["span"], display=False)
+glue("sweep_n", p["recovery_samples"], display=False)
+glue("sweep_metric", sweep["metric"], display=False)
+glue("sweep_ddim", p["ddim_steps"], display=False)
+glue("sweep_seeds", len(p["seeds"]), display=False)
+
+# %% [markdown]
+# ```{glue:figure} pareto
+# :name: fig-rq3-pareto
+# {glue:text}`sweep_metric` against the MACs fraction, one panel per finetune budget, one line per
+# method; each point from {glue:text}`sweep_n` samples with its 95% bootstrap interval; the teacher
+# dashed (star), the band within 10% of it. Log scale: unfinetuned prunes are far off.
+# ```
+#
+# ```{glue:figure} recovery
+# :name: fig-rq3-recovery
+# Recovery curves: the same rows against the finetune steps, as a share of the teacher's
+# training steps, one panel per ratio.
+# ```
+#
+# ```{glue:figure} headline
+# :name: tab-rq3-headline
+# The paper's headline as a test: for each ratio and method, the share of the teacher's training
+# steps after which the Fréchet distance (point estimate) is within 10% (and 25%) of the
+# teacher's, at the evaluated checkpoints only.
+# ```
+#
+# {glue:text}`sweep_reading`
+#
+# **Beside the paper.** The paper reports one point of this surface per data set: CIFAR-10 at
+# MACs ×0.56 after 100K of the teacher's 800K steps (12.5%), FID 4.19 → 5.29; CelebA-HQ at ×0.56,
+# 6.48 → 6.24 (its Table 1, Inception FID on 50,000 samples). **Deviations**: our teacher is the
+# small model of *The teachers*, our distance is {glue:text}`sweep_metric` on {glue:text}`sweep_n`
+# samples (not comparable in value to FID), DDIM {glue:text}`sweep_ddim` steps instead of 100,
+# {glue:text}`sweep_seeds` seed(s).
+#
+# ## Measured speed
+#
+# Seconds per denoising step (one forward pass of the UNet; every sampler step costs one), the
+# median of `speed_repeats` timed passes after two warm-up passes, for the teacher and
+# Diff-Pruning's prune at each ratio (speed depends on the structure only, which the ratio fixes
+# for every method). Each cell gives the measured speed-up over the teacher and the MACs ideal.
+
+# %%
+speed = rq3.speed_section(p)
+glue("speed_table", speed["table"], display=False)
+glue("speed_reading", speed["reading"], display=False)
+
+# %% [markdown]
+# ```{glue:figure} speed_table
+# :name: tab-rq3-speed
+# Milliseconds per denoising step (in brackets: measured speed-up of the pruned model, then the
+# MACs ideal), per device, batch and CPU thread count. Each column was measured on the machine its
+# records name (`data/study/timing/`); GPU columns come from the run made when one was lent.
+# ```
+#
+# {glue:text}`speed_reading`
+#
+# ### Where the gap comes from, and what closes it
+#
+# `benchmarks/speed_levers.py` (run alone; its record is `data/results/speed_levers.json`) times
+# the teacher and the prune at the study's ratio under the levers a user would try, and profiles
+# one forward pass by operator.
+
+# %%
+levers = rq3.levers_section()
+if levers is None:
+    display(Markdown("No recorded run of `benchmarks/speed_levers.py` yet."))
+else:
+    display(levers["levers"], levers["operators"], Markdown(levers["reading"]))
+glue("levers_reading", levers["reading"] if levers else "", display=False)
+
+# %% [markdown]
+# ## The sampler frontier
+#
+# Pruning is one way to sample faster; taking fewer sampler steps is the other, and it costs no
+# training. Here the teacher and Diff-Pruning's models at `frontier_ratios` (after the longest
+# finetune) are sampled with DDIM at `frontier_ddim_steps` steps and DPM-Solver++ (diffusers'
+# `DPMSolverMultistepScheduler`, second order) at `frontier_dpm_steps` steps. Time is the measured
+# step time above times the number of steps.
+
+# %%
+frontier = rq3.frontier_section(p, speed["rows"])
+glue("frontier_figure", frontier["figure"], display=False)
+glue("frontier_table", frontier["table"], display=False)
+glue("frontier_reading", frontier["reading"], display=False)
+glue("frontier_n", frontier["n"], display=False)
+glue("frontier_timing", frontier["timing"], display=False)
+
+# %% [markdown]
+# ```{glue:figure} frontier_figure
+# :name: fig-rq3-frontier
+# Left: Fréchet distance ({glue:text}`frontier_n` samples, 95% bootstrap intervals) against
+# seconds per 1,000 images ({glue:text}`frontier_timing`); numbers beside the points are sampler
+# steps, the grey staircase is the Pareto frontier. Right: **the DDIM and DPM-Solver papers'**
+# CIFAR-10 FID against steps (DDIM Table 1, η = 0: 10 steps 13.36, 20 → 6.84, 50 → 4.67,
+# 100 → 4.16, 1000 → 4.04; DPM-Solver: 10 evaluations 4.70, 20 → 2.87), for the shape only.
+# ```
+#
+# ```{glue:figure} frontier_table
+# :name: tab-rq3-frontier
+# The frontier's points (● on the Pareto frontier).
+# ```
+#
+# {glue:text}`frontier_reading`
+#
+# DPM-Solver++ keeps DDIM's pairing of sample $i$ with the noise of (seed, $i$): it draws no noise
+# after $x_T$, so the same index starts from the same $x_T$ under both samplers. It takes neither
+# DDIM's spacing nor $\eta$ (it uses diffusers' own timesteps).
+#
+# ## Compute
+#
+# Every result of this chapter — prunes, finetunes, samples, distances and timings, RQ1's shared
+# rows included — took {glue:text}`rq3_hours:.2f` hours on {glue:text}`rq3_devices`, summed from
+# their records in `data/study/`. On a GPU, finetunes are not bit-for-bit deterministic: when
+# the cpu profile's sweep was interrupted and resumed on an H100, 16 distances were computed
+# twice under the same keys; they differed by at most 0.09%.
+
+# %%
+spent = rq3.compute(p)
+glue("rq3_hours", spent["hours"], display=False)
+glue("rq3_devices", ", ".join(spent["devices"]), display=False)
+
+# %% [markdown]
+# ## Summary
+#
+# Every sentence computed from the results above:
+#
+# - **Ratio × recovery**: {glue:text}`sweep_reading`
+# - **Speed**: {glue:text}`speed_reading` {glue:text}`levers_reading`
+# - **Fewer steps or a smaller model**: {glue:text}`frontier_reading`

@@ -1,0 +1,88 @@
+"""RQ3's own computations: steps to come within x% of the teacher, the headline test, the Pareto
+frontier and the readings that write the book's claims, on known inputs."""
+import pandas as pd
+import pytest
+
+from diffprune.chapters import rq3
+
+
+def _row(method, ratio, steps, fd, half=5.0, macs=0.5):
+    return {"row": "teacher" if method == "teacher" else f"{method} r={ratio:g} @{steps}", "method": method,
+            "ratio": ratio, "steps": steps, "fd": fd, "fd_low": fd - half, "fd_high": fd + half,
+            "macs_fraction": 1.0 if method == "teacher" else macs}
+
+
+@pytest.fixture
+def summary():
+    rows = [_row("teacher", 0.0, 0, 100.0)]
+    for steps, dp, rnd in [(0, 900.0, 950.0), (100, 124.0, 300.0), (400, 108.0, 200.0), (1600, 104.0, 150.0)]:
+        rows += [_row("diff-pruning", 0.3, steps, dp), _row("random", 0.3, steps, rnd)]
+    rows += [_row("diff-pruning", 0.1, s, fd, macs=0.8) for s, fd in [(0, 300.0), (100, 109.0)]]
+    return pd.DataFrame(rows)
+
+
+def test_steps_to_reach_is_the_first_checkpoint_within_the_margin(summary):
+    assert rq3.steps_to_reach(summary, 0.10)[("diff-pruning", 0.3)] == 400
+    assert rq3.steps_to_reach(summary, 0.25)[("diff-pruning", 0.3)] == 100
+    assert rq3.steps_to_reach(summary, 0.10)[("random", 0.3)] is None
+    assert rq3.steps_to_reach(summary, 0.10)[("diff-pruning", 0.1)] == 100
+
+
+def test_headline_table_gives_shares_of_the_teacher_steps(summary):
+    table = rq3.headline_table(summary, trained=5000)
+    assert table.loc["0.3 (MACs ×0.50)", ("within 10%", "diff-pruning")] == "8%"
+    assert table.loc["0.3 (MACs ×0.50)", ("within 10%", "random")] == "not within 32%"
+    assert table.loc["0.1 (MACs ×0.80)", ("within 25%", "diff-pruning")] == "2%"
+
+
+def test_headline_reading_takes_the_ratio_nearest_half_the_macs(summary):
+    text = rq3.headline_reading(summary, 5000)
+    assert text.startswith("At ratio 0.3 (MACs ×0.50), Diff-Pruning comes within 10% of the teacher's Fréchet "
+                           "distance after 400 finetune steps (8% of the teacher's training)")
+    assert "holds here" in text
+    assert "does not hold" in rq3.headline_reading(summary, 1000)  # 400 steps = 40% of a short training
+
+
+def test_recovery_reading_compares_by_intervals(summary):
+    text = rq3.recovery_reading(summary)
+    assert ("at ratio 0.3 the lowest is diff-pruning (104.0); against random (150.0) it is better, with "
+            "non-overlapping 95% intervals") in text
+
+
+def _points():
+    return pd.DataFrame([
+        {"model": "teacher", "sampler": "ddim", "sampler_steps": 10, "seconds_per_1000": 10.0, "fd": 50.0},
+        {"model": "teacher", "sampler": "ddim", "sampler_steps": 25, "seconds_per_1000": 25.0, "fd": 30.0},
+        {"model": "small", "sampler": "ddim", "sampler_steps": 25, "seconds_per_1000": 12.0, "fd": 40.0},
+        {"model": "small", "sampler": "ddim", "sampler_steps": 10, "seconds_per_1000": 5.0, "fd": 70.0},
+        {"model": "small", "sampler": "dpm", "sampler_steps": 20, "seconds_per_1000": 11.0, "fd": 60.0},
+    ]).assign(fd_low=lambda d: d["fd"] - 2, fd_high=lambda d: d["fd"] + 2)
+
+
+def test_pareto_front_keeps_the_points_nothing_beats():
+    front = rq3.pareto_front(_points())
+    kept = sorted(zip(front["model"], front["sampler_steps"], strict=True))
+    assert kept == [("small", 10), ("small", 25), ("teacher", 10), ("teacher", 25)]
+
+
+def test_frontier_reading_counts_pruned_points_against_the_teacher_at_no_more_time():
+    text = rq3.frontier_reading(_points())
+    # small@25 (12 s, 40) vs teacher@10 (10 s, 50): lower; small@dpm20 (11 s, 60) vs teacher@10: higher;
+    # small@10 (5 s) has no teacher point as cheap
+    assert text.startswith("Against the best teacher point that costs no more time, 1 of 2 pruned points have a "
+                           "lower Fréchet distance beyond the intervals, 0 are not distinguishable and 1 are higher.")
+    assert "2 of the 4 points on the Pareto frontier are pruned models" in text
+
+
+def _speed(device, name, speedups):
+    return [{"device": device, "device_name": name, "model": f"r={r:g}", "ratio": r, "batch": 64, "threads": 2,
+             "speedup": s, "ideal": 2.0, "of_ideal": s / 2.0} for r, s in speedups]
+
+
+def test_speed_reading_judges_the_study_ratio_against_the_goal():
+    text = rq3.speed_reading(_speed("cpu", "cpu:x86_64", [(0.25, 1.6)]) + _speed("cuda", "cuda:H100", [(0.25, 1.02)]),
+                             0.25)
+    assert "On cpu:x86_64 (64 images, 2 threads), ratio 0.25 runs 1.60× as fast as the teacher" in text
+    assert "0.80 of the ideal, meeting the goal of 0.75" in text
+    assert "0.51 of the ideal, short of the goal" in text
+    assert "On cuda:H100 no pruned model is more than 10% faster in any setting" in text
