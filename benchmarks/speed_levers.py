@@ -6,10 +6,11 @@ batch size and thread count: (1) torch.profiler's self CPU time by operator, tea
 pruned — the operators whose time shrinks less than the MACs are the gap; (2) the seconds per
 denoising step under each lever a user would try — inference mode, channels_last, diffusers'
 classic attention processor against its default SDPA one, torch.compile — each the median of
-`--repeats` after warm-up, with its speed-up and share of the MACs ideal. Run it alone: timings
-on a busy machine mean nothing. Writes data/results/speed_levers.json.
+`--repeats` after warm-up, teacher and pruned timed in alternation, with its speed-up and share
+of the MACs ideal. Run it alone: timings on a busy machine mean nothing. Writes
+data/results/speed_levers.json.
 
-    .venv/bin/python benchmarks/speed_levers.py [--batch 64] [--threads 2] [--repeats 7] [--no-compile]
+    .venv/bin/python benchmarks/speed_levers.py [--batch 64] [--threads 2] [--repeats 15] [--no-compile]
 """
 from __future__ import annotations
 
@@ -34,18 +35,25 @@ def _inputs(model, batch: int):
     return x, torch.full((batch,), 500, dtype=torch.long)
 
 
-def seconds_per_step(model, batch: int, repeats: int, *, mode=torch.no_grad, channels_last=False, warmup=2):
-    x, t = _inputs(model, batch)
-    if channels_last:
-        model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
-    times = []
+def seconds_per_step(models: dict, batch: int, repeats: int, *, mode=torch.no_grad, channels_last=False,
+                     warmup=2) -> dict[str, float]:
+    """Median seconds per forward of each model, the models timed in alternation so that a drift of
+    the machine's speed affects them alike."""
+    inputs = {}
+    for label, model in models.items():
+        x, t = _inputs(model, batch)
+        if channels_last:
+            model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+        inputs[label] = (model, x, t)
+    times = {label: [] for label in models}
     with mode():
         for i in range(warmup + repeats):
-            start = time.perf_counter()
-            model(x, t)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            for label, (model, x, t) in inputs.items():
+                start = time.perf_counter()
+                model(x, t)
+                if i >= warmup:
+                    times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(v) for label, v in times.items()}
 
 
 def by_operator(model, batch: int, top: int = 12) -> dict[str, float]:
@@ -74,7 +82,7 @@ def main() -> None:
     ap.add_argument("--profile", default="cpu", choices=["cpu", "smoke"], help="whose teacher and prune")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (minutes to compile on 2 cores)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -86,15 +94,13 @@ def main() -> None:
 
     levers = {"no_grad (baseline)": {}, "inference_mode": {"mode": torch.inference_mode},
               "channels_last": {"channels_last": True}}
-    results = {}
-    for name, kw in levers.items():
-        results[name] = {label: seconds_per_step(m, a.batch, a.repeats, **kw) for label, m in models.items()}
-    results["classic attention (not SDPA)"] = {label: seconds_per_step(classic_attention(m), a.batch, a.repeats)
-                                              for label, m in models.items()}
+    results = {name: seconds_per_step(models, a.batch, a.repeats, **kw) for name, kw in levers.items()}
+    results["classic attention (not SDPA)"] = seconds_per_step(
+        {label: classic_attention(m) for label, m in models.items()}, a.batch, a.repeats)
     if not a.no_compile:
         with contextlib.suppress(Exception):  # a missing compiler is a finding, not a crash
-            results["torch.compile"] = {label: seconds_per_step(torch.compile(copy.deepcopy(m)), a.batch, a.repeats,
-                                                                warmup=3) for label, m in models.items()}
+            results["torch.compile"] = seconds_per_step(
+                {label: torch.compile(copy.deepcopy(m)) for label, m in models.items()}, a.batch, a.repeats, warmup=3)
     table = {name: {"teacher_s": r["teacher"], "pruned_s": r[f"r={ratio:g}"],
                     "speedup": r["teacher"] / r[f"r={ratio:g}"],
                     "of_ideal": r["teacher"] / r[f"r={ratio:g}"] / ideal,
