@@ -19,6 +19,7 @@ from tqdm import tqdm
 from . import seeds
 from .artifacts import DiffpruneError, atomic_dir, code_version, device_description
 from .data import load_dataset, to_model_range
+from .models import default_device
 
 
 class SmallCNN(nn.Module):
@@ -50,7 +51,8 @@ def train_classifier(dataset: str, *, epochs: int = 5, batch_size: int = 128, lr
     if (train_set.labels < 0).all():
         raise DiffpruneError(f"dataset {dataset} has no labels to train a classifier on")
     torch.manual_seed(seed)
-    model = SmallCNN(train_set.shape[0], len(train_set.classes))
+    device = default_device()
+    model = SmallCNN(train_set.shape[0], len(train_set.classes)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     start = time.perf_counter()
     steps = epochs * (len(train_set) // batch_size)
@@ -60,10 +62,11 @@ def train_classifier(dataset: str, *, epochs: int = 5, batch_size: int = 128, lr
         idx = perm[pos * batch_size:(pos + 1) * batch_size]
         x = to_model_range(train_set.images[idx])
         x = torch.where(torch.rand(len(x), 1, 1, 1) < 0.5, x, x.flip(3))  # mirror: generated images vary
-        loss = F.cross_entropy(model(x), train_set.labels[idx])
+        loss = F.cross_entropy(model(x.to(device)), train_set.labels[idx].to(device))
         opt.zero_grad()
         loss.backward()
         opt.step()
+    model.cpu()
     accuracy = float((model.predict(test_set.images) == test_set.labels).float().mean())
     meta = {"dataset": dataset, "classes": train_set.classes, "config": model.config,
             "test_accuracy": accuracy, "n_test": len(test_set), "epochs": epochs, "batch_size": batch_size,

@@ -174,12 +174,19 @@ glue("frontier_timing", frontier["timing"], display=False)
 # rows included — took {glue:text}`rq3_hours:.2f` hours on {glue:text}`rq3_devices`, summed from
 # their records in `data/study/`. On a GPU, finetunes are not bit-for-bit deterministic: when
 # the cpu profile's sweep was interrupted and resumed on an H100, 16 distances were computed
-# twice under the same keys; they differed by at most 0.09%.
+# twice under the same keys; they differed by at most 0.09%. {glue:text}`rq3_cpu`
 
 # %%
 spent = rq3.compute(p)
 glue("rq3_hours", spent["hours"], display=False)
 glue("rq3_devices", ", ".join(spent["devices"]), display=False)
+cpu = rq3.cpu_estimate(p)
+hours = cpu["finetune_hours"] + cpu["sample_hours"] if cpu else 0
+glue("rq3_cpu", (f"On one CPU thread the same finetunes ({cpu['finetune_steps']:,} steps at "
+                 f"{cpu['seconds_per_finetune_step']:.2f} s each, the rate of the CPU-recorded rows shared with RQ1) "
+                 f"and samples ({cpu['image_steps']:,} image-steps) would take about {hours:.0f} hours, about "
+                 f"{hours / 2:.0f} hours with `--jobs 2` on 2 cores (prunes and distances add minutes each); "
+                 "the chapter's budget was about 8 hours on 2 cores.") if cpu else "", display=False)
 
 # %% [markdown]
 # ## Summary

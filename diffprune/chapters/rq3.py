@@ -297,6 +297,35 @@ CHAPTER = Chapter("rq3", parameters=(
     "classifier_epochs"), own=OWN, work=work, checks=(_frontier_in_sweep,))
 
 
+def cpu_estimate(p: dict) -> dict:
+    """Thread-hours the sweep and the frontier would take on one CPU thread: their finetune steps and
+    sampled image-steps, times the seconds per step of those of their artifacts that were computed
+    on a CPU (the rows shared with RQ1). Fréchet distances (seconds each since `fid._Replicates`)
+    and prunes are left out."""
+    import statistics
+    arts = [a for s in p["seeds"] for a in teacher_artifacts(p, s)]
+    arts += [a for s in p["seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]
+             for a in model_artifacts(p, m, r, s)]
+    unique = {(a.step, a.key): a for a in arts}.values()
+    total_steps = len(p["seeds"]) * len(p["tradeoff_ratios"]) * len(p["tradeoff_methods"]) * p["recovery_steps"][-1]
+    image_steps, ft_rate, sample_rate = 0, [], []
+    for a in unique:
+        record = a.read_json("params.json")
+        on_cpu = record["device"].startswith("cpu")
+        if a.step == "sample":
+            work = record["params"]["n"] * record["params"]["steps"]
+            image_steps += work
+            if on_cpu:
+                sample_rate.append(record["wall_time_s"] / work)
+        elif a.step == "finetune" and on_cpu:
+            ft_rate.append(record["wall_time_s"] / record["params"]["steps"])
+    if not ft_rate or not sample_rate:
+        return {}
+    ft, sa = statistics.median(ft_rate), statistics.median(sample_rate)
+    return {"finetune_hours": total_steps * ft / 3600, "sample_hours": image_steps * sa / 3600,
+            "seconds_per_finetune_step": ft, "finetune_steps": total_steps, "image_steps": image_steps}
+
+
 # --- the sections the notebook shows -----------------------------------------------------------------
 
 def _teacher_steps(p: dict) -> int:
