@@ -31,7 +31,7 @@ try:
 except ImportError:  # Windows: no locking, so run `study` with one job there
     fcntl = None
 
-from .artifacts import code_version, device_description, write_json_atomic
+from .artifacts import DiffpruneError, code_version, device_description, write_json_atomic
 from .paths import study_dir
 
 
@@ -56,6 +56,23 @@ STEPS = {
     "timing": Step(1),
 }
 RECORD = "params.json"
+_recorded_only = False
+
+
+class NotRecorded(DiffpruneError):
+    """A step's results are not in the cache, and computing was not allowed (`recorded_only`)."""
+
+
+@contextlib.contextmanager
+def recorded_only():
+    """Within it, a step that would compute (results or bulk) raises NotRecorded instead: for pages
+    that report on other chapters' results without running them."""
+    global _recorded_only
+    before, _recorded_only = _recorded_only, True
+    try:
+        yield
+    finally:
+        _recorded_only = before
 REGENERATED = "regenerated.json"
 
 
@@ -79,6 +96,8 @@ def cached(step: str, params: dict, compute: Callable[[Path], None], *, bulk: bo
     d = step_dir(step, params)
     if _done(d) and not (bulk and _missing_bulk(step, d)):
         return d
+    if _recorded_only:
+        raise NotRecorded(f"{step} {d.name} is not recorded{' with its bulk' if _done(d) else ''}")
     with _lock(d):  # parallel jobs (`study --jobs`) that need the same artifact compute it once
         if _done(d):
             missing = _missing_bulk(step, d) if bulk else []

@@ -432,6 +432,13 @@ def _side_verdicts(summary, steps: int, metric: str) -> dict[str, list[int]]:
     return out
 
 
+def division_of_labour(summary, steps: int) -> tuple[list[int], list[int]]:
+    """The k at which [0, k) keeps more detail and [k, 1000) more content beyond the intervals (the
+    paper's division of labour), and the k at which it is the other way round."""
+    d, c = _side_verdicts(summary, steps, "detail"), _side_verdicts(summary, steps, "content")
+    return sorted(set(d["early"]) & set(c["late"])), sorted(set(d["late"]) & set(c["early"]))
+
+
 def detail_reading(summary, steps: int) -> str:
     """Which side protects detail and which content, at each k, judged by the intervals over seeds.
     The paper's claim predicts: [0, k) the detail, [k, 1000) the content."""
@@ -443,9 +450,7 @@ def detail_reading(summary, steps: int) -> str:
         v = _side_verdicts(summary, steps, m)
         parts.append(f"{what}: [0, k) keeps more at {ks(v['early'])}, [k, 1000) at {ks(v['late'])}, "
                      f"neither beyond the intervals at {ks(v['neither'])}")
-    d, c = _side_verdicts(summary, steps, "detail"), _side_verdicts(summary, steps, "content")
-    holds = sorted(set(d["early"]) & set(c["late"]))
-    reverse = sorted(set(d["late"]) & set(c["early"]))
+    holds, reverse = division_of_labour(summary, steps)
     when = "without finetuning" if steps == 0 else f"after {steps} finetune steps"
     verdict = (f"The paper's division of labour (early timesteps detail, late ones content) holds at {ks(holds)}"
                + (f" and is reversed at {ks(reverse)}" if reverse else "") + ".")

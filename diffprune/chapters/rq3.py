@@ -328,7 +328,8 @@ def cpu_estimate(p: dict) -> dict:
 
 # --- the sections the notebook shows -----------------------------------------------------------------
 
-def _teacher_steps(p: dict) -> int:
+def trained_steps(p: dict) -> int:
+    """The teacher's training steps (the profile's, or its cost.json's)."""
     return p["teacher_steps"] or pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
 
 
@@ -337,7 +338,7 @@ def sweep_section(p: dict) -> dict:
     summary = sweep_summary(sweep(p))
     metric = summary["fd_metric"].iloc[0]
     teacher_fd = float(summary.loc[summary["row"] == "teacher", "fd"].iloc[0])
-    trained = _teacher_steps(p)
+    trained = trained_steps(p)
     pruned = summary[summary["row"] != "teacher"].groupby("ratio")["macs_fraction"].first()
     span = ", ".join(f"{r:g} → ×{f:.2f}" for r, f in pruned.items())
     return {"summary": summary, "metric": metric, "span": span,
