@@ -75,6 +75,8 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         used.update(row["samples"] for row in rows)
         content = rq2.content_rows(q)
         assert len(content) == 2 * len(rq2.content_windows(q)) and content["detail"].notna().all()
+    for q in evaluation.every_teacher(r):
+        assert rq2.map_section(q)["reading"]  # the importance map needs no pruned model's weights
     assert rq2.compute(r)["hours"] > 0  # every artifact behind RQ2 has its record
     q = spec("rq3").load("cpu")
     rows = rq3.sweep(q) + [row for s in q["seeds"] for ratio in [None, *q["frontier_ratios"]]
