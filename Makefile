@@ -46,7 +46,7 @@ demo: install data
 	@echo "demo: build/demo/pruned/prune_report.json, build/demo/teacher.png, build/demo/pruned.png"
 
 lint: install
-	$(VENV)/bin/ruff check diffprune notebooks tests benchmarks
+	$(VENV)/bin/ruff check diffprune notebooks tests benchmarks exercises
 
 test: install data browser lint
 	$(PY) -m pytest -q

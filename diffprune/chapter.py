@@ -43,6 +43,8 @@ class Chapter:
         missing = [n for n in wanted if n not in values]
         if missing:
             raise DiffpruneError(f"profile {profile} lacks {', '.join(missing)}, read by chapter {self.name}")
+        if "extensions" in wanted and profiles.PARAMETERS["extensions"].valid(values["extensions"]):
+            profiles.load_extensions(values["extensions"])  # before the checks: they may add methods
         p = {"profile": profile, **profiles.check({n: values[n] for n in wanted}, wanted)}
         for check in self.checks:
             check(p)

@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="build a copy of the book here (default: book/)")
     p.add_argument("--recompute", action="store_true", help="recompute every cached step")
     p.add_argument("--no-build", action="store_true", help="execute chapters only")
+    p.add_argument("--solutions", action="store_true",
+                   help="also the instructors' solutions page, in a copy of the book (--out, default "
+                        "build/instructor-book)")
 
     p = sub.add_parser("study", help="precompute the chapters' cached results, several jobs in parallel")
     _add_profile_args(p)
@@ -349,8 +352,11 @@ def cmd_classifier(a) -> None:
 
 def cmd_book(a) -> None:
     from .book import render
-    index = render(a.profile, _overrides(a), chapters_to_run=a.chapter, out=Path(a.out) if a.out else None,
-                   recompute=a.recompute, build=not a.no_build)
+    from .paths import in_repo
+    out = Path(a.out) if a.out else (in_repo("build/instructor-book") if a.solutions else None)
+    chapters_to_run = a.chapter + ["solutions"] if a.chapter and a.solutions else a.chapter
+    index = render(a.profile, _overrides(a), chapters_to_run=chapters_to_run, out=out,
+                   extra=("solutions",) if a.solutions else (), recompute=a.recompute, build=not a.no_build)
     if index:
         print(index)
 

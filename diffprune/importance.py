@@ -11,8 +11,14 @@
 A gradient method's score form can be chosen (RQ2's ablation, `SCORES`): "abs" sum |w*g| (the
 diffusers scripts' Diff-Pruning), "sum" |sum w*g| (their Taylor baseline), "square" sum (w*g)^2
 (the official `ddpm_exp/` code behind the paper's Table 1, for Taylor and Diff-Pruning alike).
+
+A new criterion is added with `register` (the exercises chapter shows one in a few lines).
 """
 from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable
 
 import torch
 import torch_pruning as tp
@@ -22,8 +28,34 @@ from .artifacts import DiffpruneError
 from .threshold import should_stop
 from .timestep_loss import loss_at
 
-METHODS = ("random", "magnitude", "taylor", "diff-pruning", "reinit")
-GRADIENT_METHODS = ("taylor", "diff-pruning")
+# Lists, not tuples: `register` adds to them, and every check reads them live.
+METHODS = ["random", "magnitude", "taylor", "diff-pruning", "reinit"]
+GRADIENT_METHODS = ["taylor", "diff-pruning"]
+_REGISTERED: dict[str, tuple[Callable[[], tp.importance.Importance], str]] = {}
+
+
+def register(name: str, make: Callable[[], tp.importance.Importance], *, gradients: bool = False) -> None:
+    """The extension point for a new importance criterion: `make()` returns a torch-pruning
+    `Importance`, called on each group of coupled channels (see torch-pruning's
+    `MagnitudeImportance` for the shape of one) and returning one score per channel; the lowest
+    scores are pruned. With `gradients=True` each parameter's `.grad` holds the gradients of L_t
+    summed over every visited timestep (Taylor's walk) when it is called. After `register`, `name`
+    works wherever a method does: `prune`, the profiles' `methods`, the study cache (whose keys
+    include a hash of the module that defines `make`, so an edited criterion is recomputed)."""
+    if name in METHODS and name not in _REGISTERED:
+        raise DiffpruneError(f"method {name!r} is built in; register a criterion under another name")
+    module = inspect.getmodule(make)
+    source = inspect.getsource(module) if module else repr(make)
+    _REGISTERED[name] = (make, hashlib.sha256(source.encode()).hexdigest()[:16])
+    if name not in METHODS:
+        METHODS.append(name)
+    if gradients and name not in GRADIENT_METHODS:
+        GRADIENT_METHODS.append(name)
+
+
+def fingerprint(method: str) -> str | None:
+    """A registered criterion's source hash (None for a built-in method)."""
+    return _REGISTERED[method][1] if method in _REGISTERED else None
 
 
 SCORES = ("abs", "sum", "square")
@@ -56,6 +88,8 @@ class SquaredTaylorImportance(tp.importance.GroupTaylorImportance):
 
 
 def criterion(method: str, score: str | None = None) -> tp.importance.Importance:
+    if method in _REGISTERED:
+        return _REGISTERED[method][0]()
     if method in ("random", "reinit"):
         return tp.importance.RandomImportance()
     if method == "magnitude":

@@ -138,8 +138,10 @@ def _train(work: Path, model, scheduler, params: dict, kind: str) -> None:
 def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float = 0.05,
            timestep_stride: int = 1, batch_size: int = 128, dataset: str | None = None,
            window: tuple[int, int] | None = None, score: str | None = None) -> Artifact:
-    from .importance import GRADIENT_METHODS
+    from .importance import GRADIENT_METHODS, fingerprint
     params = {"teacher": t.key, "method": method, "ratio": ratio, "seed": seed}
+    if fingerprint(method):  # a registered criterion: its source is part of what the prune means
+        params["criterion"] = fingerprint(method)
     if method in GRADIENT_METHODS:
         params.update(timestep_stride=timestep_stride, batch_size=batch_size, dataset=dataset)
     if window is not None:  # window and score only when given: the keys of earlier results stay valid

@@ -48,6 +48,26 @@ def one_of(names) -> Callable[[object], bool]:
     return lambda v: v in names
 
 
+def is_python_file(path) -> bool:
+    return isinstance(path, str) and path.endswith(".py") and in_repo(path).is_file()
+
+
+def load_extensions(paths: list[str]) -> None:
+    """Import each file as a module (so that what it registers can be hashed from its source)."""
+    import importlib.util
+    import sys
+    for path in paths:
+        file = in_repo(path)
+        name = "diffprune_extension_" + "".join(c if c.isalnum() else "_" for c in str(file))
+        spec = importlib.util.spec_from_file_location(name, file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise DiffpruneError(f"extension {path} failed: {type(e).__name__}: {e}".splitlines()[0]) from None
+
+
 def is_teacher_dir(path) -> bool:
     """A committed teacher: a diffprune model directory that records its data set in cost.json."""
     d = in_repo(path) if isinstance(path, str) else None
@@ -70,7 +90,10 @@ PARAMETERS = {
                                list_of(is_teacher_dir, non_empty=False)),
     "teacher_steps": Parameter("null (read from the teacher's cost.json) or its training steps",
                                lambda v: v is None or integer(1)(v)),
-    "methods": Parameter(f"a list of pruning methods out of {', '.join(METHODS)}", list_of(one_of(METHODS))),
+    "methods": Parameter(f"a list of pruning methods out of {', '.join(METHODS)} (or registered by extensions)",
+                         list_of(one_of(METHODS))),
+    "extensions": Parameter("a list of Python files to import first, e.g. one that registers an importance "
+                            "criterion (importance.register)", list_of(lambda v: is_python_file(v), non_empty=False)),
     "ratio": Parameter("a channel ratio in (0, 1)", lambda v: is_number(v) and 0 < v < 1),
     "thresholds": Parameter("a list of thresholds in [0, 1)", list_of(lambda t: is_number(t) and 0 <= t < 1)),
     "timestep_stride": Parameter("an integer >= 1", integer(1)),

@@ -8,11 +8,13 @@ import pytest
 
 from diffprune.book import chapters, render
 from diffprune.chapter import spec
+from diffprune.chapters import exercises
 from diffprune.cli import main
 from diffprune.profiles import read
 
 CHROMIUM = shutil.which("chromium")
 TEMPLATE = "_template"
+SOLUTIONS = "solutions"  # built only on request (book --solutions), like the template
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +29,14 @@ def study(tmp_path_factory):
 @pytest.fixture(scope="module")
 def book(study, tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
-    index = render("smoke", out=out, extra=(TEMPLATE,), progress=False)
+    index = render("smoke", out=out, extra=(TEMPLATE, SOLUTIONS), progress=False)
     return out, index
 
 
 def test_every_chapter_and_the_template_execute_without_errors(book):
     out, _ = book
-    assert chapters(out) == [*chapters(), TEMPLATE]  # the staged toc lists the template too
+    assert chapters(out) == [*chapters(), TEMPLATE, SOLUTIONS]  # the staged toc lists them too
+    assert SOLUTIONS not in chapters()  # the published book has no solutions
     for name in chapters(out):
         nb = nbformat.read(out / "chapters" / f"{name}.ipynb", as_version=4)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
@@ -143,3 +146,26 @@ def test_study_precomputes_what_a_chapter_reads(tmp_path, monkeypatch):
     p = spec("teachers").load("smoke")
     rows = [teachers.summary(q) for q in evaluation.every_teacher(p)]
     assert len(rows) == 1 + len(p["more_teachers"]) and all(r["fd"] > 0 for r in rows)
+
+
+@pytest.mark.parametrize("exercise", [e for e in exercises.EXERCISES if e.chapter], ids=lambda e: e.title)
+def test_every_exercise_runs_its_parameter_set_in_smoke(book, exercise, tmp_path):
+    out, _ = book
+    shutil.copytree(out, tmp_path / "book", ignore=shutil.ignore_patterns("_build"))
+    render("smoke", exercise.overrides, chapters_to_run=[exercise.chapter], out=tmp_path / "book", build=False,
+           progress=False)
+    nb = nbformat.read(tmp_path / "book" / "chapters" / f"{exercise.chapter}.ipynb", as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert outputs and not [o for o in outputs if o.output_type == "error"]
+    assert exercise.command.startswith(f"python -m diffprune book --profile {exercise.profile} --chapter ")
+
+
+def test_an_exercise_criterion_shows_in_the_rq1_table(book, tmp_path):
+    out, _ = book
+    shutil.copytree(out, tmp_path / "book", ignore=shutil.ignore_patterns("_build"))
+    overrides = {"extensions": ["exercises/solutions/fisher_criterion.py"], "methods": ["magnitude", "fisher"]}
+    render("smoke", overrides, chapters_to_run=["rq1"], out=tmp_path / "book", build=False, progress=False)
+    nb = nbformat.read(tmp_path / "book" / "chapters" / "rq1.ipynb", as_version=4)
+    html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "<th>fisher</th>" in html and "<th>magnitude</th>" in html

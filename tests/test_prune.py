@@ -5,7 +5,7 @@ import torch
 from conftest import images_for
 from diffusers.models.attention_processor import Attention
 
-from diffprune import DiffpruneError, count_macs, count_params, prune
+from diffprune import DiffpruneError, count_macs, count_params, importance, prune
 from diffprune.importance import METHODS, accumulate_gradients
 from diffprune.models import build_unet
 from diffprune.threshold import should_stop
@@ -159,3 +159,30 @@ def test_taylor_is_diff_pruning_with_the_sum_score_and_no_threshold(scheduler):
         _prune(copy.deepcopy(model), "magnitude", 0.4, scheduler, score="abs")
     with pytest.raises(DiffpruneError, match="score form"):
         _prune(copy.deepcopy(model), "taylor", 0.4, scheduler, score="cube")
+
+
+@pytest.fixture
+def registry():
+    """The criterion registry as it was, after the test."""
+    saved = (list(importance.METHODS), list(importance.GRADIENT_METHODS), dict(importance._REGISTERED))
+    yield
+    importance.METHODS[:], importance.GRADIENT_METHODS[:] = saved[0], saved[1]
+    importance._REGISTERED.clear()
+    importance._REGISTERED.update(saved[2])
+
+
+def test_a_registered_criterion_prunes_and_its_source_is_in_the_cache_key(registry, tmp_path, scheduler):
+    from diffprune.profiles import load_extensions
+    crit = tmp_path / "crit.py"
+    crit.write_text("import torch_pruning as tp\nfrom diffprune.importance import register\n"
+                    "register('l1x', lambda: tp.importance.MagnitudeImportance(p=1))\n")
+    load_extensions([str(crit)])
+    first = importance.fingerprint("l1x")
+    assert "l1x" in importance.METHODS and "l1x" not in importance.GRADIENT_METHODS
+    model, report = prune(build_unet("tiny", 1, 16, seed=0), "l1x", 0.25, scheduler=scheduler, progress=False)
+    assert report["method"] == "l1x" and report["macs_fraction"] < 1
+    crit.write_text(crit.read_text() + "# edited\n")
+    load_extensions([str(crit)])
+    assert importance.fingerprint("l1x") != first  # an edited criterion gets another cache key
+    with pytest.raises(DiffpruneError, match="built in"):
+        importance.register("magnitude", lambda: None)

@@ -43,7 +43,8 @@ def work(p: dict) -> list:
 
 
 CHAPTER = Chapter("rq1", parameters=(
-    "teacher", "dataset", "more_teachers", "teacher_steps", "methods", "ratio", "thresholds", "timestep_stride",
+    "teacher", "dataset", "more_teachers", "teacher_steps", "methods", "extensions", "ratio", "thresholds",
+    "timestep_stride",
     "importance_batch", "finetune_steps", "finetune_batch", "finetune_lr", "finetune_warmup", "n_samples",
     "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot", "seeds", "classifier_epochs"),
     work=work)
