@@ -24,3 +24,15 @@ def images_for(model, n=4, seed=0):
     c = model.config.in_channels
     s = model.config.sample_size
     return torch.rand(n, c, s, s, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+@pytest.fixture
+def registry():
+    """The importance-criterion registry as it was, after the test: a chapter loaded with
+    `extensions` registers criteria in this process."""
+    from diffprune import importance
+    saved = (list(importance.METHODS), list(importance.GRADIENT_METHODS), dict(importance._REGISTERED))
+    yield
+    importance.METHODS[:], importance.GRADIENT_METHODS[:] = saved[0], saved[1]
+    importance._REGISTERED.clear()
+    importance._REGISTERED.update(saved[2])

@@ -149,7 +149,7 @@ def test_study_precomputes_what_a_chapter_reads(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("exercise", [e for e in exercises.EXERCISES if e.chapter], ids=lambda e: e.title)
-def test_every_exercise_runs_its_parameter_set_in_smoke(book, exercise, tmp_path):
+def test_every_exercise_runs_its_parameter_set_in_smoke(book, exercise, tmp_path, registry):
     out, _ = book
     shutil.copytree(out, tmp_path / "book", ignore=shutil.ignore_patterns("_build"))
     render("smoke", exercise.overrides, chapters_to_run=[exercise.chapter], out=tmp_path / "book", build=False,
@@ -160,7 +160,7 @@ def test_every_exercise_runs_its_parameter_set_in_smoke(book, exercise, tmp_path
     assert exercise.command.startswith(f"python -m diffprune book --profile {exercise.profile} --chapter ")
 
 
-def test_an_exercise_criterion_shows_in_the_rq1_table(book, tmp_path):
+def test_an_exercise_criterion_shows_in_the_rq1_table(book, tmp_path, registry):
     out, _ = book
     shutil.copytree(out, tmp_path / "book", ignore=shutil.ignore_patterns("_build"))
     overrides = {"extensions": ["exercises/solutions/fisher_criterion.py"], "methods": ["magnitude", "fisher"]}

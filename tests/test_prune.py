@@ -161,16 +161,6 @@ def test_taylor_is_diff_pruning_with_the_sum_score_and_no_threshold(scheduler):
         _prune(copy.deepcopy(model), "taylor", 0.4, scheduler, score="cube")
 
 
-@pytest.fixture
-def registry():
-    """The criterion registry as it was, after the test."""
-    saved = (list(importance.METHODS), list(importance.GRADIENT_METHODS), dict(importance._REGISTERED))
-    yield
-    importance.METHODS[:], importance.GRADIENT_METHODS[:] = saved[0], saved[1]
-    importance._REGISTERED.clear()
-    importance._REGISTERED.update(saved[2])
-
-
 def test_a_registered_criterion_prunes_and_its_source_is_in_the_cache_key(registry, tmp_path, scheduler):
     from diffprune.profiles import load_extensions
     crit = tmp_path / "crit.py"
