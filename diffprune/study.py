@@ -132,7 +132,12 @@ def _compute(step: str, params: dict, compute: Callable[[Path], None], d: Path) 
     work = d.with_name(d.name + ".partial")
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    compute(work)
+    try:
+        compute(work)
+    except BaseException:
+        if not any(work.iterdir()):  # refused before writing anything: leave no trace (a partial run stays)
+            work.rmdir()
+        raise
     if "checkpoint" not in STEPS[step].spare:  # resumable state is not part of the artifact
         shutil.rmtree(work / "checkpoint", ignore_errors=True)
     write_json_atomic(work / RECORD, {

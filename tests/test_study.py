@@ -155,3 +155,13 @@ def test_a_longer_finetune_resumes_from_a_shorter_one_with_the_same_weights(tmp_
     assert len(list((tmp_path / "chained" / "finetune").glob("*/checkpoint"))) == 3  # kept: spare bulk
     a, b = load_unet(direct / "unet").state_dict(), load_unet(d / "unet").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_step_that_fails_before_writing_leaves_no_partial_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+
+    def refuse(work):
+        raise diffprune.DiffpruneError("a cuda timing needs a GPU; this machine has none")
+    with pytest.raises(diffprune.DiffpruneError, match="needs a GPU"):
+        diffprune.study.cached("timing", {"x": 1}, refuse)
+    assert not list((tmp_path / "study" / "timing").glob("*.partial"))
