@@ -225,48 +225,48 @@ def _teacher_line(ax, fd: float, within: float | None = 0.10) -> None:
         ax.axhspan(fd, fd * (1 + within), color="black", alpha=0.08, label=f"within {within:.0%} of the teacher")
 
 
-def pareto(summary, metric: str, teacher_fd: float):
-    """Fréchet distance against MACs fraction, one panel per finetune budget, one line per method
-    (95% intervals), the teacher as a dashed line."""
+def _method_panels(summary, by: str, x, metric: str, teacher_fd: float, width: float):
+    """One panel per value of `by`, one line per method of the Fréchet distance against x(rows) with
+    its 95% intervals, the teacher dashed; returns the figure and (axis, value, rows) per panel."""
     pruned = summary[summary["row"] != "teacher"]
-    budgets = sorted(pruned["steps"].unique())
-    fig, axes = plt.subplots(1, len(budgets), figsize=(3.2 * len(budgets), 3.6), sharey=True, squeeze=False)
-    for ax, steps in zip(axes[0], budgets, strict=True):
-        for method, g in pruned[pruned["steps"] == steps].groupby("method", sort=False):
-            g = g.sort_values("macs_fraction")
-            _fd_errorbar(ax, g["macs_fraction"], g, marker="o", label=method)
+    values = sorted(pruned[by].unique())
+    fig, axes = plt.subplots(1, len(values), figsize=(width * len(values), 3.6), sharey=True, squeeze=False)
+    panels = []
+    for ax, v in zip(axes[0], values, strict=True):
+        here = pruned[pruned[by] == v]
+        for method, g in here.groupby("method", sort=False):
+            g = g.assign(_x=x(g)).sort_values("_x")
+            _fd_errorbar(ax, g["_x"], g, marker="o", label=method)
         _teacher_line(ax, teacher_fd)
-        ax.plot([1.0], [teacher_fd], "k*", ms=9)
         ax.set_yscale("log")
-        ax.set_xlabel("MACs / teacher's MACs")
-        ax.set_title(f"after {int(steps):,} finetune steps", fontsize=10)
         ax.grid(alpha=0.3, which="both")
+        panels.append((ax, v, here))
     axes[0][0].set_ylabel(f"{metric} (log; lower is better)")
     axes[0][-1].legend(fontsize=7)
+    return fig, panels
+
+
+def pareto(summary, metric: str, teacher_fd: float):
+    """Fréchet distance against MACs fraction, one panel per finetune budget, one line per method."""
+    fig, panels = _method_panels(summary, "steps", lambda g: g["macs_fraction"], metric, teacher_fd, 3.2)
+    for ax, steps, _ in panels:
+        ax.plot([1.0], [teacher_fd], "k*", ms=9)
+        ax.set_xlabel("MACs / teacher's MACs")
+        ax.set_title(f"after {int(steps):,} finetune steps", fontsize=10)
     return _done(fig)
 
 
 def recovery_curves(summary, metric: str, teacher_fd: float, teacher_steps: int):
     """Fréchet distance against finetune steps (share of the teacher's steps), one panel per ratio."""
-    pruned = summary[summary["row"] != "teacher"]
-    ratios = sorted(pruned["ratio"].unique())
-    fig, axes = plt.subplots(1, len(ratios), figsize=(3.0 * len(ratios), 3.6), sharey=True, squeeze=False)
-    for ax, ratio in zip(axes[0], ratios, strict=True):
-        here = pruned[pruned["ratio"] == ratio]
-        for method, g in here.groupby("method", sort=False):
-            g = g.sort_values("steps")
-            _fd_errorbar(ax, 100 * g["steps"] / teacher_steps, g, marker="o", label=method)
-        _teacher_line(ax, teacher_fd)
+    fig, panels = _method_panels(summary, "ratio", lambda g: 100 * g["steps"] / teacher_steps, metric, teacher_fd,
+                                 3.0)
+    for ax, ratio, here in panels:
         shares = sorted(100 * here["steps"].unique() / teacher_steps)
         ax.set_xscale("symlog", linthresh=max(min(s for s in shares if s > 0), 1e-3) if len(shares) > 1 else 1)
         ax.set_xticks(shares, [f"{s:.3g}%" for s in shares], fontsize=8)
         ax.minorticks_off()
-        ax.set_yscale("log")
         ax.set_xlabel("finetune steps, % of the teacher's")
         ax.set_title(f"ratio {ratio:g} (MACs ×{here['macs_fraction'].iloc[0]:.2f})", fontsize=10)
-        ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel(f"{metric} (log; lower is better)")
-    axes[0][-1].legend(fontsize=7)
     return _done(fig)
 
 

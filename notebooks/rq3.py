@@ -59,6 +59,7 @@ glue("recovery", sweep["recovery"], display=False)
 glue("headline", sweep["headline"], display=False)
 glue("sweep_reading", sweep["reading"], display=False)
 glue("sweep_span", sweep["span"], display=False)
+glue("paper_points", rq3.paper_points(), display=False)
 glue("sweep_n", p["recovery_samples"], display=False)
 glue("sweep_metric", sweep["metric"], display=False)
 glue("sweep_ddim", p["ddim_steps"], display=False)
@@ -87,9 +88,8 @@ glue("sweep_seeds", len(p["seeds"]), display=False)
 #
 # {glue:text}`sweep_reading`
 #
-# **Beside the paper.** The paper reports one point of this surface per data set: CIFAR-10 at
-# MACs ×0.56 after 100K of the teacher's 800K steps (12.5%), FID 4.19 → 5.29; CelebA-HQ at ×0.56,
-# 6.48 → 6.24 (its Table 1, Inception FID on 50,000 samples). **Deviations**: our teacher is the
+# **Beside the paper.** The paper reports one point of this surface per data set (**its numbers**,
+# Table 1, Inception FID on 50,000 samples): {glue:text}`paper_points`. **Deviations**: our teacher is the
 # small model of *The teachers*, our distance is {glue:text}`sweep_metric` on {glue:text}`sweep_n`
 # samples (not comparable in value to FID), DDIM {glue:text}`sweep_ddim` steps instead of 100,
 # {glue:text}`sweep_seeds` seed(s).
@@ -172,14 +172,17 @@ glue("frontier_timing", frontier["timing"], display=False)
 #
 # Every result of this chapter — prunes, finetunes, samples, distances and timings, RQ1's shared
 # rows included — took {glue:text}`rq3_hours:.2f` hours on {glue:text}`rq3_devices`, summed from
-# their records in `data/study/`. On a GPU, finetunes are not bit-for-bit deterministic: when
-# the cpu profile's sweep was interrupted and resumed on an H100, 16 distances were computed
-# twice under the same keys; they differed by at most 0.09%. {glue:text}`rq3_cpu`
+# their records in `data/study/`. {glue:text}`rq3_repeats` {glue:text}`rq3_cpu`
 
 # %%
 spent = rq3.compute(p)
 glue("rq3_hours", spent["hours"], display=False)
 glue("rq3_devices", ", ".join(spent["devices"]), display=False)
+repeats = rq3.gpu_repeats()
+glue("rq3_repeats", (f"On a GPU, finetunes are not bit-for-bit deterministic: when the cpu profile's sweep was "
+                     f"interrupted and resumed on an H100, {repeats['n']} distances were computed twice under the "
+                     f"same keys and differed by at most {repeats['max_pct']:.2f}% "
+                     "(`data/results/gpu_repeats.json`).") if repeats else "", display=False)
 cpu = rq3.cpu_estimate(p)
 hours = cpu["finetune_hours"] + cpu["sample_hours"] if cpu else 0
 glue("rq3_cpu", (f"On one CPU thread the same finetunes ({cpu['finetune_steps']:,} steps at "

@@ -162,9 +162,38 @@ def headline_reading(summary, trained: int) -> str:
     text.append(" and ".join(parts) + ".")
     s10 = steps_to_reach(summary, 0.10).get(("diff-pruning", half))
     holds = s10 is not None and s10 / trained <= 0.20
-    text.append("The paper's headline (about 50% fewer MACs at 10–20% of the training cost, FID within a few "
-                f"percent) {'holds' if holds else 'does not hold'} here by this 10% criterion.")
+    text.append("The paper's headline (about 50% fewer MACs at 10–20% of the training cost) "
+                f"{'holds' if holds else 'does not hold'} here by this 10% criterion.")
     return " ".join(text)
+
+
+def paper_points() -> str:
+    """The paper's one point of this surface per data set (Diff-Pruning against its teacher), from
+    its Table 1 as recorded in data/paper/."""
+    from ..published import paper_table
+    parts = []
+    for dataset, name in (("cifar10", "CIFAR-10"), ("celeba-hq", "CelebA-HQ")):
+        t = paper_table(dataset)
+        teacher = t[t["method"] == "pretrained"].iloc[0]
+        dp = t[t["method"] == "diff-pruning"]
+        fids = ", ".join(f"{r.fid:g} at T = {r.threshold_T:g}" for r in dp.itertuples())
+        first = dp.iloc[0]
+        parts.append(f"{name} at MACs ×{first['macs_G'] / teacher['macs_G']:.2f} after {first['train_steps']:,.0f} "
+                     f"of the teacher's {teacher['train_steps']:,.0f} steps "
+                     f"({100 * first['train_steps'] / teacher['train_steps']:.1f}%): FID {teacher['fid']:g} → {fids}")
+    return "; ".join(parts)
+
+
+def gpu_repeats() -> dict | None:
+    """The record of distances computed twice on the GPU under the same keys (data/results/), if any."""
+    import json
+
+    from ..paths import RESULTS_DIR
+    path = RESULTS_DIR / "gpu_repeats.json"
+    if not path.is_file():
+        return None
+    r = json.loads(path.read_text())
+    return {"n": len(r["pairs"]), "max_pct": 100 * r["max_relative_difference"]}
 
 
 def recovery_reading(summary) -> str:

@@ -46,6 +46,12 @@ def _frontier(profile: str, overrides: dict, budget: float = 30.0) -> str:
             f"{len(front)} frontier points are pruned models.")
 
 
+def _levers(profile: str, overrides: dict) -> str:
+    from . import rq3
+    levers = rq3.levers_section()
+    return levers["reading"] if levers else ""
+
+
 NOTES = (
     ("The stop t falls as T falls: a small T lets the walk run until L_t is tiny, late in t. The curve is "
      "flat for large t, so a large T's stop t moves most with the batch.", _stops),
@@ -54,11 +60,11 @@ NOTES = (
      "needed.", None),
     ("A harder prune needs more finetuning; at the hardest ratios it may not come within 20% at all within "
      "32% of the teacher's training.", _recovery),
-    ("On a laptop CPU expect roughly 0.6–0.8 of the MACs ideal at batch 64 and less at batch 1; attention "
-     "(scaled dot-product) time does not shrink, because pruning keeps the heads and the sequence length and "
-     "only narrows each head.", None),
-    ("stop_t depends on the data's L_t curve; 300 steps of a tiny model give blurry samples — train longer "
-     "before pruning.", None),
+    ("Measured well short of the MACs ideal, and less at batch 1 than at batch 64; attention (scaled "
+     "dot-product) time does not shrink, because pruning keeps the heads and the sequence length and only "
+     "narrows each head. The recorded run of benchmarks/speed_levers.py on the study's machine:", _levers),
+    ("stop_t depends on the data's L_t curve. 300 steps are far fewer than the committed teachers' 5,000: "
+     "expect rough samples, and train longer before pruning.", None),
     ("At this model size the sampler is the cheaper lever: the answer comes from the frontier.", _frontier),
 )
 
