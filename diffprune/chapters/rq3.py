@@ -174,13 +174,13 @@ def paper_points() -> str:
     parts = []
     for dataset, name in (("cifar10", "CIFAR-10"), ("celeba-hq", "CelebA-HQ")):
         t = paper_table(dataset)
-        teacher = t[t["method"] == "pretrained"].iloc[0]
+        dense = t[t["method"] == "pretrained"].iloc[0]
         dp = t[t["method"] == "diff-pruning"]
         fids = ", ".join(f"{r.fid:g} at T = {r.threshold_T:g}" for r in dp.itertuples())
         first = dp.iloc[0]
-        parts.append(f"{name} at MACs ×{first['macs_G'] / teacher['macs_G']:.2f} after {first['train_steps']:,.0f} "
-                     f"of the teacher's {teacher['train_steps']:,.0f} steps "
-                     f"({100 * first['train_steps'] / teacher['train_steps']:.1f}%): FID {teacher['fid']:g} → {fids}")
+        parts.append(f"{name} at MACs ×{first['macs_G'] / dense['macs_G']:.2f} after {first['train_steps']:,.0f} "
+                     f"of the teacher's {dense['train_steps']:,.0f} steps "
+                     f"({100 * first['train_steps'] / dense['train_steps']:.1f}%): FID {dense['fid']:g} → {fids}")
     return "; ".join(parts)
 
 
