@@ -134,7 +134,9 @@ def spent(artifacts: list[pipeline.Artifact]) -> dict:
 def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
     """One line per label: the mean over seeds, and the interval that n seeds allow — the
     bootstrap interval over samples for one seed, the Student-t interval over seeds otherwise
-    (column `interval` says which). With a baseline label, sizes are also given as fractions of it."""
+    (column `interval` says which). Beside it, `<metric>_boot_low/_high`: the seeds' bootstrap
+    intervals averaged bound by bound, the sampling noise of one seed, to set against the spread
+    between seeds. With a baseline label, sizes are also given as fractions of it."""
     import pandas as pd
 
     from .uncertainty import mean_ci
@@ -143,6 +145,8 @@ def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
     for _, g in df.groupby(by, sort=False):
         r = g.iloc[0].to_dict()
         for m in METRICS:
+            if f"{m}_low" in g and g[f"{m}_low"].notna().all():
+                r[f"{m}_boot_low"], r[f"{m}_boot_high"] = g[f"{m}_low"].mean(), g[f"{m}_high"].mean()
             if m in g and len(g) > 1 and g[m].notna().all():
                 ci = mean_ci(g[m].tolist())
                 lo, hi = RANGE[m]  # a t interval over few seeds can leave the metric's range: clipped to it

@@ -74,7 +74,7 @@ def rq1_tradeoff(ours, paper, metric: str):
                    fmt="o", capsize=3, label=r["row"])
     a.set_xlabel("MACs / teacher's MACs")
     a.set_ylabel(f"{metric} (lower is better)")
-    a.set_title("this study (95% bootstrap CI)", fontsize=10)
+    a.set_title(f"this study ({ours['interval'].iloc[0]})", fontsize=10)
     a.legend(fontsize=7)
     a.grid(alpha=0.3)
     base = paper[paper["method"] == "pretrained"]["macs_G"].iloc[0]
@@ -87,6 +87,31 @@ def rq1_tradeoff(ours, paper, metric: str):
     b.set_title("the paper: CIFAR-10, Table 1 (no CIs published)", fontsize=10)
     b.legend(fontsize=6)
     b.grid(alpha=0.3)
+    return _done(fig)
+
+
+def seed_spread(rows, summary, metric: str):
+    """Each row's value per seed with that seed's bootstrap interval (thin, coloured by seed), and
+    the mean over seeds with its t interval (black): is the spread between seeds wider than one
+    seed's sampling noise?"""
+    labels = list(summary["row"])
+    seeds = sorted({r["seed"] for r in rows})
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2))
+    for j, seed in enumerate(seeds):
+        mine = {r["row"]: r for r in rows if r["seed"] == seed}
+        y = [i + 0.12 * (j - (len(seeds) - 1) / 2) for i in range(len(labels))]
+        v = np.array([mine[k]["fd"] for k in labels])
+        err = [v - [mine[k]["fd_low"] for k in labels], [mine[k]["fd_high"] for k in labels] - v]
+        ax.errorbar(v, y, xerr=err, fmt="o", ms=3, lw=0.8, capsize=2, label=f"seed {seed} (bootstrap 95%)")
+    mean = summary["fd"].to_numpy()
+    ax.errorbar(mean, np.arange(len(labels)) + 0.35,
+                xerr=[mean - summary["fd_low"].to_numpy(), summary["fd_high"].to_numpy() - mean],
+                fmt="s", color="black", ms=4, capsize=3, label=f"mean ({summary['interval'].iloc[0]})")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric} (lower is better)")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3, axis="x")
     return _done(fig)
 
 

@@ -48,6 +48,11 @@ glue("interval", summary["interval"].iloc[0], display=False)
 glue("macs_fraction", float(summary["macs_fraction"].iloc[-1]), display=False)
 glue("n_samples", p["n_samples"], display=False)
 glue("reading", rq1.reading(summary), display=False)
+glue("seed_reading", rq1.seed_reading(rows), display=False)
+glue("seed_devices", "; ".join(f"seed {k}: {', '.join(v)}" for k, v in rq1.seed_devices(rows).items()),
+     display=False)
+glue("seeds", ", ".join(str(s) for s in p["seeds"]), display=False)
+glue("rq1_seeds", plots.seed_spread(rows, summary, summary["fd_metric"].iloc[0]), display=False)
 glue("rq1_table", rq1.display_table(summary), display=False)
 glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"), summary["fd_metric"].iloc[0]),
      display=False)
@@ -57,7 +62,9 @@ glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"),
 # :name: tab-rq1
 # Table 1 on our data. FD: {glue:text}`metric` of the samples to the test split; SSIM and "same
 # class": agreement between teacher and pruned samples drawn from the same noise; each with its
-# {glue:text}`interval` in parentheses. Finetuning steps as a share of the teacher's training steps.
+# {glue:text}`interval` in parentheses (seeds {glue:text}`seeds`; with several seeds, each seed's
+# bootstrap interval over its samples, averaged bound by bound, is in its own column). Finetuning
+# steps as a share of the teacher's training steps; stop t of the first seed.
 # ```
 #
 # Every pruned row keeps about {glue:text}`macs_fraction:.2f` of the teacher's MACs.
@@ -68,6 +75,22 @@ glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"),
 # are not comparable with the paper's column; only the ordering of rows is. The data set and
 # teacher are ours (see *The teachers*), the sampler takes fewer DDIM steps, and the importance
 # pass visits every `timestep_stride`-th timestep instead of all of them (see the parameters above).
+# The paper reports one run per row and no intervals.
+#
+# ## Seeds
+#
+# A seed fixes the importance batch and its noise, the finetuning order and the sampling noise.
+# The table's intervals are over seeds when there are several: is a row's lead larger than what
+# another seed would change? Devices, from the records: {glue:text}`seed_devices` (GPU finetunes
+# are not bit-reproducible; repeats under the same keys differed by under 0.1%, see *RQ3*).
+#
+# ```{glue:figure} rq1_seeds
+# :name: fig-rq1-seeds
+# The Fréchet distance of each row for each seed, with that seed's 95% bootstrap interval over its
+# samples (coloured), and the mean over seeds with its interval (black).
+# ```
+#
+# {glue:text}`seed_reading`
 #
 # ```{glue:figure} rq1_figure
 # :name: fig-rq1
@@ -102,6 +125,8 @@ for q in evaluation.other_teachers(p):
     display(Markdown(f"**{q['dataset']}** (teacher `{q['teacher']}`)"))
     display(rq1.display_table(other))
     display(Markdown(rq1.reading(other)))
+    display(plots.seed_spread(other_rows, other, other["fd_metric"].iloc[0]))
+    display(Markdown(rq1.seed_reading(other_rows)))
     display(plots.paired_samples(evaluation.previews(other_rows, q["seeds"][0])))
     display(Markdown(f"Samples from the same 12 noise draws through the {q['dataset']} teacher and each "
                      "finetuned pruned model. The Fréchet distances of this data set are not comparable "

@@ -240,17 +240,19 @@ for q in evaluation.other_teachers(p):
     display(section["figure"], section["table"], Markdown(section["reading"]))
     section = rq2.map_section(q)
     display(section["rho"], section["jaccard"], Markdown(section["reading"]))
-    if p["sweeps_on_more_teachers"]:
+    if "content" in p["sweeps_on_more_teachers"]:
         section = rq2.content_section(q)
         display(section["figure"], section["table"], section["table_finetuned"], section["samples"],
                 Markdown(section["reading"]))
+    if "ablations" in p["sweeps_on_more_teachers"]:
         section = rq2.threshold_section(q)
         display(section["figure"], section["table"], Markdown(section["reading"]))
         section = rq2.score_section(q)
         display(section["table"], Markdown(section["reading"]))
-if not p["sweeps_on_more_teachers"]:
-    display(Markdown("The content-vs-detail sweep and the ablations ran on the study's teacher only "
-                     "(`sweeps_on_more_teachers: false` in this profile)."))
+left = [name for name in rq2.SWEEPS if name not in p["sweeps_on_more_teachers"]]
+if left:
+    display(Markdown(f"Run on the study's teacher only in this profile: {' and '.join(left)} "
+                     f"(`sweeps_on_more_teachers: {p['sweeps_on_more_teachers']}`)."))
 
 # %% [markdown]
 # ## Compute

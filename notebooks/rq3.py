@@ -63,7 +63,7 @@ glue("paper_points", rq3.paper_points(), display=False)
 glue("sweep_n", p["recovery_samples"], display=False)
 glue("sweep_metric", sweep["metric"], display=False)
 glue("sweep_ddim", p["ddim_steps"], display=False)
-glue("sweep_seeds", len(p["seeds"]), display=False)
+glue("sweep_seeds", len(p["tradeoff_seeds"]), display=False)
 
 # %% [markdown]
 # ```{glue:figure} pareto

@@ -31,6 +31,15 @@ def test_summarize_several_seeds_uses_the_t_interval_over_seeds():
     assert r.seeds == 3 and r.interval == "95% t over 3 seeds"
 
 
+def test_summarize_keeps_the_seeds_bootstrap_interval_beside_the_interval_over_seeds():
+    rows = [_row("a", v, half, seed=i) for i, (v, half) in enumerate([(10.0, 1.0), (12.0, 2.0), (14.0, 3.0)])]
+    r = evaluation.summarize(rows).iloc[0]
+    assert (r.fd_boot_low, r.fd_boot_high) == pytest.approx((10.0, 14.0))  # bound by bound: (9+10+11)/3, (11+14+17)/3
+    assert r.fd_low < r.fd_boot_low  # the spread between seeds is wider here than one seed's sampling noise
+    one = evaluation.summarize([_row("a", 10.0, 1.0)]).iloc[0]
+    assert (one.fd_boot_low, one.fd_boot_high) == (one.fd_low, one.fd_high)
+
+
 def test_summarize_gives_sizes_as_fractions_of_the_baseline():
     rows = [_row("pretrained", 5.0, 1.0), {**_row("pruned", 8.0, 1.0), "params": 50, "macs": 250}]
     s = evaluation.summarize(rows, baseline="pretrained")

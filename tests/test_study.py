@@ -68,18 +68,19 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         row = teachers.summary(q)
         assert row["fd"] == fd_by_samples[row["samples"]] and evaluation.preview(row).shape[0] == pipeline.PREVIEW_N
     r = spec("rq2").load("cpu")
-    for q in rq2.sweep_teachers(r):
+    for q in rq2.sweep_teachers(r, "ablations"):
         rows = [rq2.threshold_row(q, T, s) for s in q["ablation_seeds"] for T in q["ablation_thresholds"]]
         rows += [rq2.score_row(q, *specs, s) for s in q["ablation_seeds"] for specs in rq2.score_specs(q)]
         assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
         used.update(row["samples"] for row in rows)
+    for q in rq2.sweep_teachers(r, "content"):
         content = rq2.content_rows(q)
         assert len(content) == 2 * len(rq2.content_windows(q)) and content["detail"].notna().all()
     for q in evaluation.every_teacher(r):
         assert rq2.map_section(q)["reading"]  # the importance map needs no pruned model's weights
     assert rq2.compute(r)["hours"] > 0  # every artifact behind RQ2 has its record
     q = spec("rq3").load("cpu")
-    rows = rq3.sweep(q) + [row for s in q["seeds"] for ratio in [None, *q["frontier_ratios"]]
+    rows = rq3.sweep(q) + [row for s in q["tradeoff_seeds"] for ratio in [None, *q["frontier_ratios"]]
                            for row in rq3.frontier_rows(q, ratio, s)]
     assert len(rows) == 1 + len(q["tradeoff_ratios"]) * len(q["tradeoff_methods"]) * len(q["recovery_steps"]) + (
         1 + len(q["frontier_ratios"])) * len(rq3.samplers(q))

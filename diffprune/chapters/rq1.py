@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from .. import evaluation
+from .. import evaluation, pipeline
 from ..chapter import Chapter
 from ..published import paper_table
 
@@ -70,6 +70,31 @@ def reading(summary) -> str:
             f"{evaluation.versus(best, others)} ({best['interval']}).")
 
 
+def seed_devices(rows: list[dict]) -> dict[int, list[str]]:
+    """The devices each seed's samples were drawn on, from their records."""
+    out: dict[int, set[str]] = {}
+    for r in rows:
+        out.setdefault(r["seed"], set()).add(pipeline.recorded("sample", r["samples"]).compute()["device"])
+    return {s: sorted(d) for s, d in sorted(out.items())}
+
+
+def seed_reading(rows: list[dict]) -> str:
+    """Does the seed move the Fréchet distance more than resampling one seed's samples does? The
+    standard deviation over seeds against the bootstrap standard error (interval width / 3.92)."""
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    g = df.groupby("row", sort=False)
+    if g["seed"].nunique().min() < 2:
+        return ""
+    spread = g["fd"].std() / g.apply(lambda x: ((x["fd_high"] - x["fd_low"]) / 3.92).mean(), include_groups=False)
+    verdict = ("the seed moves the distance more than resampling one seed's samples does, so a single seed's "
+               "bootstrap interval understates a row's uncertainty" if spread.median() > 1 else
+               "the seed moves the distance no more than resampling one seed's samples does")
+    return (f"Over {g['seed'].nunique().min()} seeds, the standard deviation of the FD between seeds is "
+            f"{spread.median():.1f} times one seed's bootstrap standard error (median over the {len(spread)} rows; "
+            f"from {spread.min():.1f} to {spread.max():.1f}): {verdict}.")
+
+
 def _steps(r) -> str:
     if r.method == "pretrained":
         return f"teacher: {int(r.teacher_steps):,}" if r.teacher_steps else "teacher"
@@ -87,6 +112,8 @@ def display_table(summary):
         "MACs (M)": (summary["macs"] / 1e6).map("{:.1f}".format),
         "MACs ×": summary["macs_fraction"].map("{:.2f}".format),
         "FD": [ci(r.fd, r.fd_low, r.fd_high, 1) for r in summary.itertuples()],
+        **({"FD, one seed's bootstrap": [f"{r.fd_boot_low:.1f}–{r.fd_boot_high:.1f}" for r in summary.itertuples()]}
+           if summary["seeds"].min() > 1 else {}),
         "SSIM": [ci(r.ssim, r.ssim_low, r.ssim_high, 3) for r in summary.itertuples()],
         "same class": [ci(r.content, r.content_low, r.content_high, 3) for r in summary.itertuples()],
         "finetune steps": [_steps(r) for r in summary.itertuples()],

@@ -19,6 +19,8 @@ from ..profiles import Parameter, integer, is_number, list_of, one_of
 from ..published import repository_curves
 from ..threshold import stop_index
 
+SWEEPS = ("content", "ablations")  # the sweeps that sweeps_on_more_teachers may repeat on other teachers
+
 OWN = {
     "lt_batches": Parameter("an integer >= 1: fixed batches of the L_t curve", integer(1)),
     "lt_stride": Parameter("an integer in [1, 1000]: the L_t curve visits every k-th timestep", integer(1, 1000)),
@@ -35,9 +37,8 @@ OWN = {
                                  integer(2)),
     "content_finetune_steps": Parameter("an integer >= 1: the short finetune after which they are compared again",
                                         integer(1)),
-    "sweeps_on_more_teachers": Parameter("true or false: repeat the content-vs-detail sweep and the ablations on "
-                                         "more_teachers",
-                                          lambda v: isinstance(v, bool)),
+    "sweeps_on_more_teachers": Parameter(f"a list out of {', '.join(SWEEPS)} (may be empty): the costly sweeps "
+                                         "repeated on more_teachers", list_of(one_of(SWEEPS), non_empty=False)),
     "ablation_thresholds": Parameter("a list of thresholds in [0, 1): Diff-Pruning finetuned at each",
                                      list_of(lambda t: is_number(t) and 0 <= t < 1)),
     "score_forms": Parameter(f"a list of score forms out of {', '.join(SCORES)}", list_of(one_of(SCORES))),
@@ -323,15 +324,15 @@ def content_row(p: dict, seed: int, side: str, window) -> list[dict]:
             for steps, model in _content_models(p, seed, window)]
 
 
-def sweep_teachers(p: dict) -> list[dict]:
-    """The teachers of the costly sweeps (content vs detail, ablations): the study's, or every one."""
-    return evaluation.every_teacher(p) if p["sweeps_on_more_teachers"] else [p]
+def sweep_teachers(p: dict, sweep: str) -> list[dict]:
+    """The teachers of one costly sweep (content vs detail, or the ablations): the study's, or every one."""
+    return evaluation.every_teacher(p) if sweep in p["sweeps_on_more_teachers"] else [p]
 
 
 def content_work(p: dict) -> list:
     # the walks first, so that parallel jobs do not wait on one another's walk
-    return ([(stages_record, (q, s)) for q in sweep_teachers(p) for s in p["content_seeds"]]
-            + [(content_row, (q, s, side, w)) for q in sweep_teachers(p) for s in p["content_seeds"]
+    return ([(stages_record, (q, s)) for q in sweep_teachers(p, "content") for s in p["content_seeds"]]
+            + [(content_row, (q, s, side, w)) for q in sweep_teachers(p, "content") for s in p["content_seeds"]
                for side, w in content_windows(p)])
 
 
@@ -519,7 +520,7 @@ def score_row(p: dict, label: str, method: str, threshold: float | None, score: 
 
 
 def ablation_work(p: dict) -> list:
-    return [job for q in sweep_teachers(p) for s in q["ablation_seeds"]
+    return [job for q in sweep_teachers(p, "ablations") for s in q["ablation_seeds"]
             for job in [*((threshold_row, (q, T, s)) for T in q["ablation_thresholds"]),
                         *((score_row, (q, *spec, s)) for spec in score_specs(q))]]
 
@@ -634,7 +635,8 @@ def ablation_artifacts(p: dict) -> list[pipeline.Artifact]:
 def compute(p: dict) -> dict:
     """Hours and devices of every artifact behind the chapter (rows shared with RQ1 included)."""
     arts = [a for q in evaluation.every_teacher(p) for a in map_artifacts(q)]
-    arts += [a for q in sweep_teachers(p) for a in content_artifacts(q) + ablation_artifacts(q)]
+    arts += [a for q in sweep_teachers(p, "content") for a in content_artifacts(q)]
+    arts += [a for q in sweep_teachers(p, "ablations") for a in ablation_artifacts(q)]
     return evaluation.spent(arts)
 
 

@@ -21,6 +21,8 @@ LABELS = {"reinit": "scratch"}
 OWN = {
     "tradeoff_ratios": Parameter("a list of channel ratios in (0, 1)", list_of(lambda v: is_number(v) and 0 < v < 1)),
     "tradeoff_methods": Parameter(f"a list of methods out of {', '.join(METHODS)}", list_of(one_of(METHODS))),
+    "tradeoff_seeds": Parameter("a non-empty list of seeds >= 0 of the sweep and the frontier (each seed repeats "
+                                "every finetune)", list_of(integer(0))),
     "tradeoff_threshold": Parameter("a threshold in [0, 1): Diff-Pruning's T in the sweep",
                                     lambda v: is_number(v) and 0 <= v < 1),
     "recovery_steps": Parameter("an increasing list of finetune steps >= 0: the checkpoints evaluated",
@@ -88,8 +90,9 @@ def teacher_row(p: dict, seed: int, n: int | None = None, by: tuple[str, int] | 
 
 
 def sweep_jobs(p: dict) -> list:
-    return [(teacher_row, (p, s)) for s in p["seeds"]] + [
-        (recovery_rows, (p, m, r, s)) for s in p["seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]]
+    return [(teacher_row, (p, s)) for s in p["tradeoff_seeds"]] + [
+        (recovery_rows, (p, m, r, s))
+        for s in p["tradeoff_seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]]
 
 
 def sweep(p: dict) -> list[dict]:
@@ -232,7 +235,7 @@ def frontier_rows(p: dict, ratio: float | None, seed: int) -> list[dict]:
 
 
 def frontier_jobs(p: dict) -> list:
-    return [(frontier_rows, (p, r, s)) for s in p["seeds"] for r in [None, *p["frontier_ratios"]]]
+    return [(frontier_rows, (p, r, s)) for s in p["tradeoff_seeds"] for r in [None, *p["frontier_ratios"]]]
 
 
 # --- measured speed --------------------------------------------------------------------------------
@@ -241,7 +244,7 @@ def speed_models(p: dict) -> list[tuple[str, float, pipeline.Artifact]]:
     """(label, ratio, model): the teacher and the sweep's Diff-Pruning prunes (speed depends on the
     structure only, which a uniform ratio fixes for every method)."""
     t = pipeline.teacher(p["teacher"])
-    return [("teacher", 0.0, t)] + [(f"r={r:g}", r, model(p, "diff-pruning", r, p["seeds"][0], 0))
+    return [("teacher", 0.0, t)] + [(f"r={r:g}", r, model(p, "diff-pruning", r, p["tradeoff_seeds"][0], 0))
                                     for r in p["tradeoff_ratios"]]
 
 
@@ -305,14 +308,15 @@ def sample_sets(p: dict, method: str | None, ratio: float, seed: int) -> int:
 
 
 def sample_jobs(p: dict) -> list:
-    return [(sample_sets, (p, None, 0.0, s)) for s in p["seeds"]] + [
-        (sample_sets, (p, m, r, s)) for s in p["seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]]
+    return [(sample_sets, (p, None, 0.0, s)) for s in p["tradeoff_seeds"]] + [
+        (sample_sets, (p, m, r, s))
+        for s in p["tradeoff_seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]]
 
 
 def compute(p: dict) -> dict:
     """Hours and devices of every artifact behind the chapter (rows shared with RQ1 included)."""
-    arts = [a for s in p["seeds"] for a in teacher_artifacts(p, s)]
-    for s in p["seeds"]:
+    arts = [a for s in p["tradeoff_seeds"] for a in teacher_artifacts(p, s)]
+    for s in p["tradeoff_seeds"]:
         for r in p["tradeoff_ratios"]:
             for m in p["tradeoff_methods"]:
                 arts.append(evaluation.pruned_model({**p, "ratio": r}, m, s, _threshold(p, m)))
@@ -321,7 +325,7 @@ def compute(p: dict) -> dict:
 
 
 CHAPTER = Chapter("rq3", parameters=(
-    "teacher", "dataset", "teacher_steps", "seeds", "timestep_stride", "importance_batch", "finetune_batch",
+    "teacher", "dataset", "teacher_steps", "timestep_stride", "importance_batch", "finetune_batch",
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
     "classifier_epochs"), own=OWN, work=work, checks=(_frontier_in_sweep,))
 
@@ -332,11 +336,12 @@ def cpu_estimate(p: dict) -> dict:
     on a CPU (the rows shared with RQ1). Fréchet distances (seconds each since `fid._Replicates`)
     and prunes are left out."""
     import statistics
-    arts = [a for s in p["seeds"] for a in teacher_artifacts(p, s)]
-    arts += [a for s in p["seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]
+    arts = [a for s in p["tradeoff_seeds"] for a in teacher_artifacts(p, s)]
+    arts += [a for s in p["tradeoff_seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]
              for a in model_artifacts(p, m, r, s)]
     unique = {(a.step, a.key): a for a in arts}.values()
-    total_steps = len(p["seeds"]) * len(p["tradeoff_ratios"]) * len(p["tradeoff_methods"]) * p["recovery_steps"][-1]
+    total_steps = (len(p["tradeoff_seeds"]) * len(p["tradeoff_ratios"]) * len(p["tradeoff_methods"])
+                   * p["recovery_steps"][-1])
     image_steps, ft_rate, sample_rate = 0, [], []
     for a in unique:
         record = a.read_json("params.json")
@@ -497,7 +502,7 @@ def frontier_section(p: dict, speed: list[dict]) -> dict:
     from .. import plots
     from ..published import sampler_steps
     rows = []
-    for s in p["seeds"][:1]:
+    for s in p["tradeoff_seeds"][:1]:
         for ratio in [None, *p["frontier_ratios"]]:
             label = "teacher" if ratio is None else f"r={ratio:g}"
             for r in frontier_rows(p, ratio, s):
