@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spacing", default="uniform", choices=SPACINGS,
                    help="DDIM timesteps; quad is the DDIM repository's CIFAR-10 schedule")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--shard-size", type=int, default=None,
+                   help="images per shard in OUT.shards/, a multiple of --batch-size (default 4 batches): processes "
+                        "of `accelerate launch` split the shards, and a rerun draws only the missing ones")
     p.add_argument("--out", required=True, help="output .npz (a .png grid is written beside it)")
     p.add_argument("--quiet", action="store_true")
     p = sub.add_parser("metrics", help="Fréchet distance, SSIM and content consistency of samples")
@@ -267,25 +270,30 @@ def cmd_finetune(a) -> None:
 
 
 def cmd_sample(a) -> None:
-    import numpy as np
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
 
     from .models import load_scheduler, load_unet
-    from .sample import sample, save_grid, save_samples
+    from .sample import load_samples, sample_to_file, save_grid
 
     if a.n < 1 or a.batch_size < 1 or a.steps < 1 or a.eta < 0:
         raise DiffpruneError("--n, --batch-size and --steps must be >= 1 and --eta >= 0")
     if not a.out.endswith(".npz"):
         raise DiffpruneError(f"--out must end in .npz, got {a.out}")
     _require_model(a.model)
-    model = load_unet(a.model)
-    scheduler = load_scheduler(a.model)
-    images = sample(model, scheduler, a.n, seed=a.seed, sampler=a.sampler, steps=a.steps, eta=a.eta,
-                    spacing=a.spacing, batch_size=a.batch_size, progress=not a.quiet)
+    # one process unless started by `accelerate launch`; accelerate forms a CPU process group (gloo)
+    # only when asked for the CPU, which `launch --cpu` would reduce to one process
+    state = PartialState(cpu=not torch.cuda.is_available() or parse_flag_from_env("ACCELERATE_USE_CPU"))
+    model = load_unet(a.model).to(state.device)
     meta = {"model": a.model, "seed": a.seed, "sampler": a.sampler, "steps": a.steps, "eta": a.eta,
             "spacing": a.spacing, "n": a.n}
-    save_samples(a.out, images, np.arange(a.n), meta)
-    save_grid(images[:64], a.out[:-4] + ".png")
-    print(json.dumps({"out": a.out, **meta}))
+    if sample_to_file(a.out, model, load_scheduler(a.model), a.n, meta=meta, seed=a.seed, sampler=a.sampler,
+                      steps=a.steps, eta=a.eta, spacing=a.spacing, batch_size=a.batch_size, shard_size=a.shard_size,
+                      process_index=state.process_index, num_processes=state.num_processes,
+                      wait=state.wait_for_everyone, progress=not a.quiet and state.is_main_process):
+        save_grid(load_samples(a.out)[0][:64], a.out[:-4] + ".png")
+        print(json.dumps({"out": a.out, "processes": state.num_processes, **meta}))
 
 
 def cmd_metrics(a) -> None:
@@ -363,9 +371,12 @@ def cmd_book(a) -> None:
 
 def _run_job(job):
     import torch
+    from threadpoolctl import threadpool_limits
     torch.set_num_threads(1)
     fn, args = job
-    return fn(*args)
+    # numpy's BLAS too: 14 jobs with a 16-thread pool each stalled the Fréchet distances for minutes
+    with threadpool_limits(1):
+        return fn(*args)
 
 
 def cmd_study(a) -> None:

@@ -87,6 +87,21 @@ def sample(model, scheduler: DDPMScheduler, n: int, *, seed: int = 0, sampler: s
            steps: int = 100, eta: float = 0.0, spacing: str = "uniform", batch_size: int = 256,
            start: int = 0, progress: bool = True) -> np.ndarray:
     """n images as uint8 (N, H, W, C); image i uses noise (seed, start + i)."""
+    check(scheduler, n, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size)
+    out = []
+    bar = tqdm(total=n, desc=f"sample {sampler}", unit="img", disable=not progress)
+    for lo in range(0, n, batch_size):
+        gens = [seeds.generator(seed, seeds.SAMPLE, start + i) for i in range(lo, min(lo + batch_size, n))]
+        x = sample_batch(model, scheduler, gens, sampler=sampler, steps=steps, eta=eta, spacing=spacing)
+        out.append(to_uint8(x).permute(0, 2, 3, 1).cpu().numpy())
+        bar.update(len(gens))
+    bar.close()
+    return np.concatenate(out)
+
+
+def check(scheduler: DDPMScheduler, n: int, *, seed: int, sampler: str, steps: int, eta: float, spacing: str,
+          batch_size: int) -> None:
+    """One clear error for sampling arguments that cannot work, before anything is drawn or written."""
     if sampler not in SAMPLERS:
         raise DiffpruneError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if n < 1 or batch_size < 1:
@@ -103,15 +118,54 @@ def sample(model, scheduler: DDPMScheduler, n: int, *, seed: int = 0, sampler: s
         if spacing != "uniform" or eta != 0:
             raise DiffpruneError("dpm-solver++ takes neither a spacing nor eta: it uses diffusers' own timesteps "
                                  "and draws no noise after x_T")
-    out = []
-    bar = tqdm(total=n, desc=f"sample {sampler}", unit="img", disable=not progress)
-    for lo in range(0, n, batch_size):
-        gens = [seeds.generator(seed, seeds.SAMPLE, start + i) for i in range(lo, min(lo + batch_size, n))]
-        x = sample_batch(model, scheduler, gens, sampler=sampler, steps=steps, eta=eta, spacing=spacing)
-        out.append(to_uint8(x).permute(0, 2, 3, 1).cpu().numpy())
-        bar.update(len(gens))
+
+
+def shard_ranges(n: int, shard_size: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + shard_size, n)) for lo in range(0, n, shard_size)]
+
+
+def sample_to_file(path, model, scheduler: DDPMScheduler, n: int, *, meta: dict, seed: int = 0,
+                   sampler: str = "ddim", steps: int = 100, eta: float = 0.0, spacing: str = "uniform",
+                   batch_size: int = 256, shard_size: int | None = None, process_index: int = 0,
+                   num_processes: int = 1, wait=lambda: None, progress: bool = True) -> bool:
+    """Sample n images into `path` (.npz) through shards in `<path>.shards/`, as one process of
+    `num_processes` (accelerate supplies them; diffusers' pipelines split prompts across processes,
+    not a sample index range, and nothing there resumes a partial sample set).
+
+    Process r draws the missing shards k with k % num_processes == r. Shard boundaries fall on
+    batch boundaries and image i draws its noise from (seed, i), so every batch is the one a single
+    process draws: the merged file is byte-identical whatever the process count. Each shard is
+    written atomically, so an interrupted run, rerun, draws only the missing shards. The main
+    process (index 0) merges them, writes `path`, removes the shards and returns True.
+    """
+    import shutil
+    from pathlib import Path
+
+    check(scheduler, n, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size)
+    shard_size = shard_size or 4 * batch_size
+    if shard_size < 1 or shard_size % batch_size:
+        raise DiffpruneError(f"the shard size must be a multiple of the batch size ({batch_size}), got {shard_size}")
+    path = Path(path)
+    shards = path.with_name(path.name[:-4] + ".shards")
+    shards.mkdir(parents=True, exist_ok=True)
+    ranges = shard_ranges(n, shard_size)
+    mine = [r for k, r in enumerate(ranges) if k % num_processes == process_index]
+    bar = tqdm(total=sum(hi - lo for lo, hi in mine), desc=f"sample {sampler}", unit="img", disable=not progress)
+    for lo, hi in mine:
+        f = shards / f"{lo:08d}-{hi:08d}.npz"
+        if not (f.is_file() and load_samples(f)[2] == meta):  # a shard of other parameters is drawn again
+            images = sample(model, scheduler, hi - lo, seed=seed, sampler=sampler, steps=steps, eta=eta,
+                            spacing=spacing, batch_size=batch_size, start=lo, progress=False)
+            save_samples(f, images, np.arange(lo, hi), meta)
+        bar.update(hi - lo)
     bar.close()
-    return np.concatenate(out)
+    wait()
+    if process_index != 0:
+        return False
+    parts = [load_samples(shards / f"{lo:08d}-{hi:08d}.npz") for lo, hi in ranges]
+    save_samples(path, np.concatenate([images for images, _, _ in parts]), np.arange(n), meta)
+    shutil.rmtree(shards)
+    return True
 
 
 def save_grid(images: np.ndarray, path, ncol: int = 8, scale: int = 2) -> None:

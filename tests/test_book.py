@@ -169,3 +169,21 @@ def test_an_exercise_criterion_shows_in_the_rq1_table(book, tmp_path, registry):
     html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []))
     assert "<th>fisher</th>" in html and "<th>magnitude</th>" in html
+
+
+def _threads() -> tuple[int, list[int]]:
+    import torch
+    from threadpoolctl import threadpool_info
+    return torch.get_num_threads(), [p["num_threads"] for p in threadpool_info()]
+
+
+def test_a_study_job_runs_on_one_thread_for_torch_and_blas():
+    import torch
+
+    from diffprune.cli import _run_job
+    before = torch.get_num_threads()
+    try:
+        torch_threads, blas = _run_job((_threads, ()))
+    finally:
+        torch.set_num_threads(before)  # a pool worker's setting, not the test session's
+    assert torch_threads == 1 and blas and set(blas) == {1}
