@@ -215,6 +215,9 @@ def _train_config(a):
 
 
 def _finish_training(model, scheduler, a) -> None:
+    from accelerate import PartialState
+    if not PartialState().is_main_process:
+        return  # under `accelerate launch` the main process writes
     if a.grid > 0:
         from .sample import sample, save_grid
         images = sample(model, scheduler, a.grid, seed=a.seed, steps=100, progress=not a.quiet)

@@ -5,6 +5,11 @@ EMAModel), read top to bottom in `train`. Resumable and exact: everything random
 data order of its epoch, the timesteps, the noise, dropout) is drawn from generators seeded by
 (seed, s), so a run resumed from a checkpoint ends with the same weights as one that never
 stopped. Checkpoints are safetensors + JSON, written atomically.
+
+Data parallel under `accelerate launch`: every process draws step s's whole batch and noise and
+takes its own slice of them; DDP averages the gradients, so each step is the one-process step up
+to the order of floating-point sums (dropout masks aside). The main process alone writes; a
+checkpoint holds the global state, so a run resumes under any process count.
 """
 from __future__ import annotations
 
@@ -130,12 +135,20 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     Returns the EMA model. `run_info` (data set, source model, ...) is stored with the run and must
     match on resume; `command` is recorded in cost.json.
     """
+    from accelerate import Accelerator
+    from accelerate.utils import parse_flag_from_env
+
     cfg.validate()
     version = code_version()  # of the code that starts the run, not of whatever is checked out at its end
     out = Path(out)
     ckpt = out / "checkpoint"
     run = {"config": asdict(cfg), **(run_info or {})}
-    device = default_device()
+    # one process unless started by `accelerate launch` (a CPU process group only when asked for the CPU)
+    acc = Accelerator(cpu=not torch.cuda.is_available() or parse_flag_from_env("ACCELERATE_USE_CPU"))
+    rank, world = acc.process_index, acc.num_processes
+    if cfg.batch_size % world:
+        raise DiffpruneError(f"batch-size {cfg.batch_size} does not split evenly over {world} processes")
+    device = acc.device if world > 1 else default_device()
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay)
@@ -152,11 +165,13 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
         raise DiffpruneError(f"{out} is already at step {start_step} > steps {cfg.steps}")
 
     n = len(images)
+    net = acc.prepare_model(model) if world > 1 else model  # DDP: gradients averaged over processes
+    mine = slice(rank * cfg.batch_size // world, (rank + 1) * cfg.batch_size // world)
     model.train()
     t0 = time.perf_counter()
     pending = []
     bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="train",
-               disable=not progress)
+               disable=not (progress and acc.is_main_process))
     for step in bar:
         lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
         for group in optimizer.param_groups:
@@ -165,15 +180,15 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
         gen = seeds.generator(cfg.seed, seeds.STEP, step)
         noise = torch.randn(x0.shape, generator=gen)  # drawn on the CPU: the same on every device
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=gen)
-        x0, noise, timesteps = x0.to(device), noise.to(device), timesteps.to(device)
+        x0, noise, timesteps = x0[mine].to(device), noise[mine].to(device), timesteps[mine].to(device)
         torch.manual_seed(seeds.derived_seed(cfg.seed, seeds.STEP, step))  # dropout
-        loss = noise_prediction_loss(model, scheduler, x0, noise, timesteps)
+        loss = noise_prediction_loss(net, scheduler, x0, noise, timesteps)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         ema.step(model.parameters())
-        pending.append(loss.item())
+        pending.append(acc.reduce(loss.detach(), "mean").item() if world > 1 else loss.item())
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             wall = wall_before + time.perf_counter() - t0
@@ -181,7 +196,7 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
                          "images_seen": done * cfg.batch_size, "wall_time_s": round(wall, 2)})
             bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}")
             pending = []
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        if (done % cfg.checkpoint_every == 0 or done == cfg.steps) and acc.is_main_process:
             wall = wall_before + time.perf_counter() - t0
             _save_checkpoint(ckpt, model, ema, optimizer,
                              {"step": done, "run": run, "log": rows, "wall_time_s": wall})
@@ -191,6 +206,9 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     wall = wall_before + time.perf_counter() - t0
     ema.copy_to(model.parameters())
     model.eval().cpu()
+    acc.wait_for_everyone()
+    if not acc.is_main_process:
+        return model
     with atomic_dir(out / "unet") as tmp:
         write_unet(model, tmp)
     with atomic_dir(out / "scheduler") as tmp:
@@ -199,5 +217,5 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     write_json_atomic(out / "cost.json", {
         "steps": cfg.steps, "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,
         "wall_time_s": round(wall, 1), "device": device_description(), "code_version": version,
-        "command": command, **run})
+        "command": command, **({"processes": world} if world > 1 else {}), **run})
     return model
