@@ -252,7 +252,7 @@ for q in evaluation.other_teachers(p):
 left = [name for name in rq2.SWEEPS if name not in p["sweeps_on_more_teachers"]]
 if left:
     display(Markdown(f"Run on the study's teacher only in this profile: {' and '.join(left)} "
-                     f"(`sweeps_on_more_teachers: {p['sweeps_on_more_teachers']}`)."))
+                     f"(`sweeps_on_more_teachers: [{', '.join(p['sweeps_on_more_teachers'])}]`)."))
 
 # %% [markdown]
 # ## Compute
