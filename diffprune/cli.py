@@ -273,11 +273,9 @@ def cmd_finetune(a) -> None:
 
 
 def cmd_sample(a) -> None:
-    import torch
     from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
 
-    from .models import load_scheduler, load_unet
+    from .models import accelerate_cpu, load_scheduler, load_unet
     from .sample import load_samples, sample_to_file, save_grid
 
     if a.n < 1 or a.batch_size < 1 or a.steps < 1 or a.eta < 0:
@@ -285,9 +283,7 @@ def cmd_sample(a) -> None:
     if not a.out.endswith(".npz"):
         raise DiffpruneError(f"--out must end in .npz, got {a.out}")
     _require_model(a.model)
-    # one process unless started by `accelerate launch`; accelerate forms a CPU process group (gloo)
-    # only when asked for the CPU, which `launch --cpu` would reduce to one process
-    state = PartialState(cpu=not torch.cuda.is_available() or parse_flag_from_env("ACCELERATE_USE_CPU"))
+    state = PartialState(cpu=accelerate_cpu())  # one process unless started by `accelerate launch`
     model = load_unet(a.model).to(state.device)
     meta = {"model": a.model, "seed": a.seed, "sampler": a.sampler, "steps": a.steps, "eta": a.eta,
             "spacing": a.spacing, "n": a.n}

@@ -129,6 +129,19 @@ def spent(artifacts: list[pipeline.Artifact]) -> dict:
             "devices": sorted({r["device"] for r in records}), "artifacts": len(records)}
 
 
+def gpu_repeats() -> dict | None:
+    """The record of distances computed twice on a GPU under the same keys (data/results/), if any:
+    GPU finetunes are not bit-for-bit deterministic."""
+    import json
+
+    from .paths import RESULTS_DIR
+    path = RESULTS_DIR / "gpu_repeats.json"
+    if not path.is_file():
+        return None
+    r = json.loads(path.read_text())
+    return {"n": len(r["pairs"]), "max_pct": 100 * r["max_relative_difference"]}
+
+
 # --- over seeds ----------------------------------------------------------------------------------
 
 def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):

@@ -54,6 +54,13 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def accelerate_cpu() -> bool:
+    """Whether accelerate should run on the CPU: no GPU, or asked for (ACCELERATE_USE_CPU). Passed to
+    it explicitly because only then does it form a CPU process group under `accelerate launch`."""
+    from accelerate.utils import parse_flag_from_env
+    return not torch.cuda.is_available() or parse_flag_from_env("ACCELERATE_USE_CPU")
+
+
 def default_scheduler() -> DDPMScheduler:
     """The DDPM schedule of the paper's CIFAR-10 model: 1000 linear betas from 1e-4 to 0.02."""
     return DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4,

@@ -142,11 +142,11 @@ def sample_to_file(path, model, scheduler: DDPMScheduler, n: int, *, meta: dict,
     from pathlib import Path
 
     check(scheduler, n, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size)
-    shard_size = shard_size or 4 * batch_size
+    shard_size = 4 * batch_size if shard_size is None else shard_size
     if shard_size < 1 or shard_size % batch_size:
         raise DiffpruneError(f"the shard size must be a multiple of the batch size ({batch_size}), got {shard_size}")
     path = Path(path)
-    shards = path.with_name(path.name[:-4] + ".shards")
+    shards = path.with_suffix(".shards")
     shards.mkdir(parents=True, exist_ok=True)
     ranges = shard_ranges(n, shard_size)
     mine = [r for k, r in enumerate(ranges) if k % num_processes == process_index]

@@ -37,7 +37,7 @@ from .artifacts import (
     write_json_atomic,
 )
 from .data import to_model_range
-from .models import default_device, write_unet
+from .models import accelerate_cpu, write_unet
 from .timestep_loss import noise_prediction_loss
 
 
@@ -136,19 +136,17 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     match on resume; `command` is recorded in cost.json.
     """
     from accelerate import Accelerator
-    from accelerate.utils import parse_flag_from_env
 
     cfg.validate()
     version = code_version()  # of the code that starts the run, not of whatever is checked out at its end
     out = Path(out)
     ckpt = out / "checkpoint"
     run = {"config": asdict(cfg), **(run_info or {})}
-    # one process unless started by `accelerate launch` (a CPU process group only when asked for the CPU)
-    acc = Accelerator(cpu=not torch.cuda.is_available() or parse_flag_from_env("ACCELERATE_USE_CPU"))
+    acc = Accelerator(cpu=accelerate_cpu())  # one process unless started by `accelerate launch`
     rank, world = acc.process_index, acc.num_processes
     if cfg.batch_size % world:
         raise DiffpruneError(f"batch-size {cfg.batch_size} does not split evenly over {world} processes")
-    device = acc.device if world > 1 else default_device()
+    device = acc.device  # the CPU, or this process's GPU
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay)

@@ -52,6 +52,10 @@ glue("seed_reading", rq1.seed_reading(rows), display=False)
 glue("seed_devices", "; ".join(f"seed {k}: {', '.join(v)}" for k, v in rq1.seed_devices(rows).items()),
      display=False)
 glue("seeds", ", ".join(str(s) for s in p["seeds"]), display=False)
+repeats = evaluation.gpu_repeats()
+glue("gpu_repeats", (f"GPU finetunes are not bit-reproducible: {repeats['n']} distances computed twice under the "
+                     f"same keys differed by at most {repeats['max_pct']:.2f}% (`data/results/gpu_repeats.json`)")
+     if repeats else "no distance was computed twice on a GPU", display=False)
 glue("rq1_seeds", plots.seed_spread(rows, summary, summary["fd_metric"].iloc[0]), display=False)
 glue("rq1_table", rq1.display_table(summary), display=False)
 glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"), summary["fd_metric"].iloc[0]),
@@ -81,8 +85,8 @@ glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"),
 #
 # A seed fixes the importance batch and its noise, the finetuning order and the sampling noise.
 # The table's intervals are over seeds when there are several: is a row's lead larger than what
-# another seed would change? Devices, from the records: {glue:text}`seed_devices` (GPU finetunes
-# are not bit-reproducible; repeats under the same keys differed by under 0.1%, see *RQ3*).
+# another seed would change? Devices, from the records: {glue:text}`seed_devices`
+# ({glue:text}`gpu_repeats`).
 #
 # ```{glue:figure} rq1_seeds
 # :name: fig-rq1-seeds

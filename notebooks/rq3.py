@@ -31,7 +31,7 @@ overrides = {}   # profile values to change, e.g. {"tradeoff_ratios": [0.25, 0.5
 from IPython.display import Markdown
 from myst_nb import glue
 
-from diffprune import profiles
+from diffprune import evaluation, profiles
 from diffprune.chapters import rq3
 
 p = rq3.CHAPTER.load(profile, overrides)
@@ -178,7 +178,7 @@ glue("frontier_timing", frontier["timing"], display=False)
 spent = rq3.compute(p)
 glue("rq3_hours", spent["hours"], display=False)
 glue("rq3_devices", ", ".join(spent["devices"]), display=False)
-repeats = rq3.gpu_repeats()
+repeats = evaluation.gpu_repeats()
 glue("rq3_repeats", (f"On a GPU, finetunes are not bit-for-bit deterministic: when the cpu profile's sweep was "
                      f"interrupted and resumed on an H100, {repeats['n']} distances were computed twice under the "
                      f"same keys and differed by at most {repeats['max_pct']:.2f}% "

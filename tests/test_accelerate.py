@@ -104,3 +104,9 @@ def test_a_two_process_run_resumes_on_one_process(one_process_run, tmp_path):
     assert _max_difference(one_process_run, d) < TOLERANCE
     with open(d / "train_log.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]
+
+
+def test_a_shard_size_of_zero_is_refused_not_defaulted(model_dir, tmp_path, capsys):
+    code = main(["sample", "--model", str(model_dir), "--n", "4", "--batch-size", "2", "--shard-size", "0",
+                 "--out", str(tmp_path / "x.npz"), "--quiet"])
+    assert code == 2 and "multiple of the batch size" in capsys.readouterr().err and list(tmp_path.iterdir()) == []

@@ -187,18 +187,6 @@ def paper_points() -> str:
     return "; ".join(parts)
 
 
-def gpu_repeats() -> dict | None:
-    """The record of distances computed twice on the GPU under the same keys (data/results/), if any."""
-    import json
-
-    from ..paths import RESULTS_DIR
-    path = RESULTS_DIR / "gpu_repeats.json"
-    if not path.is_file():
-        return None
-    r = json.loads(path.read_text())
-    return {"n": len(r["pairs"]), "max_pct": 100 * r["max_relative_difference"]}
-
-
 def recovery_reading(summary) -> str:
     """At the longest finetune, which method is best at each ratio, and is it distinguishable from the next?"""
     longest = summary["steps"].max()
