@@ -108,25 +108,33 @@ def build_html(book_dir: Path = BOOK) -> Path:
     return book_dir / "_build" / "html" / "index.html"
 
 
-def stage(out: Path, extra: tuple[str, ...] = ()) -> Path:
+def stage(out: Path, extra: tuple[str, ...] = (), pages: dict[str, str] | None = None) -> Path:
     """Copy the book's sources to `out` (builds outside the repository, e.g. tests); `extra`
-    chapters (e.g. the template) are added to that copy's table of contents only."""
+    chapters (e.g. the template) are added to that copy's table of contents only, and `pages`
+    (name -> Markdown, e.g. the dry run's) are written there as its first part."""
     if out.resolve() == BOOK.resolve():
+        if extra or pages:
+            raise DiffpruneError("extra chapters and pages go into a copy of the book (--out), not book/")
         return BOOK
     shutil.copytree(BOOK, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("_build", "*.ipynb", ".*"))
-    if extra:
+    if extra or pages:
         t = toc(out)
-        t["parts"].append({"caption": "Not in the published book", "chapters": [
-            {"file": EXECUTED + name} for name in extra]})
+        if extra:
+            t["parts"].append({"caption": "Not in the published book", "chapters": [
+                {"file": EXECUTED + name} for name in extra]})
+        for name, text in (pages or {}).items():
+            write_bytes_atomic(out / f"{name}.md", text.encode())
+        if pages:
+            t["parts"].insert(0, {"caption": "This build", "chapters": [{"file": name} for name in pages]})
         write_bytes_atomic(out / "_toc.yml", yaml.safe_dump(t, sort_keys=False).encode())
     return out
 
 
 def render(profile: str, overrides: dict | None = None, chapters_to_run: list[str] | None = None,
            out: Path | None = None, extra: tuple[str, ...] = (), recompute: bool = False, build: bool = True,
-           progress: bool = True) -> Path | None:
+           progress: bool = True, pages: dict[str, str] | None = None) -> Path | None:
     overrides = overrides or {}
-    book_dir = stage(out, extra) if out else BOOK
+    book_dir = stage(out, extra, pages) if out else BOOK
     every = chapters(book_dir)
     names = chapters_to_run or every
     unknown = [n for n in names if n not in every]

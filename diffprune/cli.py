@@ -1,4 +1,4 @@
-"""Command line: `python -m diffprune {prune,train,finetune,sample,metrics,cost,classifier,book,study}`.
+"""Command line: `python -m diffprune {prune,train,autoencoder,finetune,sample,metrics,cost,classifier,book,study}`.
 
 Every argument is checked before anything is written; a problem prints one line
 (`diffprune: error: ...`) and exits with status 2, leaving no output behind.
@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
         raise DiffpruneError(message)
 
 
-def _add_training_args(p, steps: int):
+def _add_training_args(p, steps: int, diffusion: bool = True):
     from .data import dataset_name
     p.add_argument("--dataset", type=dataset_name, default="fashion-mnist")
     p.add_argument("--steps", type=int, default=steps)
@@ -28,17 +28,19 @@ def _add_training_args(p, steps: int):
     p.add_argument("--warmup-steps", type=int, default=200)
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--ema-decay", type=float, default=0.9999)
-    p.add_argument("--dropout", type=float, default=None, help="override the model's dropout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--grid", type=int, default=64, help="samples in the final grid (0: none)")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds a checkpoint")
     p.add_argument("--out", required=True)
     p.add_argument("--quiet", action="store_true")
+    if diffusion:
+        p.add_argument("--dropout", type=float, default=None, help="override the model's dropout")
+        p.add_argument("--grid", type=int, default=64, help="samples in the final grid (0: none)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .autoencoder import PRESETS as AUTOENCODER_PRESETS
     from .book import chapters
     from .data import dataset_name
     from .fid import FEATURES
@@ -68,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a teacher from scratch")
     p.add_argument("--preset", default="small")
     _add_training_args(p, steps=10_000)
+
+    p = sub.add_parser("autoencoder", help="train the autoencoder (VQModel) of a latent diffusion model")
+    p.add_argument("--preset", default="small", choices=AUTOENCODER_PRESETS)
+    _add_training_args(p, steps=5_000, diffusion=False)
 
     p = sub.add_parser("finetune", help="finetune a pruned model")
     p.add_argument("--model", required=True)
@@ -121,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solutions", action="store_true",
                    help="also the instructors' solutions page, in a copy of the book (--out, default "
                         "build/instructor-book)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run the profile offline with the stand-ins of notebooks/params/dry-run/PROFILE.yaml "
+                        "(its study cache and book under --out, default build/dry-run-PROFILE)")
 
     p = sub.add_parser("study", help="precompute the chapters' cached results, several jobs in parallel")
     _add_profile_args(p)
@@ -209,7 +218,7 @@ def _train_config(a):
     from .train import TrainConfig
     cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig)})  # flags mirror its fields
     cfg.validate()
-    if a.dropout is not None and not 0 <= a.dropout < 1:
+    if getattr(a, "dropout", None) is not None and not 0 <= a.dropout < 1:
         raise DiffpruneError(f"dropout must be in [0, 1), got {a.dropout}")
     return cfg
 
@@ -245,6 +254,22 @@ def cmd_train(a) -> None:
     model = train(model, scheduler, ds.images, cfg, a.out, run_info=info, resume=not a.no_resume,
                   progress=not a.quiet, command=_command())
     _finish_training(model, scheduler, a)
+
+
+def cmd_autoencoder(a) -> None:
+    from .autoencoder import build_autoencoder, train_autoencoder
+    from .data import load_dataset
+
+    cfg = _train_config(a)
+    train_set, test_set = load_dataset(a.dataset, "train"), load_dataset(a.dataset, "test")
+    c, h, w = train_set.shape
+    if h % 4 or w % 4:
+        raise DiffpruneError(f"the autoencoder halves the image twice: {h}x{w} is not a multiple of 4")
+    model = build_autoencoder(a.preset, c, h, seed=a.seed)
+    info = {"kind": "autoencoder", "dataset": a.dataset, "preset": a.preset}
+    train_autoencoder(model, train_set.images, test_set.images, cfg, a.out, run_info=info,
+                      resume=not a.no_resume, progress=not a.quiet, command=_command())
+    print(json.dumps({"out": a.out, "steps": a.steps}))
 
 
 def cmd_finetune(a) -> None:
@@ -360,6 +385,15 @@ def cmd_classifier(a) -> None:
 def cmd_book(a) -> None:
     from .book import render
     from .paths import in_repo
+    if a.dry_run:
+        from .standins import dry_run
+        if a.solutions:
+            raise DiffpruneError("--dry-run builds the book without the solutions page")
+        index = dry_run(a.profile, _overrides(a), Path(a.out or in_repo(f"build/dry-run-{a.profile}")),
+                        chapters_to_run=a.chapter, build=not a.no_build, recompute=a.recompute)
+        if index:
+            print(index)
+        return
     out = Path(a.out) if a.out else (in_repo("build/instructor-book") if a.solutions else None)
     chapters_to_run = a.chapter + ["solutions"] if a.chapter and a.solutions else a.chapter
     index = render(a.profile, _overrides(a), chapters_to_run=chapters_to_run, out=out,
@@ -402,8 +436,8 @@ def cmd_study(a) -> None:
                                       "seed": row["seed"], "dataset": row["dataset"], "model_dir": row["model_dir"]}))
 
 
-COMMANDS = {"prune": cmd_prune, "train": cmd_train, "finetune": cmd_finetune, "sample": cmd_sample,
-            "metrics": cmd_metrics, "cost": cmd_cost, "classifier": cmd_classifier,
+COMMANDS = {"prune": cmd_prune, "train": cmd_train, "autoencoder": cmd_autoencoder, "finetune": cmd_finetune,
+            "sample": cmd_sample, "metrics": cmd_metrics, "cost": cmd_cost, "classifier": cmd_classifier,
             "book": cmd_book, "study": cmd_study}
 
 

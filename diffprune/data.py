@@ -116,17 +116,27 @@ def cifar10(split: str = "train") -> ImageSet:
 
 
 def image_folder(path: str, split: str = "train", image_size: int = 32) -> ImageSet:
+    """Images under `path` (torchvision's ImageFolder layout, which it cannot resize to a square):
+    `train/` and `test/` subfolders, when both exist, are the splits (otherwise both splits are
+    every image); images in class subfolders take the folder's name as their label."""
     from PIL import Image, ImageOps
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise DiffpruneError(f"image folder not found: {path}")
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        folder = folder / ("train" if split == "train" else "test")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp", ".bmp"})
     if not files:
-        raise DiffpruneError(f"no images (.png/.jpg/.jpeg/.webp/.bmp) under {path}")
+        raise DiffpruneError(f"no images (.png/.jpg/.jpeg/.webp/.bmp) under {folder}")
     arrays = [np.asarray(ImageOps.fit(Image.open(f).convert("RGB"), (image_size, image_size),
                                       Image.Resampling.LANCZOS)) for f in files]
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return ImageSet(f"folder:{path}", split, images, torch.full((len(files),), -1), [], str(folder))
+    parents = [f.parent for f in files]
+    classes = sorted({p.name for p in parents}) if all(p.parent == folder for p in parents) else []
+    if len(classes) < 2:  # loose images, or one folder: unlabelled
+        classes = []
+    labels = torch.tensor([classes.index(p.name) for p in parents] if classes else [-1] * len(files))
+    return ImageSet(f"folder:{path}", split, images, labels, classes, str(folder))
 
 
 def openmoji_32(split: str = "train") -> ImageSet:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DIFFPRUNE_DATA", ROOT / "data"))
-CACHE_DIR = DATA_DIR / "cache"          # regenerable, ignored by git
+CACHE_DIR = Path(os.environ.get("DIFFPRUNE_CACHE", DATA_DIR / "cache"))  # regenerable, ignored by git
 PAPER_DIR = DATA_DIR / "paper"          # the paper's published numbers
 RESULTS_DIR = DATA_DIR / "results"      # benchmark records
 NOTEBOOKS = ROOT / "notebooks"          # the chapters' sources

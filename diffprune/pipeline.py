@@ -357,12 +357,12 @@ def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "u
 
     def compute(work: Path) -> None:
         from .models import default_device, load_scheduler, load_unet
-        from .sample import sample, save_samples
-        images = sample(load_unet(model.path).to(default_device()), load_scheduler(model.path), n, seed=seed,
-                        sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size,
-                        progress=False)
-        save_samples(work / SAMPLES, images, np.arange(n), params)
-        save_preview(work / PREVIEW, images)
+        from .sample import load_samples, sample_to_file
+        # through shards in the work folder: an interrupted 50,000-sample set resumes
+        sample_to_file(work / SAMPLES, load_unet(model.path).to(default_device()), load_scheduler(model.path), n,
+                       meta=params, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
+                       batch_size=batch_size, progress=False)
+        save_preview(work / PREVIEW, load_samples(work / SAMPLES)[0])
 
     return _step("sample", params, compute)
 

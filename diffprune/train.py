@@ -75,7 +75,7 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor
     return perm[pos * batch_size:(pos + 1) * batch_size]
 
 
-def _save_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer, state: dict) -> None:
+def save_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer, state: dict) -> None:
     with atomic_dir(ckpt) as tmp:
         safetensors.torch.save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
                                     tmp / "model.safetensors")
@@ -119,7 +119,25 @@ def _identity(run: dict) -> dict:
     return {**run, "config": {k: v for k, v in run["config"].items() if k not in _NOT_IDENTITY}}
 
 
-def _write_log(path: Path, rows: list[dict]) -> None:
+def restore(out: Path, model, ema: EMAModel, optimizer, run: dict, steps: int, resume: bool) -> tuple[int, list, float]:
+    """Step, log rows and wall time to go on from: `out/checkpoint` if resuming (it must hold the
+    same run), else nothing (a checkpoint there is removed when told not to resume)."""
+    ckpt = out / "checkpoint"
+    start_step, rows, wall_before = 0, [], 0.0
+    if resume and (ckpt / "state.json").is_file():
+        state = _load_checkpoint(ckpt, model, ema, optimizer)
+        if _identity(state["run"]) != _identity(run):
+            raise DiffpruneError(f"{out} holds a run with other parameters; pass another --out or --no-resume")
+        start_step, rows, wall_before = state["step"], state["log"], state["wall_time_s"]
+    elif resume is False and ckpt.exists():
+        import shutil
+        shutil.rmtree(ckpt)
+    if start_step > steps:
+        raise DiffpruneError(f"{out} is already at step {start_step} > steps {steps}")
+    return start_step, rows, wall_before
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["step", "loss", "lr", "images_seen", "wall_time_s"])
     writer.writeheader()
@@ -150,17 +168,7 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay)
-    start_step, rows, wall_before = 0, [], 0.0
-    if resume and (ckpt / "state.json").is_file():
-        state = _load_checkpoint(ckpt, model, ema, optimizer)
-        if _identity(state["run"]) != _identity(run):
-            raise DiffpruneError(f"{out} holds a run with other parameters; pass another --out or --no-resume")
-        start_step, rows, wall_before = state["step"], state["log"], state["wall_time_s"]
-    elif resume is False and ckpt.exists():
-        import shutil
-        shutil.rmtree(ckpt)
-    if start_step > cfg.steps:
-        raise DiffpruneError(f"{out} is already at step {start_step} > steps {cfg.steps}")
+    start_step, rows, wall_before = restore(out, model, ema, optimizer, run, cfg.steps, resume)
 
     n = len(images)
     net = acc.prepare_model(model) if world > 1 else model  # DDP: gradients averaged over processes
@@ -196,9 +204,9 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
             pending = []
         if (done % cfg.checkpoint_every == 0 or done == cfg.steps) and acc.is_main_process:
             wall = wall_before + time.perf_counter() - t0
-            _save_checkpoint(ckpt, model, ema, optimizer,
+            save_checkpoint(ckpt, model, ema, optimizer,
                              {"step": done, "run": run, "log": rows, "wall_time_s": wall})
-            _write_log(out / "train_log.csv", rows)
+            write_log(out / "train_log.csv", rows)
     bar.close()
 
     wall = wall_before + time.perf_counter() - t0
@@ -211,7 +219,7 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
         write_unet(model, tmp)
     with atomic_dir(out / "scheduler") as tmp:
         scheduler.save_pretrained(tmp)
-    _write_log(out / "train_log.csv", rows)
+    write_log(out / "train_log.csv", rows)
     write_json_atomic(out / "cost.json", {
         "steps": cfg.steps, "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,
         "wall_time_s": round(wall, 1), "device": device_description(), "code_version": version,

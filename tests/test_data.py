@@ -40,6 +40,21 @@ def test_folder_dataset_resizes_to_square(tmp_path):
     assert ds.images.shape == (3, 3, 16, 16) and int(ds.images[2].float().mean()) == 100
 
 
+def test_folder_dataset_takes_splits_and_classes_from_subfolders(tmp_path):
+    from PIL import Image
+    for split, n in (("train", 3), ("test", 2)):
+        for cls, value in (("cat", 10), ("dog", 200)):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(np.full((8, 8, 3), value, dtype=np.uint8)).save(tmp_path / split / cls / f"{i}.png")
+    train, test = load_dataset(f"folder:{tmp_path}", "train", 8), load_dataset(f"folder:{tmp_path}", "test", 8)
+    assert len(train) == 6 and len(test) == 4 and train.classes == test.classes == ["cat", "dog"]
+    assert train.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert [int(x) for x in test.images[:, 0, 0, 0]] == [10, 10, 200, 200]  # each label its folder's images
+    loose = load_dataset(f"folder:{tmp_path / 'train' / 'cat'}", "train", 8)
+    assert loose.classes == [] and (loose.labels == -1).all()
+
+
 def test_pixels_map_to_minus_one_one_and_back():
     x = torch.arange(256, dtype=torch.uint8)
     y = to_model_range(x)

@@ -86,3 +86,13 @@ def test_speed_reading_judges_the_study_ratio_against_the_goal():
     assert "0.80 of the ideal, meeting the goal of 0.75" in text
     assert "0.51 of the ideal, short of the goal" in text
     assert "On cuda:H100 no pruned model is more than 10% faster in any setting" in text
+
+
+@pytest.mark.parametrize("sampler, steps", [("ddim", 100), ("dpm-solver++", 10)])
+def test_every_frontier_sampler_takes_a_spacing_it_accepts(sampler, steps):
+    from diffprune.models import default_scheduler
+    from diffprune.sample import check
+    q = rq3.sampled_by({"spacing": "quad", "sampler": "ddim", "ddim_steps": 100}, sampler, steps)
+    assert q["sampler"] == sampler and q["ddim_steps"] == steps
+    assert q["spacing"] == ("quad" if sampler == "ddim" else "uniform")  # DDIM keeps the paper's quad
+    check(default_scheduler(), 4, seed=0, sampler=sampler, steps=steps, eta=0.0, spacing=q["spacing"], batch_size=4)

@@ -166,3 +166,28 @@ def test_a_step_that_fails_before_writing_leaves_no_partial_directory(tmp_path, 
     with pytest.raises(diffprune.DiffpruneError, match="needs a GPU"):
         diffprune.study.cached("timing", {"x": 1}, refuse)
     assert not list((tmp_path / "study" / "timing").glob("*.partial"))
+
+
+def test_an_interrupted_sample_set_resumes_from_its_shards(tiny_teacher, tmp_path, monkeypatch):
+    import diffprune.sample
+    draw, drawn = diffprune.sample.sample, []
+
+    def interrupted(*args, **kwargs):
+        if len(drawn) == 1:
+            raise KeyboardInterrupt
+        drawn.append(kwargs["start"])
+        return draw(*args, **kwargs)
+    kw = dict(n=20, seed=0, steps=2, batch_size=2)  # shards of 8: [0, 8), [8, 16), [16, 20)
+    monkeypatch.setattr(diffprune.sample, "sample", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _ = pipeline.samples(tiny_teacher, **kw).path
+    assert drawn == [0]
+    drawn.append(None)
+    monkeypatch.setattr(diffprune.sample, "sample", lambda *a, **k: drawn.append(k["start"]) or draw(*a, **k))
+    d = pipeline.samples(tiny_teacher, **kw).path
+    assert drawn[2:] == [8, 16]  # only the missing shards
+    assert not (d / "samples.shards").exists()
+    resumed, _ = pipeline.load_full_samples(pipeline.samples(tiny_teacher, **kw))
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "other"))
+    whole, _ = pipeline.load_full_samples(pipeline.samples(tiny_teacher, **kw))
+    assert np.array_equal(resumed, whole)

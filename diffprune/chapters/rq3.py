@@ -80,11 +80,17 @@ def recovery_rows(p: dict, method: str, ratio: float, seed: int) -> list[dict]:
     return rows
 
 
+def sampled_by(p: dict, sampler: str, steps: int) -> dict:
+    """The profile with one sampler of the frontier: DDIM keeps the profile's spacing (the paper's
+    quad); DPM-Solver++ takes diffusers' own timesteps, which have none."""
+    return {**p, "sampler": sampler, "ddim_steps": steps, "spacing": p["spacing"] if sampler == "ddim" else "uniform"}
+
+
 def teacher_row(p: dict, seed: int, n: int | None = None, by: tuple[str, int] | None = None) -> dict:
     """The teacher's row, of n samples (recovery_samples by default), drawn `by` (sampler, steps)."""
     q = {**p, "n_samples": n or p["recovery_samples"]}
     if by:
-        q.update(sampler=by[0], ddim_steps=by[1])
+        q = sampled_by(q, *by)
     return {"row": "teacher", "method": "teacher", "ratio": 0.0, "steps": 0, "share": 0.0,
             **evaluation.evaluate(pipeline.teacher(p["teacher"]), q, seed)}
 
@@ -215,7 +221,7 @@ def frontier_rows(p: dict, ratio: float | None, seed: int) -> list[dict]:
             row = teacher_row(p, seed, p["frontier_samples"], (name, steps))
         else:
             m = model(p, "diff-pruning", ratio, seed, p["recovery_steps"][-1])
-            q = {**_at(p, ratio, p["recovery_steps"][-1], p["frontier_samples"]), "sampler": name, "ddim_steps": steps}
+            q = sampled_by(_at(p, ratio, p["recovery_steps"][-1], p["frontier_samples"]), name, steps)
             row = {"row": f"diff-pruning r={ratio:g}", "method": "diff-pruning", "ratio": ratio,
                    **evaluation.evaluate(m, q, seed)}
         rows.append({**row, "sampler": name, "sampler_steps": steps})
@@ -273,16 +279,16 @@ def model_artifacts(p: dict, method: str, ratio: float, seed: int) -> list[pipel
         arts += [m, evaluation.samples_of(m, _at(p, ratio, steps, p["recovery_samples"]), seed)]
     if method == "diff-pruning" and ratio in p["frontier_ratios"]:
         m = model(p, method, ratio, seed, p["recovery_steps"][-1])
-        arts += [evaluation.samples_of(m, {**_at(p, ratio, 0, p["frontier_samples"]), "sampler": name,
-                                           "ddim_steps": k}, seed) for name, k in samplers(p)]
+        arts += [evaluation.samples_of(m, sampled_by(_at(p, ratio, 0, p["frontier_samples"]), name, k), seed)
+                 for name, k in samplers(p)]
     return arts
 
 
 def teacher_artifacts(p: dict, seed: int) -> list[pipeline.Artifact]:
     t = pipeline.teacher(p["teacher"])
     arts = [evaluation.samples_of(t, {**p, "n_samples": p["recovery_samples"]}, seed)]
-    return arts + [evaluation.samples_of(t, {**p, "n_samples": p["frontier_samples"], "sampler": name,
-                                             "ddim_steps": k}, seed) for name, k in samplers(p)]
+    return arts + [evaluation.samples_of(t, sampled_by({**p, "n_samples": p["frontier_samples"]}, name, k), seed)
+                   for name, k in samplers(p)]
 
 
 def sample_sets(p: dict, method: str | None, ratio: float, seed: int) -> int:

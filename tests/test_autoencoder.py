@@ -1,0 +1,73 @@
+"""The LDM's autoencoder: a diffusers VQModel trained resumably, its latents at unit variance, and
+what it writes usable by diffusers' LDMPipeline."""
+import json
+
+import pytest
+import torch
+
+from diffprune import DiffpruneError
+from diffprune.autoencoder import build_autoencoder, decode, encode, load_autoencoder, train_autoencoder
+from diffprune.cli import main
+from diffprune.data import load_dataset
+from diffprune.models import build_unet, default_scheduler
+from diffprune.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("mnist-5k", "train").images[:64], load_dataset("mnist-5k", "test").images[:16]
+
+
+def _train(out, steps, digits, **kw):
+    cfg = TrainConfig(steps=steps, batch_size=8, lr=1e-3, warmup_steps=0, checkpoint_every=2, log_every=1)
+    return train_autoencoder(build_autoencoder("tiny", 1, 28, seed=0), *digits, cfg, out, progress=False, **kw)
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, digits):
+    whole = _train(tmp_path / "whole", 4, digits)
+    _train(tmp_path / "parts", 2, digits)
+    resumed = _train(tmp_path / "parts", 4, digits)
+    a, b = whole.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = (tmp_path / "parts" / "train_log.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in log[1:]] == ["1", "2", "3", "4"]
+    with pytest.raises(DiffpruneError, match="other parameters"):
+        _train(tmp_path / "parts", 5, digits, run_info={"dataset": "another"})
+
+
+def test_latents_are_a_quarter_of_the_side_at_unit_variance_and_decode_to_images(tmp_path, digits):
+    _train(tmp_path / "ae", 2, digits)
+    vqvae = load_autoencoder(tmp_path / "ae")
+    z = encode(vqvae, digits[0])
+    assert z.shape == (64, 4, 7, 7)
+    assert abs(float(z.std()) - 1) < 0.2  # scaled on a 512-image draw of the training set: all 64 here
+    x = decode(vqvae, z[:4])
+    assert x.dtype == torch.uint8 and x.shape == (4, 1, 28, 28)
+    cost = json.loads((tmp_path / "ae" / "cost.json").read_text())
+    assert cost["latent_shape"] == [4, 7, 7] and cost["reconstruction_test"]["n"] == 16
+    assert (tmp_path / "ae" / "reconstructions.png").is_file()
+    assert load_autoencoder(tmp_path) is None  # no vqvae/: a pixel-space model
+
+
+def test_diffusers_ldm_pipeline_decodes_a_latent_unet_through_it(tmp_path, digits):
+    from diffusers import DDIMScheduler, LDMPipeline
+    _train(tmp_path / "ae", 2, digits)
+    vqvae = load_autoencoder(tmp_path / "ae")
+    unet = build_unet("tiny", 4, 8, seed=0)
+    pipe = LDMPipeline(vqvae=vqvae, unet=unet, scheduler=DDIMScheduler.from_config(default_scheduler().config))
+    pipe.set_progress_bar_config(disable=True)
+    images = pipe(batch_size=2, num_inference_steps=2, generator=torch.Generator().manual_seed(0),
+                  output_type="np").images
+    assert images.shape == (2, 32, 32, 1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "huge"], "invalid choice"),
+    (["--steps", "0"], "steps must be >= 1"),
+])
+def test_bad_arguments_are_one_line_and_write_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "ae"
+    assert main(["autoencoder", "--dataset", "mnist-5k", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not out.exists()
