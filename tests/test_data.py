@@ -55,6 +55,21 @@ def test_folder_dataset_takes_splits_and_classes_from_subfolders(tmp_path):
     assert loose.classes == [] and (loose.labels == -1).all()
 
 
+def test_cifar10_without_its_files_or_a_download_is_one_clear_error(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torchvision
+
+    import diffprune.data
+
+    def offline(self):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", offline)  # never fetch 170 MB in a test
+    monkeypatch.setattr(diffprune.data, "DATA_DIR", tmp_path)
+    with pytest.raises(DiffpruneError, match=f"CIFAR-10 is not available.*{tmp_path / 'cifar10'}"):
+        load_dataset("cifar10", "test")
+
+
 def test_pixels_map_to_minus_one_one_and_back():
     x = torch.arange(256, dtype=torch.uint8)
     y = to_model_range(x)
