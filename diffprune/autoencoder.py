@@ -75,6 +75,35 @@ def decode(vqvae: VQModel, latents: torch.Tensor, batch_size: int = 256) -> torc
     return to_uint8(torch.cat(out))
 
 
+def unet_inputs(vqvae: VQModel | None, images: torch.Tensor) -> torch.Tensor:
+    """What a UNet is trained and pruned on, from uint8 images: pixels in [-1, 1], or the scaled
+    latents of its autoencoder (a latent model)."""
+    return to_model_range(images) if vqvae is None else encode(vqvae, images)
+
+
+def images_of(vqvae: VQModel | None, x0: torch.Tensor) -> torch.Tensor:
+    """uint8 images from what a UNet's sampler ends with: pixels, or latents to decode."""
+    return to_uint8(x0) if vqvae is None else decode(vqvae, x0)
+
+
+def data_shape(vqvae: VQModel | None, unet_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """(channels, height, width) of the images a model is trained on."""
+    if vqvae is None:
+        return unet_shape
+    c = vqvae.config
+    return (c.in_channels, c.sample_size, c.sample_size)
+
+
+def carry(source: str | Path, out: Path) -> None:
+    """Copy a model directory's autoencoder into `out` byte for byte: pruning and finetuning change
+    only the UNet (nothing to do for a pixel-space model)."""
+    import shutil
+    src = Path(source).expanduser() / SUBFOLDER
+    if src.is_dir():
+        with atomic_dir(out / SUBFOLDER) as tmp:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+
+
 @torch.no_grad()
 def reconstruction(vqvae: VQModel, images: torch.Tensor) -> dict:
     """Mean squared error (pixels in [-1, 1]) and PSNR of encode -> quantise -> decode."""

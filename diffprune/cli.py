@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a teacher from scratch")
     p.add_argument("--preset", default="small")
+    p.add_argument("--autoencoder", default=None, metavar="DIR",
+                   help="train a latent model on the latents of this autoencoder (from `autoencoder`)")
     _add_training_args(p, steps=10_000)
 
     p = sub.add_parser("autoencoder", help="train the autoencoder (VQModel) of a latent diffusion model")
@@ -173,9 +175,10 @@ def _require_model(path: str) -> None:
 def cmd_prune(a) -> None:
     import torch
 
-    from .data import fixed_batch, load_dataset
+    from .autoencoder import load_autoencoder
+    from .data import fixed_batch
     from .importance import GRADIENT_METHODS, check_window
-    from .models import image_shape, load_scheduler, load_unet, save_model
+    from .models import load_scheduler, load_unet, save_model
     from .prune import prune, validate
 
     if a.threshold is not None and a.timesteps is not None:
@@ -197,17 +200,14 @@ def cmd_prune(a) -> None:
             raise DiffpruneError(f"--timesteps needs a gradient method ({', '.join(GRADIENT_METHODS)})")
     images = None
     if a.method in GRADIENT_METHODS:
-        ds = load_dataset(a.dataset, "train")
-        if ds.shape != image_shape(model):
-            raise DiffpruneError(f"dataset {a.dataset} has images {ds.shape}, the model expects "
-                                 f"{image_shape(model)}")
-        images = fixed_batch(ds, a.batch_size, a.seed)
+        vqvae = load_autoencoder(a.model)
+        images = fixed_batch(_training_set(a.dataset, model, vqvae), a.batch_size, a.seed, vqvae)
     torch.manual_seed(a.seed)
     model, report = prune(model, a.method, a.ratio, scheduler=scheduler, images=images,
                           threshold=threshold, timestep_stride=a.timestep_stride, window=a.timesteps,
                           score=a.score, seed=a.seed, progress=not a.quiet)
     report.update({"model": a.model, "dataset": a.dataset if images is not None else None})
-    save_model(model, a.out, scheduler, extra_files={"prune_report.json": report})
+    save_model(model, a.out, scheduler, extra_files={"prune_report.json": report}, source=a.model)
     print(json.dumps({k: report[k] for k in ("method", "score", "ratio", "params_fraction", "macs_fraction",
                                              "window", "stop_t", "grad_timesteps")}))
 
@@ -223,13 +223,33 @@ def _train_config(a):
     return cfg
 
 
-def _finish_training(model, scheduler, a) -> None:
+def _training_set(dataset: str, model, vqvae):
+    """The data set's training split, checked against the images the model is trained on."""
+    from .autoencoder import data_shape
+    from .data import load_dataset
+    from .models import image_shape
+    ds = load_dataset(dataset, "train")
+    expected = data_shape(vqvae, image_shape(model))
+    if ds.shape != expected:
+        raise DiffpruneError(f"dataset {dataset} has images {ds.shape}, the model expects {expected}")
+    return ds
+
+
+def _finish_training(model, scheduler, a, source=None) -> None:
+    """After `train`: the autoencoder of the `source` directory (a latent model's) carried into
+    --out, and the grid of samples."""
     from accelerate import PartialState
+
+    from .autoencoder import carry, load_autoencoder
     if not PartialState().is_main_process:
         return  # under `accelerate launch` the main process writes
+    vqvae = None
+    if source is not None:
+        carry(source, Path(a.out))
+        vqvae = load_autoencoder(a.out)
     if a.grid > 0:
         from .sample import sample, save_grid
-        images = sample(model, scheduler, a.grid, seed=a.seed, steps=100, progress=not a.quiet)
+        images = sample(model, scheduler, a.grid, seed=a.seed, steps=100, progress=not a.quiet, vqvae=vqvae)
         save_grid(images, Path(a.out) / "samples.png")
     print(json.dumps({"out": a.out, "steps": a.steps}))
 
@@ -240,20 +260,29 @@ def _command() -> str:
 
 
 def cmd_train(a) -> None:
+    from .autoencoder import encode, load_autoencoder
     from .data import load_dataset
     from .models import build_unet, default_scheduler
     from .train import train
 
     cfg = _train_config(a)
+    vqvae = None
+    if a.autoencoder is not None:
+        _require_model(a.autoencoder)
+        vqvae = load_autoencoder(a.autoencoder)
+        if vqvae is None:
+            raise DiffpruneError(f"{a.autoencoder} holds no autoencoder (no vqvae/): train one with `autoencoder`")
     ds = load_dataset(a.dataset, "train")
-    c, h, w = ds.shape
+    data = ds.images if vqvae is None else encode(vqvae, ds.images)  # a latent model learns latents
+    c, h, _ = data.shape[1:]
     overrides = {} if a.dropout is None else {"dropout": a.dropout}
     model = build_unet(a.preset, c, h, seed=a.seed, **overrides)
     scheduler = default_scheduler()
-    info = {"kind": "train", "dataset": a.dataset, "preset": a.preset, "dropout": a.dropout}
-    model = train(model, scheduler, ds.images, cfg, a.out, run_info=info, resume=not a.no_resume,
+    info = {"kind": "train", "dataset": a.dataset, "preset": a.preset, "dropout": a.dropout,
+            **({"autoencoder": a.autoencoder} if vqvae is not None else {})}
+    model = train(model, scheduler, data, cfg, a.out, run_info=info, resume=not a.no_resume,
                   progress=not a.quiet, command=_command())
-    _finish_training(model, scheduler, a)
+    _finish_training(model, scheduler, a, source=a.autoencoder)
 
 
 def cmd_autoencoder(a) -> None:
@@ -275,31 +304,31 @@ def cmd_autoencoder(a) -> None:
 def cmd_finetune(a) -> None:
     import torch
 
-    from .data import load_dataset
-    from .models import image_shape, load_scheduler, load_unet
+    from .autoencoder import encode, load_autoencoder
+    from .models import load_scheduler, load_unet
     from .train import train
 
     cfg = _train_config(a)
     _require_model(a.model)
     model = load_unet(a.model)
     scheduler = load_scheduler(a.model)
-    ds = load_dataset(a.dataset, "train")
-    if ds.shape != image_shape(model):
-        raise DiffpruneError(f"dataset {a.dataset} has images {ds.shape}, the model expects "
-                             f"{image_shape(model)}")
+    vqvae = load_autoencoder(a.model)
+    ds = _training_set(a.dataset, model, vqvae)
+    data = ds.images if vqvae is None else encode(vqvae, ds.images)
     if a.dropout is not None:
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):
                 m.p = a.dropout
     info = {"kind": "finetune", "dataset": a.dataset, "model": str(a.model), "dropout": a.dropout}
-    model = train(model, scheduler, ds.images, cfg, a.out, run_info=info, resume=not a.no_resume,
+    model = train(model, scheduler, data, cfg, a.out, run_info=info, resume=not a.no_resume,
                   progress=not a.quiet, command=_command())
-    _finish_training(model, scheduler, a)
+    _finish_training(model, scheduler, a, source=a.model)
 
 
 def cmd_sample(a) -> None:
     from accelerate import PartialState
 
+    from .autoencoder import load_autoencoder
     from .models import accelerate_cpu, load_scheduler, load_unet
     from .sample import load_samples, sample_to_file, save_grid
 
@@ -310,12 +339,14 @@ def cmd_sample(a) -> None:
     _require_model(a.model)
     state = PartialState(cpu=accelerate_cpu())  # one process unless started by `accelerate launch`
     model = load_unet(a.model).to(state.device)
+    vqvae = load_autoencoder(a.model)  # a latent model's samples are decoded
     meta = {"model": a.model, "seed": a.seed, "sampler": a.sampler, "steps": a.steps, "eta": a.eta,
             "spacing": a.spacing, "n": a.n}
     if sample_to_file(a.out, model, load_scheduler(a.model), a.n, meta=meta, seed=a.seed, sampler=a.sampler,
                       steps=a.steps, eta=a.eta, spacing=a.spacing, batch_size=a.batch_size, shard_size=a.shard_size,
                       process_index=state.process_index, num_processes=state.num_processes,
-                      wait=state.wait_for_everyone, progress=not a.quiet and state.is_main_process):
+                      wait=state.wait_for_everyone, progress=not a.quiet and state.is_main_process,
+                      vqvae=None if vqvae is None else vqvae.to(state.device)):
         save_grid(load_samples(a.out)[0][:64], a.out[:-4] + ".png")
         print(json.dumps({"out": a.out, "processes": state.num_processes, **meta}))
 

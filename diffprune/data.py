@@ -169,10 +169,12 @@ def load_dataset(name: str, split: str = "train", image_size: int = 32) -> Image
     return DATASETS[name](split)
 
 
-def fixed_batch(ds: ImageSet, batch_size: int, seed: int) -> torch.Tensor:
-    """A fixed batch in [-1, 1], chosen by seed: the one batch the importance pass uses."""
+def fixed_batch(ds: ImageSet, batch_size: int, seed: int, vqvae=None) -> torch.Tensor:
+    """A fixed batch chosen by seed, the one batch the importance pass uses: in [-1, 1], or the
+    latents of a latent model's autoencoder `vqvae`."""
+    from .autoencoder import unet_inputs
     if batch_size < 1:
         raise DiffpruneError(f"batch size must be >= 1, got {batch_size}")
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(ds), generator=gen)[:batch_size]
-    return to_model_range(ds.images[idx])
+    return unet_inputs(vqvae, ds.images[idx])

@@ -189,10 +189,14 @@ def write_unet(model: UNet2DModel, d: Path, extra: dict | None = None) -> None:
 
 
 def save_model(model: UNet2DModel, out: str | os.PathLike, scheduler: DDPMScheduler | None = None,
-               extra_files: dict | None = None) -> Path:
-    """Atomically write a model directory: `unet/`, `scheduler/` and any extra JSON files."""
+               extra_files: dict | None = None, source: str | os.PathLike | None = None) -> Path:
+    """Atomically write a model directory: `unet/`, `scheduler/`, any extra JSON files, and the
+    autoencoder of the `source` model directory if it has one (a latent model)."""
+    from .autoencoder import carry
     out = Path(out)
     with atomic_dir(out) as tmp:
+        if source is not None:
+            carry(source, tmp)
         write_unet(model, tmp / "unet")
         (scheduler or default_scheduler()).save_pretrained(tmp / "scheduler")
         for name, obj in (extra_files or {}).items():

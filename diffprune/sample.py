@@ -23,7 +23,6 @@ from tqdm import tqdm
 
 from . import seeds
 from .artifacts import DiffpruneError
-from .data import to_uint8
 from .models import image_shape
 
 SAMPLERS = ("ddim", "ddpm", "dpm-solver++")
@@ -85,15 +84,17 @@ def sample_batch(model, scheduler: DDPMScheduler, generators: list[torch.Generat
 
 def sample(model, scheduler: DDPMScheduler, n: int, *, seed: int = 0, sampler: str = "ddim",
            steps: int = 100, eta: float = 0.0, spacing: str = "uniform", batch_size: int = 256,
-           start: int = 0, progress: bool = True) -> np.ndarray:
-    """n images as uint8 (N, H, W, C); image i uses noise (seed, start + i)."""
+           start: int = 0, progress: bool = True, vqvae=None) -> np.ndarray:
+    """n images as uint8 (N, H, W, C); image i uses noise (seed, start + i). A latent model's
+    samples are decoded by its autoencoder `vqvae`."""
+    from .autoencoder import images_of
     check(scheduler, n, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size)
     out = []
     bar = tqdm(total=n, desc=f"sample {sampler}", unit="img", disable=not progress)
     for lo in range(0, n, batch_size):
         gens = [seeds.generator(seed, seeds.SAMPLE, start + i) for i in range(lo, min(lo + batch_size, n))]
         x = sample_batch(model, scheduler, gens, sampler=sampler, steps=steps, eta=eta, spacing=spacing)
-        out.append(to_uint8(x).permute(0, 2, 3, 1).cpu().numpy())
+        out.append(images_of(vqvae, x).permute(0, 2, 3, 1).cpu().numpy())
         bar.update(len(gens))
     bar.close()
     return np.concatenate(out)
@@ -127,7 +128,7 @@ def shard_ranges(n: int, shard_size: int) -> list[tuple[int, int]]:
 def sample_to_file(path, model, scheduler: DDPMScheduler, n: int, *, meta: dict, seed: int = 0,
                    sampler: str = "ddim", steps: int = 100, eta: float = 0.0, spacing: str = "uniform",
                    batch_size: int = 256, shard_size: int | None = None, process_index: int = 0,
-                   num_processes: int = 1, wait=lambda: None, progress: bool = True) -> bool:
+                   num_processes: int = 1, wait=lambda: None, progress: bool = True, vqvae=None) -> bool:
     """Sample n images into `path` (.npz) through shards in `<path>.shards/`, as one process of
     `num_processes` (accelerate supplies them; diffusers' pipelines split prompts across processes,
     not a sample index range, and nothing there resumes a partial sample set).
@@ -155,7 +156,7 @@ def sample_to_file(path, model, scheduler: DDPMScheduler, n: int, *, meta: dict,
         f = shards / f"{lo:08d}-{hi:08d}.npz"
         if not (f.is_file() and load_samples(f)[2] == meta):  # a shard of other parameters is drawn again
             images = sample(model, scheduler, hi - lo, seed=seed, sampler=sampler, steps=steps, eta=eta,
-                            spacing=spacing, batch_size=batch_size, start=lo, progress=False)
+                            spacing=spacing, batch_size=batch_size, start=lo, progress=False, vqvae=vqvae)
             save_samples(f, images, np.arange(lo, hi), meta)
         bar.update(hi - lo)
     bar.close()

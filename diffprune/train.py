@@ -148,7 +148,8 @@ def write_log(path: Path, rows: list[dict]) -> None:
 def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | Path, *,
           run_info: dict | None = None, resume: bool = True, progress: bool = True,
           command: str | None = None):
-    """Train `model` on uint8 `images` for cfg.steps; write checkpoints, logs and the EMA model to `out`.
+    """Train `model` on `images` (uint8 pixels, or float latents of a latent model) for cfg.steps;
+    write checkpoints, logs and the EMA model to `out`.
 
     Returns the EMA model. `run_info` (data set, source model, ...) is stored with the run and must
     match on resume; `command` is recorded in cost.json.
@@ -182,7 +183,8 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
         lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x0 = to_model_range(images[batch_indices(n, cfg.batch_size, cfg.seed, step)])
+        x0 = images[batch_indices(n, cfg.batch_size, cfg.seed, step)]
+        x0 = x0 if x0.is_floating_point() else to_model_range(x0)  # uint8 pixels, or an LDM's latents
         gen = seeds.generator(cfg.seed, seeds.STEP, step)
         noise = torch.randn(x0.shape, generator=gen)  # drawn on the CPU: the same on every device
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=gen)

@@ -2,6 +2,7 @@
 what it writes usable by diffusers' LDMPipeline."""
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -71,3 +72,32 @@ def test_bad_arguments_are_one_line_and_write_nothing(tmp_path, capsys, args, me
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert not out.exists()
+
+
+def test_a_latent_model_trains_prunes_finetunes_and_samples_with_its_autoencoder_unchanged(tmp_path, capsys):
+    from diffprune.models import load_unet
+    from diffprune.sample import load_samples
+    from diffprune.standins import write_images
+
+    data = f"folder:{write_images(tmp_path / 'images')}"
+    ae, teacher, pruned, tuned = (str(tmp_path / n) for n in ("ae", "teacher", "pruned", "tuned"))
+    quick = ["--steps", "2", "--batch-size", "8", "--quiet"]
+    assert main(["autoencoder", "--dataset", data, "--preset", "tiny", *quick, "--out", ae]) == 0
+    assert main(["train", "--dataset", data, "--autoencoder", ae, "--preset", "tiny", "--grid", "4", *quick,
+                 "--out", teacher]) == 0
+    unet = load_unet(teacher)
+    assert (unet.config.in_channels, unet.config.sample_size) == (4, 8)  # 3x32x32 images, 4x8x8 latents
+    assert main(["prune", "--model", teacher, "--method", "diff-pruning", "--ratio", "0.25", "--dataset", data,
+                 "--batch-size", "4", "--timestep-stride", "250", "--out", pruned, "--quiet"]) == 0
+    assert main(["finetune", "--model", pruned, "--dataset", data, "--grid", "0", *quick, "--out", tuned]) == 0
+    weights = "vqvae/diffusion_pytorch_model.safetensors"
+    for d in (teacher, pruned, tuned):  # pruning and finetuning change the UNet only
+        assert (tmp_path / d / weights).read_bytes() == (tmp_path / "ae" / weights).read_bytes()
+    assert main(["sample", "--model", tuned, "--n", "3", "--steps", "2", "--out", f"{tuned}.npz", "--quiet"]) == 0
+    images, _, _ = load_samples(f"{tuned}.npz")
+    assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8  # decoded to pixels
+    capsys.readouterr()
+    assert main(["finetune", "--model", pruned, "--dataset", "mnist-5k", *quick, "--out", f"{tuned}-digits"]) == 2
+    assert "the model expects (3, 32, 32)" in capsys.readouterr().err  # the autoencoder's images, not latents
+    assert not (tmp_path / "tuned-digits").exists()
+
