@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .artifacts import DiffpruneError
+from .artifacts import DiffpruneError, atomic_dir
 from .paths import PROFILE_DIR
 
 DRY_RUN_DIR = PROFILE_DIR / "dry-run"
@@ -204,8 +204,9 @@ def dry_run(profile: str, overrides: dict | None, root: Path, chapters_to_run: l
     root = root.resolve()
     standins = root / "standins"
     rows = replacements(profile, standins, overrides)
-    if not (standins / "images" / "test").is_dir():
-        write_images(standins / "images")
+    if not (standins / "images").is_dir():
+        with atomic_dir(standins / "images") as tmp:  # an interrupted run leaves no partial set
+            write_images(tmp)
     real_hub = Path(torch.hub.get_dir())
     os.environ.update({"DIFFPRUNE_STUDY": str(root / "study"), "DIFFPRUNE_CACHE": str(root / "cache"),
                        "TORCH_HOME": str(standins / "torch")})
