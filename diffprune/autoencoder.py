@@ -86,7 +86,7 @@ def images_of(vqvae: VQModel | None, x0: torch.Tensor) -> torch.Tensor:
     return to_uint8(x0) if vqvae is None else decode(vqvae, x0)
 
 
-def data_shape(vqvae: VQModel | None, unet_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+def data_shape(vqvae: VQModel | None, unet_shape: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
     """(channels, height, width) of the images a model is trained on."""
     if vqvae is None:
         return unet_shape

@@ -224,14 +224,16 @@ def _train_config(a):
 
 
 def _training_set(dataset: str, model, vqvae):
-    """The data set's training split, checked against the images the model is trained on."""
+    """The data set's training split, checked against the images a model is trained on: its UNet's
+    (pixels), or its autoencoder's (a latent model; `model` None: a latent UNet not yet built)."""
     from .autoencoder import data_shape
     from .data import load_dataset
     from .models import image_shape
     ds = load_dataset(dataset, "train")
-    expected = data_shape(vqvae, image_shape(model))
-    if ds.shape != expected:
-        raise DiffpruneError(f"dataset {dataset} has images {ds.shape}, the model expects {expected}")
+    if model is not None or vqvae is not None:
+        expected = data_shape(vqvae, None if model is None else image_shape(model))
+        if ds.shape != expected:
+            raise DiffpruneError(f"dataset {dataset} has images {ds.shape}, the model expects {expected}")
     return ds
 
 
@@ -261,7 +263,6 @@ def _command() -> str:
 
 def cmd_train(a) -> None:
     from .autoencoder import encode, load_autoencoder
-    from .data import load_dataset
     from .models import build_unet, default_scheduler
     from .train import train
 
@@ -272,7 +273,7 @@ def cmd_train(a) -> None:
         vqvae = load_autoencoder(a.autoencoder)
         if vqvae is None:
             raise DiffpruneError(f"{a.autoencoder} holds no autoencoder (no vqvae/): train one with `autoencoder`")
-    ds = load_dataset(a.dataset, "train")
+    ds = _training_set(a.dataset, None, vqvae)
     data = ds.images if vqvae is None else encode(vqvae, ds.images)  # a latent model learns latents
     c, h, _ = data.shape[1:]
     overrides = {} if a.dropout is None else {"dropout": a.dropout}

@@ -207,7 +207,7 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
         if (done % cfg.checkpoint_every == 0 or done == cfg.steps) and acc.is_main_process:
             wall = wall_before + time.perf_counter() - t0
             save_checkpoint(ckpt, model, ema, optimizer,
-                             {"step": done, "run": run, "log": rows, "wall_time_s": wall})
+                            {"step": done, "run": run, "log": rows, "wall_time_s": wall})
             write_log(out / "train_log.csv", rows)
     bar.close()
 

@@ -100,4 +100,7 @@ def test_a_latent_model_trains_prunes_finetunes_and_samples_with_its_autoencoder
     assert main(["finetune", "--model", pruned, "--dataset", "mnist-5k", *quick, "--out", f"{tuned}-digits"]) == 2
     assert "the model expects (3, 32, 32)" in capsys.readouterr().err  # the autoencoder's images, not latents
     assert not (tmp_path / "tuned-digits").exists()
+    assert main(["train", "--dataset", "mnist-5k", "--autoencoder", ae, *quick, "--out", f"{teacher}-digits"]) == 2
+    assert "the model expects (3, 32, 32)" in capsys.readouterr().err  # the autoencoder's images
+    assert not (tmp_path / "teacher-digits").exists()
 
