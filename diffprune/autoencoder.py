@@ -5,6 +5,12 @@ Pruning an LDM prunes its denoising UNet only (as the official `ldm_exp/` does);
 is trained once and never changes. Its latents are scaled to unit variance: `scaling_factor` in
 its config, which `LDMPipeline` divides by before decoding.
 
+A model directory's `vqvae/` holds the autoencoder and the records of its training (cost.json,
+train_log.csv, reconstructions.png), so that an LDM directory is the one home of both its parts;
+its checkpoint is `vqvae-checkpoint/` beside it. The weights are stored in half precision: the
+autoencoder is frozen after training, and it halves what an LDM adds to the repository; every
+number recorded about it is measured on the stored (rounded) weights.
+
 The loop is read top to bottom in `train_autoencoder`: reconstruction MSE plus the quantizer's
 commitment loss, Adam, EMA; resumable and exact like `train.train` (batches drawn from (seed,
 step), checkpoints through the same safetensors helpers). diffusers has no autoencoder training
@@ -33,6 +39,7 @@ PRESETS = {
                  num_vq_embeddings=32, norm_num_groups=4),
 }
 SUBFOLDER = "vqvae"  # LDMPipeline's name for it
+CHECKPOINT = "vqvae-checkpoint"
 
 
 def build_autoencoder(preset: str, channels: int, size: int, seed: int = 0) -> VQModel:
@@ -53,7 +60,7 @@ def load_autoencoder(path: str | Path) -> VQModel | None:
     if not (d / "config.json").is_file():
         return None
     try:
-        return VQModel.from_pretrained(d, use_safetensors=True).eval()
+        return VQModel.from_pretrained(d, use_safetensors=True, torch_dtype=torch.float32).eval()
     except (OSError, ValueError, RuntimeError) as e:
         raise DiffpruneError(f"cannot load the autoencoder in {d}: {type(e).__name__}: {e}".splitlines()[0]) from None
 
@@ -99,7 +106,7 @@ def carry(source: str | Path, out: Path) -> None:
     only the UNet (nothing to do for a pixel-space model)."""
     import shutil
     src = Path(source).expanduser() / SUBFOLDER
-    if src.is_dir():
+    if src.is_dir() and src.resolve() != (Path(out) / SUBFOLDER).resolve():  # the same directory: nothing to copy
         with atomic_dir(out / SUBFOLDER) as tmp:
             shutil.copytree(src, tmp, dirs_exist_ok=True)
 
@@ -117,20 +124,21 @@ def reconstruction(vqvae: VQModel, images: torch.Tensor) -> dict:
 def train_autoencoder(model: VQModel, images: torch.Tensor, test_images: torch.Tensor, cfg, out: str | Path, *,
                       run_info: dict | None = None, resume: bool = True, progress: bool = True,
                       command: str | None = None) -> VQModel:
-    """Train on uint8 `images` for cfg.steps (a `train.TrainConfig`); write `vqvae/`, the loss log,
-    a grid of test images over their reconstructions, and cost.json with the reconstruction error
-    on `test_images`. Returns the EMA model, its latents scaled to unit variance."""
+    """Train on uint8 `images` for cfg.steps (a `train.TrainConfig`); write `out/vqvae/`: the model
+    (half precision), the loss log, a grid of test images over their reconstructions, and cost.json
+    with the reconstruction error on `test_images`. Returns the stored model in float32, its
+    latents scaled to unit variance."""
     from .sample import save_grid
     from .train import batch_indices, restore, save_checkpoint, write_log
 
     cfg.validate()
     version = code_version()
     out = Path(out)
-    ckpt = out / "checkpoint"
+    ckpt = out / CHECKPOINT
     run = {"config": asdict(cfg), **(run_info or {})}
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay)
-    start_step, rows, wall_before = restore(out, model, ema, optimizer, run, cfg.steps, resume)
+    start_step, rows, wall_before = restore(ckpt, model, ema, optimizer, run, cfg.steps, resume)
 
     model.train()
     t0, pending = time.perf_counter(), []
@@ -157,24 +165,24 @@ def train_autoencoder(model: VQModel, images: torch.Tensor, test_images: torch.T
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save_checkpoint(ckpt, model, ema, optimizer, {"step": done, "run": run, "log": rows,
                                                           "wall_time_s": wall_before + time.perf_counter() - t0})
-            write_log(out / "train_log.csv", rows)
 
     wall = wall_before + time.perf_counter() - t0
     ema.copy_to(model.parameters())
-    model.eval()
+    model.eval().half().float()  # the weights as stored, before anything is measured on them
     model.register_to_config(scaling_factor=1.0)
     std = float(encode(model, images[batch_indices(len(images), 512, cfg.seed, 0)]).std())
     model.register_to_config(scaling_factor=1.0 / std)
-    with atomic_dir(out / SUBFOLDER) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
     shown = test_images[:32]
     pairs = torch.stack([shown, decode(model, encode(model, shown))], 1).flatten(0, 1)
-    save_grid(pairs.permute(0, 2, 3, 1).numpy(), out / "reconstructions.png")
-    write_log(out / "train_log.csv", rows)
-    write_json_atomic(out / "cost.json", {
-        "steps": cfg.steps, "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,
-        "wall_time_s": round(wall, 1), "device": device_description(), "code_version": version,
-        "command": command, "latent_shape": list(encode(model, shown[:1]).shape[1:]),
-        "scaling_factor": model.config.scaling_factor,
-        "reconstruction_test": reconstruction(model, test_images), **run})
+    with atomic_dir(out / SUBFOLDER) as tmp:
+        model.half().save_pretrained(tmp, safe_serialization=True)
+        model.float()
+        save_grid(pairs.permute(0, 2, 3, 1).numpy(), tmp / "reconstructions.png")
+        write_log(tmp / "train_log.csv", rows)
+        write_json_atomic(tmp / "cost.json", {
+            "steps": cfg.steps, "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,
+            "wall_time_s": round(wall, 1), "device": device_description(), "code_version": version,
+            "command": command, "latent_shape": list(encode(model, shown[:1]).shape[1:]),
+            "scaling_factor": model.config.scaling_factor, "dtype": "float16",
+            "reconstruction_test": reconstruction(model, test_images), **run})
     return model

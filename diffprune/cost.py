@@ -26,6 +26,12 @@ if hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"):
     _EXTRA_FORMULAS[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = _sdpa_cpu_flops
 
 
+def _macs(run) -> int:
+    with flop_counter.FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS) as counter:
+        run()
+    return counter.get_total_flops() // 2
+
+
 @torch.no_grad()
 def count_macs(model: torch.nn.Module) -> int:
     """MACs of one forward pass on one image (conv, linear and attention matmuls)."""
@@ -33,9 +39,30 @@ def count_macs(model: torch.nn.Module) -> int:
     param = next(model.parameters())
     x = torch.zeros(1, c, h, w, device=param.device, dtype=param.dtype)
     t = torch.ones(1, dtype=torch.long, device=param.device)
-    with flop_counter.FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS) as counter:
-        model(x, t)
-    return counter.get_total_flops() // 2
+    return _macs(lambda: model(x, t))
+
+
+@torch.no_grad()
+def count_decode_macs(vqvae, latent_shape: tuple[int, int, int]) -> int:
+    """MACs of decoding one latent to an image (a latent model samples with its UNet, then this once)."""
+    param = next(vqvae.parameters())
+    z = torch.zeros(1, *latent_shape, device=param.device, dtype=param.dtype)
+    return _macs(lambda: vqvae.decode(z))
+
+
+def _timed(run, cuda: bool, batch_size: int, repeats: int, warmup: int) -> dict:
+    """The median of `repeats` timed calls after `warmup` untimed ones."""
+    times = []
+    for i in range(warmup + repeats):
+        start = time.perf_counter()
+        run()
+        if cuda:
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    return {"batch_size": batch_size, "repeats": repeats, "threads": torch.get_num_threads(),
+            "seconds_per_batch": median, "images_per_s": batch_size / median}
 
 
 @torch.no_grad()
@@ -50,17 +77,17 @@ def throughput(model: torch.nn.Module, batch_size: int = 64, repeats: int = 5, w
     x = torch.randn(batch_size, c, h, w, generator=torch.Generator().manual_seed(0)).to(param.device)
     t = torch.full((batch_size,), 500, dtype=torch.long, device=param.device)
     model.eval()
-    times = []
-    for i in range(warmup + repeats):
-        start = time.perf_counter()
-        model(x, t)
-        if param.is_cuda:
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    median = statistics.median(times)
-    return {"batch_size": batch_size, "repeats": repeats, "threads": torch.get_num_threads(),
-            "seconds_per_batch": median, "images_per_s": batch_size / median}
+    return _timed(lambda: model(x, t), param.is_cuda, batch_size, repeats, warmup)
+
+
+@torch.no_grad()
+def decode_throughput(vqvae, latent_shape: tuple[int, int, int], batch_size: int = 64, repeats: int = 5,
+                      warmup: int = 1) -> dict:
+    """Images per second through the autoencoder's decoder (once per sample of a latent model)."""
+    param = next(vqvae.parameters())
+    z = torch.randn(batch_size, *latent_shape, generator=torch.Generator().manual_seed(0)).to(param.device)
+    vqvae.eval()
+    return _timed(lambda: vqvae.decode(z), param.is_cuda, batch_size, repeats, warmup)
 
 
 def cost_report(model, baseline=None, batch_size: int = 64, repeats: int = 5) -> dict:

@@ -101,6 +101,13 @@ def method_row(p: dict, label: str, method: str | None, threshold: float | None,
             "grad_timesteps": report["grad_timesteps"] if report else None}
 
 
+def loss_curve(p: dict) -> pipeline.Artifact:
+    """The L_t curve of the profile's teacher on `lt_batches` fixed importance batches (batch 0 is
+    the one the first seed's prune visits), every `lt_stride`-th timestep."""
+    return pipeline.loss_curve(pipeline.teacher(p["teacher"]), dataset=p["dataset"], n_batches=p["lt_batches"],
+                               batch_size=p["importance_batch"], stride=p["lt_stride"], seed=p["seeds"][0])
+
+
 def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, seed: int, n: int) -> dict:
     """One row without a Fréchet distance: SSIM, edge SSIM (detail) and class agreement (content)
     of n samples of the model with the teacher's from the same noise."""

@@ -6,6 +6,11 @@ Steps are lazy: `pruned(...)`, `finetuned(...)` and `samples(...)` return an `Ar
 is known from its parameters alone. Reading a result (`.read_json`, `.preview`) computes the step
 only if its results are missing; `.path` also brings back its bulk (weights, full sample sets).
 So a chapter renders from committed results without the models and samples behind them.
+
+A latent diffusion model goes through the same steps: its directories hold `vqvae/` beside the
+UNet, every step prunes, finetunes and walks the UNet on the autoencoder's latents of real images,
+carries the autoencoder unchanged into what it writes, and its samples are decoded to pixels, so
+Fréchet distances and consistency are measured in pixel space as for any model.
 """
 from __future__ import annotations
 
@@ -79,12 +84,30 @@ def recorded(step: str, key: str) -> Artifact:
 
 
 def _weights_key(d: Path) -> str:
-    return json.loads((d / "unet" / "diffprune.json").read_text())["weights_sha256"][:16]
+    """A model directory's key: its UNet weights' sha256 (and its autoencoder's, for a latent model)."""
+    import hashlib
+
+    from .artifacts import sha256_file
+    from .autoencoder import SUBFOLDER
+    unet = json.loads((d / "unet" / "diffprune.json").read_text())["weights_sha256"]
+    vqvae = d / SUBFOLDER / "diffusion_pytorch_model.safetensors"
+    if not vqvae.is_file():
+        return unet[:16]
+    return hashlib.sha256(f"{unet} {sha256_file(vqvae)}".encode()).hexdigest()[:16]
+
+
+def _autoencoder(d: Path):
+    """The autoencoder of a model directory, on the device the study computes on (None: pixel space)."""
+    from .autoencoder import load_autoencoder
+    from .models import default_device
+    vqvae = load_autoencoder(d)
+    return None if vqvae is None else vqvae.to(default_device())
 
 
 def teacher(spec) -> Artifact:
     """A committed model directory (path, keyed by its weights' sha256), or train one from a dict
-    of training parameters (dataset, preset, steps, batch_size, lr, seed)."""
+    of training parameters (dataset, preset, steps, batch_size, lr, seed; with `autoencoder`, a dict
+    of the same keys but dataset, a latent model: the autoencoder first, then the UNet on its latents)."""
     if isinstance(spec, str):
         path = in_repo(spec)
         if path.is_dir():
@@ -98,8 +121,13 @@ def teacher(spec) -> Artifact:
         from .data import load_dataset
         from .models import build_unet, default_scheduler
         ds = load_dataset(params["dataset"], "train")
-        model = build_unet(params["preset"], ds.shape[0], ds.shape[1], seed=params["seed"])
-        _train(work, model, default_scheduler(), params, "train")
+        shape, vqvae = ds.shape, None
+        if "autoencoder" in params:
+            from .autoencoder import encode
+            vqvae = _train_autoencoder(work, params["dataset"], params["autoencoder"])
+            shape = encode(vqvae, ds.images[:1]).shape[1:]
+        model = build_unet(params["preset"], shape[0], shape[1], seed=params["seed"])
+        _train(work, model, default_scheduler(), params, "train", vqvae)
 
     # a trained teacher's key is its weights' hash, so it is trained (or found) right away
     d = cached("teacher", params, compute)
@@ -122,17 +150,37 @@ def teacher_steps(t: Artifact) -> int | None:
     return int(t.read_json("cost.json")["steps"]) if t.has("cost.json") else None
 
 
-def _train(work: Path, model, scheduler, params: dict, kind: str) -> None:
-    """The study's one training call: teachers and finetunes differ only in `params`."""
-    from .data import load_dataset
-    from .train import TrainConfig, train
+def _config(params: dict):
+    from .train import TrainConfig
     steps = params["steps"]
-    cfg = TrainConfig(steps=steps, batch_size=params["batch_size"], lr=params["lr"],
-                      warmup_steps=params.get("warmup_steps", 0), seed=params["seed"],
-                      checkpoint_every=max(min(250, steps // 2), 1), log_every=max(steps // 50, 1))
+    return TrainConfig(steps=steps, batch_size=params["batch_size"], lr=params["lr"],
+                       warmup_steps=params.get("warmup_steps", 0), seed=params["seed"],
+                       checkpoint_every=max(min(250, steps // 2), 1), log_every=max(steps // 50, 1))
+
+
+def _train(work: Path, model, scheduler, params: dict, kind: str, vqvae=None) -> None:
+    """The study's one training call: teachers and finetunes differ only in `params`; a latent
+    model (`vqvae`) learns the autoencoder's latents of the training images."""
+    from .autoencoder import encode
+    from .data import load_dataset
+    from .train import train
+    images = load_dataset(params["dataset"]).images
     # steps stay out of the run's identity: a longer run may resume from a shorter one's checkpoint
     run_info = {"kind": kind, **{k: v for k, v in params.items() if k != "steps"}}
-    train(model, scheduler, load_dataset(params["dataset"]).images, cfg, work, run_info=run_info, progress=False)
+    train(model, scheduler, images if vqvae is None else encode(vqvae, images), _config(params), work,
+          run_info=run_info, progress=False)
+
+
+def _train_autoencoder(work: Path, dataset: str, params: dict):
+    """The autoencoder of a latent teacher, into `work/vqvae` (kept there when a run resumes)."""
+    from .autoencoder import build_autoencoder, load_autoencoder, train_autoencoder
+    from .data import load_dataset
+    if load_autoencoder(work) is None:
+        train_set, test_set = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+        model = build_autoencoder(params["preset"], train_set.shape[0], train_set.shape[1], seed=params["seed"])
+        train_autoencoder(model, train_set.images, test_set.images, _config(params), work,
+                          run_info={"kind": "autoencoder", "dataset": dataset, **params}, progress=False)
+    return _autoencoder(work)
 
 
 def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float = 0.05,
@@ -153,7 +201,8 @@ def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: floa
 
     def compute(work: Path) -> None:
         from .data import fixed_batch, load_dataset
-        images = fixed_batch(load_dataset(dataset), batch_size, seed) if method in GRADIENT_METHODS else None
+        images = (fixed_batch(load_dataset(dataset), batch_size, seed, _autoencoder(t.path))
+                  if method in GRADIENT_METHODS else None)
         _prune_into(work, t, params.get("dataset"), method, ratio, images=images, threshold=threshold,
                     timestep_stride=timestep_stride, window=window, score=score, seed=seed)
 
@@ -162,7 +211,9 @@ def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: floa
 
 def _prune_into(work: Path, t: Artifact, dataset: str | None, method: str, ratio: float, *, images=None,
                 **options) -> None:
-    """Prune the teacher and write the pruned model and its report into `work`."""
+    """Prune the teacher and write the pruned model (with a latent teacher's autoencoder) and its
+    report into `work`."""
+    from .autoencoder import carry
     from .models import default_device, load_scheduler, load_unet, write_unet
     from .prune import prune
     device = default_device()
@@ -171,6 +222,7 @@ def _prune_into(work: Path, t: Artifact, dataset: str | None, method: str, ratio
                           images=None if images is None else images.to(device), progress=False, **options)
     write_unet(model.cpu(), work / "unet")
     scheduler.save_pretrained(work / "scheduler")
+    carry(t.path, work)
     write_json_atomic(work / "prune_report.json", {**report, "teacher": t.key, "dataset": dataset})
 
 
@@ -237,6 +289,7 @@ def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr:
     def compute(work: Path) -> None:
         import shutil
 
+        from .autoencoder import carry
         from .models import load_scheduler, load_unet
         if shorter:
             before = finetuned(model, dataset=dataset, steps=shorter[-1], batch_size=batch_size, lr=lr,
@@ -244,7 +297,8 @@ def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr:
             ckpt = before.path / "checkpoint"
             if ckpt.is_dir() and not (work / "checkpoint").exists():
                 shutil.copytree(ckpt, work / "checkpoint")
-        _train(work, load_unet(model.path), load_scheduler(model.path), params, "finetune")
+        _train(work, load_unet(model.path), load_scheduler(model.path), params, "finetune", _autoencoder(model.path))
+        carry(model.path, work)
         (work / "prune_report.json").write_text((model.path / "prune_report.json").read_text())
 
     return _step("finetune", params, compute)
@@ -260,11 +314,12 @@ def removed(model: Artifact) -> dict[str, list[int]]:
     return removed_channels(json.loads((model.path / "unet" / "pruning.json").read_text()))
 
 
-def _importance_batch(dataset: str, batch_size: int, seed: int):
-    """The fixed batch and noise of an importance pass with `seed` (as `pruned` draws them)."""
+def _importance_batch(t: Artifact, dataset: str, batch_size: int, seed: int):
+    """The fixed batch (latents, for a latent teacher) and noise of an importance pass of the
+    teacher `t` with `seed` (as `pruned` draws them)."""
     from .data import fixed_batch, load_dataset
     from .importance import fixed_noise
-    images = fixed_batch(load_dataset(dataset), batch_size, seed)
+    images = fixed_batch(load_dataset(dataset), batch_size, seed, _autoencoder(t.path))
     return images, fixed_noise(images, seed)
 
 
@@ -274,7 +329,7 @@ def _walk(t: Artifact, dataset: str, batch_size: int, seed: int, stride: int, **
     from .models import default_device, load_scheduler, load_unet
     device = default_device()
     model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
-    images, noise = _importance_batch(dataset, batch_size, seed)
+    images, noise = _importance_batch(t, dataset, batch_size, seed)
     record = accumulate_gradients(model, scheduler, images.to(device), noise.to(device), threshold=None,
                                   timestep_stride=stride, progress=False, **options)
     return model, record
@@ -292,7 +347,7 @@ def loss_curve(t: Artifact, *, dataset: str, n_batches: int, batch_size: int, st
         device = default_device()
         model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
         timesteps = list(range(0, scheduler.config.num_train_timesteps, stride))
-        pairs = [_importance_batch(dataset, batch_size, seed + i) for i in range(n_batches)]
+        pairs = [_importance_batch(t, dataset, batch_size, seed + i) for i in range(n_batches)]
         losses = curve(model, scheduler, [x.to(device) for x, _ in pairs], [n.to(device) for _, n in pairs],
                        timesteps)
         write_json_atomic(work / "loss_curve.json", {**params, "t": timesteps, "loss": losses})
@@ -329,20 +384,25 @@ def size(model: Artifact) -> dict:
 
 def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, device: str) -> Artifact:
     """Seconds per denoising step (one UNet forward) of a model, median of `repeats` after warm-up,
-    measured on the machine that computes it (its record names it): run it alone, not beside other jobs."""
+    and for a latent model also per decode (`decode`), measured on the machine that computes it
+    (its record names it): run it alone, not beside other jobs."""
     params = {"model": model.key, "batch_size": batch_size, "threads": threads, "repeats": repeats, "device": device}
 
     def compute(work: Path) -> None:
         import torch
 
-        from .cost import throughput
-        from .models import load_unet
+        from .autoencoder import load_autoencoder
+        from .cost import decode_throughput, throughput
+        from .models import image_shape, load_unet
         if device == "cuda" and not torch.cuda.is_available():
             raise DiffpruneError("a cuda timing needs a GPU; this machine has none")
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            result = throughput(load_unet(model.path).to(device), batch_size, repeats, warmup=2)
+            unet, vqvae = load_unet(model.path).to(device), load_autoencoder(model.path)
+            result = throughput(unet, batch_size, repeats, warmup=2)
+            if vqvae is not None:
+                result["decode"] = decode_throughput(vqvae.to(device), image_shape(unet), batch_size, repeats, warmup=2)
         finally:
             torch.set_num_threads(before)
         write_json_atomic(work / "timing.json", {**result, "threads": threads})
@@ -361,7 +421,7 @@ def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "u
         # through shards in the work folder: an interrupted 50,000-sample set resumes
         sample_to_file(work / SAMPLES, load_unet(model.path).to(default_device()), load_scheduler(model.path), n,
                        meta=params, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
-                       batch_size=batch_size, progress=False)
+                       batch_size=batch_size, progress=False, vqvae=_autoencoder(model.path))
         save_preview(work / PREVIEW, load_samples(work / SAMPLES)[0])
 
     return _step("sample", params, compute)

@@ -325,3 +325,45 @@ def sampler_frontier(rows, frontier, metric: str, timing: str, published):
     b.legend(fontsize=7)
     b.grid(alpha=0.3, which="both")
     return _done(fig)
+
+
+def kinds_tradeoff(summaries: dict, metric: str):
+    """Quality against the MACs of a whole sample (sampler steps through the UNet, plus a decode
+    for a latent model), one marker per kind, every row with its 95% interval."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for kind, marker in zip(summaries, "os", strict=False):
+        s = summaries[kind]
+        for i, (_, r) in enumerate(s.iterrows()):
+            ax.errorbar(r["sampling_macs"] / 1e6, r["fd"], yerr=[[r["fd"] - r["fd_low"]], [r["fd_high"] - r["fd"]]],
+                        fmt=marker, capsize=3, color=plt.cm.tab10(i), label=f"{kind}: {r['row']}")
+    ax.set_xscale("log")
+    ax.set_xlabel("MMACs per sample (UNet × sampler steps + decode)")
+    ax.set_ylabel(f"{metric} (lower is better)")
+    ax.set_title("both kinds on one data set and one reference", fontsize=10)
+    ax.legend(fontsize=6, ncol=2)
+    ax.grid(alpha=0.3)
+    return _done(fig)
+
+
+def kinds_loss_curves(curves: dict, stops: dict):
+    """L_t / max L of each kind (mean, and min–max band over its fixed batches), with each
+    threshold's stop t on its mean curve."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for i, (kind, c) in enumerate(curves.items()):
+        losses = np.asarray(c["loss"])
+        mean = losses.mean(axis=0)
+        colour = plt.cm.tab10(i)
+        ax.fill_between(c["t"], losses.min(axis=0) / mean.max(), losses.max(axis=0) / mean.max(), color=colour,
+                        alpha=0.2)
+        ax.plot(c["t"], mean / mean.max(), lw=1.2, color=colour, label=f"{kind} (mean of {len(losses)} batches)")
+        for T, stop in stops[kind].items():
+            if stop is not None:
+                ax.axvline(stop, ls="--" if i == 0 else ":", lw=0.8, color=colour)
+                ax.text(stop, 0.9 if i == 0 else 0.3, f"T={T:g}", rotation=90, fontsize=6, va="top", color=colour)
+    ax.set_yscale("log")
+    ax.set_xlabel("timestep t")
+    ax.set_ylabel("L_t / max L")
+    ax.set_title("relative L_t; vertical lines: the stop t of each threshold T", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    return _done(fig)

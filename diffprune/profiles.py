@@ -23,6 +23,8 @@ from .importance import METHODS
 from .paths import PROFILE_DIR, in_repo
 from .sample import SAMPLERS, SPACINGS
 
+DEVICES = ("cpu", "cuda")
+
 # Building blocks of checks, for PARAMETERS and for a chapter's own parameters.
 
 @dataclass(frozen=True)
@@ -111,6 +113,17 @@ PARAMETERS = {
     "n_boot": Parameter("an integer >= 0", integer(0)),
     "seeds": Parameter("a non-empty list of integers >= 0", list_of(integer(0))),
     "classifier_epochs": Parameter("an integer >= 0 (0: no content consistency)", integer(0)),
+    # the L_t curve (RQ2, DDPM versus LDM)
+    "lt_batches": Parameter("an integer >= 1: fixed batches of the L_t curve", integer(1)),
+    "lt_stride": Parameter("an integer in [1, 1000]: the L_t curve visits every k-th timestep", integer(1, 1000)),
+    "curve_thresholds": Parameter("a list of thresholds in (0, 1) marked on the L_t curve",
+                                  list_of(lambda t: is_number(t) and 0 < t < 1)),
+    # measured speed (RQ3, DDPM versus LDM)
+    "speed_batches": Parameter("a list of batch sizes >= 1 for the speed table", list_of(integer(1))),
+    "speed_threads": Parameter("a list of CPU thread counts >= 1 for the speed table", list_of(integer(1))),
+    "speed_repeats": Parameter("an integer >= 5: timed repeats after warm-up (the median is kept)", integer(5)),
+    "speed_devices": Parameter(f"a list of devices out of {', '.join(DEVICES)} whose timings the chapter shows",
+                               list_of(one_of(DEVICES))),
 }
 
 

@@ -40,12 +40,17 @@ class Step:
     version: int
     bulk: tuple[str, ...] = ()  # entries of an artifact directory that git does not keep
     spare: tuple[str, ...] = ()  # bulk kept when produced but never required: it only saves time
+    optional: tuple[str, ...] = ()  # bulk that only some artifacts have; brought back with the rest
 
+
+MODEL_BULK = ("unet", "scheduler")
+LATENT = ("vqvae",)  # a latent model's autoencoder, carried into every model derived from it
+RESUME_STATE = ("checkpoint", "vqvae-checkpoint")  # resumable training state: not part of an artifact
 
 STEPS = {
-    "teacher": Step(1, ("unet", "scheduler")),
-    "prune": Step(1, ("unet", "scheduler")),
-    "finetune": Step(1, ("unet", "scheduler"), spare=("checkpoint",)),  # a longer finetune resumes from it
+    "teacher": Step(1, MODEL_BULK, optional=LATENT),
+    "prune": Step(1, MODEL_BULK, optional=LATENT),
+    "finetune": Step(1, MODEL_BULK, spare=("checkpoint",), optional=LATENT),  # a longer finetune resumes from it
     "sample": Step(1, ("samples.npz",)),
     "classifier": Step(1, ("model.safetensors",)),
     "fd": Step(2),
@@ -138,8 +143,9 @@ def _compute(step: str, params: dict, compute: Callable[[Path], None], d: Path) 
         if not any(work.iterdir()):  # refused before writing anything: leave no trace (a partial run stays)
             work.rmdir()
         raise
-    if "checkpoint" not in STEPS[step].spare:  # resumable state is not part of the artifact
-        shutil.rmtree(work / "checkpoint", ignore_errors=True)
+    for name in RESUME_STATE:
+        if name not in STEPS[step].spare:
+            shutil.rmtree(work / name, ignore_errors=True)
     write_json_atomic(work / RECORD, {
         "step": step, "key": d.name, "version": STEPS[step].version, "params": params,
         "code_version": code_version(), "device": device_description(),
@@ -151,7 +157,8 @@ def _compute(step: str, params: dict, compute: Callable[[Path], None], d: Path) 
 
 
 def _regenerate(d: Path, missing: list[str], compute: Callable[[Path], None]) -> None:
-    spare = [n for n in STEPS[d.parent.name].spare if not (d / n).exists()]
+    s = STEPS[d.parent.name]
+    spare = [n for n in s.spare + s.optional if not (d / n).exists()]
     work = d.with_name(d.name + ".partial")
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -26,3 +26,12 @@ def stop_index(losses: Sequence[float], threshold: float) -> int | None:
         if should_stop(loss, max_loss, threshold):
             return i
     return None
+
+
+def stop_times(t: Sequence[int], losses: Sequence[float], thresholds: Sequence[float]) -> dict[float, int | None]:
+    """The stop t of each threshold on one L_t curve visited at timesteps `t` (None: never fires)."""
+    out = {}
+    for T in thresholds:
+        i = stop_index(losses, T)
+        out[T] = None if i is None else t[i]
+    return out

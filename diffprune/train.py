@@ -119,10 +119,11 @@ def _identity(run: dict) -> dict:
     return {**run, "config": {k: v for k, v in run["config"].items() if k not in _NOT_IDENTITY}}
 
 
-def restore(out: Path, model, ema: EMAModel, optimizer, run: dict, steps: int, resume: bool) -> tuple[int, list, float]:
-    """Step, log rows and wall time to go on from: `out/checkpoint` if resuming (it must hold the
-    same run), else nothing (a checkpoint there is removed when told not to resume)."""
-    ckpt = out / "checkpoint"
+def restore(ckpt: Path, model, ema: EMAModel, optimizer, run: dict, steps: int,
+            resume: bool) -> tuple[int, list, float]:
+    """Step, log rows and wall time to go on from: the checkpoint `ckpt` if resuming (it must hold
+    the same run), else nothing (a checkpoint there is removed when told not to resume)."""
+    out = ckpt.parent
     start_step, rows, wall_before = 0, [], 0.0
     if resume and (ckpt / "state.json").is_file():
         state = _load_checkpoint(ckpt, model, ema, optimizer)
@@ -169,7 +170,7 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay)
-    start_step, rows, wall_before = restore(out, model, ema, optimizer, run, cfg.steps, resume)
+    start_step, rows, wall_before = restore(ckpt, model, ema, optimizer, run, cfg.steps, resume)
 
     n = len(images)
     net = acc.prepare_model(model) if world > 1 else model  # DDP: gradients averaged over processes

@@ -30,7 +30,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, d
     resumed = _train(tmp_path / "parts", 4, digits)
     a, b = whole.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    log = (tmp_path / "parts" / "train_log.csv").read_text().splitlines()
+    log = (tmp_path / "parts" / "vqvae" / "train_log.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in log[1:]] == ["1", "2", "3", "4"]
     with pytest.raises(DiffpruneError, match="other parameters"):
         _train(tmp_path / "parts", 5, digits, run_info={"dataset": "another"})
@@ -44,10 +44,26 @@ def test_latents_are_a_quarter_of_the_side_at_unit_variance_and_decode_to_images
     assert abs(float(z.std()) - 1) < 0.2  # scaled on a 512-image draw of the training set: all 64 here
     x = decode(vqvae, z[:4])
     assert x.dtype == torch.uint8 and x.shape == (4, 1, 28, 28)
-    cost = json.loads((tmp_path / "ae" / "cost.json").read_text())
+    cost = json.loads((tmp_path / "ae" / "vqvae" / "cost.json").read_text())  # its records beside its weights
     assert cost["latent_shape"] == [4, 7, 7] and cost["reconstruction_test"]["n"] == 16
-    assert (tmp_path / "ae" / "reconstructions.png").is_file()
+    assert (tmp_path / "ae" / "vqvae" / "reconstructions.png").is_file()
     assert load_autoencoder(tmp_path) is None  # no vqvae/: a pixel-space model
+
+
+def test_stored_in_half_precision_and_measured_as_stored(tmp_path, digits):
+    from safetensors.torch import load_file
+
+    from diffprune.autoencoder import reconstruction
+    returned = _train(tmp_path / "ae", 2, digits)
+    stored = load_file(tmp_path / "ae" / "vqvae" / "diffusion_pytorch_model.safetensors")
+    assert {t.dtype for t in stored.values()} == {torch.float16}
+    loaded = load_autoencoder(tmp_path / "ae")
+    assert next(loaded.parameters()).dtype == torch.float32
+    a, b = returned.state_dict(), loaded.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # what was measured is what is stored
+    cost = json.loads((tmp_path / "ae" / "vqvae" / "cost.json").read_text())
+    assert cost["reconstruction_test"] == reconstruction(loaded, digits[1])
+    assert not (tmp_path / "ae" / "checkpoint").exists()  # its checkpoint leaves checkpoint/ to the UNet's run
 
 
 def test_diffusers_ldm_pipeline_decodes_a_latent_unet_through_it(tmp_path, digits):
@@ -93,6 +109,10 @@ def test_a_latent_model_trains_prunes_finetunes_and_samples_with_its_autoencoder
     weights = "vqvae/diffusion_pytorch_model.safetensors"
     for d in (teacher, pruned, tuned):  # pruning and finetuning change the UNet only
         assert (tmp_path / d / weights).read_bytes() == (tmp_path / "ae" / weights).read_bytes()
+    # an LDM directory may be the one home of both parts: the UNet trained into the autoencoder's --out
+    assert main(["train", "--dataset", data, "--autoencoder", ae, "--preset", "tiny", "--grid", "0", *quick,
+                 "--out", ae]) == 0
+    assert load_unet(ae).config.in_channels == 4 and (tmp_path / "ae" / "vqvae" / "cost.json").is_file()
     assert main(["sample", "--model", tuned, "--n", "3", "--steps", "2", "--out", f"{tuned}.npz", "--quiet"]) == 0
     images, _, _ = load_samples(f"{tuned}.npz")
     assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8  # decoded to pixels

@@ -26,7 +26,7 @@ def _forbid_computing(monkeypatch):
 
 def test_bulk_is_never_committed():
     for step, s in STEPS.items():
-        for name in s.bulk:
+        for name in s.bulk + s.optional:
             path = f"data/study/{step}/0123456789abcdef/{name}"
             assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0, path
     tracked = subprocess.run(["git", "ls-files", "data"], cwd=ROOT, capture_output=True, text=True).stdout.split()
@@ -37,7 +37,7 @@ def test_bulk_is_never_committed():
 @pytest.fixture
 def committed_results(tmp_path, monkeypatch):
     """The committed study as a fresh clone has it: results only, no bulk."""
-    bulk = {name for s in STEPS.values() for name in s.bulk}
+    bulk = {name for s in STEPS.values() for name in s.bulk + s.optional}
     study = tmp_path / "study"
     shutil.copytree(DATA_DIR / "study", study, ignore=shutil.ignore_patterns(*bulk, "*.lock", "*.partial",
                                                                                "regenerated.json"))

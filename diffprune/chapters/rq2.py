@@ -17,15 +17,11 @@ from ..chapter import Chapter
 from ..importance import DEFAULT_SCORE, SCORES
 from ..profiles import Parameter, integer, is_number, list_of, one_of
 from ..published import repository_curves
-from ..threshold import stop_index
+from ..threshold import stop_times
 
 SWEEPS = ("content", "ablations")  # the sweeps that sweeps_on_more_teachers may repeat on other teachers
 
 OWN = {
-    "lt_batches": Parameter("an integer >= 1: fixed batches of the L_t curve", integer(1)),
-    "lt_stride": Parameter("an integer in [1, 1000]: the L_t curve visits every k-th timestep", integer(1, 1000)),
-    "curve_thresholds": Parameter("a list of thresholds in (0, 1) marked on the L_t curve",
-                                  list_of(lambda t: is_number(t) and 0 < t < 1)),
     "window_size": Parameter("an integer in [1, 1000] that divides 1000: the importance map's windows",
                              lambda v: integer(1, 1000)(v) and 1000 % v == 0),
     "reference_threshold": Parameter("a threshold in [0, 1): the Diff-Pruning prune the windows are compared with",
@@ -50,14 +46,9 @@ def windows(p: dict) -> list[tuple[int, int]]:
     return [(a, a + p["window_size"]) for a in range(0, 1000, p["window_size"])]
 
 
-def _curve(p: dict) -> pipeline.Artifact:
-    return pipeline.loss_curve(pipeline.teacher(p["teacher"]), dataset=p["dataset"], n_batches=p["lt_batches"],
-                               batch_size=p["importance_batch"], stride=p["lt_stride"], seed=p["seeds"][0])
-
-
 def curve(p: dict) -> dict:
     """{t, loss: one row per fixed batch} of the teacher's L_t."""
-    return _curve(p).read_json("loss_curve.json")
+    return evaluation.loss_curve(p).read_json("loss_curve.json")
 
 
 def _window_prune(p: dict, window) -> pipeline.Artifact:
@@ -87,7 +78,7 @@ def window_result(p: dict, window) -> dict:
 
 
 def map_artifacts(p: dict) -> list[pipeline.Artifact]:
-    return [_curve(p), *(a for w in windows(p) for a in (_scores(p, w), _window_prune(p, w)))]
+    return [evaluation.loss_curve(p), *(a for w in windows(p) for a in (_scores(p, w), _window_prune(p, w)))]
 
 
 def reference_removed(p: dict) -> dict[str, list[int]]:
@@ -100,15 +91,6 @@ def map_work(p: dict) -> list:
 
 
 # --- the L_t curve and the stop t -----------------------------------------------------------------
-
-def stop_times(t: list[int], losses: list[float], thresholds: list[float]) -> dict[float, int | None]:
-    """The stop t of each threshold on one curve (None: the rule never fires within it)."""
-    out = {}
-    for T in thresholds:
-        i = stop_index(losses, T)
-        out[T] = None if i is None else t[i]
-    return out
-
 
 def mean_curve(c: dict) -> list[float]:
     return np.mean(c["loss"], axis=0).tolist()
@@ -647,5 +629,5 @@ def work(p: dict) -> list:
 CHAPTER = Chapter("rq2", parameters=(
     "teacher", "dataset", "more_teachers", "ratio", "timestep_stride", "importance_batch", "seeds",
     "finetune_batch", "finetune_lr", "finetune_warmup", "finetune_steps", "sampler", "ddim_steps", "spacing",
-    "classifier_epochs", "teacher_steps", "n_samples", "features", "n_reference", "n_boot"), own=OWN, work=work,
-    checks=(content_stages,))
+    "classifier_epochs", "teacher_steps", "n_samples", "features", "n_reference", "n_boot", "lt_batches", "lt_stride",
+    "curve_thresholds"), own=OWN, work=work, checks=(content_stages,))

@@ -15,7 +15,6 @@ from ..chapter import Chapter
 from ..importance import METHODS
 from ..profiles import Parameter, integer, is_number, list_of, one_of
 
-DEVICES = ("cpu", "cuda")
 LABELS = {"reinit": "scratch"}
 
 OWN = {
@@ -33,11 +32,6 @@ OWN = {
     "frontier_ddim_steps": Parameter("a list of DDIM step counts >= 1", list_of(integer(1))),
     "frontier_dpm_steps": Parameter("a list of DPM-Solver++ step counts >= 2", list_of(integer(2))),
     "frontier_samples": Parameter("an integer >= 2: samples per model and sampler", integer(2)),
-    "speed_batches": Parameter("a list of batch sizes >= 1 for the speed table", list_of(integer(1))),
-    "speed_threads": Parameter("a list of CPU thread counts >= 1 for the speed table", list_of(integer(1))),
-    "speed_repeats": Parameter("an integer >= 5: timed repeats after warm-up (the median is kept)", integer(5)),
-    "speed_devices": Parameter(f"a list of devices out of {', '.join(DEVICES)} whose timings the chapter shows",
-                               list_of(one_of(DEVICES))),
 }
 
 
@@ -321,7 +315,8 @@ def compute(p: dict) -> dict:
 CHAPTER = Chapter("rq3", parameters=(
     "teacher", "dataset", "teacher_steps", "timestep_stride", "importance_batch", "finetune_batch",
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
-    "classifier_epochs"), own=OWN, work=work, checks=(_frontier_in_sweep,))
+    "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_devices"), own=OWN, work=work,
+    checks=(_frontier_in_sweep,))
 
 
 def cpu_estimate(p: dict) -> dict:

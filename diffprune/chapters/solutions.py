@@ -12,10 +12,11 @@ from .exercises import EXERCISES
 
 
 def _stops(profile: str, overrides: dict) -> str:
+    from ..threshold import stop_times
     from . import rq2
     p = rq2.CHAPTER.load(profile, {**overrides, **EXERCISES[0].overrides})
     c = rq2.curve(p)
-    stops = rq2.stop_times(c["t"], rq2.mean_curve(c), p["curve_thresholds"])
+    stops = stop_times(c["t"], rq2.mean_curve(c), p["curve_thresholds"])
     return "; ".join(f"T = {T:g} stops at t = {t}" if t is not None else f"T = {T:g} never stops"
                      for T, t in stops.items()) + " (mean curve)."
 

@@ -1,0 +1,249 @@
+"""DDPM versus LDM — the paper's pruning on a latent diffusion model beside a pixel-space one.
+
+The LDM (an autoencoder and a UNet on its latents) and the pixel-space teacher of the same data
+set go through RQ1's rows: the same methods, ratio, finetune and metrics. Only the LDM's UNet is
+pruned and finetuned (its autoencoder is carried byte for byte, `pipeline`), and every metric is
+taken on decoded images, so the two kinds' Fréchet distances share one reference. What is the
+chapter's own: which two teachers, the cost of a whole sample (UNet steps plus, for the LDM, one
+decode), the two L_t curves side by side, and the reading.
+"""
+from __future__ import annotations
+
+from .. import evaluation, pipeline
+from ..artifacts import DiffpruneError
+from ..chapter import Chapter
+from ..paths import in_repo
+from ..profiles import PARAMETERS, Parameter, integer, is_number, is_teacher_dir, list_of
+from ..threshold import stop_times
+from . import rq1
+
+TRAINING = ("preset", "steps", "batch_size", "lr", "seed")
+KINDS = ("DDPM", "LDM")
+
+
+def _ldm_teacher(v) -> bool:
+    if isinstance(v, dict):
+        ae = v.get("autoencoder")
+        return PARAMETERS["teacher"].valid(v) and isinstance(ae, dict) and all(k in ae for k in TRAINING)
+    return is_teacher_dir(v) and (in_repo(v) / "vqvae" / "config.json").is_file()
+
+
+OWN = {
+    "ldm_teacher": Parameter("a latent model directory (vqvae/, unet/ and cost.json: `autoencoder`, then `train "
+                             "--autoencoder`) or a dict of training parameters (dataset, preset, steps, batch_size, "
+                             "lr, seed) with `autoencoder`, a dict of the same keys but dataset", _ldm_teacher),
+    "ldm_thresholds": Parameter("a list of thresholds in [0, 1): Diff-Pruning's rows of both kinds",
+                                list_of(lambda t: is_number(t) and 0 <= t < 1)),
+    "ldm_seeds": Parameter("a non-empty list of seeds >= 0 of both kinds' rows", list_of(integer(0))),
+}
+
+
+def ldm_dataset(p: dict) -> str:
+    spec = p["ldm_teacher"]
+    return spec["dataset"] if isinstance(spec, dict) else pipeline.teacher(spec).read_json("cost.json")["dataset"]
+
+
+def kinds(p: dict) -> dict[str, dict]:
+    """{"DDPM": RQ1's profile for the pixel-space teacher of the LDM's data set, "LDM": the same
+    for the LDM}, both with the chapter's thresholds and seeds."""
+    dataset = ldm_dataset(p)
+    same = [q for q in evaluation.every_teacher(p) if q["dataset"] == dataset]
+    if not same:
+        raise DiffpruneError(f"the LDM is trained on {dataset}, but neither teacher nor more_teachers is: the chapter "
+                             "compares it with the pixel-space teacher of the same data set")
+    pixel = {**same[0], "thresholds": p["ldm_thresholds"], "seeds": p["ldm_seeds"]}
+    return {"DDPM": pixel, "LDM": {**pixel, "teacher": p["ldm_teacher"], "teacher_steps": None}}
+
+
+def _check(p: dict) -> None:
+    kinds(p)
+
+
+def curve(q: dict) -> dict:
+    return evaluation.loss_curve(q).read_json("loss_curve.json")
+
+
+def work(p: dict) -> list:
+    ks = kinds(p).values()
+    return ([(rq1.run_row, (q, *spec, seed)) for q in ks for seed in q["seeds"] for spec in rq1.row_specs(q)]
+            + [(curve, (q,)) for q in ks])
+
+
+CHAPTER = Chapter("ldm", parameters=(
+    "teacher", "dataset", "more_teachers", "teacher_steps", "methods", "extensions", "ratio", "timestep_stride",
+    "importance_batch", "finetune_steps", "finetune_batch", "finetune_lr", "finetune_warmup", "n_samples",
+    "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot", "classifier_epochs",
+    "lt_batches", "lt_stride", "curve_thresholds", "speed_batches", "speed_threads", "speed_repeats",
+    "speed_devices"), own=OWN, work=work, checks=(_check,))
+
+
+# --- the table: RQ1's rows of both kinds, with the cost of a whole sample --------------------------
+
+def decode_macs(q: dict) -> int:
+    """MACs of decoding one sample of the profile's teacher (0 for a pixel-space one)."""
+    from ..autoencoder import load_autoencoder
+    from ..cost import count_decode_macs
+    from ..models import image_shape, load_unet
+    d = pipeline.teacher(q["teacher"]).path
+    vqvae = load_autoencoder(d)
+    return 0 if vqvae is None else count_decode_macs(vqvae, image_shape(load_unet(d)))
+
+
+def run(p: dict) -> dict[str, dict]:
+    """Each kind's rows, their summary over seeds (with `sampling_macs`: the UNet's MACs times the
+    sampler's steps plus one decode, and its fraction of the teacher's), and its decode MACs."""
+    out = {}
+    for kind, q in kinds(p).items():
+        rows = rq1.run(q, progress=False)
+        s = rq1.summarize(rows)
+        decode = decode_macs(q)
+        s["sampling_macs"] = s["macs"] * q["ddim_steps"] + decode
+        s["sampling_fraction"] = s["sampling_macs"] / s["sampling_macs"].iloc[0]
+        out[kind] = {"profile": q, "rows": rows, "summary": s, "decode_macs": decode}
+    return out
+
+
+def side_by_side(result: dict):
+    """One line per row label: each kind's Fréchet distance, SSIM and cost of a whole sample."""
+    import pandas as pd
+    ci = evaluation.ci_text
+    cols = {}
+    for kind in KINDS:
+        s = result[kind]["summary"].set_index("row")
+        cols[(kind, "FD")] = {r: ci(x.fd, x.fd_low, x.fd_high, 1) for r, x in s.iterrows()}
+        cols[(kind, "SSIM")] = {r: ci(x.ssim, x.ssim_low, x.ssim_high, 3) for r, x in s.iterrows()}
+        cols[(kind, "MMACs / sample")] = {r: f"{x.sampling_macs / 1e6:,.0f}" for r, x in s.iterrows()}
+        cols[(kind, "× teacher")] = {r: f"{x.sampling_fraction:.2f}" for r, x in s.iterrows()}
+    table = pd.DataFrame(cols)
+    table.index.name = "row"
+    return table
+
+
+def cost_reading(result: dict, ratio: float, steps: int) -> str:
+    """How much of a whole sample's cost pruning the UNet removes on each kind (the decode is not pruned)."""
+    parts = []
+    for kind in KINDS:
+        s = result[kind]["summary"]
+        pruned = s[s["row"] != "pretrained"]
+        share = result[kind]["decode_macs"] / s["sampling_macs"].iloc[0]
+        decode = f", of which the decode is {100 * share:.1f}% of the teacher's" if share else ""
+        parts.append(f"on the {kind}, ×{pruned['macs_fraction'].mean():.2f} of the UNet's MACs and "
+                     f"×{pruned['sampling_fraction'].mean():.2f} of a whole sample's ({steps} sampler steps{decode})")
+    return f"Pruning at ratio {ratio:g} keeps " + "; ".join(parts) + "."
+
+
+def quality_reading(result: dict) -> str:
+    """Per kind: where the best Diff-Pruning row stands against the teacher and the baselines,
+    judged by the intervals only."""
+    out = []
+    for kind in KINDS:
+        s = result[kind]["summary"]
+        by = {r["row"]: r for r in s.to_dict("records")}
+        dp = [r for k, r in by.items() if k.startswith("diff-pruning")]
+        if not dp:
+            continue
+        best = min(dp, key=lambda r: r["fd"])
+        out.append(f"On the {kind}, against its teacher the best Diff-Pruning row ({best['row']}, FD "
+                   f"{best['fd']:.1f}) is {evaluation.compare(best, by['pretrained'])}. {rq1.reading(s)}")
+    return " ".join(out)
+
+
+def gap_reading(result: dict) -> str:
+    """Does pruning cost the LDM more than the DDPM? The best Diff-Pruning row's Fréchet distance as a
+    multiple of its own teacher's, per kind (the distances share one reference set)."""
+    ratios = {}
+    for kind in KINDS:
+        s = result[kind]["summary"]
+        dp = s[s["row"].str.startswith("diff-pruning")]
+        if dp.empty:
+            return ""
+        ratios[kind] = dp["fd"].min() / s.loc[s["row"] == "pretrained", "fd"].iloc[0]
+    return (f"After the same finetune, the best Diff-Pruning row's Fréchet distance is {ratios['DDPM']:.2f}× its "
+            f"teacher's on the DDPM and {ratios['LDM']:.2f}× on the LDM (ratios of means over seeds; whether a row "
+            "is distinguishable from its teacher is the intervals' to say, above).")
+
+
+# --- L_t of the two kinds ------------------------------------------------------------------------
+
+def curves(p: dict) -> dict[str, dict]:
+    return {kind: curve(q) for kind, q in kinds(p).items()}
+
+
+def mean(c: dict) -> list[float]:
+    import numpy as np
+    return np.mean(c["loss"], axis=0).tolist()
+
+
+def stop_table(cs: dict[str, dict], thresholds: list[float]):
+    """T → stop t on each kind's mean curve."""
+    import pandas as pd
+    stops = {kind: stop_times(c["t"], mean(c), thresholds) for kind, c in cs.items()}
+    return pd.DataFrame({f"stop t, {kind}": ["never" if stops[kind][T] is None else stops[kind][T]
+                                             for T in thresholds] for kind in cs},
+                        index=pd.Index([f"{T:g}" for T in thresholds], name="T"))
+
+
+def stop_reading(cs: dict[str, dict], thresholds: list[float], stride: int) -> str:
+    """Does the stop t of a threshold move from pixels to latents (beyond the curves' stride)?"""
+    stops = {kind: stop_times(c["t"], mean(c), thresholds) for kind, c in cs.items()}
+    moved = []
+    for T in thresholds:
+        a, b = stops["DDPM"][T], stops["LDM"][T]
+        if a is None or b is None:
+            if a != b:
+                moved.append(f"T = {T:g} (DDPM {'never' if a is None else a}, LDM {'never' if b is None else b})")
+        elif abs(a - b) > stride:
+            moved.append(f"T = {T:g} ({'later' if b > a else 'earlier'} on latents: {a} → {b})")
+    if not moved:
+        return (f"No threshold's stop t moves by more than the curves' stride ({stride}) between the two kinds.")
+    return (f"The stop t moves for {len(moved)} of the {len(thresholds)} thresholds: " + "; ".join(moved) +
+            f" (a move within the stride of {stride} is not counted).")
+
+
+# --- measured speed of a whole sample --------------------------------------------------------------
+
+def speed_rows(p: dict) -> list[dict]:
+    """Seconds per sample (sampler steps through the UNet, plus one decode for the LDM) of each
+    kind's teacher and Diff-Pruning model, at the largest speed batch, from `pipeline.timing`. Not
+    part of `work`: a timing runs alone, never beside `study`'s parallel jobs."""
+    device = "cpu" if "cpu" in p["speed_devices"] else "cuda"
+    batch, threads = max(p["speed_batches"]), max(p["speed_threads"]) if device == "cpu" else 1
+    rows = []
+    for kind, q in kinds(p).items():
+        T = max(q["thresholds"])
+        models = {"teacher": pipeline.teacher(q["teacher"]),
+                  f"diff-pruning T={T:g}": evaluation.finetuned_model(q, "diff-pruning", q["seeds"][0], T)}
+        for label, m in models.items():
+            t = pipeline.timing(m, batch_size=batch, threads=threads, repeats=p["speed_repeats"], device=device)
+            r = t.read_json("timing.json")
+            decode = r["decode"]["seconds_per_batch"] if "decode" in r else 0.0
+            rows.append({"kind": kind, "model": label, "device": device, "batch": batch, "threads": threads,
+                         "unet_s": q["ddim_steps"] * r["seconds_per_batch"] / batch, "decode_s": decode / batch,
+                         "sample_s": (q["ddim_steps"] * r["seconds_per_batch"] + decode) / batch,
+                         "machine": t.compute()["device"]})
+    return rows
+
+
+def speed_table(rows: list[dict]):
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    base = df[df["model"] == "teacher"].set_index("kind")["sample_s"]
+    return pd.DataFrame({
+        "kind": df["kind"], "model": df["model"],
+        "UNet steps (ms / sample)": (1e3 * df["unet_s"]).map("{:.2f}".format),
+        "decode (ms / sample)": (1e3 * df["decode_s"]).map("{:.3f}".format),
+        "whole sample (ms)": (1e3 * df["sample_s"]).map("{:.2f}".format),
+        "speed-up": [f"{base[k] / s:.2f}×" for k, s in zip(df["kind"], df["sample_s"], strict=True)],
+    }).set_index(["kind", "model"])
+
+
+def speed_reading(rows: list[dict]) -> str:
+    by = {(r["kind"], r["model"] == "teacher"): r for r in rows}
+    d, ll = by[("DDPM", True)], by[("LDM", True)]
+    parts = [f"A whole sample of the LDM teacher takes {1e3 * ll['sample_s']:.2f} ms against the DDPM teacher's "
+             f"{1e3 * d['sample_s']:.2f} ms ({d['sample_s'] / ll['sample_s']:.1f}× faster; measured on "
+             f"{ll['machine']}, batch {ll['batch']})"]
+    for kind in KINDS:
+        t, m = by[(kind, True)], by[(kind, False)]
+        parts.append(f"pruning speeds the {kind}'s whole sample up {t['sample_s'] / m['sample_s']:.2f}×")
+    return "; ".join(parts) + "."

@@ -1,0 +1,176 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # DDPM versus LDM
+#
+# The paper prunes pixel-space DDPMs and, as its model-type axis, a latent diffusion model (LDM)
+# on ImageNet. Does Diff-Pruning behave the same when the UNet denoises an autoencoder's latents
+# instead of pixels? This chapter puts a small LDM beside the pixel-space teacher of the same data
+# set and runs RQ1's rows on both: the same methods, ratio, finetune and metrics.
+#
+# **Prerequisites**: *RQ1 — Table 1* (the rows and columns) and the L_t curve of *RQ2*.
+#
+# As in the official `ldm_exp/`, only the LDM's UNet is pruned and finetuned; its autoencoder (a
+# diffusers `VQModel`, so that `LDMPipeline(vqvae, unet, scheduler)` samples from every directory)
+# is carried byte for byte, the importance pass walks latents of real images, and every metric is
+# measured on decoded images: both kinds' Fréchet distances have one reference set.
+
+# %% tags=["parameters"]
+profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
+overrides = {}   # profile values to change, e.g. {"ldm_seeds": [0]}
+
+# %%
+import json
+
+from IPython.display import Image
+from myst_nb import glue
+
+from diffprune import evaluation, pipeline, plots, profiles
+from diffprune.chapters import ldm, rq1
+from diffprune.threshold import stop_times
+
+p = ldm.CHAPTER.load(profile, overrides)
+profiles.table(p)
+
+# %% [markdown]
+# ## The two teachers
+
+# %%
+kinds = ldm.kinds(p)
+latent_dir = pipeline.teacher(kinds["LDM"]["teacher"]).path
+unet_cost = json.loads((latent_dir / "cost.json").read_text())
+ae_cost = json.loads((latent_dir / "vqvae" / "cost.json").read_text())
+ae_test = ae_cost["reconstruction_test"]
+glue("ldm_dataset", kinds["LDM"]["dataset"], display=False)
+glue("ldm_teacher", str(kinds["LDM"]["teacher"]), display=False)
+glue("pixel_teacher", str(kinds["DDPM"]["teacher"]), display=False)
+glue("ae_record", f"{ae_cost['steps']:,} steps in {ae_cost['wall_time_s']:,.0f} s on {ae_cost['device']} (code "
+     f"{ae_cost['code_version']}); latents {'×'.join(map(str, ae_cost['latent_shape']))}; test reconstruction "
+     f"PSNR {ae_test['psnr_db']:.1f} dB (MSE {ae_test['mse']:.3f} on pixels in [-1, 1], {ae_test['n']} images)",
+     display=False)
+glue("unet_record", f"{unet_cost['steps']:,} steps in {unet_cost['wall_time_s']:,.0f} s on {unet_cost['device']} "
+     f"(code {unet_cost['code_version']})", display=False)
+Image(filename=str(latent_dir / "vqvae" / "reconstructions.png"), width=520)
+
+# %% [markdown]
+# The LDM of {glue:text}`ldm_dataset` (`{glue:text}`ldm_teacher``): its autoencoder trained
+# {glue:text}`ae_record`; above, test images (odd rows) over their reconstructions. Its UNet,
+# trained on the autoencoder's latents: {glue:text}`unet_record`. The pixel-space teacher is
+# `{glue:text}`pixel_teacher`` (see *The teachers*).
+#
+# ## RQ1's table for the LDM
+
+# %%
+result = ldm.run(p)
+latent = result["LDM"]["summary"]
+metric = latent["fd_metric"].iloc[0]
+glue("metric", metric, display=False)
+glue("interval", latent["interval"].iloc[0], display=False)
+glue("seeds", ", ".join(str(s) for s in p["ldm_seeds"]), display=False)
+glue("ldm_table", rq1.display_table(latent), display=False)
+glue("ldm_reading", rq1.reading(latent), display=False)
+glue("ldm_pairs", plots.paired_samples(evaluation.previews(result["LDM"]["rows"], p["ldm_seeds"][0])), display=False)
+
+# %% [markdown]
+# ```{glue:figure} ldm_table
+# :name: tab-ldm
+# RQ1's rows on the LDM: FD is {glue:text}`metric` of the decoded samples to the test split; SSIM
+# and "same class" compare each pruned model's decoded samples with the LDM teacher's from the same
+# noise; each with its {glue:text}`interval` (seeds {glue:text}`seeds`). Params and MACs are the
+# UNet's (one forward); the autoencoder is not pruned.
+# ```
+#
+# {glue:text}`ldm_reading`
+#
+# ```{glue:figure} ldm_pairs
+# :name: fig-ldm-pairs
+# The same 12 noise draws through the LDM teacher and each finetuned pruned LDM (decoded).
+# ```
+#
+# ## Both kinds, side by side
+
+# %%
+glue("both_table", ldm.side_by_side(result), display=False)
+glue("both_figure", plots.kinds_tradeoff({k: v["summary"] for k, v in result.items()}, metric), display=False)
+glue("cost_reading", ldm.cost_reading(result, p["ratio"], p["ddim_steps"]), display=False)
+glue("quality_reading", ldm.quality_reading(result), display=False)
+glue("gap_reading", ldm.gap_reading(result), display=False)
+
+# %% [markdown]
+# ```{glue:figure} both_table
+# :name: tab-ldm-both
+# Each row on both kinds: FD and SSIM (intervals as in the table above) and the MACs of a whole
+# sample — the UNet's MACs times the sampler's steps, plus one decode for the LDM — with its
+# fraction of the teacher's.
+# ```
+#
+# ```{glue:figure} both_figure
+# :name: fig-ldm-both
+# Quality against the cost of a whole sample, both kinds, 95% intervals.
+# ```
+#
+# {glue:text}`cost_reading` {glue:text}`quality_reading` {glue:text}`gap_reading`
+#
+# ## Which timesteps matter, on latents
+
+# %%
+curves = ldm.curves(p)
+stops = {k: stop_times(c["t"], ldm.mean(c), p["curve_thresholds"]) for k, c in curves.items()}
+glue("curves_figure", plots.kinds_loss_curves(curves, stops), display=False)
+glue("stop_table", ldm.stop_table(curves, p["curve_thresholds"]), display=False)
+glue("stop_reading", ldm.stop_reading(curves, p["curve_thresholds"], p["lt_stride"]), display=False)
+glue("lt_batches", p["lt_batches"], display=False)
+
+# %% [markdown]
+# ```{glue:figure} curves_figure
+# :name: fig-ldm-curves
+# L_t relative to its maximum, on pixels (DDPM) and on latents (LDM): mean and min–max band over
+# {glue:text}`lt_batches` fixed batches of real images (latents for the LDM) and noise.
+# ```
+#
+# ```{glue:figure} stop_table
+# :name: tab-ldm-stops
+# The stop t of each threshold T on each kind's mean curve.
+# ```
+#
+# {glue:text}`stop_reading`
+#
+# ## Measured speed
+
+# %%
+speed = ldm.speed_rows(p)
+glue("speed_table", ldm.speed_table(speed), display=False)
+glue("speed_reading", ldm.speed_reading(speed), display=False)
+
+# %% [markdown]
+# ```{glue:figure} speed_table
+# :name: tab-ldm-speed
+# Milliseconds per sample: the sampler's steps through the UNet, the decode (LDM only), and their
+# sum, each model timed alone (`pipeline.timing`, median of repeats).
+# ```
+#
+# {glue:text}`speed_reading`
+#
+# ## Beside the paper
+#
+# The paper's LDM result is a class-conditional LDM-4 on ImageNet 256 × 256, pruned once with
+# T = 0.1 and finetuned for 4 epochs. The repository's tables we carry (`data/paper/`) do not hold
+# its numbers, so none are quoted here. Our deviations, beside the numbers above: an unconditional
+# LDM on 32 × 32 images with 4 × 8 × 8 latents, trained here; a far smaller UNet; the study's
+# Fréchet distance ({glue:text}`metric`), not Inception FID.
+#
+# ## Summary
+#
+# Diff-Pruning runs unchanged on a latent model: the same pruners, the same finetune, and metrics on
+# decoded images. What the numbers above say is computed from them; the decode's share of a whole
+# sample bounds what pruning the UNet alone can save.
