@@ -74,7 +74,7 @@ def test_pages_show_their_figures_in_chromium(book):
     from playwright.sync_api import sync_playwright
     html = book[1].parent
     expected_images = {"chapters/teachers.html": 3 + len(read("smoke")["more_teachers"]),
-                       "chapters/rq1.html": 2, "chapters/rq2.html": 3, "intro.html": 0}
+                       "chapters/rq1.html": 2, "chapters/rq2.html": 3, "chapters/ldm.html": 4, "intro.html": 0}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -16,7 +16,7 @@ EVERY = [*chapters(), "_template"]
 def test_toc_is_in_parts_and_every_chapter_has_its_three_files():
     assert [part["caption"] for part in toc()["parts"]] == ["Setup", "Research questions", "For courses",
                                                              "Reproducing"]
-    assert chapters() == ["teachers", "rq1", "rq2", "rq3", "findings", "exercises"]
+    assert chapters() == ["teachers", "rq1", "rq2", "rq3", "ldm", "findings", "exercises"]
     for name in EVERY:
         assert (NOTEBOOKS / f"{name}.py").is_file() and (ROOT / "diffprune" / "chapters" / f"{name}.py").is_file()
         assert spec(name).name == name

@@ -11,7 +11,7 @@ import torch
 import diffprune.study
 from diffprune import evaluation, pipeline
 from diffprune.chapter import spec
-from diffprune.chapters import findings, rq1, rq2, rq3, teachers
+from diffprune.chapters import findings, ldm, rq1, rq2, rq3, teachers
 from diffprune.models import build_unet, save_model
 from diffprune.paths import DATA_DIR, ROOT
 from diffprune.study import STEPS
@@ -89,6 +89,14 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     speed = rq3.speed_section(q)["rows"]  # the GPU's timings are read, never measured here
     assert {row["device"] for row in speed} == {"cpu", "cuda"} and all(row["seconds_per_batch"] > 0 for row in speed)
     assert rq3.compute(q)["hours"] > 0
+    q = spec("ldm").load("cpu")
+    for kind in ldm.run(q).values():
+        rows = kind["rows"]
+        assert len(rows) == len(rq1.row_specs(kind["profile"])) * len(q["ldm_seeds"])
+        assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
+        used.update(row["samples"] for row in rows)
+    assert {len(c["loss"]) for c in ldm.curves(q).values()} == {q["lt_batches"]}
+    assert {row["kind"] for row in ldm.speed_rows(q)} == {"DDPM", "LDM"}  # timings read, never measured here
     verdicts = findings.verdicts("cpu", {})
     assert all(v["verdict"] in (findings.REPRODUCED, findings.NOT_REPRODUCED) for v, c in zip(
         verdicts, findings.CLAIMS, strict=True) if c.test)

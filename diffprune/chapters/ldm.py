@@ -46,11 +46,11 @@ def ldm_dataset(p: dict) -> str:
 def kinds(p: dict) -> dict[str, dict]:
     """{"DDPM": RQ1's profile for the pixel-space teacher of the LDM's data set, "LDM": the same
     for the LDM}, both with the chapter's thresholds and seeds."""
-    dataset = ldm_dataset(p)
-    same = [q for q in evaluation.every_teacher(p) if q["dataset"] == dataset]
+    trained_on = ldm_dataset(p)
+    same = [q for q in evaluation.every_teacher(p) if q["dataset"] == trained_on]
     if not same:
-        raise DiffpruneError(f"the LDM is trained on {dataset}, but neither teacher nor more_teachers is: the chapter "
-                             "compares it with the pixel-space teacher of the same data set")
+        raise DiffpruneError(f"the LDM is trained on {trained_on}, but neither teacher nor more_teachers is: the "
+                             "chapter compares it with the pixel-space teacher of the same data set")
     pixel = {**same[0], "thresholds": p["ldm_thresholds"], "seeds": p["ldm_seeds"]}
     return {"DDPM": pixel, "LDM": {**pixel, "teacher": p["ldm_teacher"], "teacher_steps": None}}
 

@@ -1,0 +1,63 @@
+"""A latent diffusion model through the study's steps, and the DDPM-versus-LDM chapter's checks."""
+import pytest
+
+from diffprune import DiffpruneError, pipeline
+from diffprune.chapters import ldm
+
+LDM = {"dataset": "openmoji-32", "preset": "tiny", "steps": 2, "batch_size": 8, "lr": 1e-3, "seed": 0,
+       "autoencoder": {"preset": "tiny", "steps": 2, "batch_size": 8, "lr": 1e-3, "seed": 0}}
+WEIGHTS = "vqvae/diffusion_pytorch_model.safetensors"
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    return tmp_path / "study"
+
+
+def test_a_latent_teacher_is_pruned_finetuned_and_sampled_with_its_autoencoder_unchanged(study):
+    import numpy as np
+
+    from diffprune.models import load_unet
+    t = pipeline.teacher(LDM)
+    assert load_unet(t.path).config.in_channels == 4  # the UNet learns 4x8x8 latents of 3x32x32 images
+    pruned = pipeline.pruned(t, method="diff-pruning", ratio=0.3, seed=0, timestep_stride=250, batch_size=4,
+                             dataset="openmoji-32")
+    tuned = pipeline.finetuned(pruned, dataset="openmoji-32", steps=2, batch_size=4, lr=1e-3, warmup_steps=0, seed=0)
+    for m in (pruned, tuned):
+        assert (m.path / WEIGHTS).read_bytes() == (t.path / WEIGHTS).read_bytes()
+    assert pipeline.size(pruned)["params"] < pipeline.size(t)["params"]
+    images = pipeline.samples(tuned, n=3, seed=0, steps=2).preview()
+    assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8  # decoded, not latents
+    curve = pipeline.loss_curve(t, dataset="openmoji-32", n_batches=1, batch_size=4, stride=500, seed=0)
+    assert len(curve.read_json("loss_curve.json")["loss"][0]) == 2
+    timing = pipeline.timing(t, batch_size=2, threads=1, repeats=5, device="cpu").read_json("timing.json")
+    assert timing["decode"]["seconds_per_batch"] > 0  # a latent model's sample ends with a decode
+
+
+def test_the_teacher_key_covers_its_autoencoder(study):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+    d = pipeline.teacher(LDM).path
+    copy = study.parent / "copy"
+    shutil.copytree(d, copy)
+    key = pipeline.teacher(str(copy)).key
+    weights = load_file(copy / WEIGHTS)
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1
+    save_file(weights, copy / WEIGHTS)
+    assert pipeline.teacher(str(copy)).key != key  # another decoder: other samples, another key
+
+
+def test_the_chapter_needs_a_pixel_teacher_of_the_same_data_set(study):
+    from diffprune.chapter import spec
+    c = spec("ldm")
+    with pytest.raises(DiffpruneError, match="trained on openmoji-32, but neither teacher nor more_teachers"):
+        c.load("smoke", {"more_teachers": []})
+    with pytest.raises(DiffpruneError, match="parameter ldm_teacher .* invalid"):
+        c.load("smoke", {"ldm_teacher": "data/teachers/openmoji-32"})  # a pixel-space model
+    p = c.load("smoke")
+    kinds = ldm.kinds(p)
+    assert kinds["DDPM"]["teacher"] == "data/teachers/openmoji-32" and kinds["LDM"]["teacher"] == p["ldm_teacher"]
+    assert kinds["LDM"]["seeds"] == p["ldm_seeds"] and kinds["LDM"]["thresholds"] == p["ldm_thresholds"]
