@@ -382,11 +382,19 @@ def size(model: Artifact) -> dict:
     return {"params": count_params(unet), "macs": count_macs(unet)}
 
 
-def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, device: str) -> Artifact:
+def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, device: str,
+           round: int = 0) -> Artifact:
     """Seconds per denoising step (one UNet forward) of a model, median of `repeats` after warm-up,
     and for a latent model also per decode (`decode`), measured on the machine that computes it
-    (its record names it): run it alone, not beside other jobs."""
+    (its record names it): run it alone, not beside other jobs. The record keeps the machine's
+    1-minute load average from before the timing, so a timing taken beside other work shows.
+
+    `round` > 0 is a repeat of the same timing: a caller that times several models round by round
+    pairs each model with the others measured minutes apart, so a slow spell of a shared machine
+    shows as spread across rounds instead of as one model's speed."""
     params = {"model": model.key, "batch_size": batch_size, "threads": threads, "repeats": repeats, "device": device}
+    if round:  # round 0 keeps the key of a timing recorded before rounds existed
+        params["round"] = round
 
     def compute(work: Path) -> None:
         import torch
@@ -396,6 +404,7 @@ def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, devi
         from .models import image_shape, load_unet
         if device == "cuda" and not torch.cuda.is_available():
             raise DiffpruneError("a cuda timing needs a GPU; this machine has none")
+        load = os.getloadavg()[0]
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
@@ -405,7 +414,7 @@ def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, devi
                 result["decode"] = decode_throughput(vqvae.to(device), image_shape(unet), batch_size, repeats, warmup=2)
         finally:
             torch.set_num_threads(before)
-        write_json_atomic(work / "timing.json", {**result, "threads": threads})
+        write_json_atomic(work / "timing.json", {**result, "threads": threads, "load_before": load})
 
     return _step("timing", params, compute)  # timing.json
 

@@ -122,6 +122,8 @@ PARAMETERS = {
     "speed_batches": Parameter("a list of batch sizes >= 1 for the speed table", list_of(integer(1))),
     "speed_threads": Parameter("a list of CPU thread counts >= 1 for the speed table", list_of(integer(1))),
     "speed_repeats": Parameter("an integer >= 5: timed repeats after warm-up (the median is kept)", integer(5)),
+    "speed_rounds": Parameter("an integer >= 1: rounds of timings, every model once per round (the speed-up's "
+                              "spread across rounds is reported)", integer(1)),
     "speed_devices": Parameter(f"a list of devices out of {', '.join(DEVICES)} whose timings the chapter shows",
                                list_of(one_of(DEVICES))),
 }

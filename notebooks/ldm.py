@@ -156,7 +156,8 @@ glue("speed_reading", ldm.speed_reading(speed), display=False)
 # ```{glue:figure} speed_table
 # :name: tab-ldm-speed
 # Milliseconds per sample: the sampler's steps through the UNet, the decode (LDM only), and their
-# sum, each model timed alone (`pipeline.timing`, median of repeats).
+# sum, each model timed alone (`pipeline.timing`, median of repeats), medians over rounds that
+# time all four models once each; the speed-up is over the teacher of the same round.
 # ```
 #
 # {glue:text}`speed_reading`

@@ -74,7 +74,7 @@ CHAPTER = Chapter("ldm", parameters=(
     "importance_batch", "finetune_steps", "finetune_batch", "finetune_lr", "finetune_warmup", "n_samples",
     "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot", "classifier_epochs",
     "lt_batches", "lt_stride", "curve_thresholds", "speed_batches", "speed_threads", "speed_repeats",
-    "speed_devices"), own=OWN, work=work, checks=(_check,))
+    "speed_rounds", "speed_devices"), own=OWN, work=work, checks=(_check,))
 
 
 # --- the table: RQ1's rows of both kinds, with the cost of a whole sample --------------------------
@@ -204,46 +204,74 @@ def stop_reading(cs: dict[str, dict], thresholds: list[float], stride: int) -> s
 
 def speed_rows(p: dict) -> list[dict]:
     """Seconds per sample (sampler steps through the UNet, plus one decode for the LDM) of each
-    kind's teacher and Diff-Pruning model, at the largest speed batch, from `pipeline.timing`. Not
-    part of `work`: a timing runs alone, never beside `study`'s parallel jobs."""
+    kind's teacher and Diff-Pruning model, at the largest speed batch, from `pipeline.timing`, one
+    row per model and round: every round times all four models, so a teacher and its prune are
+    paired by round. Not part of `work`: a timing runs alone, never beside `study`'s parallel jobs."""
     device = "cpu" if "cpu" in p["speed_devices"] else "cuda"
     batch, threads = max(p["speed_batches"]), max(p["speed_threads"]) if device == "cpu" else 1
-    rows = []
+    models = []
     for kind, q in kinds(p).items():
         T = max(q["thresholds"])
-        models = {"teacher": pipeline.teacher(q["teacher"]),
-                  f"diff-pruning T={T:g}": evaluation.finetuned_model(q, "diff-pruning", q["seeds"][0], T)}
-        for label, m in models.items():
-            t = pipeline.timing(m, batch_size=batch, threads=threads, repeats=p["speed_repeats"], device=device)
+        models += [(kind, q, "teacher", pipeline.teacher(q["teacher"])),
+                   (kind, q, f"diff-pruning T={T:g}", evaluation.finetuned_model(q, "diff-pruning", q["seeds"][0], T))]
+    rows = []
+    for rnd in range(p["speed_rounds"]):
+        for kind, q, label, m in models:
+            t = pipeline.timing(m, batch_size=batch, threads=threads, repeats=p["speed_repeats"], device=device,
+                                round=rnd)
             r = t.read_json("timing.json")
+            unet = q["ddim_steps"] * r["seconds_per_batch"]
             decode = r["decode"]["seconds_per_batch"] if "decode" in r else 0.0
-            rows.append({"kind": kind, "model": label, "device": device, "batch": batch, "threads": threads,
-                         "unet_s": q["ddim_steps"] * r["seconds_per_batch"] / batch, "decode_s": decode / batch,
-                         "sample_s": (q["ddim_steps"] * r["seconds_per_batch"] + decode) / batch,
-                         "machine": t.compute()["device"]})
+            rows.append({"kind": kind, "model": label, "round": rnd, "device": device, "batch": batch,
+                         "threads": threads, "unet_s": unet / batch, "decode_s": decode / batch,
+                         "sample_s": (unet + decode) / batch,
+                         "machine": t.compute()["device"], "load": r.get("load_before")})
     return rows
+
+
+def speedups(rows: list[dict]):
+    """Per kind and model: the median over rounds of each time, and the speed-up over the teacher of
+    the same round (median, lowest, highest)."""
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    base = df[df["model"] == "teacher"].set_index(["kind", "round"])["sample_s"]
+    df["speedup"] = [base[(k, r)] / s for k, r, s in zip(df["kind"], df["round"], df["sample_s"], strict=True)]
+    g = df.groupby(["kind", "model"], sort=False)
+    out = g[["unet_s", "decode_s", "sample_s"]].median()
+    out["speedup"], out["lo"], out["hi"] = g["speedup"].median(), g["speedup"].min(), g["speedup"].max()
+    out["rounds"] = g.size()
+    return out
 
 
 def speed_table(rows: list[dict]):
     import pandas as pd
-    df = pd.DataFrame(rows)
-    base = df[df["model"] == "teacher"].set_index("kind")["sample_s"]
+    s = speedups(rows)
     return pd.DataFrame({
-        "kind": df["kind"], "model": df["model"],
-        "UNet steps (ms / sample)": (1e3 * df["unet_s"]).map("{:.2f}".format),
-        "decode (ms / sample)": (1e3 * df["decode_s"]).map("{:.3f}".format),
-        "whole sample (ms)": (1e3 * df["sample_s"]).map("{:.2f}".format),
-        "speed-up": [f"{base[k] / s:.2f}×" for k, s in zip(df["kind"], df["sample_s"], strict=True)],
-    }).set_index(["kind", "model"])
+        "UNet steps (ms / sample)": (1e3 * s["unet_s"]).map("{:.2f}".format),
+        "decode (ms / sample)": (1e3 * s["decode_s"]).map("{:.3f}".format),
+        "whole sample (ms)": (1e3 * s["sample_s"]).map("{:.2f}".format),
+        "speed-up (range over rounds)": [f"{m:.2f}× ({lo:.2f}–{hi:.2f})" if hi > lo else f"{m:.2f}×"
+                                         for m, lo, hi in zip(s["speedup"], s["lo"], s["hi"], strict=True)],
+    }, index=s.index)
 
 
 def speed_reading(rows: list[dict]) -> str:
-    by = {(r["kind"], r["model"] == "teacher"): r for r in rows}
-    d, ll = by[("DDPM", True)], by[("LDM", True)]
+    s = speedups(rows)
+    d, ll = s.loc[("DDPM", "teacher")], s.loc[("LDM", "teacher")]
+    first = rows[0]
     parts = [f"A whole sample of the LDM teacher takes {1e3 * ll['sample_s']:.2f} ms against the DDPM teacher's "
-             f"{1e3 * d['sample_s']:.2f} ms ({d['sample_s'] / ll['sample_s']:.1f}× faster; measured on "
-             f"{ll['machine']}, batch {ll['batch']})"]
+             f"{1e3 * d['sample_s']:.2f} ms ({d['sample_s'] / ll['sample_s']:.1f}× faster; medians of "
+             f"{int(ll['rounds'])} rounds on {first['machine']}, batch {first['batch']})"]
     for kind in KINDS:
-        t, m = by[(kind, True)], by[(kind, False)]
-        parts.append(f"pruning speeds the {kind}'s whole sample up {t['sample_s'] / m['sample_s']:.2f}×")
-    return "; ".join(parts) + "."
+        (model, r), = s.loc[kind].drop("teacher").iterrows()
+        if r["lo"] > 1:
+            verdict = "faster in every round"
+        elif r["hi"] < 1:
+            verdict = "slower in every round"
+        else:
+            verdict = "not distinguishable from the teacher's speed: the rounds fall on both sides of 1×"
+        parts.append(f"pruning ({model}) speeds the {kind}'s whole sample up {r['speedup']:.2f}× "
+                     f"(rounds {r['lo']:.2f}–{r['hi']:.2f}×, {verdict})")
+    loads = [r["load"] for r in rows if r["load"] is not None]
+    tail = f" (the machine's 1-minute load average before each timing: at most {max(loads):.2f})" if loads else ""
+    return "; ".join(parts) + tail + "."
