@@ -99,7 +99,10 @@ glue("sweep_seeds", len(p["tradeoff_seeds"]), display=False)
 # Seconds per denoising step (one forward pass of the UNet; every sampler step costs one), the
 # median of `speed_repeats` timed passes after two warm-up passes, for the teacher and
 # Diff-Pruning's prune at each ratio (speed depends on the structure only, which the ratio fixes
-# for every method). Each cell gives the measured speed-up over the teacher and the MACs ideal.
+# for every method). Every one of `speed_rounds` rounds times all of them in every setting, so a
+# slow spell of the machine spreads across rounds instead of landing on one model: a cell is the
+# median over rounds, and its speed-up over the teacher is paired by round (the reading gives the
+# range). Each cell gives the measured speed-up over the teacher and the MACs ideal.
 
 # %%
 speed = rq3.speed_section(p)
@@ -110,8 +113,9 @@ glue("speed_reading", speed["reading"], display=False)
 # ```{glue:figure} speed_table
 # :name: tab-rq3-speed
 # Milliseconds per denoising step (in brackets: measured speed-up of the pruned model, then the
-# MACs ideal), per device, batch and CPU thread count. Each column was measured on the machine its
-# records name (`data/study/timing/`); GPU columns come from the run made when one was lent.
+# MACs ideal), per device, batch and CPU thread count, medians over rounds. Each column was measured
+# on the machine its records name (`data/study/timing/`); GPU columns come from the run made when one
+# was lent, in the rounds recorded then.
 # ```
 #
 # {glue:text}`speed_reading`

@@ -74,9 +74,10 @@ def test_frontier_reading_counts_pruned_points_against_the_teacher_at_no_more_ti
     assert "2 of the 4 points on the Pareto frontier are pruned models" in text
 
 
-def _speed(device, name, speedups):
+def _speed(device, name, speedups, spread=0.0):
     return [{"device": device, "device_name": name, "model": f"r={r:g}", "ratio": r, "batch": 64, "threads": 2,
-             "speedup": s, "ideal": 2.0, "of_ideal": s / 2.0} for r, s in speedups]
+             "speedup": s, "speedup_lo": s - spread, "speedup_hi": s + spread, "rounds": 3, "ideal": 2.0,
+             "of_ideal": s / 2.0} for r, s in speedups]
 
 
 def test_speed_reading_judges_the_study_ratio_against_the_goal():
@@ -86,6 +87,13 @@ def test_speed_reading_judges_the_study_ratio_against_the_goal():
     assert "0.80 of the ideal, meeting the goal of 0.75" in text
     assert "0.51 of the ideal, short of the goal" in text
     assert "On cuda:H100 no pruned model is more than 10% faster in any setting" in text
+
+
+def test_the_goal_is_met_or_missed_only_where_every_round_agrees():
+    text = rq3.speed_reading(_speed("cpu", "cpu:x86_64", [(0.25, 1.5)], spread=0.1), 0.25)
+    assert "0.75 of the ideal (rounds 0.70–0.80), with rounds on both sides of the goal of 0.75" in text
+    text = rq3.speed_reading(_speed("cpu", "cpu:x86_64", [(0.25, 1.3)], spread=0.1), 0.25)
+    assert "short of the goal of 0.75 (medians of 3 rounds)" in text
 
 
 @pytest.mark.parametrize("sampler, steps", [("ddim", 100), ("dpm-solver++", 10)])
