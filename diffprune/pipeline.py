@@ -28,7 +28,7 @@ from .study import RECORD, STEPS, cached, read_json, step_key
 
 SAMPLES = "samples.npz"   # the full sample set of a `sample` artifact (bulk)
 PREVIEW = "preview.npz"   # its first PREVIEW_N images (a result: the book's figures read it)
-PREVIEW_N = 64
+PREVIEW_N = 16  # the book shows at most 16 per model; 64 would cost 4x the repository budget
 
 
 @dataclass(frozen=True, eq=False)

@@ -76,12 +76,15 @@ glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"
 
 # %%
 title = f"teacher: DDIM-{p['ddim_steps']} samples, seed {p['seeds'][0]}"
-glue("teacher_grid", plots.image_grid(evaluation.preview(main), title), display=False)
+teacher_samples = evaluation.preview(main)
+glue("teacher_grid", plots.image_grid(teacher_samples, title), display=False)
+glue("teacher_grid_n", len(teacher_samples), display=False)
 
 # %% [markdown]
 # ```{glue:figure} teacher_grid
 # :name: fig-teacher-samples
-# The first 64 teacher samples used by every chapter (DDIM, eta 0; the paper uses 100 DDIM steps).
+# The first {glue:text}`teacher_grid_n` teacher samples used by every chapter (DDIM, eta 0; the paper
+# uses 100 DDIM steps).
 # ```
 
 # %% [markdown]

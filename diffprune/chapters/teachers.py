@@ -78,7 +78,7 @@ def display_table(rows: list[dict]):
     }).set_index("teacher")
 
 
-def overview(row: dict, n: int = 32):
+def overview(row: dict, n: int = 16):
     """Training images, samples and loss curve of one teacher, as one figure."""
     from ..data import load_dataset
     from ..plots import teacher_overview
