@@ -151,6 +151,29 @@ def gpu_repeats() -> dict | None:
 
 # --- over seeds ----------------------------------------------------------------------------------
 
+def timing_rounds(models: dict, settings: list[tuple[int, int]], *, rounds: list[int], repeats: int,
+                  device: str) -> dict[tuple, list[dict]]:
+    """Every model in every (batch, threads) setting once per round, round after round, so that a
+    slow spell of a shared machine spreads across rounds instead of landing on one model. Keyed by
+    (model label, batch, threads): each round's timing.json in round order, with its `key`."""
+    out = {}
+    for rnd in rounds:
+        for label, m in models.items():
+            for b, th in settings:
+                t = pipeline.timing(m, batch_size=b, threads=th, repeats=repeats, device=device, round=rnd)
+                out.setdefault((label, b, th), []).append({**t.read_json("timing.json"), "key": t.key})
+    return out
+
+
+def paired_speedup(base: list[float], own: list[float]) -> dict:
+    """The speed-up of `own` over `base` (seconds, one per round), paired by round: the median and
+    the range over rounds."""
+    import statistics
+    ratios = [b / o for b, o in zip(base, own, strict=True)]
+    return {"speedup": statistics.median(ratios), "speedup_lo": min(ratios), "speedup_hi": max(ratios),
+            "rounds": len(ratios)}
+
+
 def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
     """One line per label: the mean over seeds, and the interval that n seeds allow — the
     bootstrap interval over samples for one seed, the Student-t interval over seeds otherwise

@@ -1,7 +1,7 @@
 """A latent diffusion model through the study's steps, and the DDPM-versus-LDM chapter's checks."""
 import pytest
 
-from diffprune import DiffpruneError, pipeline
+from diffprune import DiffpruneError, evaluation, pipeline
 from diffprune.chapters import ldm
 
 LDM = {"dataset": "openmoji-32", "preset": "tiny", "steps": 2, "batch_size": 8, "lr": 1e-3, "seed": 0,
@@ -64,22 +64,22 @@ def test_the_chapter_needs_a_pixel_teacher_of_the_same_data_set(study):
 
 
 def _speed_rows(ratios):
-    """Rounds in which the DDPM's prune is `ratios[0][i]`× and the LDM's `ratios[1][i]`× faster."""
+    """Rows of rounds in which the DDPM's prune is `ratios[0][i]`× and the LDM's `ratios[1][i]`× faster."""
     rows = []
-    for rnd, (dd, ll) in enumerate(zip(*ratios, strict=True)):
-        for kind, teacher_s, speedup in (("DDPM", 0.1, dd), ("LDM", 0.01, ll)):
-            for model, s in (("teacher", teacher_s), ("diff-pruning T=0.05", teacher_s / speedup)):
-                rows.append({"kind": kind, "model": model, "round": rnd, "unet_s": s, "decode_s": 0.0,
-                             "sample_s": s, "batch": 64, "machine": "cpu", "load": 0.5})
+    for kind, teacher_s, speedups in (("DDPM", 0.1, ratios[0]), ("LDM", 0.01, ratios[1])):
+        for model, own in (("teacher", [teacher_s] * len(speedups)), ("diff-pruning T=0.05",
+                                                                      [teacher_s / x for x in speedups])):
+            rows.append({"kind": kind, "model": model, "unet_s": own[0], "decode_s": 0.0, "sample_s": own[0],
+                         "batch": 64, "machine": "cpu", "load": 0.5,
+                         **evaluation.paired_speedup([teacher_s] * len(speedups), own)})
     return rows
 
 
 def test_the_speed_up_pairs_rounds_and_calls_a_spread_across_one_undistinguished():
-    rows = _speed_rows([(1.2, 1.3, 1.1), (0.8, 1.1, 1.0)])
-    s = ldm.speedups(rows)
-    assert s.loc[("DDPM", "diff-pruning T=0.05"), "speedup"] == pytest.approx(1.2)
-    assert s.loc[("DDPM", "diff-pruning T=0.05"), ["lo", "hi"]].tolist() == pytest.approx([1.1, 1.3])
-    reading = ldm.speed_reading(rows)
+    s = evaluation.paired_speedup([1.2, 2.6, 1.1], [1.0, 2.0, 1.0])  # a slow round hits both models
+    assert s["speedup"] == pytest.approx(1.2)
+    assert [s["speedup_lo"], s["speedup_hi"]] == pytest.approx([1.1, 1.3])
+    reading = ldm.speed_reading(_speed_rows([(1.2, 1.3, 1.1), (0.8, 1.1, 1.0)]))
     assert "DDPM's whole sample up 1.20× (rounds 1.10–1.30×, faster in every round)" in reading
     assert "LDM's whole sample up 1.00× (rounds 0.80–1.10×, not distinguishable" in reading
     assert "slower in every round" in ldm.speed_reading(_speed_rows([(1.2,), (0.9,)]))

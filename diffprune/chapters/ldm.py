@@ -204,74 +204,68 @@ def stop_reading(cs: dict[str, dict], thresholds: list[float], stride: int) -> s
 
 def speed_rows(p: dict) -> list[dict]:
     """Seconds per sample (sampler steps through the UNet, plus one decode for the LDM) of each
-    kind's teacher and Diff-Pruning model, at the largest speed batch, from `pipeline.timing`, one
-    row per model and round: every round times all four models, so a teacher and its prune are
-    paired by round. Not part of `work`: a timing runs alone, never beside `study`'s parallel jobs."""
+    kind's teacher and Diff-Pruning model at the largest speed batch: medians over `speed_rounds`
+    rounds that time all four models, the speed-up over the teacher paired by round. Not part of
+    `work`: a timing runs alone, never beside `study`'s parallel jobs."""
+    import statistics
     device = "cpu" if "cpu" in p["speed_devices"] else "cuda"
     batch, threads = max(p["speed_batches"]), max(p["speed_threads"]) if device == "cpu" else 1
-    models = []
+    models, steps = {}, {}
     for kind, q in kinds(p).items():
         T = max(q["thresholds"])
-        models += [(kind, q, "teacher", pipeline.teacher(q["teacher"])),
-                   (kind, q, f"diff-pruning T={T:g}", evaluation.finetuned_model(q, "diff-pruning", q["seeds"][0], T))]
+        models[(kind, "teacher")] = pipeline.teacher(q["teacher"])
+        models[(kind, f"diff-pruning T={T:g}")] = evaluation.finetuned_model(q, "diff-pruning", q["seeds"][0], T)
+        steps[kind] = q["ddim_steps"]
+    timed = evaluation.timing_rounds(models, [(batch, threads)], rounds=list(range(p["speed_rounds"])),
+                                     repeats=p["speed_repeats"], device=device)
+
+    def per_sample(kind, label):  # per round: (UNet steps, decode) seconds of one sample
+        runs = timed[((kind, label), batch, threads)]
+        return [(steps[kind] * r["seconds_per_batch"] / batch,
+                 r["decode"]["seconds_per_batch"] / batch if "decode" in r else 0.0) for r in runs]
+
     rows = []
-    for rnd in range(p["speed_rounds"]):
-        for kind, q, label, m in models:
-            t = pipeline.timing(m, batch_size=batch, threads=threads, repeats=p["speed_repeats"], device=device,
-                                round=rnd)
-            r = t.read_json("timing.json")
-            unet = q["ddim_steps"] * r["seconds_per_batch"]
-            decode = r["decode"]["seconds_per_batch"] if "decode" in r else 0.0
-            rows.append({"kind": kind, "model": label, "round": rnd, "device": device, "batch": batch,
-                         "threads": threads, "unet_s": unet / batch, "decode_s": decode / batch,
-                         "sample_s": (unet + decode) / batch,
-                         "machine": t.compute()["device"], "load": r.get("load_before")})
+    for kind, label in models:
+        own, base = per_sample(kind, label), per_sample(kind, "teacher")
+        runs = timed[((kind, label), batch, threads)]
+        rows.append({"kind": kind, "model": label, "device": device, "batch": batch, "threads": threads,
+                     "unet_s": statistics.median(u for u, _ in own), "decode_s": statistics.median(d for _, d in own),
+                     "sample_s": statistics.median(u + d for u, d in own),
+                     **evaluation.paired_speedup([u + d for u, d in base], [u + d for u, d in own]),
+                     "machine": pipeline.recorded("timing", runs[0]["key"]).compute()["device"],
+                     "load": max((r["load_before"] for r in runs if "load_before" in r), default=None)})
     return rows
-
-
-def speedups(rows: list[dict]):
-    """Per kind and model: the median over rounds of each time, and the speed-up over the teacher of
-    the same round (median, lowest, highest)."""
-    import pandas as pd
-    df = pd.DataFrame(rows)
-    base = df[df["model"] == "teacher"].set_index(["kind", "round"])["sample_s"]
-    df["speedup"] = [base[(k, r)] / s for k, r, s in zip(df["kind"], df["round"], df["sample_s"], strict=True)]
-    g = df.groupby(["kind", "model"], sort=False)
-    out = g[["unet_s", "decode_s", "sample_s"]].median()
-    out["speedup"], out["lo"], out["hi"] = g["speedup"].median(), g["speedup"].min(), g["speedup"].max()
-    out["rounds"] = g.size()
-    return out
 
 
 def speed_table(rows: list[dict]):
     import pandas as pd
-    s = speedups(rows)
-    return pd.DataFrame({
-        "UNet steps (ms / sample)": (1e3 * s["unet_s"]).map("{:.2f}".format),
-        "decode (ms / sample)": (1e3 * s["decode_s"]).map("{:.3f}".format),
-        "whole sample (ms)": (1e3 * s["sample_s"]).map("{:.2f}".format),
-        "speed-up (range over rounds)": [f"{m:.2f}× ({lo:.2f}–{hi:.2f})" if hi > lo else f"{m:.2f}×"
-                                         for m, lo, hi in zip(s["speedup"], s["lo"], s["hi"], strict=True)],
-    }, index=s.index)
+    return pd.DataFrame([{
+        "kind": r["kind"], "model": r["model"],
+        "UNet steps (ms / sample)": f"{1e3 * r['unet_s']:.2f}",
+        "decode (ms / sample)": f"{1e3 * r['decode_s']:.3f}",
+        "whole sample (ms)": f"{1e3 * r['sample_s']:.2f}",
+        "speed-up (range over rounds)": (f"{r['speedup']:.2f}× ({r['speedup_lo']:.2f}–{r['speedup_hi']:.2f})"
+                                         if r["speedup_hi"] > r["speedup_lo"] else f"{r['speedup']:.2f}×"),
+    } for r in rows]).set_index(["kind", "model"])
 
 
 def speed_reading(rows: list[dict]) -> str:
-    s = speedups(rows)
-    d, ll = s.loc[("DDPM", "teacher")], s.loc[("LDM", "teacher")]
-    first = rows[0]
+    teacher = {r["kind"]: r for r in rows if r["model"] == "teacher"}
+    d, ll = teacher["DDPM"], teacher["LDM"]
     parts = [f"A whole sample of the LDM teacher takes {1e3 * ll['sample_s']:.2f} ms against the DDPM teacher's "
              f"{1e3 * d['sample_s']:.2f} ms ({d['sample_s'] / ll['sample_s']:.1f}× faster; medians of "
-             f"{int(ll['rounds'])} rounds on {first['machine']}, batch {first['batch']})"]
-    for kind in KINDS:
-        (model, r), = s.loc[kind].drop("teacher").iterrows()
-        if r["lo"] > 1:
+             f"{ll['rounds']} rounds on {ll['machine']}, batch {ll['batch']})"]
+    for r in rows:
+        if r["model"] == "teacher":
+            continue
+        if r["speedup_lo"] > 1:
             verdict = "faster in every round"
-        elif r["hi"] < 1:
+        elif r["speedup_hi"] < 1:
             verdict = "slower in every round"
         else:
             verdict = "not distinguishable from the teacher's speed: the rounds fall on both sides of 1×"
-        parts.append(f"pruning ({model}) speeds the {kind}'s whole sample up {r['speedup']:.2f}× "
-                     f"(rounds {r['lo']:.2f}–{r['hi']:.2f}×, {verdict})")
+        parts.append(f"pruning ({r['model']}) speeds the {r['kind']}'s whole sample up {r['speedup']:.2f}× "
+                     f"(rounds {r['speedup_lo']:.2f}–{r['speedup_hi']:.2f}×, {verdict})")
     loads = [r["load"] for r in rows if r["load"] is not None]
     tail = f" (the machine's 1-minute load average before each timing: at most {max(loads):.2f})" if loads else ""
     return "; ".join(parts) + tail + "."

@@ -238,33 +238,28 @@ def speed_models(p: dict) -> list[tuple[str, float, pipeline.Artifact]]:
 
 def speed_rows(p: dict, device: str, rounds: list[int] | None = None) -> list[dict]:
     """Seconds per denoising step (one UNet forward) of every speed model, per batch size and (on
-    the CPU) thread count, with the speed-up beside the MACs ideal. Every round (`speed_rounds`, or
-    the given ones) times every model in every setting; a row holds the median over rounds, and the
-    speed-up is paired by round, with its range (`speedup_lo`, `speedup_hi`). Not part of `work`: a
+    the CPU) thread count, with the speed-up beside the MACs ideal: medians over `speed_rounds`
+    rounds (or the given ones), the speed-up paired by round with its range. Not part of `work`: a
     timing runs alone, never beside `study`'s parallel jobs."""
     import statistics
-    threads = p["speed_threads"] if device == "cpu" else [1]
-    rounds = list(range(p["speed_rounds"])) if rounds is None else rounds
-    times, rows = {}, {}
-    for rnd in rounds:
-        for label, ratio, m in speed_models(p):
-            for b in p["speed_batches"]:
-                for th in threads:
-                    t = pipeline.timing(m, batch_size=b, threads=th, repeats=p["speed_repeats"], device=device,
-                                        round=rnd)
-                    times.setdefault((label, b, th), []).append(t.read_json("timing.json")["seconds_per_batch"])
-                    rows.setdefault((label, b, th), {"model": label, "ratio": ratio, "batch": b, "threads": th,
-                                                     "device": device, **pipeline.size(m), "timing_key": t.key})
-    for (label, b, th), r in rows.items():
-        base, own = times[("teacher", b, th)], times[(label, b, th)]
-        paired = [x / y for x, y in zip(base, own, strict=True)]
-        r["seconds_per_batch"] = statistics.median(own)
-        r["speedup"], r["speedup_lo"], r["speedup_hi"] = statistics.median(paired), min(paired), max(paired)
-        r["rounds"] = len(own)
-        r["ideal"] = rows[("teacher", b, th)]["macs"] / r["macs"]
-        r["macs_fraction"] = r["macs"] / rows[("teacher", b, th)]["macs"]
+    specs = speed_models(p)
+    models, ratios = {label: m for label, _, m in specs}, {label: r for label, r, _ in specs}
+    sizes = {label: pipeline.size(m) for label, m in models.items()}
+    settings = [(b, th) for b in p["speed_batches"] for th in (p["speed_threads"] if device == "cpu" else [1])]
+    timed = evaluation.timing_rounds(models, settings, rounds=list(range(p["speed_rounds"])) if rounds is None
+                                     else rounds, repeats=p["speed_repeats"], device=device)
+    rows = []
+    for (label, b, th), runs in timed.items():
+        own = [r["seconds_per_batch"] for r in runs]
+        base = [r["seconds_per_batch"] for r in timed[("teacher", b, th)]]
+        r = {"model": label, "ratio": ratios[label], "batch": b, "threads": th, "device": device, **sizes[label],
+             "timing_key": runs[0]["key"], "seconds_per_batch": statistics.median(own),
+             **evaluation.paired_speedup(base, own)}
+        r["ideal"] = sizes["teacher"]["macs"] / r["macs"]
+        r["macs_fraction"] = r["macs"] / sizes["teacher"]["macs"]
         r["of_ideal"] = r["speedup"] / r["ideal"]
-    return list(rows.values())
+        rows.append(r)
+    return rows
 
 
 def work(p: dict) -> list:
