@@ -250,8 +250,8 @@ def speed_table(rows: list[dict]):
 
 
 def speed_reading(rows: list[dict]) -> str:
-    teacher = {r["kind"]: r for r in rows if r["model"] == "teacher"}
-    d, ll = teacher["DDPM"], teacher["LDM"]
+    teachers = {r["kind"]: r for r in rows if r["model"] == "teacher"}
+    d, ll = teachers["DDPM"], teachers["LDM"]
     parts = [f"A whole sample of the LDM teacher takes {1e3 * ll['sample_s']:.2f} ms against the DDPM teacher's "
              f"{1e3 * d['sample_s']:.2f} ms ({d['sample_s'] / ll['sample_s']:.1f}× faster; medians of "
              f"{ll['rounds']} rounds on {ll['machine']}, batch {ll['batch']})"]
