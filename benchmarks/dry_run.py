@@ -28,7 +28,7 @@ def main() -> None:
         dry_run(a.profile, {}, Path(tmp))
         total = time.perf_counter() - start
         steps = defaultdict(lambda: {"artifacts": 0, "wall_time_s": 0.0})
-        for record in Path(tmp, "study").glob("*/*/params.json"):
+        for record in Path(tmp, "study").glob("*/*/record.json"):
             r = json.loads(record.read_text())
             steps[r["step"]]["artifacts"] += 1
             steps[r["step"]]["wall_time_s"] = round(steps[r["step"]]["wall_time_s"] + r["wall_time_s"], 1)

@@ -43,8 +43,8 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+def write_json_atomic(path: str | os.PathLike, obj, indent: int | None = 2) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=indent, sort_keys=False) + "\n").encode())
 
 
 @contextlib.contextmanager

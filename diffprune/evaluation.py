@@ -27,7 +27,7 @@ def other_teachers(p: dict) -> list[dict]:
         if Path(path) == own:
             continue
         t = pipeline.teacher(path)
-        out.append({**p, "teacher": path, "dataset": t.read_json("cost.json")["dataset"], "teacher_steps": None})
+        out.append({**p, "teacher": path, "dataset": t.result("cost.json")["dataset"], "teacher_steps": None})
     return out
 
 
@@ -92,7 +92,7 @@ def method_row(p: dict, label: str, method: str | None, threshold: float | None,
     model, report = t, None
     if method is not None:
         model = finetuned_model(p, method, seed, threshold, score)
-        report = model.read_json("prune_report.json")
+        report = model.result("prune_report.json")
     return {"row": label, "method": method or "pretrained", "threshold": threshold, "score": score,
             **evaluate(model, p, seed, teacher=t),
             "finetune_steps": p["finetune_steps"] if method else 0,
@@ -161,7 +161,7 @@ def timing_rounds(models: dict, settings: list[tuple[int, int]], *, rounds: list
         for label, m in models.items():
             for b, th in settings:
                 t = pipeline.timing(m, batch_size=b, threads=th, repeats=repeats, device=device, round=rnd)
-                out.setdefault((label, b, th), []).append({**t.read_json("timing.json"), "key": t.key})
+                out.setdefault((label, b, th), []).append({**t.result("timing.json"), "key": t.key})
     return out
 
 

@@ -3,7 +3,7 @@ Fréchet distance and consistency. A step's parameters include the keys of the s
 a changed parameter recomputes exactly what depends on it.
 
 Steps are lazy: `pruned(...)`, `finetuned(...)` and `samples(...)` return an `Artifact` whose key
-is known from its parameters alone. Reading a result (`.read_json`, `.preview`) computes the step
+is known from its parameters alone. Reading a result (`.result`, `.preview`) computes the step
 only if its results are missing; `.path` also brings back its bulk (weights, full sample sets).
 So a chapter renders from committed results without the models and samples behind them.
 
@@ -24,10 +24,10 @@ import numpy as np
 
 from .artifacts import DiffpruneError, write_bytes_atomic, write_json_atomic
 from .paths import in_repo, study_dir
-from .study import RECORD, STEPS, cached, read_json, step_key
+from .study import STEPS, cached, has_result, is_recorded, record, result, step_key
 
 SAMPLES = "samples.npz"   # the full sample set of a `sample` artifact (bulk)
-PREVIEW = "preview.npz"   # its first PREVIEW_N images (a result: the book's figures read it)
+PREVIEW = "preview.npz"   # its first PREVIEW_N images (a result, folded into the record: the book's figures read it)
 PREVIEW_N = 16  # the book shows at most 16 per model; 64 would cost 4x the repository budget
 
 
@@ -48,21 +48,25 @@ class Artifact:
         (`study --bulk`) its bulk too."""
         return self.locate(os.environ.get("DIFFPRUNE_BULK") == "1")
 
-    def read_json(self, name: str):
-        return read_json(self.results, name)
+    def result(self, name: str):
+        """A result by its file name (e.g. `fd.json`), decoded (see `study.result`)."""
+        return result(self.results, name)
 
     def has(self, name: str) -> bool:
-        return (self.results / name).is_file()
+        return has_result(self.results, name)
+
+    def record(self) -> dict:
+        """The step's record: its parameters, code version, device and wall time."""
+        return record(self.results)
 
     def compute(self) -> dict:
         """Where and how long the step ran (from its record)."""
-        r = self.read_json("params.json")
+        r = self.record()
         return {"wall_time_s": r["wall_time_s"], "device": r["device"], "code_version": r["code_version"]}
 
     def preview(self) -> np.ndarray:
         """The first PREVIEW_N images of a `sample` artifact, uint8 (N, H, W, C)."""
-        with np.load(self.results / PREVIEW) as f:
-            return f["images"]
+        return self.result(PREVIEW)["images"]
 
 
 def _step(step: str, params: dict, compute: Callable[[Path], None]) -> Artifact:
@@ -76,7 +80,7 @@ def recorded(step: str, key: str) -> Artifact:
 
     def locate(bulk: bool) -> Path:
         missing = [n for n in STEPS[step].bulk if not (d / n).exists()] if bulk else []
-        if not (d / RECORD).is_file() or missing:
+        if not is_recorded(d) or missing:
             raise DiffpruneError(f"{d} is not in the study cache{' with its bulk' if missing else ''}; "
                                  "re-run the chapter that made it")
         return d
@@ -147,7 +151,7 @@ def _hub_teacher(name: str) -> Artifact:
 
 def teacher_steps(t: Artifact) -> int | None:
     """Training steps of a teacher this project trained (None for one from the hub)."""
-    return int(t.read_json("cost.json")["steps"]) if t.has("cost.json") else None
+    return int(t.result("cost.json")["steps"]) if t.has("cost.json") else None
 
 
 def _config(params: dict):
@@ -255,7 +259,7 @@ def pruned_in_window(t: Artifact, stages: Artifact, window: tuple[int, int], *, 
     the same channels as `pruned(..., window=(a, b))` up to the rounding of G_b - G_a (exactly the
     same for a = 0), for one walk instead of one per window."""
     params = {"gradients": stages.key, "window": list(window), "method": method, "ratio": ratio}
-    record = stages.read_json("stages.json")
+    record = stages.result("stages.json")
     a, b = window
     if b not in record["stages"] or (a and a not in record["stages"]):
         raise DiffpruneError(f"window {a}:{b} does not start and end at stages {record['stages']} (or 0)")
@@ -307,7 +311,7 @@ def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr:
 def removed(model: Artifact) -> dict[str, list[int]]:
     """{root layer: removed channels} of a pruned (or finetuned) model: from its report, or from
     its pruning history for prunes recorded before reports listed them."""
-    report = model.read_json("prune_report.json")
+    report = model.result("prune_report.json")
     if "removed" in report:
         return report["removed"]
     from .prune import removed_channels
@@ -374,7 +378,7 @@ def size(model: Artifact) -> dict:
     """Parameters and MACs of a model: from its prune report where it has one (pruning and
     finetuning record them), else counted on its weights."""
     if model.has("prune_report.json"):
-        r = model.read_json("prune_report.json")
+        r = model.result("prune_report.json")
         return {"params": r["params_after"], "macs": r["macs_after"]}
     from .cost import count_macs, count_params
     from .models import load_unet
@@ -472,7 +476,7 @@ def fd(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int
         result = fd_with_ci(extract(load_full_samples(s)[0], features), mu, sigma, n_boot=n_boot, seed=seed)
         write_json_atomic(work / "fd.json", {"metric": METRIC_NAMES[features], **result, **params})
 
-    return _step("fd", params, compute).read_json("fd.json")
+    return _step("fd", params, compute).result("fd.json")
 
 
 def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int = 1000, seed: int = 0,
@@ -494,4 +498,4 @@ def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int =
             result["content"] = {**content_consistency(x, y, model), "classifier_test_accuracy": meta["test_accuracy"]}
         write_json_atomic(work / "consistency.json", result)
 
-    return _step("consistency", params, compute).read_json("consistency.json")
+    return _step("consistency", params, compute).result("consistency.json")

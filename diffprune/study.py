@@ -3,25 +3,34 @@
 The key hashes the step's parameters, the keys of the steps it depends on, and the step's
 *semantic* version in `STEPS`. Re-executing a chapter with unchanged parameters reuses every
 artifact; a changed parameter changes the keys of exactly the steps that depend on it. The git
-commit that produced an artifact is recorded in its `params.json`, but is not part of the key: a
+commit that produced an artifact is recorded in its record, but is not part of the key: a
 commit that does not change what a step computes must not invalidate hours of CPU results. Bump a
 step's version when its meaning changes.
 
-An artifact is its *results* (`params.json`, reports, logs, metrics, small previews: committed)
-and its *bulk* (`STEPS[step].bulk`: model weights, full sample sets: regenerable, ignored by git).
-A step whose results are recorded counts as done: a chapter that needs only results reads them,
-and bulk is recomputed only when a computation that needs it asks (`cached(..., bulk=True)`).
+An artifact is its *record* (`record.json`: the step, key, parameters, code version, device and
+wall time, and every small result the step wrote — reports, logs, metrics, previews — folded in:
+the one committed file) and its *bulk* (`STEPS[step].bulk`: model weights, full sample sets:
+regenerable, ignored by git). One file per artifact keeps thousands of small results from each
+taking a whole disk block. The loose result files the step wrote stay beside the record as a local
+view (ignored by git) and are written back from it when a computation asks for the directory with
+its bulk. A step whose record exists counts as done: a chapter that needs only results reads them
+(`result`), and bulk is recomputed only when a computation that needs it asks
+(`cached(..., bulk=True)`). An artifact of the older layout (`params.json` beside loose results) is
+folded into a record the first time it is read.
 
 `DIFFPRUNE_RECOMPUTE=<run id>` (set by `--recompute`) recomputes every step once per run.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +69,9 @@ STEPS = {
     "gradient_stages": Step(1, ("gradients.safetensors",)),
     "timing": Step(1),
 }
-RECORD = "params.json"
+RECORD = "record.json"
+LEGACY_RECORD = "params.json"  # the record before results were folded into it
+REGENERATED = "regenerated.json"
 _recorded_only = False
 
 
@@ -78,7 +89,6 @@ def recorded_only():
         yield
     finally:
         _recorded_only = before
-REGENERATED = "regenerated.json"
 
 
 def step_key(step: str, params: dict) -> str:
@@ -100,6 +110,8 @@ def cached(step: str, params: dict, compute: Callable[[Path], None], *, bulk: bo
     """
     d = step_dir(step, params)
     if _done(d) and not (bulk and _missing_bulk(step, d)):
+        if bulk:
+            _write_results(d)
         return d
     if _recorded_only:
         raise NotRecorded(f"{step} {d.name} is not recorded{' with its bulk' if _done(d) else ''}")
@@ -108,6 +120,8 @@ def cached(step: str, params: dict, compute: Callable[[Path], None], *, bulk: bo
             missing = _missing_bulk(step, d) if bulk else []
             if missing:
                 _regenerate(d, missing, compute)
+            if bulk:
+                _write_results(d)
             return d
         _compute(step, params, compute, d)
     return d
@@ -115,8 +129,117 @@ def cached(step: str, params: dict, compute: Callable[[Path], None], *, bulk: bo
 
 def _done(d: Path) -> bool:
     run_id = os.environ.get("DIFFPRUNE_RECOMPUTE")
-    record = d / RECORD
-    return record.is_file() and (not run_id or json.loads(record.read_text()).get("run_id") == run_id)
+    return is_recorded(d) and (not run_id or record(d).get("run_id") == run_id)
+
+
+def is_recorded(d: Path) -> bool:
+    """Whether an artifact directory holds a finished step's record (folding an older layout's)."""
+    if not (d / RECORD).is_file() and (d / LEGACY_RECORD).is_file():
+        fold(d)
+    return (d / RECORD).is_file()
+
+
+def record(d: Path) -> dict:
+    """An artifact's record without its folded results: step, key, params, code version, device, time."""
+    is_recorded(d)
+    r = json.loads((d / RECORD).read_text())
+    r.pop("results", None)
+    return r
+
+
+def result(d: Path, name: str):
+    """A result of an artifact by its file name, decoded by its extension (.json: the object,
+    .npz: {name: array}, .csv and other text: str, else bytes): from the record where it is folded,
+    else from the file (committed teachers are plain directories)."""
+    if is_recorded(d):
+        results = json.loads((d / RECORD).read_text()).get("results", {})
+        if name in results:
+            return _decode(name, results[name])
+    path = d / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{d} has no result {name}")
+    return _decode(name, _encode(path))
+
+
+def has_result(d: Path, name: str) -> bool:
+    if is_recorded(d):
+        if name in json.loads((d / RECORD).read_text()).get("results", {}):
+            return True
+    return (d / name).is_file()
+
+
+# --- folding results into the record (the gap: git keeps every small file in its own disk block) ---
+
+_TEXT = (".csv", ".txt", ".md", ".yaml")
+
+
+def _encode(path: Path):
+    """A result file as JSON: .json as itself, text as a string, .npz arrays and other bytes
+    zlib-compressed in base64 (exact: decoding gives the same arrays and bytes)."""
+    import numpy as np
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    if path.suffix in _TEXT:
+        return path.read_text()
+    if path.suffix == ".npz":
+        with np.load(path) as f:
+            return {k: {"dtype": str(f[k].dtype), "shape": list(f[k].shape), "zlib_base64": _pack(f[k].tobytes())}
+                    for k in f.files}
+    return {"zlib_base64": _pack(path.read_bytes())}
+
+
+def _decode(name: str, value):
+    import numpy as np
+    suffix = Path(name).suffix
+    if suffix == ".json" or suffix in _TEXT:
+        return value
+    if suffix == ".npz":
+        return {k: np.frombuffer(_unpack(v["zlib_base64"]), dtype=v["dtype"]).reshape(v["shape"]).copy()
+                for k, v in value.items()}
+    return _unpack(value["zlib_base64"])
+
+
+def _pack(data: bytes) -> str:
+    return base64.b64encode(zlib.compress(data, 9)).decode("ascii")
+
+
+def _unpack(text: str) -> bytes:
+    return zlib.decompress(base64.b64decode(text))
+
+
+def _result_files(d: Path) -> list[Path]:
+    s = STEPS[d.parent.name]
+    kept = set(s.bulk + s.spare + s.optional + RESUME_STATE) | {RECORD, LEGACY_RECORD, REGENERATED}
+    return sorted(p for p in d.iterdir() if p.is_file() and p.name not in kept and not p.name.startswith("."))
+
+
+def fold(d: Path) -> None:
+    """Write the record of an artifact of the older layout: its `params.json` with every loose
+    result folded in (the loose files stay, as the local view)."""
+    r = json.loads((d / LEGACY_RECORD).read_text())
+    r["results"] = {p.name: _encode(p) for p in _result_files(d)}
+    write_json_atomic(d / RECORD, r, indent=None)
+    (d / LEGACY_RECORD).unlink()
+
+
+def _write_results(d: Path) -> None:
+    """The folded results as files beside the bulk, for computations that read the directory."""
+    from .artifacts import write_bytes_atomic
+    for name, value in json.loads((d / RECORD).read_text()).get("results", {}).items():
+        path = d / name
+        if path.exists():
+            continue
+        if path.suffix == ".npz":
+            import numpy as np
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **_decode(name, value))
+            write_bytes_atomic(path, buf.getvalue())
+        elif path.suffix == ".json":
+            write_json_atomic(path, value)
+        elif path.suffix in _TEXT:
+            write_bytes_atomic(path, value.encode())
+        else:
+            write_bytes_atomic(path, _decode(name, value))
 
 
 def _missing_bulk(step: str, d: Path) -> list[str]:
@@ -150,7 +273,8 @@ def _compute(step: str, params: dict, compute: Callable[[Path], None], d: Path) 
         "step": step, "key": d.name, "version": STEPS[step].version, "params": params,
         "code_version": code_version(), "device": device_description(),
         "wall_time_s": round(time.perf_counter() - start, 1),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run_id": run_id})
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run_id": run_id,
+        "results": {p.name: _encode(p) for p in _result_files(work)}}, indent=None)  # one line: ~40% fewer bytes
     if d.exists():
         shutil.rmtree(d)
     os.replace(work, d)
@@ -172,6 +296,3 @@ def _regenerate(d: Path, missing: list[str], compute: Callable[[Path], None]) ->
         "wall_time_s": round(time.perf_counter() - start, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
-
-def read_json(d: Path, name: str):
-    return json.loads((d / name).read_text())

@@ -116,7 +116,7 @@ def test_changed_parameter_recomputes_only_what_depends_on_it(study):
     from diffprune.chapters import rq1
 
     def keys(step):
-        return {p.name for p in (study / step).iterdir() if (p / "params.json").is_file()}
+        return {p.name for p in (study / step).iterdir() if (p / "record.json").is_file()}
 
     base = spec("rq1").load("smoke")
     rq1.run(base, progress=False)

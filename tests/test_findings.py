@@ -12,7 +12,7 @@ def test_without_recorded_results_every_testable_claim_is_not_yet_tested(tmp_pat
     rows = findings.verdicts("smoke", {})
     assert [r["verdict"] for r in rows] == [findings.NOT_YET if c.test else findings.NOT_TESTABLE
                                             for c in findings.CLAIMS]
-    assert not (tmp_path / "study").exists() or not any((tmp_path / "study").rglob("params.json"))
+    assert not (tmp_path / "study").exists() or not any((tmp_path / "study").rglob("record.json"))
 
 
 def test_recorded_only_refuses_to_compute(tmp_path, monkeypatch):

@@ -30,8 +30,8 @@ def test_a_latent_teacher_is_pruned_finetuned_and_sampled_with_its_autoencoder_u
     images = pipeline.samples(tuned, n=3, seed=0, steps=2).preview()
     assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8  # decoded, not latents
     curve = pipeline.loss_curve(t, dataset="openmoji-32", n_batches=1, batch_size=4, stride=500, seed=0)
-    assert len(curve.read_json("loss_curve.json")["loss"][0]) == 2
-    timing = pipeline.timing(t, batch_size=2, threads=1, repeats=5, device="cpu").read_json("timing.json")
+    assert len(curve.result("loss_curve.json")["loss"][0]) == 2
+    timing = pipeline.timing(t, batch_size=2, threads=1, repeats=5, device="cpu").result("timing.json")
     assert timing["decode"]["seconds_per_batch"] > 0  # a latent model's sample ends with a decode
 
 

@@ -91,7 +91,7 @@ def test_the_paper_dry_run_executes_a_chapter_and_names_its_stand_ins(tmp_path, 
     assert first["chapters"] == [{"file": standins.PAGE}]
     page = (book / f"{standins.PAGE}.md").read_text()
     assert "random weights" in page and "| n_samples | `50000` | `8` | given on the command line |" in page
-    records = list((tmp_path / "study" / "fd").glob("*/params.json"))
+    records = list((tmp_path / "study" / "fd").glob("*/record.json"))
     assert records and all("inception" in r.read_text() for r in records)  # the paper's FID path ran
-    sampled = [yaml.safe_load(r.read_text())["params"] for r in (tmp_path / "study" / "sample").glob("*/params.json")]
+    sampled = [yaml.safe_load(r.read_text())["params"] for r in (tmp_path / "study" / "sample").glob("*/record.json")]
     assert sampled and all(s["steps"] == 100 and s["spacing"] == "quad" for s in sampled)

@@ -14,7 +14,7 @@ from diffprune.chapter import spec
 from diffprune.chapters import findings, ldm, rq1, rq2, rq3, teachers
 from diffprune.models import build_unet, save_model
 from diffprune.paths import DATA_DIR, ROOT
-from diffprune.study import STEPS
+from diffprune.study import RECORD, STEPS
 
 
 def _forbid_computing(monkeypatch):
@@ -35,13 +35,53 @@ def test_bulk_is_never_committed():
     assert size < 40e6, f"tracked data/ takes {size / 1e6:.1f} MB on disk"
 
 
+LOOSE_LAYOUT = "48163d0"  # the last commit whose study kept every result as a file beside params.json
+
+
+def test_folding_the_results_into_records_changed_no_committed_result(tmp_path):
+    """Every result committed in the older layout, read through the same API then and now."""
+    import tarfile
+    archive = subprocess.run(["git", "archive", LOOSE_LAYOUT, "data/study"], cwd=ROOT, capture_output=True)
+    if archive.returncode:
+        pytest.skip(f"this clone lacks commit {LOOSE_LAYOUT} (shallow?)")
+    tmp_path.joinpath("old.tar").write_bytes(archive.stdout)
+    with tarfile.open(tmp_path / "old.tar") as tar:
+        tar.extractall(tmp_path, filter="data")
+    old_dirs = sorted(d for d in (tmp_path / "data" / "study").glob("*/*") if (d / "params.json").is_file())
+    assert len(old_dirs) == 1474
+    for old in old_dirs:
+        names = sorted(p.name for p in old.iterdir() if p.name != "params.json")
+        legacy = json.loads((old / "params.json").read_text())
+        new = DATA_DIR / "study" / old.parent.name / old.name
+        assert diffprune.study.record(old) == diffprune.study.record(new) == legacy  # folded on first read
+        assert not (old / "params.json").exists()
+        assert sorted(json.loads((new / RECORD).read_text())["results"]) == names
+        for name in names:
+            a, b = diffprune.study.result(old, name), diffprune.study.result(new, name)
+            if name.endswith(".npz"):
+                assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+            else:
+                assert a == b, (new, name)
+
+
+def test_a_computation_gets_the_folded_results_back_as_files(tiny_teacher):
+    pruned = pipeline.pruned(tiny_teacher, method="random", ratio=0.25, seed=0)
+    d = pruned.path
+    report = (d / "prune_report.json").read_text()
+    assert "prune_report.json" in json.loads((d / RECORD).read_text())["results"]
+    (d / "prune_report.json").unlink()  # as in a fresh clone: the record alone
+    assert pruned.result("prune_report.json") == json.loads(report)
+    assert not (d / "prune_report.json").exists()  # reading a result writes nothing
+    assert (pruned.path / "prune_report.json").read_text() == report  # asking for the directory does
+
+
 @pytest.fixture
 def committed_results(tmp_path, monkeypatch):
-    """The committed study as a fresh clone has it: results only, no bulk."""
-    bulk = {name for s in STEPS.values() for name in s.bulk + s.optional}
+    """The committed study as a fresh clone has it: the records only, no bulk and no loose results."""
     study = tmp_path / "study"
-    shutil.copytree(DATA_DIR / "study", study, ignore=shutil.ignore_patterns(*bulk, "*.lock", "*.partial",
-                                                                               "regenerated.json"))
+    for record in (DATA_DIR / "study").glob(f"*/*/{RECORD}"):
+        (study / record.parent.relative_to(DATA_DIR / "study")).mkdir(parents=True)
+        shutil.copy(record, study / record.relative_to(DATA_DIR / "study"))
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(study))
     _forbid_computing(monkeypatch)
     return study
@@ -50,8 +90,8 @@ def committed_results(tmp_path, monkeypatch):
 def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_results):
     # each row's numbers must be the committed ones, found here by content, not by key
     fd_by_samples = {}
-    for f in committed_results.glob("fd/*/fd.json"):
-        r = json.loads(f.read_text())
+    for d in committed_results.glob("fd/*"):
+        r = diffprune.study.result(d, "fd.json")
         fd_by_samples[r["samples"]] = r["value"]
     used = set()
     p = spec("rq1").load("cpu")
@@ -115,7 +155,7 @@ def test_results_are_read_without_bulk_and_bulk_comes_back_when_needed(tiny_teac
     s = pipeline.samples(tiny_teacher, n=5, seed=3, steps=2)
     images, index = pipeline.load_full_samples(s)
     d = s.path
-    record = (d / "params.json").read_bytes()
+    record = (d / "record.json").read_bytes()
     assert np.array_equal(s.preview(), images[:pipeline.PREVIEW_N])
     (d / pipeline.SAMPLES).unlink()
     with monkeypatch.context() as m:
@@ -125,7 +165,7 @@ def test_results_are_read_without_bulk_and_bulk_comes_back_when_needed(tiny_teac
             _ = s.path  # the bulk is missing: only a computation brings it back
     again, index_again = pipeline.load_full_samples(s)  # regenerated, deterministically
     assert np.array_equal(again, images) and np.array_equal(index_again, index)
-    assert (d / "params.json").read_bytes() == record  # the committed record stays the original run's
+    assert (d / "record.json").read_bytes() == record  # the committed record stays the original run's
     assert json.loads((d / "regenerated.json").read_text())["bulk"] == [pipeline.SAMPLES]
 
 
@@ -158,7 +198,7 @@ def test_a_longer_finetune_resumes_from_a_shorter_one_with_the_same_weights(tmp_
     assert len(steps) == 6
     steps.clear()
     chained = run("chained", passing=(2, 4))
-    assert chained.key == pipeline.finetuned(pipeline.recorded("prune", chained.read_json("params.json")[
+    assert chained.key == pipeline.finetuned(pipeline.recorded("prune", chained.record()[
         "params"]["model"]), steps=6, **kw).key  # `passing` is not part of the key
     d = chained.path
     assert len(steps) == 6  # 2, then 2 more from its checkpoint, then 2 more from that one's

@@ -98,14 +98,14 @@ def test_prune_cli_bad_window_is_one_line_and_no_output(dense_dir, tmp_path, cap
 def test_loss_curve_batch_zero_is_what_the_importance_pass_visits(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
     t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / "teacher")))
-    curve = pipeline.loss_curve(t, dataset="mnist-5k", n_batches=2, batch_size=4, stride=250, seed=1).read_json(
+    curve = pipeline.loss_curve(t, dataset="mnist-5k", n_batches=2, batch_size=4, stride=250, seed=1).result(
         "loss_curve.json")
     assert curve["t"] == [0, 250, 500, 750] and len(curve["loss"]) == 2 and curve["loss"][0] != curve["loss"][1]
     report = pipeline.pruned(t, method="taylor", ratio=0.25, seed=1, timestep_stride=250, batch_size=4,
-                             dataset="mnist-5k").read_json("prune_report.json")
+                             dataset="mnist-5k").result("prune_report.json")
     assert report["visited_t"] == curve["t"]
     assert report["loss_t"] == pytest.approx(curve["loss"][0], rel=1e-5)
-    again = pipeline.loss_curve(t, dataset="mnist-5k", n_batches=2, batch_size=4, stride=250, seed=1).read_json(
+    again = pipeline.loss_curve(t, dataset="mnist-5k", n_batches=2, batch_size=4, stride=250, seed=1).result(
         "loss_curve.json")
     assert again == curve
     assert torch.equal(fixed_noise(torch.zeros(2, 1, 4, 4), 5), fixed_noise(torch.zeros(2, 1, 4, 4), 5))
@@ -149,7 +149,7 @@ def test_pruned_in_window_is_the_window_prune_from_one_cached_walk(tmp_path, mon
                                  dataset="mnist-5k", window=window)
         assert walk.key != direct.key  # another computation, recorded as such
         assert pipeline.removed(walk) == pipeline.removed(direct), window
-    assert stages.read_json("stages.json")["visited_t"] == [0, 250, 500, 750]
+    assert stages.result("stages.json")["visited_t"] == [0, 250, 500, 750]
     with pytest.raises(DiffpruneError, match="stages"):
         pipeline.pruned_in_window(t, stages, (250, 1000), method="diff-pruning", ratio=0.25)
     assert not list((tmp_path / "study" / "prune").glob("*.partial"))  # refused before any work

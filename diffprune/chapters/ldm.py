@@ -40,7 +40,7 @@ OWN = {
 
 def ldm_dataset(p: dict) -> str:
     spec = p["ldm_teacher"]
-    return spec["dataset"] if isinstance(spec, dict) else pipeline.teacher(spec).read_json("cost.json")["dataset"]
+    return spec["dataset"] if isinstance(spec, dict) else pipeline.teacher(spec).result("cost.json")["dataset"]
 
 
 def kinds(p: dict) -> dict[str, dict]:
@@ -60,7 +60,7 @@ def _check(p: dict) -> None:
 
 
 def curve(q: dict) -> dict:
-    return evaluation.loss_curve(q).read_json("loss_curve.json")
+    return evaluation.loss_curve(q).result("loss_curve.json")
 
 
 def work(p: dict) -> list:

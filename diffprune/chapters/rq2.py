@@ -48,7 +48,7 @@ def windows(p: dict) -> list[tuple[int, int]]:
 
 def curve(p: dict) -> dict:
     """{t, loss: one row per fixed batch} of the teacher's L_t."""
-    return evaluation.loss_curve(p).read_json("loss_curve.json")
+    return evaluation.loss_curve(p).result("loss_curve.json")
 
 
 def _window_prune(p: dict, window) -> pipeline.Artifact:
@@ -73,7 +73,7 @@ def _scores(p: dict, window) -> pipeline.Artifact:
 
 def window_result(p: dict, window) -> dict:
     """Channel scores (no pruning) and the channels a prune from this window alone removes."""
-    return {"window": list(window), "scores": _scores(p, window).read_json("channel_scores.json")["scores"],
+    return {"window": list(window), "scores": _scores(p, window).result("channel_scores.json")["scores"],
             "removed": pipeline.removed(_window_prune(p, window))}
 
 
@@ -282,7 +282,7 @@ def _stages(p: dict, seed: int) -> pipeline.Artifact:
 
 def stages_record(p: dict, seed: int) -> dict:
     """The walk of one seed (visited t and L_t; its gradients are bulk)."""
-    return _stages(p, seed).read_json("stages.json")
+    return _stages(p, seed).result("stages.json")
 
 
 def _content_models(p: dict, seed: int, window) -> list[tuple[int, pipeline.Artifact]]:
@@ -362,7 +362,7 @@ def content_table(summary, steps: int):
 def chance_agreement(p: dict) -> float | None:
     """Class agreement of two unrelated samplers under a uniform class mix: 1 / classes."""
     clf = evaluation.classifier_of(p)
-    return 1 / len(clf.read_json("meta.json")["classes"]) if clf else None
+    return 1 / len(clf.result("meta.json")["classes"]) if clf else None
 
 
 def level_reading(summary, steps: int, chance: float | None) -> str:

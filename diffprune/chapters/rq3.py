@@ -337,7 +337,7 @@ def cpu_estimate(p: dict) -> dict:
                    * p["recovery_steps"][-1])
     image_steps, ft_rate, sample_rate = 0, [], []
     for a in unique:
-        record = a.read_json("params.json")
+        record = a.record()
         on_cpu = record["device"].startswith("cpu")
         if a.step == "sample":
             work = record["params"]["n"] * record["params"]["steps"]

@@ -29,7 +29,7 @@ def summary(p: dict) -> dict:
     from ..models import image_shape, load_unet
 
     t = pipeline.teacher(p["teacher"])
-    cost = t.read_json("cost.json") if t.has("cost.json") else {}
+    cost = t.result("cost.json") if t.has("cost.json") else {}
     row = evaluation.evaluate(t, p, p["seeds"][0])
     n_test = len(load_dataset(p["dataset"], "test"))
     log = t.results / "train_log.csv"
