@@ -20,20 +20,21 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_training_args(p, steps: int, diffusion: bool = True):
-    from .data import dataset_name
-    p.add_argument("--dataset", type=dataset_name, default="fashion-mnist")
-    p.add_argument("--steps", type=int, default=steps)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--warmup-steps", type=int, default=200)
-    p.add_argument("--grad-clip", type=float, default=1.0)
-    p.add_argument("--ema-decay", type=float, default=0.9999)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--log-every", type=int, default=50)
+    from .data import NAMES, dataset_name
+    p.add_argument("--dataset", type=dataset_name, default="fashion-mnist",
+                   help=f"training data: {', '.join(NAMES)}")
+    p.add_argument("--steps", type=int, default=steps, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=64, help="global batch (split across accelerate's processes)")
+    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate, constant after the warm-up")
+    p.add_argument("--warmup-steps", type=int, default=200, help="linear learning-rate warm-up steps")
+    p.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip")
+    p.add_argument("--ema-decay", type=float, default=0.9999, help="decay of the weights' moving average (saved)")
+    p.add_argument("--seed", type=int, default=0, help="batches and noise of step s are drawn from (seed, s)")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
+    p.add_argument("--log-every", type=int, default=50, help="steps between rows of train_log.csv")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds a checkpoint")
-    p.add_argument("--out", required=True)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", required=True, help="output model directory (written atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     if diffusion:
         p.add_argument("--dropout", type=float, default=None, help="override the model's dropout")
         p.add_argument("--grid", type=int, default=64, help="samples in the final grid (0: none)")
@@ -45,14 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import dataset_name
     from .fid import FEATURES
     from .importance import METHODS, SCORES
+    from .models import PRESETS as UNET_PRESETS
     from .sample import SAMPLERS, SPACINGS
 
     parser = _Parser(prog="python -m diffprune", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    defaults = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}  # every flag's default in --help
 
-    p = sub.add_parser("prune", help="prune a dense UNet")
+    p = sub.add_parser("prune", **defaults, help="prune a dense UNet")
     p.add_argument("--model", required=True, help="model directory or hub id")
-    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--method", required=True, choices=METHODS, help="importance criterion")
     p.add_argument("--ratio", type=float, required=True, help="channel pruning ratio in (0, 1)")
     p.add_argument("--threshold", type=float, default=None, help="Diff-Pruning's T in [0, 1) (default 0.05)")
     p.add_argument("--timesteps", type=_window, default=None, metavar="A:B",
@@ -62,64 +65,65 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score form of taylor / diff-pruning: abs sum|w*g| (diff-pruning's default), sum |sum w*g| "
                         "(taylor's default), square sum (w*g)^2 (the official ddpm_exp code)")
     p.add_argument("--dataset", type=dataset_name, default=None, help="data for taylor and diff-pruning")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--batch-size", type=int, default=128, help="images of the fixed importance batch")
+    p.add_argument("--seed", type=int, default=0, help="the importance batch, its noise, and random's choice")
+    p.add_argument("--out", required=True, help="output model directory (written atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("train", help="train a teacher from scratch")
-    p.add_argument("--preset", default="small")
+    p = sub.add_parser("train", **defaults, help="train a teacher from scratch")
+    p.add_argument("--preset", default="small", choices=UNET_PRESETS, help="UNet size")
     p.add_argument("--autoencoder", default=None, metavar="DIR",
                    help="train a latent model on the latents of this autoencoder (from `autoencoder`)")
     _add_training_args(p, steps=10_000)
 
-    p = sub.add_parser("autoencoder", help="train the autoencoder (VQModel) of a latent diffusion model")
-    p.add_argument("--preset", default="small", choices=AUTOENCODER_PRESETS)
+    p = sub.add_parser("autoencoder", **defaults, help="train the autoencoder (VQModel) of a latent diffusion model")
+    p.add_argument("--preset", default="small", choices=AUTOENCODER_PRESETS, help="autoencoder size")
     _add_training_args(p, steps=5_000, diffusion=False)
 
-    p = sub.add_parser("finetune", help="finetune a pruned model")
-    p.add_argument("--model", required=True)
+    p = sub.add_parser("finetune", **defaults, help="finetune a pruned model")
+    p.add_argument("--model", required=True, help="pruned model directory (from `prune`)")
     _add_training_args(p, steps=2_000)
 
-    p = sub.add_parser("sample", help="sample images with paired noise")
-    p.add_argument("--model", required=True)
-    p.add_argument("--n", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sampler", default="ddim", choices=SAMPLERS)
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--eta", type=float, default=0.0)
+    p = sub.add_parser("sample", **defaults, help="sample images with paired noise")
+    p.add_argument("--model", required=True, help="model directory or hub id")
+    p.add_argument("--n", type=int, default=64, help="images")
+    p.add_argument("--seed", type=int, default=0, help="image i starts from the noise of (seed, i)")
+    p.add_argument("--sampler", default="ddim", choices=SAMPLERS, help="sampler")
+    p.add_argument("--steps", type=int, default=100, help="sampler steps")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM's eta (0: deterministic)")
     p.add_argument("--spacing", default="uniform", choices=SPACINGS,
                    help="DDIM timesteps; quad is the DDIM repository's CIFAR-10 schedule")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     p.add_argument("--shard-size", type=int, default=None,
                    help="images per shard in OUT.shards/, a multiple of --batch-size (default 4 batches): processes "
                         "of `accelerate launch` split the shards, and a rerun draws only the missing ones")
     p.add_argument("--out", required=True, help="output .npz (a .png grid is written beside it)")
-    p.add_argument("--quiet", action="store_true")
-    p = sub.add_parser("metrics", help="Fréchet distance, SSIM and content consistency of samples")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("metrics", **defaults, help="Fréchet distance, SSIM and content consistency of samples")
     p.add_argument("--samples", required=True, help=".npz written by `sample`")
     p.add_argument("--reference", default=None, help="dataset:NAME or dataset:NAME:SPLIT (default split test)")
     p.add_argument("--samples-b", default=None, help="a second .npz; pairs by sample index")
-    p.add_argument("--features", default="effnet-l0@128", choices=FEATURES)
+    p.add_argument("--features", default="effnet-l0@128", choices=FEATURES,
+                   help="feature network of the Fréchet distance (inception: FID, needs pytorch-fid's weights)")
     p.add_argument("--n-reference", type=int, default=None, help="reference images (default: all)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates for the FD interval")
     p.add_argument("--classifier", default=None, help="classifier directory (from `classifier`) that judges content")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="reference subset and bootstrap draws")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("cost", help="params, MACs and measured throughput")
-    p.add_argument("--model", required=True)
+    p = sub.add_parser("cost", **defaults, help="params, MACs and measured throughput")
+    p.add_argument("--model", required=True, help="model directory or hub id")
     p.add_argument("--baseline", default=None, help="dense model to compare with")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64, help="batch of the timed forward passes")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats (the median is reported)")
 
-    p = sub.add_parser("classifier", help="train the content classifier of a data set")
-    p.add_argument("--dataset", type=dataset_name, required=True)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--quiet", action="store_true")
-    p = sub.add_parser("book", help="execute the chapters and build the book")
+    p = sub.add_parser("classifier", **defaults, help="train the content classifier of a data set")
+    p.add_argument("--dataset", type=dataset_name, required=True, help="labelled data set")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the training split")
+    p.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
+    p.add_argument("--out", required=True, help="output directory (weights and meta.json with test accuracy)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("book", **defaults, help="execute the chapters and build the book")
     _add_profile_args(p)
     p.add_argument("--chapter", action="append", default=None, choices=chapters(),
                    help="execute only this chapter (repeatable)")
@@ -133,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the profile offline with the stand-ins of notebooks/params/dry-run/PROFILE.yaml "
                         "(its study cache and book under --out, default build/dry-run-PROFILE)")
 
-    p = sub.add_parser("study", help="precompute the chapters' cached results, several jobs in parallel")
+    p = sub.add_parser("study", **defaults, help="precompute the chapters' cached results, several jobs in parallel")
     _add_profile_args(p)
     p.add_argument("--chapter", action="append", default=None, choices=chapters(),
                    help="only this chapter's results (repeatable; default: every chapter)")
@@ -156,7 +160,7 @@ def _window(text: str) -> tuple[int, int]:
 
 def _add_profile_args(p):
     from .profiles import names
-    p.add_argument("--profile", default="cpu", choices=names())
+    p.add_argument("--profile", default="cpu", choices=names(), help="a profile of notebooks/params/")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override a profile parameter (value read as YAML)")
 

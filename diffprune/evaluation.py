@@ -10,9 +10,9 @@ import math
 from pathlib import Path
 
 from . import pipeline
+from .verdicts import LOWER_IS_BETTER
 
 METRICS = ("fd", "ssim", "detail", "content")   # the metrics a row may carry, each with _low and _high
-LOWER_IS_BETTER = {"fd": True, "ssim": False, "detail": False, "content": False}
 RANGE = {"fd": (0.0, math.inf), "ssim": (-1.0, 1.0), "detail": (-1.0, 1.0), "content": (0.0, 1.0)}
 
 
@@ -89,16 +89,29 @@ def method_row(p: dict, label: str, method: str | None, threshold: float | None,
     """One evaluated row of a pruning method after the profile's finetune (the teacher itself for
     method None), with the finetune's share of the teacher's training and the importance pass's stop t."""
     t = pipeline.teacher(p["teacher"])
-    model, report = t, None
-    if method is not None:
-        model = finetuned_model(p, method, seed, threshold, score)
-        report = model.result("prune_report.json")
+    model = row_model(p, method, threshold, seed, score)
+    report = model.result("prune_report.json") if method is not None else None
     return {"row": label, "method": method or "pretrained", "threshold": threshold, "score": score,
             **evaluate(model, p, seed, teacher=t),
             "finetune_steps": p["finetune_steps"] if method else 0,
             "teacher_steps": p["teacher_steps"] or pipeline.teacher_steps(t),
             "stop_t": report["stop_t"] if report else None,
             "grad_timesteps": report["grad_timesteps"] if report else None}
+
+
+def row_model(p: dict, method: str | None, threshold: float | None, seed: int,
+              score: str | None = None) -> pipeline.Artifact:
+    """The model behind a `method_row` (the teacher for method None)."""
+    if method is None:
+        return pipeline.teacher(p["teacher"])
+    return finetuned_model(p, method, seed, threshold, score)
+
+
+def paired_fd(p: dict, a: pipeline.Artifact, b: pipeline.Artifact, seed: int) -> dict:
+    """FD(a) − FD(b) of two models' sample sets of one seed, paired over sample indices (a cached
+    step; it needs both sets' bulk and regenerates it where only records are kept)."""
+    return pipeline.paired_fd(samples_of(a, p, seed), samples_of(b, p, seed), dataset=p["dataset"], split="test",
+                              features=p["features"], n_reference=p["n_reference"], n_boot=p["n_boot"])
 
 
 def loss_curve(p: dict) -> pipeline.Artifact:
@@ -187,15 +200,25 @@ def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
     out = []
     for _, g in df.groupby(by, sort=False):
         r = g.iloc[0].to_dict()
+        incomplete = []
         for m in METRICS:
+            if m not in g or g[m].isna().all():
+                continue
+            have = g[g[m].notna()]
+            if len(have) < len(g):  # shown as incomplete, never as an interval over seeds it lacks
+                incomplete.append(f"{m} on seed{'s' if len(have) > 1 else ''} {', '.join(map(str, have['seed']))}")
+                r[m], r[f"{m}_low"], r[f"{m}_high"] = have[m].mean(), math.nan, math.nan
+                continue
             if f"{m}_low" in g and g[f"{m}_low"].notna().all():
                 r[f"{m}_boot_low"], r[f"{m}_boot_high"] = g[f"{m}_low"].mean(), g[f"{m}_high"].mean()
-            if m in g and len(g) > 1 and g[m].notna().all():
+            if len(g) > 1:
                 ci = mean_ci(g[m].tolist())
                 lo, hi = RANGE[m]  # a t interval over few seeds can leave the metric's range: clipped to it
                 r[m], r[f"{m}_low"], r[f"{m}_high"] = ci["mean"], max(ci["ci_low"], lo), min(ci["ci_high"], hi)
         r["seeds"] = len(g)
         r["interval"] = "95% bootstrap over samples" if len(g) == 1 else f"95% t over {len(g)} seeds"
+        if incomplete:
+            r["interval"] += f" (incomplete: {'; '.join(incomplete)}; no interval)"
         out.append(r)
     summary = pd.DataFrame(out)
     if baseline is not None:

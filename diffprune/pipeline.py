@@ -479,6 +479,29 @@ def fd(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int
     return _step("fd", params, compute).result("fd.json")
 
 
+def paired_fd(a: Artifact, b: Artifact, *, dataset: str, split: str, features: str, n_reference: int | None,
+              n_boot: int, seed: int = 0) -> dict:
+    """FD(a) − FD(b) of two sample sets drawn from the same noise, with a paired bootstrap interval
+    over sample indices (`fid.paired_fd_difference`); needs both sets' bulk (regenerated if only their
+    records are kept)."""
+    params = {"a": a.key, "b": b.key, "dataset": dataset, "split": split, "features": features,
+              "n_reference": n_reference, "n_boot": n_boot, "seed": seed}
+
+    def compute(work: Path) -> None:
+        from .consistency import paired
+        from .fid import METRIC_NAMES, paired_fd_difference, reference_statistics
+        from .fid import features as extract
+        (xa, ia), (xb, ib) = load_full_samples(a), load_full_samples(b)
+        x, y, common = paired(xa, ia, xb, ib)
+        if a.record()["params"]["seed"] != b.record()["params"]["seed"] or not len(common) == len(ia) == len(ib):
+            raise DiffpruneError(f"sample sets {a.key} and {b.key} were not drawn from the same noise")
+        mu, sigma = reference_statistics(dataset, split, features, n_reference, seed, progress=False)
+        result = paired_fd_difference(extract(x, features), extract(y, features), mu, sigma, n_boot=n_boot, seed=seed)
+        write_json_atomic(work / "paired_fd.json", {"metric": METRIC_NAMES[features], **result, **params})
+
+    return _step("paired_fd", params, compute).result("paired_fd.json")
+
+
 def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int = 1000, seed: int = 0,
                 detail: bool = False) -> dict:
     """SSIM and class agreement of paired samples; with `detail`, also the SSIM of their edge maps."""

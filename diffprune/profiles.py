@@ -113,6 +113,14 @@ PARAMETERS = {
     "n_boot": Parameter("an integer >= 0", integer(0)),
     "seeds": Parameter("a non-empty list of integers >= 0", list_of(integer(0))),
     "classifier_epochs": Parameter("an integer >= 0 (0: no content consistency)", integer(0)),
+    # comparisons (RQ1, RQ2, Findings)
+    "reference_threshold": Parameter("a threshold in [0, 1): the Diff-Pruning row the others are compared with",
+                                     lambda v: is_number(v) and 0 <= v < 1),
+    "equivalence_margins": Parameter("a mapping of metrics (fd, ssim, detail, content) to margins >= 0: fd's a "
+                                     "fraction of the compared-against row's value, the others absolute",
+                                     lambda v: isinstance(v, dict) and all(
+                                         k in ("fd", "ssim", "detail", "content") and is_number(m) and m >= 0
+                                         for k, m in v.items())),
     # the L_t curve (RQ2, DDPM versus LDM)
     "lt_batches": Parameter("an integer >= 1: fixed batches of the L_t curve", integer(1)),
     "lt_stride": Parameter("an integer in [1, 1000]: the L_t curve visits every k-th timestep", integer(1, 1000)),

@@ -63,6 +63,7 @@ STEPS = {
     "sample": Step(1, ("samples.npz",)),
     "classifier": Step(1, ("model.safetensors",)),
     "fd": Step(2),
+    "paired_fd": Step(1),
     "consistency": Step(1),
     "loss_curve": Step(1),
     "channel_scores": Step(1),

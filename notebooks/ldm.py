@@ -35,7 +35,7 @@ import json
 from IPython.display import Image
 from myst_nb import glue
 
-from diffprune import evaluation, pipeline, plots, profiles
+from diffprune import evaluation, pipeline, plots, profiles, verdicts
 from diffprune.chapters import ldm, rq1
 from diffprune.threshold import stop_times
 
@@ -78,7 +78,6 @@ glue("metric", metric, display=False)
 glue("interval", latent["interval"].iloc[0], display=False)
 glue("seeds", ", ".join(str(s) for s in p["ldm_seeds"]), display=False)
 glue("ldm_table", rq1.display_table(latent), display=False)
-glue("ldm_reading", rq1.reading(latent), display=False)
 glue("ldm_pairs", plots.paired_samples(evaluation.previews(result["LDM"]["rows"], p["ldm_seeds"][0])), display=False)
 
 # %% [markdown]
@@ -89,8 +88,6 @@ glue("ldm_pairs", plots.paired_samples(evaluation.previews(result["LDM"]["rows"]
 # noise; each with its {glue:text}`interval` (seeds {glue:text}`seeds`). Params and MACs are the
 # UNet's (one forward); the autoencoder is not pruned.
 # ```
-#
-# {glue:text}`ldm_reading`
 #
 # ```{glue:figure} ldm_pairs
 # :name: fig-ldm-pairs
@@ -103,7 +100,7 @@ glue("ldm_pairs", plots.paired_samples(evaluation.previews(result["LDM"]["rows"]
 glue("both_table", ldm.side_by_side(result), display=False)
 glue("both_figure", plots.kinds_tradeoff({k: v["summary"] for k, v in result.items()}, metric), display=False)
 glue("cost_reading", ldm.cost_reading(result, p["ratio"], p["ddim_steps"]), display=False)
-glue("quality_reading", ldm.quality_reading(result), display=False)
+glue("ldm_verdicts", verdicts.table(ldm.comparisons(result)), display=False)
 glue("gap_reading", ldm.gap_reading(result), display=False)
 
 # %% [markdown]
@@ -119,7 +116,14 @@ glue("gap_reading", ldm.gap_reading(result), display=False)
 # Quality against the cost of a whole sample, both kinds, 95% intervals.
 # ```
 #
-# {glue:text}`cost_reading` {glue:text}`quality_reading` {glue:text}`gap_reading`
+# {glue:text}`cost_reading` {glue:text}`gap_reading`
+#
+# ```{glue:figure} ldm_verdicts
+# :name: tab-ldm-verdicts
+# On each kind (columns), the Diff-Pruning row at the reference threshold against every other row
+# (rows), paired by seed: the reading and the mean per-seed difference a − b with its 95% t interval
+# over the seeds (equivalent: the whole interval within the profile's margin).
+# ```
 #
 # ## Which timesteps matter, on latents
 

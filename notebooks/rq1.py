@@ -13,26 +13,59 @@
 # %% [markdown]
 # # RQ1 — Table 1: pruning with and without timestep awareness
 #
-# Can structural pruning find the redundancy of a pretrained diffusion model, so that a short
-# finetuning recovers its quality? The paper's Table 1 compares, at one pruned size, training the
-# small network from scratch, random, magnitude and Taylor pruning, and Diff-Pruning at thresholds
-# $T$: its importance is the Taylor score $\sum |w \cdot \partial L_t / \partial w|$ accumulated
-# over $t = 0, k, 2k, \dots$ until the first $t$ with $L_t < T \cdot \max_{s \le t} L_s$.
-# Every pruned model is then finetuned for the same number of steps.
+# **Question.** Can structural pruning find the redundancy of a pretrained diffusion model, so that
+# a short finetuning recovers its quality — and does Diff-Pruning's timestep-aware importance find
+# it better than scratch training, random, magnitude and plain Taylor pruning at the same size?
+#
+# **Answer at our scale**, per teacher: the Diff-Pruning row at the reference threshold against
+# every other row, paired (the per-seed difference, or a paired bootstrap over sample indices
+# where there is one seed). *Better* / *worse*: the interval of the difference excludes 0 on that
+# side; *equivalent*: the whole interval lies within the profile's margin; *inconclusive*: neither.
+# Lower is better for FD, higher for SSIM to the teacher.
 
 # %% tags=["parameters"]
 profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
 overrides = {}   # profile values to change, e.g. {"ratio": 0.5}
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown
 from myst_nb import glue
 
-from diffprune import evaluation, plots, profiles, published
+from diffprune import evaluation, plots, profiles, published, verdicts
 from diffprune.chapters import rq1
 
 p = rq1.CHAPTER.load(profile, overrides)
-profiles.table(p)
+every = [(q, rq1.run(q, progress=False)) for q in evaluation.every_teacher(p)]
+glue("rq1_verdicts", verdicts.table([v for q, rows in every for v in rq1.comparisons(q, rows)]), display=False)
+rows = every[0][1]
+summary = rq1.summarize(rows)
+glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"), summary["fd_metric"].iloc[0]),
+     display=False)
+glue("reference_row", rq1.reference_row(p), display=False)
+glue("margins", ", ".join(f"{k} ±{v:g}{' of the other row' if k in verdicts.RELATIVE else ''}"
+                          for k, v in p["equivalence_margins"].items()), display=False)
+
+# %% [markdown]
+# ```{glue:figure} rq1_verdicts
+# :name: tab-rq1-verdicts
+# {glue:text}`reference_row` (a) against every other row (b), per teacher (columns, with what the
+# comparison is paired over: seeds, or sample indices for one seed). Each cell: the reading, then
+# a − b with its 95% interval (for FD also as a percentage of b). Margins: {glue:text}`margins`.
+# ```
+#
+# ```{glue:figure} rq1_figure
+# :name: fig-rq1
+# Quality against MACs. Left: this study, with 95% intervals over seeds. Right: the paper's
+# CIFAR-10 Table 1 as published (Inception FID, 50k samples, no intervals).
+# ```
+#
+# ````{dropdown} The parameters this page ran with
+# ```{glue:} rq1_parameters
+# ```
+# ````
+
+# %% tags=["remove-cell"]
+glue("rq1_parameters", profiles.table(p), display=False)
 
 # %% [markdown]
 # ## Our table
@@ -40,26 +73,21 @@ profiles.table(p)
 # Each row is computed (or read from the study cache in `data/study/`, keyed by these
 # parameters) by `diffprune.chapters.rq1.run`.
 
-# %%
-rows = rq1.run(p, progress=False)
-summary = rq1.summarize(rows)
+# %% tags=["hide-input"]
 glue("metric", summary["fd_metric"].iloc[0], display=False)
 glue("interval", summary["interval"].iloc[0], display=False)
 glue("macs_fraction", float(summary["macs_fraction"].iloc[-1]), display=False)
 glue("n_samples", p["n_samples"], display=False)
-glue("reading", rq1.reading(summary), display=False)
 glue("seed_reading", rq1.seed_reading(rows), display=False)
 glue("seed_devices", "; ".join(f"seed {k}: {', '.join(v)}" for k, v in rq1.seed_devices(rows).items()),
      display=False)
 glue("seeds", ", ".join(str(s) for s in p["seeds"]), display=False)
 repeats = evaluation.gpu_repeats()
 glue("gpu_repeats", (f"GPU finetunes are not bit-reproducible: {repeats['n']} distances computed twice under the "
-                     f"same keys differed by at most {repeats['max_pct']:.2f}% (`data/results/gpu_repeats.json`)")
+                     f"same keys differed by at most {repeats['max_pct']:.2f}% (data/results/gpu_repeats.json)")
      if repeats else "no distance was computed twice on a GPU", display=False)
 glue("rq1_seeds", plots.seed_spread(rows, summary, summary["fd_metric"].iloc[0]), display=False)
 glue("rq1_table", rq1.display_table(summary), display=False)
-glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"), summary["fd_metric"].iloc[0]),
-     display=False)
 
 # %% [markdown]
 # ```{glue:figure} rq1_table
@@ -72,7 +100,6 @@ glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"),
 # ```
 #
 # Every pruned row keeps about {glue:text}`macs_fraction:.2f` of the teacher's MACs.
-# {glue:text}`reading`
 #
 # **Deviations from the paper, beside these numbers.** The metric is {glue:text}`metric` on
 # {glue:text}`n_samples` samples, not Inception FID on 50,000: its values are not FID values and
@@ -96,18 +123,12 @@ glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"),
 #
 # {glue:text}`seed_reading`
 #
-# ```{glue:figure} rq1_figure
-# :name: fig-rq1
-# Quality against MACs. Left: this study, with 95% intervals. Right: the paper's CIFAR-10
-# Table 1 as published (Inception FID, 50k samples, no intervals).
-# ```
-#
 # ## Consistency, seen
 #
 # The same noise through each model: the paper's claim is that a pruned model stays *consistent*
 # with its teacher, drawing the same image from the same noise.
 
-# %%
+# %% tags=["hide-input"]
 glue("rq1_pairs", plots.paired_samples(evaluation.previews(rows, p["seeds"][0])), display=False)
 
 # %% [markdown]
@@ -122,13 +143,11 @@ glue("rq1_pairs", plots.paired_samples(evaluation.previews(rows, p["seeds"][0]))
 # The same parameters on each of the profile's `more_teachers` (see *The teachers*): does the
 # ordering of the rows hold on other data?
 
-# %%
-for q in evaluation.other_teachers(p):
-    other_rows = rq1.run(q, progress=False)
+# %% tags=["hide-input"]
+for q, other_rows in every[1:]:
     other = rq1.summarize(other_rows)
     display(Markdown(f"**{q['dataset']}** (teacher `{q['teacher']}`)"))
     display(rq1.display_table(other))
-    display(Markdown(rq1.reading(other)))
     display(plots.seed_spread(other_rows, other, other["fd_metric"].iloc[0]))
     display(Markdown(rq1.seed_reading(other_rows)))
     display(plots.paired_samples(evaluation.previews(other_rows, q["seeds"][0])))

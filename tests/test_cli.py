@@ -113,3 +113,15 @@ def test_metrics_cli_pairs_two_sample_files(dense_dir, tmp_path, capsys):
     assert r["ssim"]["value"] == pytest.approx(1.0)  # same model, same seed: identical samples
     code = main(["metrics", "--samples", str(tmp_path / "a.npz"), "--reference", "cifar"])
     assert code == 2 and "--reference" in capsys.readouterr().err
+
+
+def test_every_flag_of_every_command_explains_itself():
+    import argparse
+
+    from diffprune.cli import build_parser
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if action.dest != "help":
+                assert action.help, f"{name} {action.option_strings}: no help="
+        assert parser.formatter_class is argparse.ArgumentDefaultsHelpFormatter, f"{name}: defaults not shown"

@@ -2,10 +2,9 @@
 readings that write the book's claims."""
 import math
 
-import pandas as pd
 import pytest
 
-from diffprune import evaluation
+from diffprune import evaluation, verdicts
 from diffprune.chapters import rq1
 
 
@@ -67,20 +66,26 @@ def _summary(dp_fd, taylor_fd, half=1.0):
     return rq1.summarize(rows)
 
 
-def test_rq1_reading_on_separated_intervals():
-    text = rq1.reading(_summary(10.0, 20.0))
-    assert text == ("The best Diff-Pruning row (diff-pruning T=0.05, FD 10.00) is vs taylor (20.00): better, "
-                    "with non-overlapping 95% intervals (95% bootstrap over samples).")
+def test_rq1_compares_the_reference_row_paired_by_seed():
+    p = {"reference_threshold": 0.05, "methods": ["taylor", "diff-pruning"], "thresholds": [0.05],
+         "equivalence_margins": {"fd": 0.02}, "dataset": "d"}
+    # the reference row is 10% better than taylor at every seed, while the seeds differ by far more
+    rows = [r for s, base in enumerate([100.0, 150.0, 200.0]) for r in (
+        {**_row("taylor", base, 1.0, seed=s)}, {**_row("diff-pruning T=0.05", 0.9 * base, 1.0, seed=s)})]
+    (v,) = rq1.comparisons(p, rows, metrics=("fd",))
+    assert (v.a, v.b, v.n, v.interval) == ("diff-pruning T=0.05", "taylor", 3, verdicts.SEEDS)
+    assert v.difference == pytest.approx(-15.0) and v.kind is verdicts.Kind.BETTER
+    s = evaluation.summarize(rows)  # unpaired, the two rows' intervals over seeds overlap widely
+    a, b = s.set_index("row").loc["diff-pruning T=0.05"], s.set_index("row").loc["taylor"]
+    assert a.fd_high > b.fd_low
 
 
-def test_rq1_reading_on_overlapping_intervals():
-    text = rq1.reading(_summary(10.0, 10.5))
-    assert "vs taylor (10.50): not distinguishable: the 95% intervals overlap" in text
-    assert "better" not in text
-
-
-def test_rq1_reading_says_nothing_without_rows_to_compare():
-    assert rq1.reading(pd.DataFrame([_row("pretrained", 5.0, 1.0)])) == ""
+def test_a_missing_seed_is_shown_as_incomplete_never_as_an_interval_over_seeds():
+    rows = [_row("a", 10.0, 1.0, seed=0), {**_row("a", 12.0, 1.0, seed=1), "fd": None},
+            _row("a", 14.0, 1.0, seed=2)]
+    r = evaluation.summarize(rows).iloc[0]
+    assert r.fd == pytest.approx(12.0) and math.isnan(r.fd_low) and math.isnan(r.fd_high)
+    assert "incomplete" in r.interval and "seeds 0, 2" in r.interval
 
 
 def test_summarize_clips_an_interval_over_seeds_to_the_metric_range():

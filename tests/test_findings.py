@@ -9,9 +9,10 @@ from diffprune.study import NotRecorded, recorded_only
 def test_without_recorded_results_every_testable_claim_is_not_yet_tested(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
     monkeypatch.setattr(diffprune.study, "_compute", lambda *a: pytest.fail("the findings page computed a step"))
-    rows = findings.verdicts("smoke", {})
-    assert [r["verdict"] for r in rows] == [findings.NOT_YET if c.test else findings.NOT_TESTABLE
-                                            for c in findings.CLAIMS]
+    rows = findings.verdicts_of("smoke", {})
+    assert [r.finding for r in rows] == [findings.Finding.NOT_YET if c.test else findings.Finding.NOT_TESTED
+                                         for c in findings.CLAIMS]
+    assert all(r.evidence is None for r in rows)
     assert not (tmp_path / "study").exists() or not any((tmp_path / "study").rglob("record.json"))
 
 
@@ -30,8 +31,16 @@ def test_the_paper_spread_is_its_taylor_versus_t0_gap():
     assert s["celeba-hq"] == pytest.approx(abs(6.64 - 6.24) / 6.24)
 
 
-def test_reading_counts_the_verdicts():
-    rows = [{"verdict": v} for v in (findings.REPRODUCED, findings.NOT_REPRODUCED, findings.NOT_REPRODUCED,
-                                     findings.NOT_TESTABLE)]
-    assert findings.reading(rows) == ("Of the paper's 4 claims listed here, 1 reproduced at our scale, 2 did not, "
-                                      "1 cannot be tested here and 0 are not yet tested.")
+def test_findings_read_verdicts_in_the_paper_s_direction_per_teacher():
+    from diffprune.verdicts import SEEDS, Kind, Verdict
+    made = {k: Verdict("dp", "random", "fd", 0, -1, 1, 3, SEEDS, 0.5, k, w, 10.0)
+            for k, w in zip(Kind, ("t1", "t2", "t3", "t4"), strict=True)}
+    ev = findings.Evidence({v.where: findings.FROM_KIND[v.kind] for v in made.values()}, list(made.values()), "rq1")
+    rows = [findings.Row(findings.CLAIMS[2], ev, findings.Finding.INCONCLUSIVE),
+            findings.Row(findings.CLAIMS[-1], None, findings.Finding.NOT_TESTED)]
+    t = findings.table(rows)
+    assert list(t.loc[findings.CLAIMS[2].text, ["t1", "t2", "t3", "t4"]]) == [
+        "reproduced", "contradicted", "equivalent", "inconclusive"]
+    assert set(t.loc[findings.CLAIMS[-1].text, ["t1", "t2", "t3", "t4"]]) == {"not tested here"}
+    c = findings.counts(rows)
+    assert (c["reproduced"], c["contradicted"], c["not tested here"]) == (1, 1, 4)

@@ -1,23 +1,49 @@
-"""Findings — the paper's claims, one by one, each marked *reproduced*, *not reproduced*, *not
-testable here* or *not yet tested*, with the evidence, computed from the recorded results of the
-chapter that tests it (never typed, never computed here: a chapter whose results are not recorded
-gives *not yet tested*).
+"""Findings — the paper's claims, one by one, with a finding per committed teacher, computed from
+the recorded results of the chapter that tests it (never typed, never computed here: a chapter
+whose results are not recorded gives *not yet tested*).
 
-What is this chapter's own: the claims, the paper's margins and the verdict rules. The evidence
+A finding reads a paired verdict (`verdicts.Verdict`) in the direction the paper claims:
+*reproduced* (the paper's direction beyond the noise), *contradicted* (the opposite beyond the
+noise), *equivalent* (the difference the paper claims is inside the profile's margin),
+*inconclusive* (the interval spans both), or *not tested here* (with the reason).
+
+What is this chapter's own: the claims and how each reads its chapter's verdicts. The evidence
 comes from the other chapters' spec modules, read under `study.recorded_only()`.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
-from .. import evaluation
+from .. import evaluation, verdicts
 from ..chapter import Chapter
 from ..published import paper_table
 from ..study import NotRecorded, recorded_only
+from ..verdicts import Kind
 
-REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE, NOT_YET = ("reproduced", "not reproduced", "not testable here",
-                                                     "not yet tested")
+
+class Finding(StrEnum):
+    REPRODUCED = "reproduced"
+    CONTRADICTED = "contradicted"
+    EQUIVALENT = "equivalent"
+    INCONCLUSIVE = "inconclusive"
+    NOT_TESTED = "not tested here"
+    NOT_YET = "not yet tested"
+
+
+FROM_KIND = {Kind.BETTER: Finding.REPRODUCED, Kind.WORSE: Finding.CONTRADICTED, Kind.EQUIVALENT: Finding.EQUIVALENT,
+             Kind.INCONCLUSIVE: Finding.INCONCLUSIVE}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one claim found: a finding per teacher, the verdicts behind them, and the paper's numbers."""
+    findings: dict[str, Finding]
+    verdicts: list[verdicts.Verdict] = field(default_factory=list)
+    where: str = ""
+    paper: str = ""
+    numbers: dict = field(default_factory=dict)  # for claims read from something other than a verdict
 
 
 def _paper(dataset: str) -> dict:
@@ -39,26 +65,52 @@ def spread() -> dict[str, float]:
     return out
 
 
-def _margin(a: float, b: float) -> str:
-    return f"{100 * (b - a) / a:+.1f}%"
-
-
-def _context(margins: dict[str, float], ours: dict) -> str:
-    """Each claimed margin against the paper's run-to-run spread and against the relative half-width
-    of our interval for the row the claim is about (over seeds where there are several)."""
-    s = spread()
-    half = (ours["fd_high"] - ours["fd_low"]) / 2 / ours["fd"]
-    parts = [f"{name} {100 * m:.1f}% ({'within' if abs(m) <= max(s.values()) else 'beyond'} the paper's larger "
-             f"spread, {'within' if abs(m) <= half else 'beyond'} our ±{100 * half:.1f}%)"
-             for name, m in margins.items()]
-    return (f"The paper's own run-to-run spread (Taylor vs Diff-Pruning T = 0, the same computation): "
-            f"CIFAR-10 {100 * s['cifar10']:.1f}%, CelebA-HQ {100 * s['celeba-hq']:.1f}%. Our {ours['interval']} "
-            f"for {ours['row']}: ±{100 * half:.1f}% of its value. Claimed margins: " + "; ".join(parts) + ".")
-
-
 # --- the claims ---------------------------------------------------------------------------------------
 
-def headline(profile: str, overrides: dict) -> dict:
+def _rq1_verdicts(profile: str, overrides: dict) -> list[verdicts.Verdict]:
+    """RQ1's paired comparisons on every teacher."""
+    from . import rq1
+    p = rq1.CHAPTER.load(profile, overrides)
+    return [v for q in evaluation.every_teacher(p) for v in rq1.comparisons(q, rq1.run(q, progress=False))]
+
+
+def _against(profile: str, overrides: dict, baseline: str, metric: str = "fd") -> Evidence:
+    """The reference Diff-Pruning row against one baseline row of RQ1, per teacher."""
+    found = [v for v in _rq1_verdicts(profile, overrides) if v.b == baseline and v.metric == metric]
+    c = _paper("cifar10")
+    column = "fid" if metric == "fd" else metric
+    return Evidence({v.where: FROM_KIND[v.kind] for v in found}, found, "rq1",
+                    f"CIFAR-10 {column.upper()}: Diff-Pruning T = 0.05 {c['diff-pruning T=0.05'][column]}, "
+                    f"{baseline} {c[baseline][column]}" + (" (100K steps)" if baseline == "scratch" else ""))
+
+
+def beats(baseline: str, metric: str = "fd") -> Callable[[str, dict], Evidence]:
+    def test(profile: str, overrides: dict) -> Evidence:
+        return _against(profile, overrides, baseline, metric)
+    return test
+
+
+def threshold_helps(profile: str, overrides: dict) -> Evidence:
+    """RQ2's ablation after finetuning: the reference threshold against T = 0, paired by seed."""
+    from . import rq2
+    p = rq2.CHAPTER.load(profile, overrides)
+    T, found = p["reference_threshold"], []
+    for q in rq2.sweep_teachers(p, "ablations"):
+        rows = [rq2.threshold_row(q, t, s) for s in q["ablation_seeds"] for t in (T, 0.0)]
+        found.append(verdicts.across_seeds([r for r in rows if r["threshold"] == T],
+                                           [r for r in rows if r["threshold"] == 0.0], "fd",
+                                           q["equivalence_margins"], a=f"T={T:g}", b="T=0", where=q["dataset"]))
+    c, h = _paper("cifar10"), _paper("celeba-hq")
+    return Evidence({v.where: FROM_KIND[v.kind] for v in found}, found, "rq2",
+                    f"FID at T = {T:g} / T = 0: CIFAR-10 {c.get(f'diff-pruning T={T:g}', {}).get('fid')} / "
+                    f"{c['diff-pruning T=0']['fid']}, CelebA-HQ {h.get(f'diff-pruning T={T:g}', {}).get('fid')} / "
+                    f"{h['diff-pruning T=0']['fid']} (the paper's two data sets disagree)")
+
+
+def headline(profile: str, overrides: dict) -> Evidence:
+    """RQ3's recovery curves (one seed): the first checkpoint within the paper's own teacher gap, at
+    the ratio nearest half the MACs. One seed and a cutoff give no interval: a crossing inside the
+    10–20% window reads reproduced, anything else inconclusive."""
     from . import rq3
     p = rq3.CHAPTER.load(profile, overrides)
     c = _paper("cifar10")
@@ -67,190 +119,109 @@ def headline(profile: str, overrides: dict) -> dict:
     trained = rq3.trained_steps(p)
     dp = summary[summary["method"] == "diff-pruning"]
     half = min(dp["ratio"].unique(), key=lambda r: abs(dp.loc[dp["ratio"] == r, "macs_fraction"].iloc[0] - 0.5))
-    frac = dp.loc[dp["ratio"] == half, "macs_fraction"].iloc[0]
     reached = rq3.steps_to_reach(summary, close).get(("diff-pruning", half))
     share = None if reached is None else reached / trained
-    verdict = REPRODUCED if share is not None and share <= 0.20 else NOT_REPRODUCED
-    ours = (f"At ratio {half:g} (MACs ×{frac:.2f}) Diff-Pruning comes within {100 * close:.0f}% of the teacher's "
-            "Fréchet distance " + (f"after {100 * share:.0f}% of the teacher's training steps" if share is not None
-                                   else f"at no checkpoint up to {100 * summary['steps'].max() / trained:.0f}%")
-            + " (RQ3, recovery curves).")
-    paper = (f"CIFAR-10: MACs ×{c['diff-pruning T=0.05']['macs_G'] / c['pretrained']['macs_G']:.2f} after "
-             f"{100 * c['diff-pruning T=0.05']['train_steps'] / c['pretrained']['train_steps']:.1f}% of the "
-             f"teacher's steps, FID {c['pretrained']['fid']} → {c['diff-pruning T=0.05']['fid']} "
-             f"({_margin(c['pretrained']['fid'], c['diff-pruning T=0.05']['fid'])}: what 'close' means here).")
-    return {"verdict": verdict, "ours": ours, "paper": paper, "where": "RQ3"}
+    finding = Finding.REPRODUCED if share is not None and share <= 0.20 else Finding.INCONCLUSIVE
+    return Evidence({p["dataset"]: finding}, [], "rq3",
+                    f"CIFAR-10: MACs ×{c['diff-pruning T=0.05']['macs_G'] / c['pretrained']['macs_G']:.2f} after "
+                    f"{100 * c['diff-pruning T=0.05']['train_steps'] / c['pretrained']['train_steps']:.1f}% of the "
+                    f"teacher's steps, FID {c['pretrained']['fid']} → {c['diff-pruning T=0.05']['fid']}",
+                    {"ratio": half, "macs_fraction": float(dp.loc[dp["ratio"] == half, "macs_fraction"].iloc[0]),
+                     "within": close, "share": share, "longest_share": summary["steps"].max() / trained,
+                     "seeds": len(p["tradeoff_seeds"])})
 
 
-def _rq1(profile: str, overrides: dict):
-    from . import rq1
-    p = rq1.CHAPTER.load(profile, overrides)
-    s = rq1.summarize(rq1.run(p, progress=False))
-    by = {r["row"]: r for r in s.to_dict("records")}
-    best = min((r for k, r in by.items() if k.startswith("diff-pruning")), key=lambda r: r["fd"])
-    return by, best
-
-
-def _rq3_wins(profile: str, overrides: dict, against: tuple[str, ...]) -> str:
-    """In RQ3 after the longest finetune: at how many ratios Diff-Pruning's distance is lower than
-    every method of `against` beyond the intervals ("" where RQ3 is not recorded)."""
-    from . import rq3
-    p = rq3.CHAPTER.load(profile, overrides)
-    try:
-        summary = rq3.sweep_summary(rq3.sweep(p))
-    except NotRecorded:
-        return ""
-    last = summary[summary["steps"] == summary["steps"].max()]
-    wins, ratios = 0, sorted(last.loc[last["method"] == "diff-pruning", "ratio"])
-    for r in ratios:
-        here = {row["method"]: row for row in last[last["ratio"] == r].to_dict("records")}
-        others = [here[m] for m in against if m in here]
-        wins += bool(others) and all(evaluation.compare(here["diff-pruning"], o).startswith("better") for o in others)
-    return (f" In RQ3, after {int(last['steps'].iloc[0]):,} finetune steps, it is lower than "
-            f"{' and '.join(against)} beyond the intervals at {wins} of {len(ratios)} ratios.")
-
-
-def consistent(profile: str, overrides: dict) -> dict:
-    by, best = _rq1(profile, overrides)
-    c = _paper("cifar10")
-    if "scratch" not in by:
-        return {"verdict": NOT_YET, "ours": "RQ1 has no scratch row in this profile.", "where": "RQ1", "paper": ""}
-    verdict = evaluation.compare(best, by["scratch"], "ssim")
-    return {"verdict": REPRODUCED if verdict.startswith("better") else NOT_REPRODUCED,
-            "ours": (f"SSIM to the teacher: {best['row']} {best['ssim']:.3f} against scratch "
-                     f"{by['scratch']['ssim']:.3f}: {verdict} (RQ1 table)."),
-            "paper": (f"CIFAR-10 SSIM: Diff-Pruning {c['diff-pruning T=0.05']['ssim']} against scratch "
-                      f"{c['scratch']['ssim']} (100K steps)."),
-            "where": "RQ1"}
-
-
-def beats_baselines(profile: str, overrides: dict) -> dict:
-    by, best = _rq1(profile, overrides)
-    others = [by[k] for k in ("random", "magnitude", "taylor") if k in by]
-    verdicts = {o["row"]: evaluation.compare(best, o) for o in others}
-    better = all(v.startswith("better") for v in verdicts.values())
-    c = _paper("cifar10")
-    margins = {f"vs {k}": (c[k]["fid"] - c["diff-pruning T=0.05"]["fid"]) / c[k]["fid"]
-               for k in ("random", "magnitude", "taylor")}
-    ours = (f"{best['row']} ({best['fd']:.1f}): " + "; ".join(f"vs {k} ({by[k]['fd']:.1f}) {v}"
-                                                               for k, v in verdicts.items()) + " (RQ1 table)."
-            + _rq3_wins(profile, overrides, ("random", "magnitude")))
-    return {"verdict": REPRODUCED if others and better else NOT_REPRODUCED, "ours": ours,
-            "paper": ("CIFAR-10 FID: Diff-Pruning T = 0.05 " + str(c["diff-pruning T=0.05"]["fid"]) + " against "
-                      + ", ".join(f"{k} {c[k]['fid']}" for k in ("random", "magnitude", "taylor")) + ". "
-                      + _context(margins, best)),
-            "where": "RQ1, RQ3"}
-
-
-def threshold_helps(profile: str, overrides: dict) -> dict:
+def content_early(profile: str, overrides: dict) -> Evidence:
+    """RQ2's content vs detail: [0, k) keeps more detail and [k, 1000) more content beyond the
+    intervals over seeds, at some k and reversed at none (after the short finetune and without)."""
     from . import rq2
     p = rq2.CHAPTER.load(profile, overrides)
-    T = p["reference_threshold"]
-    summary = rq2.threshold_section(p)["summary"]
-    by = {r["threshold"]: r for r in summary.to_dict("records")}
-    if T not in by or 0.0 not in by:
-        return {"verdict": NOT_YET, "ours": f"The threshold ablation has no T = {T:g} or T = 0 row.", "paper": "",
-                "where": "RQ2"}
-    verdict = evaluation.compare(by[T], by[0.0])
-    c, h = _paper("cifar10"), _paper("celeba-hq")
-    margins = {f"{name} T = {T:g} vs T = 0": (rows["diff-pruning T=0"]["fid"] - rows[f"diff-pruning T={T:g}"]["fid"])
-               / rows["diff-pruning T=0"]["fid"] for name, rows in (("CIFAR-10", c), ("CelebA-HQ", h))
-               if f"diff-pruning T={T:g}" in rows}
-    return {"verdict": REPRODUCED if verdict.startswith("better") else NOT_REPRODUCED,
-            "ours": (f"T = {T:g} ({by[T]['fd']:.1f}) against T = 0 ({by[0.0]['fd']:.1f}): {verdict} "
-                     f"({by[T]['interval']}; RQ2, the threshold after finetuning)."),
-            "paper": (f"FID at T = {T:g} / T = 0: CIFAR-10 {c.get(f'diff-pruning T={T:g}', {}).get('fid')} / "
-                      f"{c['diff-pruning T=0']['fid']}, CelebA-HQ {h.get(f'diff-pruning T={T:g}', {}).get('fid')} / "
-                      f"{h['diff-pruning T=0']['fid']} (the paper's two data sets disagree). "
-                      + _context(margins, {**by[T], "row": f"T = {T:g}"})),
-            "where": "RQ2"}
+    findings = {}
+    for q in rq2.sweep_teachers(p, "content"):
+        summary = rq2.content_rows(q)
+        found = [rq2.division_of_labour(summary, steps) for steps in (0, q["content_finetune_steps"])]
+        holds, reverse = any(h for h, _ in found), any(r for _, r in found)
+        findings[q["dataset"]] = (Finding.REPRODUCED if holds and not reverse else
+                                  Finding.CONTRADICTED if reverse and not holds else Finding.INCONCLUSIVE)
+    return Evidence(findings, [], "rq2", "small t carry details, large t content; the official repository's "
+                    "SSIM-vs-stage curves (CIFAR-10 flat after k ≈ 300, CelebA-HQ rising to k = 1000)")
 
 
-def content_early(profile: str, overrides: dict) -> dict:
-    from . import rq2
-    p = rq2.CHAPTER.load(profile, overrides)
-    summary = rq2.content_rows(p)
-    found = {steps: rq2.division_of_labour(summary, steps) for steps in (0, p["content_finetune_steps"])}
-    holds = any(h for h, _ in found.values())
-    reversed_ = any(r for _, r in found.values())
-    ours = "; ".join(f"{'without finetuning' if s == 0 else f'after {s} finetune steps'}: holds at "
-                     f"{', '.join(map(str, h)) or 'no k'}, reversed at {', '.join(map(str, r)) or 'no k'}"
-                     for s, (h, r) in found.items())
-    return {"verdict": REPRODUCED if holds and not reversed_ else NOT_REPRODUCED,
-            "ours": ("The division of labour — gradients from [0, k) keep more detail (edge SSIM) and from "
-                     f"[k, 1000) more content (class agreement), beyond the intervals over seeds — {ours} "
-                     "(RQ2, content vs detail)."),
-            "paper": ("Small t carry details, large t content; the official repository's SSIM-vs-stage curves "
-                      "(CIFAR-10 flat after k ≈ 300, CelebA-HQ rising to k = 1000)."),
-            "where": "RQ2"}
-
-
-def beats_scratch(profile: str, overrides: dict) -> dict:
-    by, best = _rq1(profile, overrides)
-    if "scratch" not in by:
-        return {"verdict": NOT_YET, "ours": "RQ1 has no scratch row in this profile.", "where": "RQ1", "paper": ""}
-    verdict = evaluation.compare(best, by["scratch"])
-    c = _paper("cifar10")
-    return {"verdict": REPRODUCED if verdict.startswith("better") else NOT_REPRODUCED,
-            "ours": (f"{best['row']} ({best['fd']:.1f}) against scratch ({by['scratch']['fd']:.1f}) after the "
-                     f"same finetune: {verdict} (RQ1 table)." + _rq3_wins(profile, overrides, ("scratch",))),
-            "paper": (f"CIFAR-10 FID after 100K steps: Diff-Pruning {c['diff-pruning T=0.05']['fid']}, scratch "
-                      f"{c['scratch']['fid']}."),
-            "where": "RQ1, RQ3"}
+def ldm_beats(baseline: str) -> Callable[[str, dict], Evidence]:
+    def test(profile: str, overrides: dict) -> Evidence:
+        from . import ldm
+        p = ldm.CHAPTER.load(profile, overrides)
+        found = [v for v in ldm.comparisons(ldm.run(p)) if v.where == "LDM" and v.b == baseline and v.metric == "fd"]
+        return Evidence({f"LDM ({ldm.ldm_dataset(p)})": FROM_KIND[v.kind] for v in found}, found, "ldm",
+                        "the paper's ImageNet LDM numbers are not in our anchors")
+    return test
 
 
 @dataclass(frozen=True)
 class Claim:
     text: str
-    test: Callable[[str, dict], dict] | None  # None: not testable here
+    test: Callable[[str, dict], Evidence] | None  # None: not testable here
     why_not: str = ""
 
 
 CLAIMS = (
     Claim("About 50% fewer MACs at 10–20% of the teacher's training cost, with quality close to the teacher's",
           headline),
-    Claim("Pruned models stay consistent with their teacher (SSIM), more than the small model trained from scratch",
-          consistent),
-    Claim("Diff-Pruning beats random, magnitude and Taylor pruning", beats_baselines),
+    Claim("Pruned models stay more consistent with their teacher (SSIM) than the small model trained from scratch",
+          beats("scratch", "ssim")),
+    Claim("Diff-Pruning beats random pruning", beats("random")),
+    Claim("Diff-Pruning beats magnitude pruning", beats("magnitude")),
+    Claim("Diff-Pruning beats Taylor pruning over all timesteps", beats("taylor")),
     Claim("The thresholded partial Taylor (T = 0.05) beats the full one (T = 0)", threshold_helps),
     Claim("Content is not produced only at the end of sampling: late timesteps carry content, early ones detail",
           content_early),
-    Claim("Pruning beats training the small model from scratch for the same steps", beats_scratch),
+    Claim("Pruning beats training the small model from scratch for the same steps", beats("scratch")),
+    Claim("On a latent diffusion model too, pruning beats training the small model from scratch", ldm_beats("scratch")),
     Claim("The FID values themselves (CIFAR-10, CelebA-HQ, LSUN; Inception FID on 50,000 samples)", None,
           "no network here for the hub teachers, the data sets or the Inception weights; our distance "
           "(FD on EfficientNet-Lite0 features) is not comparable in value"),
-    Claim("The same holds for latent diffusion models", None, "the LDM chapter is not written yet"),
 )
 
 
-def verdict(claim: Claim, profile: str, overrides: dict) -> dict:
-    """One claim's row: its verdict and evidence from recorded results only."""
+@dataclass(frozen=True)
+class Row:
+    claim: Claim
+    evidence: Evidence | None   # None: not tested here, or not yet
+    finding: Finding            # for the whole claim when no teacher has evidence
+
+
+def verdict(claim: Claim, profile: str, overrides: dict) -> Row:
+    """One claim's findings, from recorded results only."""
     if claim.test is None:
-        why = claim.why_not[0].upper() + claim.why_not[1:]
-        return {"claim": claim.text, "verdict": NOT_TESTABLE, "ours": why + ".", "paper": "", "where": "–"}
+        return Row(claim, None, Finding.NOT_TESTED)
     try:
         with recorded_only():
-            return {"claim": claim.text, **claim.test(profile, overrides)}
+            return Row(claim, claim.test(profile, overrides), Finding.INCONCLUSIVE)
     except NotRecorded:
-        return {"claim": claim.text, "verdict": NOT_YET, "ours": "The results of the chapter that tests it are not "
-                "recorded for this profile: run it first.", "paper": "", "where": "–"}
+        return Row(claim, None, Finding.NOT_YET)
 
 
-def verdicts(profile: str, overrides: dict) -> list[dict]:
+def verdicts_of(profile: str, overrides: dict) -> list[Row]:
     return [verdict(c, profile, overrides) for c in CLAIMS]
 
 
-def table(rows: list[dict]):
+def table(rows: list[Row]):
+    """Claim × teacher: the finding in each cell ("–" where the claim is not tested on that teacher),
+    and the chapter that tests it."""
     import pandas as pd
-    return pd.DataFrame([{"claim": r["claim"], "verdict": r["verdict"], "where": r["where"]} for r in rows]).set_index(
-        "claim")
+    teachers = list(dict.fromkeys(t for r in rows if r.evidence for t in r.evidence.findings))
+    out = []
+    for r in rows:
+        cells = {t: (r.evidence.findings[t].value if t in r.evidence.findings else "–") if r.evidence
+                 else r.finding.value for t in teachers}
+        out.append({"claim": r.claim.text, **cells, "where": r.evidence.where if r.evidence else "–"})
+    return pd.DataFrame(out).set_index("claim")
 
 
-def reading(rows: list[dict]) -> str:
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in (REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE, NOT_YET)}
-    return (f"Of the paper's {len(rows)} claims listed here, {counts[REPRODUCED]} reproduced at our scale, "
-            f"{counts[NOT_REPRODUCED]} did not, {counts[NOT_TESTABLE]} cannot be tested here and "
-            f"{counts[NOT_YET]} are not yet tested.")
+def counts(rows: list[Row]) -> dict[str, int]:
+    """How many (claim, teacher) cells each finding has."""
+    cells = table(rows).drop(columns="where").to_numpy().ravel()
+    return {f.value: int(sum(c == f.value for c in cells)) for f in Finding}
 
 
 CHAPTER = Chapter("findings", parameters=())

@@ -57,6 +57,9 @@ def kinds(p: dict) -> dict[str, dict]:
 
 def _check(p: dict) -> None:
     kinds(p)
+    if p["reference_threshold"] not in p["ldm_thresholds"]:
+        raise DiffpruneError(f"reference_threshold {p['reference_threshold']:g} is not one of ldm_thresholds "
+                             f"{p['ldm_thresholds']}: the chapter compares the other rows with that row")
 
 
 def curve(q: dict) -> dict:
@@ -74,7 +77,8 @@ CHAPTER = Chapter("ldm", parameters=(
     "importance_batch", "finetune_steps", "finetune_batch", "finetune_lr", "finetune_warmup", "n_samples",
     "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot", "classifier_epochs",
     "lt_batches", "lt_stride", "curve_thresholds", "speed_batches", "speed_threads", "speed_repeats",
-    "speed_rounds", "speed_devices"), own=OWN, work=work, checks=(_check,))
+    "speed_rounds", "speed_devices", "reference_threshold", "equivalence_margins"), own=OWN, work=work,
+    checks=(_check,))
 
 
 # --- the table: RQ1's rows of both kinds, with the cost of a whole sample --------------------------
@@ -132,20 +136,9 @@ def cost_reading(result: dict, ratio: float, steps: int) -> str:
     return f"Pruning at ratio {ratio:g} keeps " + "; ".join(parts) + "."
 
 
-def quality_reading(result: dict) -> str:
-    """Per kind: where the best Diff-Pruning row stands against the teacher and the baselines,
-    judged by the intervals only."""
-    out = []
-    for kind in KINDS:
-        s = result[kind]["summary"]
-        by = {r["row"]: r for r in s.to_dict("records")}
-        dp = [r for k, r in by.items() if k.startswith("diff-pruning")]
-        if not dp:
-            continue
-        best = min(dp, key=lambda r: r["fd"])
-        out.append(f"On the {kind}, against its teacher the best Diff-Pruning row ({best['row']}, FD "
-                   f"{best['fd']:.1f}) is {evaluation.compare(best, by['pretrained'])}. {rq1.reading(s)}")
-    return " ".join(out)
+def comparisons(result: dict) -> list:
+    """RQ1's paired comparisons on each kind (the reference Diff-Pruning row against every other row)."""
+    return [v for kind in KINDS for v in rq1.comparisons(result[kind]["profile"], result[kind]["rows"], where=kind)]
 
 
 def gap_reading(result: dict) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from .. import evaluation, pipeline
+from .. import evaluation, pipeline, verdicts
+from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..published import paper_table
 
@@ -42,12 +43,53 @@ def work(p: dict) -> list:
             for spec in row_specs(q)]
 
 
+def reference_row(p: dict) -> str:
+    """The Diff-Pruning row every other row is compared with: fixed by the profile before any result,
+    not the best row found afterwards (which would favour Diff-Pruning by selection)."""
+    return f"diff-pruning T={p['reference_threshold']:g}"
+
+
+def _reference_is_a_row(p: dict) -> None:
+    if "diff-pruning" in p["methods"] and p["reference_threshold"] not in p["thresholds"]:
+        raise DiffpruneError(f"reference_threshold {p['reference_threshold']:g} is not one of thresholds "
+                             f"{p['thresholds']}: RQ1 compares the other rows with that Diff-Pruning row")
+
+
 CHAPTER = Chapter("rq1", parameters=(
     "teacher", "dataset", "more_teachers", "teacher_steps", "methods", "extensions", "ratio", "thresholds",
     "timestep_stride",
     "importance_batch", "finetune_steps", "finetune_batch", "finetune_lr", "finetune_warmup", "n_samples",
-    "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot", "seeds", "classifier_epochs"),
-    work=work)
+    "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot", "seeds", "classifier_epochs",
+    "reference_threshold", "equivalence_margins"),
+    work=work, checks=(_reference_is_a_row,))
+
+
+def comparisons(p: dict, rows: list[dict], metrics: tuple[str, ...] = ("fd", "ssim"),
+                where: str | None = None) -> list[verdicts.Verdict]:
+    """The reference Diff-Pruning row against every other row of one teacher: on the Fréchet distance
+    against each row (the teacher included), on SSIM to the teacher against the other pruned rows.
+    Paired by seed over several seeds; with one seed, the Fréchet distance by a paired bootstrap over
+    sample indices (a cached step that needs the two sample sets) and SSIM not at all (inconclusive, n = 1)."""
+    ref = reference_row(p)
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["row"], []).append(r)
+    if ref not in by:
+        return []
+    specs = {label: (m, t) for label, m, t in row_specs(p)}
+    margins, out, where = p["equivalence_margins"], [], where or p["dataset"]
+    for metric in metrics:
+        for label, other in by.items():
+            if label == ref or (metric != "fd" and label == "pretrained"):
+                continue
+            v = verdicts.across_seeds(by[ref], other, metric, margins, a=ref, b=label, where=where)
+            if v.n == 1 and metric == "fd":
+                seed = by[ref][0]["seed"]
+                models = [evaluation.row_model(p, *specs[x], seed) for x in (ref, label)]
+                v = verdicts.from_bootstrap(evaluation.paired_fd(p, *models, seed), "fd", margins, a=ref, b=label,
+                                            reference=other[0]["fd"], where=where)
+            out.append(v)
+    return out
 
 
 def summarize(rows: list[dict]):
@@ -56,18 +98,6 @@ def summarize(rows: list[dict]):
     s["finetune_pct"] = [100 * f / t if t else None
                          for f, t in zip(s["finetune_steps"], s["teacher_steps"], strict=True)]
     return s
-
-
-def reading(summary) -> str:
-    """One sentence about the table: does the best Diff-Pruning row beat the baselines beyond the intervals?"""
-    by = {r["row"]: r for r in summary.to_dict("records")}
-    dp = [r for k, r in by.items() if k.startswith("diff-pruning")]
-    others = [by[k] for k in ("taylor", "random", "magnitude", "scratch") if k in by]
-    if not dp or not others:
-        return ""
-    best = min(dp, key=lambda r: r["fd"])
-    return (f"The best Diff-Pruning row ({best['row']}, {best['fd_metric']} {best['fd']:.2f}) is "
-            f"{evaluation.versus(best, others)} ({best['interval']}).")
 
 
 def seed_devices(rows: list[dict]) -> dict[int, list[str]]:

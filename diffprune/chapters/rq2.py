@@ -24,8 +24,6 @@ SWEEPS = ("content", "ablations")  # the sweeps that sweeps_on_more_teachers may
 OWN = {
     "window_size": Parameter("an integer in [1, 1000] that divides 1000: the importance map's windows",
                              lambda v: integer(1, 1000)(v) and 1000 % v == 0),
-    "reference_threshold": Parameter("a threshold in [0, 1): the Diff-Pruning prune the windows are compared with",
-                                     lambda v: is_number(v) and 0 <= v < 1),
     "content_k": Parameter("a list of stages k in (0, 1000], multiples of timestep_stride: prunes from [0, k) "
                            "and [k, 1000)", list_of(integer(1, 1000))),
     "content_seeds": Parameter("a list of seeds >= 0 of the content-vs-detail prunes", list_of(integer(0))),
@@ -630,4 +628,4 @@ CHAPTER = Chapter("rq2", parameters=(
     "teacher", "dataset", "more_teachers", "ratio", "timestep_stride", "importance_batch", "seeds",
     "finetune_batch", "finetune_lr", "finetune_warmup", "finetune_steps", "sampler", "ddim_steps", "spacing",
     "classifier_epochs", "teacher_steps", "n_samples", "features", "n_reference", "n_boot", "lt_batches", "lt_stride",
-    "curve_thresholds"), own=OWN, work=work, checks=(content_stages,))
+    "curve_thresholds", "reference_threshold", "equivalence_margins"), own=OWN, work=work, checks=(content_stages,))

@@ -1,0 +1,158 @@
+"""Verdicts: how one row stands against another on one metric, as a value, never as a sentence.
+
+Two rows at the same seed share the importance batch and its noise, the finetune's data order and
+noise, and the starting noise of every sample index, so they are compared *paired*:
+
+- over seeds, by the per-seed difference of the metric (its mean and Student-t interval, n = seeds);
+- within one seed, by a paired bootstrap over sample indices (`pipeline.paired_fd`): each replicate
+  resamples the indices once and takes both sets at them, so the interval is of the difference.
+
+A `Verdict` carries the difference a − b, its 95% interval and its kind, and one of four readings:
+*better* / *worse* (the interval excludes 0 on that side), *equivalent* (the whole interval lies
+within ±margin: a difference too small to matter, whichever its sign), *inconclusive* (neither).
+The margins are the profile's `equivalence_margins`, with their reasons written beside them there.
+`table` and `sentence` are the only places a verdict becomes text.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .uncertainty import mean_ci
+
+
+class Kind(StrEnum):
+    BETTER = "better"
+    WORSE = "worse"
+    EQUIVALENT = "equivalent"
+    INCONCLUSIVE = "inconclusive"
+
+
+SEEDS = "95% t over seeds, paired"           # the interval kinds a verdict can carry
+BOOTSTRAP = "95% paired bootstrap over samples"
+LOWER_IS_BETTER = {"fd": True, "ssim": False, "detail": False, "content": False}
+RELATIVE = {"fd"}  # margins given as a fraction of the reference row's value; the others are absolute
+DIGITS = {"fd": 1}  # decimals shown; 3 for the metrics on [0, 1]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    a: str                 # the row judged
+    b: str                 # the row it is judged against
+    metric: str
+    difference: float      # a − b
+    low: float             # its 95% interval
+    high: float
+    n: int                 # seeds (over seeds) or sample pairs (bootstrap)
+    interval: str          # SEEDS or BOOTSTRAP
+    margin: float          # ±margin, in the metric's units
+    kind: Kind
+    where: str = ""        # e.g. the teacher's data set
+    reference: float = math.nan  # b's value (mean over the paired seeds): what a relative margin is of
+
+    @property
+    def relative(self) -> float:
+        """The difference as a fraction of b's value."""
+        return self.difference / self.reference if self.reference else math.nan
+
+
+def judge(low: float, high: float, margin: float, lower_is_better: bool) -> Kind:
+    """The reading an interval of a − b supports (margin ≥ 0; NaN bounds: inconclusive)."""
+    if math.isnan(low) or math.isnan(high):
+        return Kind.INCONCLUSIVE
+    if -margin <= low and high <= margin:
+        return Kind.EQUIVALENT
+    if high < 0:
+        return Kind.BETTER if lower_is_better else Kind.WORSE
+    if low > 0:
+        return Kind.WORSE if lower_is_better else Kind.BETTER
+    return Kind.INCONCLUSIVE
+
+
+def margin_of(metric: str, margins: dict, reference: float) -> float:
+    m = margins.get(metric, 0.0)
+    return abs(m * reference) if metric in RELATIVE else m
+
+
+def across_seeds(rows_a: list[dict], rows_b: list[dict], metric: str, margins: dict, *, a: str = "",
+                 b: str = "", where: str = "") -> Verdict:
+    """`a` against `b` from rows that carry `seed` and `metric`: the per-seed difference over the
+    seeds both have a value for (with one such seed the interval is undefined: inconclusive)."""
+    va = {r["seed"]: r[metric] for r in rows_a if _number(r.get(metric))}
+    vb = {r["seed"]: r[metric] for r in rows_b if _number(r.get(metric))}
+    seeds = sorted(set(va) & set(vb))
+    diffs = [va[s] - vb[s] for s in seeds]
+    ref = sum(vb[s] for s in seeds) / len(seeds) if seeds else math.nan
+    ci = mean_ci(diffs) if diffs else {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    m = margin_of(metric, margins, ref)
+    return Verdict(a or _label(rows_a), b or _label(rows_b), metric, ci["mean"], ci["ci_low"], ci["ci_high"],
+                   len(seeds), SEEDS, m, judge(ci["ci_low"], ci["ci_high"], m, LOWER_IS_BETTER[metric]), where, ref)
+
+
+def from_bootstrap(result: dict, metric: str, margins: dict, *, a: str, b: str, reference: float,
+                   where: str = "") -> Verdict:
+    """A verdict from a paired bootstrap's result (`value`, `ci_low`, `ci_high`, `n`)."""
+    m = margin_of(metric, margins, reference)
+    return Verdict(a, b, metric, result["value"], result["ci_low"], result["ci_high"], result["n"], BOOTSTRAP, m,
+                   judge(result["ci_low"], result["ci_high"], m, LOWER_IS_BETTER[metric]), where, reference)
+
+
+def _number(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _label(rows: list[dict]) -> str:
+    return rows[0].get("row", "") if rows else ""
+
+
+# --- the one renderer ------------------------------------------------------------------------------
+
+def _num(x: float, digits: int) -> str:
+    return "–" if math.isnan(x) else f"{x:+.{digits}f}"
+
+
+def difference_text(v: Verdict, digits: int | None = None) -> str:
+    """`+12.3 (+4.1 to +20.5)`, and for a relative margin the difference in % of b's value."""
+    digits = DIGITS.get(v.metric, 3) if digits is None else digits
+    text = f"{_num(v.difference, digits)} ({_num(v.low, digits)} to {_num(v.high, digits)})"
+    if v.metric in RELATIVE and not math.isnan(v.relative):
+        text += f", {100 * v.relative:+.1f}%"
+    return text
+
+
+def kind_text(v: Verdict, digits: int | None = None) -> str:
+    digits = DIGITS.get(v.metric, 3) if digits is None else digits
+    if v.kind is not Kind.EQUIVALENT:
+        return v.kind.value
+    if v.metric in RELATIVE and v.reference:
+        return f"equivalent within ±{100 * v.margin / abs(v.reference):.0f}% (±{v.margin:.{digits}f})"
+    return f"equivalent within ±{v.margin:.{digits}f}"
+
+
+def _paired_over(vs: list[Verdict]) -> str:
+    ns = sorted({v.n for v in vs})
+    unit = "seeds" if vs[0].interval == SEEDS else "samples"
+    return f"{'/'.join(map(str, ns))} {unit}"
+
+
+def table(verdicts: list[Verdict], digits: int | None = None):
+    """The comparisons as the book shows them (a pandas DataFrame): one row per comparison (b and the
+    metric; a is named in the caption), one column per place (`where`, e.g. the teacher) with what it
+    is paired over, each cell the reading and the difference a − b with its 95% interval."""
+    import pandas as pd
+    places = list(dict.fromkeys(v.where for v in verdicts))
+    header = {w: f"{w} ({_paired_over([v for v in verdicts if v.where == w])})" for w in places}
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for v in verdicts:
+        cells.setdefault((f"vs {v.b}" if v.a == verdicts[0].a else f"{v.a} vs {v.b}", v.metric), {})[
+            header[v.where]] = f"{kind_text(v, digits)}: {difference_text(v, digits)}"
+    out = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=list(header.values())).fillna("–")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["comparison", "metric"])
+    return out
+
+
+def sentence(v: Verdict, digits: int | None = None) -> str:
+    """One short sentence, where a sentence reads better than a table row."""
+    return (f"{v.a} against {v.b} ({v.metric}, {v.where + ', ' if v.where else ''}{v.interval}, n = {v.n}): "
+            f"{difference_text(v, digits)} — {kind_text(v, digits)}.")

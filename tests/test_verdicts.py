@@ -1,0 +1,82 @@
+"""Verdicts as values: paired differences, the four readings, and the one renderer."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from diffprune import pipeline, verdicts
+from diffprune.fid import paired_fd_difference, statistics
+from diffprune.uncertainty import mean_ci
+from diffprune.verdicts import Kind
+
+
+def _rows(values, metric="fd"):
+    return [{"seed": s, metric: v} for s, v in enumerate(values)]
+
+
+def test_each_reading_comes_from_a_constructed_interval():
+    assert verdicts.judge(-5.0, -1.0, 0.5, lower_is_better=True) is Kind.BETTER
+    assert verdicts.judge(1.0, 5.0, 0.5, lower_is_better=True) is Kind.WORSE
+    assert verdicts.judge(1.0, 5.0, 0.5, lower_is_better=False) is Kind.BETTER  # SSIM: higher is better
+    assert verdicts.judge(-0.4, 0.3, 0.5, lower_is_better=True) is Kind.EQUIVALENT
+    assert verdicts.judge(-0.4, 0.3, 0.2, lower_is_better=True) is Kind.INCONCLUSIVE
+    assert verdicts.judge(math.nan, math.nan, 0.5, lower_is_better=True) is Kind.INCONCLUSIVE
+    # beyond zero but inside the margin: too small to matter, whichever its sign
+    assert verdicts.judge(0.1, 0.2, 0.5, lower_is_better=True) is Kind.EQUIVALENT
+
+
+def test_across_seeds_pairs_by_seed_and_takes_a_relative_margin_for_fd():
+    a, b = _rows([101.0, 151.0, 201.5]), _rows([100.0, 150.0, 200.0])
+    v = verdicts.across_seeds(a, b, "fd", {"fd": 0.02}, a="x", b="y", where="d")
+    ci = mean_ci([1.0, 1.0, 1.5])
+    assert (v.difference, v.low, v.high) == pytest.approx((ci["mean"], ci["ci_low"], ci["ci_high"]))
+    assert v.n == 3 and v.interval == verdicts.SEEDS and v.reference == pytest.approx(150.0)
+    assert v.margin == pytest.approx(3.0) and v.kind is Kind.EQUIVALENT
+    assert verdicts.across_seeds(a, b, "fd", {"fd": 0.0}).kind is Kind.WORSE
+    # only the seeds both rows have; one such seed gives no interval
+    lone = verdicts.across_seeds(_rows([1.0, None]), _rows([2.0, 3.0]), "fd", {})
+    assert lone.n == 1 and math.isnan(lone.low) and lone.kind is Kind.INCONCLUSIVE
+
+
+def test_the_renderer_covers_every_kind():
+    made = [verdicts.Verdict("a", "b", "fd", d, lo, hi, 3, verdicts.SEEDS, 1.0, k, "d", 100.0)
+            for d, lo, hi, k in ((-5, -8, -2, Kind.BETTER), (5, 2, 8, Kind.WORSE), (0, -0.5, 0.5, Kind.EQUIVALENT),
+                                 (1, -3, 5, Kind.INCONCLUSIVE))]
+    made = [dataclasses.replace(v, b=f"b{i}") for i, v in enumerate(made)]
+    cells = list(verdicts.table(made, digits=2)["d (3 seeds)"])
+    assert [c.split(":")[0] for c in cells] == ["better", "worse", "equivalent within ±1% (±1.00)", "inconclusive"]
+    assert cells[0] == "better: -5.00 (-8.00 to -2.00), -5.0%"
+    assert all(verdicts.sentence(v) for v in made)
+
+
+def test_paired_fd_of_identical_sets_is_zero_with_a_zero_width_interval():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(400, 8))
+    mu, sigma = statistics(ref)
+    x = rng.normal(0.3, 1.0, size=(60, 8))
+    r = paired_fd_difference(x, x.copy(), mu, sigma, n_boot=50)
+    assert r["value"] == 0 and r["ci_low"] == 0 and r["ci_high"] == 0
+
+
+def test_paired_fd_sees_a_shift_that_unpaired_intervals_hide():
+    from diffprune.fid import fd_with_ci
+    rng = np.random.default_rng(1)
+    mu, sigma = statistics(rng.normal(size=(2000, 4)))
+    x = rng.normal(0.0, 1.0, size=(80, 4))
+    y = x + 0.1  # the same samples, shifted: the covariance term is shared, only the mean term moves
+    r = paired_fd_difference(y, x, mu, sigma, n_boot=200)
+    assert r["value"] == pytest.approx(r["fd_a"] - r["fd_b"]) and r["value"] > 0
+    assert 0 < r["ci_low"] <= r["value"] <= r["ci_high"]  # paired: the shift is seen
+    a, b = fd_with_ci(y, mu, sigma, n_boot=200), fd_with_ci(x, mu, sigma, n_boot=200)
+    assert a["ci_low"] < b["ci_high"]  # unpaired, the two intervals overlap
+
+
+def test_paired_fd_refuses_sets_not_drawn_from_the_same_noise(tmp_path, monkeypatch):
+    from diffprune.artifacts import DiffpruneError
+    from diffprune.models import build_unet, save_model
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 16, seed=0), tmp_path / "teacher")))
+    a, b = (pipeline.samples(t, n=4, seed=s, steps=2) for s in (0, 1))
+    with pytest.raises(DiffpruneError, match="same noise"):
+        pipeline.paired_fd(a, b, dataset="mnist-5k", split="test", features="effnet-l0@128", n_reference=16, n_boot=5)
