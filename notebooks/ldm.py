@@ -40,13 +40,14 @@ from diffprune.chapters import ldm, rq1
 from diffprune.threshold import stop_times
 
 p = ldm.CHAPTER.load(profile, overrides)
-profiles.table(p)
+kinds = ldm.kinds(p)
+# the chapter's own teachers, not the profile's first one
+profiles.table({**p, "teacher": kinds["DDPM"]["teacher"], "dataset": kinds["DDPM"]["dataset"]})
 
 # %% [markdown]
 # ## The two teachers
 
 # %%
-kinds = ldm.kinds(p)
 latent_dir = pipeline.teacher(kinds["LDM"]["teacher"]).path
 unet_cost = json.loads((latent_dir / "cost.json").read_text())
 ae_cost = json.loads((latent_dir / "vqvae" / "cost.json").read_text())
@@ -63,10 +64,11 @@ glue("unet_record", f"{unet_cost['steps']:,} steps in {unet_cost['wall_time_s']:
 Image(filename=str(latent_dir / "vqvae" / "reconstructions.png"), width=520)
 
 # %% [markdown]
-# The LDM of {glue:text}`ldm_dataset` (`{glue:text}`ldm_teacher``): its autoencoder trained
-# {glue:text}`ae_record`; above, test images (odd rows) over their reconstructions. Its UNet,
+# The LDM of {glue:text}`ldm_dataset` ({glue:text}`ldm_teacher`): its autoencoder trained
+# {glue:text}`ae_record`; above, each test image followed by its reconstruction (columns in
+# pairs). Its UNet,
 # trained on the autoencoder's latents: {glue:text}`unet_record`. The pixel-space teacher is
-# `{glue:text}`pixel_teacher`` (see *The teachers*).
+# {glue:text}`pixel_teacher` (see {doc}`teachers`).
 #
 # ## RQ1's table for the LDM
 

@@ -31,7 +31,7 @@ overrides = {}   # profile values to change, e.g. {"window_size": 200}
 from IPython.display import Markdown
 from myst_nb import glue
 
-from diffprune import evaluation, profiles
+from diffprune import evaluation, profiles, verdicts
 from diffprune.chapters import rq2
 
 p = rq2.CHAPTER.load(profile, overrides)
@@ -178,7 +178,9 @@ glue("content_steps", p["content_finetune_steps"], display=False)
 ablation = rq2.threshold_section(p)
 glue("threshold_figure", ablation["figure"], display=False)
 glue("threshold_table", ablation["table"], display=False)
-glue("threshold_reading", ablation["reading"], display=False)
+glue("threshold_verdicts", verdicts.table([v for q in rq2.sweep_teachers(p, "ablations")
+                                          for v in rq2.threshold_section(q)["verdicts"]]), display=False)
+glue("reference_threshold", p["reference_threshold"], display=False)
 glue("ablation_seeds", len(p["ablation_seeds"]), display=False)
 glue("ablation_n", p["n_samples"], display=False)
 glue("ablation_interval", ablation["summary"]["interval"].iloc[0], display=False)
@@ -198,7 +200,12 @@ glue("ablation_interval", ablation["summary"]["interval"].iloc[0], display=False
 # the values).
 # ```
 #
-# {glue:text}`threshold_reading`
+# ```{glue:figure} threshold_verdicts
+# :name: tab-rq2-threshold-verdicts
+# The reference threshold $T$ = {glue:text}`reference_threshold` against each other threshold, on
+# every teacher of the ablations (columns), paired by seed: the reading, then a − b with its 95% t
+# interval over the seeds (equivalent: the whole interval within the profile's margin).
+# ```
 #
 # ## Which ingredient matters: the score or the threshold
 #
@@ -215,7 +222,8 @@ glue("ablation_interval", ablation["summary"]["interval"].iloc[0], display=False
 # %%
 scores = rq2.score_section(p)
 glue("score_table", scores["table"], display=False)
-glue("score_reading", scores["reading"], display=False)
+glue("score_verdicts", verdicts.table([v for q in rq2.sweep_teachers(p, "ablations")
+                                      for v in rq2.score_section(q)["verdicts"]]), display=False)
 glue("score_interval", scores["summary"]["interval"].iloc[0], display=False)
 
 # %% [markdown]
@@ -226,7 +234,12 @@ glue("score_interval", scores["summary"]["interval"].iloc[0], display=False)
 # ({glue:text}`score_interval`).
 # ```
 #
-# {glue:text}`score_reading`
+# ```{glue:figure} score_verdicts
+# :name: tab-rq2-score-verdicts
+# Paired by seed, on every teacher of the ablations (columns): each score form with the reference
+# threshold against itself without one, and Diff-Pruning's $\sum_i |w_i g_i|$ against each other
+# form at both; the reading, then the difference in Fréchet distance with its 95% t interval.
+# ```
 #
 # **Deviations.** Our squared score squares the GroupNorm terms too; the vendored one keeps them
 # as $|w g|$ (see `importance.SquaredTaylorImportance`).
@@ -246,9 +259,8 @@ for q in evaluation.other_teachers(p):
                 Markdown(section["reading"]))
     if "ablations" in p["sweeps_on_more_teachers"]:
         section = rq2.threshold_section(q)
-        display(section["figure"], section["table"], Markdown(section["reading"]))
-        section = rq2.score_section(q)
-        display(section["table"], Markdown(section["reading"]))
+        display(section["figure"], section["table"])
+        display(rq2.score_section(q)["table"])  # their paired verdicts are in the tables above
 left = [name for name in rq2.SWEEPS if name not in p["sweeps_on_more_teachers"]]
 if left:
     display(Markdown(f"Run on the study's teacher only in this profile: {' and '.join(left)} "
@@ -276,8 +288,8 @@ glue("rq2_devices", ", ".join(spent["devices"]), display=False)
 # - **Where the threshold stops**: {glue:text}`curve_reading`
 # - **What the windows prune**: {glue:text}`map_reading`
 # - **Content and detail**: {glue:text}`content_reading`
-# - **The threshold after finetuning**: {glue:text}`threshold_reading`
-# - **Score or threshold**: {glue:text}`score_reading`
+# - **The threshold after finetuning** and **score or threshold**: the paired verdict tables above,
+#   on every teacher of the ablations.
 
 # %% tags=["remove-cell"]
 glue("summary_dataset", p["dataset"], display=False)

@@ -62,7 +62,7 @@ def test_book_builds_strictly(book):
     _, index = book
     assert index.is_file()
     html = index.parent
-    pages = ["intro.html", "reproducing.html", "working_with_chapters.html",
+    pages = ["intro.html", "reproducing.html", "working_with_chapters.html", "glossary.html",
              *(f"chapters/{name}.html" for name in chapters()), f"chapters/{TEMPLATE}.html"]
     for page in pages:
         assert (html / page).is_file(), page

@@ -126,15 +126,17 @@ def test_content_table_and_windows():
         rq2.content_stages({**p, "timestep_stride": 30})
 
 
-def test_threshold_reading_names_the_best_and_compares_it():
-    import pandas as pd
-    s = pd.DataFrame([{"threshold": T, "stop_t": t, "fd": v, "fd_low": v - 1, "fd_high": v + 1, "seeds": 3}
-                      for T, t, v in ((0.0, float("nan"), 20.0), (0.05, 320.0, 10.0), (0.1, 200.0, 10.5))])
-    text = rq2.threshold_reading(s, 0.05)
-    assert text.startswith("The lowest Fréchet distance is at T = 0.05 (10.00, stop t 320).")
-    assert "Against no threshold (T = 0): better, with non-overlapping 95% intervals." in text
-    assert "reference" not in text  # the best is the reference itself
-    assert text.endswith("2 of 3 thresholds are not distinguishable from the best (3 seeds).")
+def test_threshold_verdicts_compare_the_reference_paired_by_seed():
+    from diffprune.verdicts import Kind
+    p = {"reference_threshold": 0.05, "equivalence_margins": {"fd": 0.02, "ssim": 0.01}, "dataset": "d"}
+    # T = 0.05 is 5 lower than T = 0 at every seed although the seeds spread by 50
+    rows = [{"threshold": T, "seed": s, "fd": base + shift, "ssim": 0.5}
+            for s, base in enumerate((100.0, 150.0, 200.0)) for T, shift in ((0.0, 5.0), (0.05, 0.0), (0.1, 0.0))]
+    v = {(x.b, x.metric): x for x in rq2.threshold_verdicts(p, rows)}
+    assert set(v) == {("T=0", "fd"), ("T=0.1", "fd"), ("T=0", "ssim"), ("T=0.1", "ssim")}
+    assert v[("T=0", "fd")].kind is Kind.BETTER and v[("T=0", "fd")].difference == pytest.approx(-5.0)
+    assert v[("T=0.1", "fd")].kind is Kind.EQUIVALENT and v[("T=0", "ssim")].kind is Kind.EQUIVALENT
+    assert rq2.threshold_verdicts({**p, "reference_threshold": 0.2}, rows) == []  # no such row: nothing claimed
 
 
 def test_score_specs_reuse_rq1_rows():
@@ -144,14 +146,13 @@ def test_score_specs_reuse_rq1_rows():
                      ("square, T=0.05", "diff-pruning", 0.05, "square"), ("square, T=0", "diff-pruning", 0.0, "square")]
 
 
-def test_score_reading_separates_the_threshold_from_the_form():
-    import pandas as pd
-    rows = {("abs", 0.05): 10.0, ("abs", 0.0): 10.2, ("square", 0.05): 15.0, ("square", 0.0): 12.0}
-    s = pd.DataFrame([{"form": f, "T": T, "fd": v, "fd_low": v - 0.5, "fd_high": v + 0.5, "seeds": 1}
-                      for (f, T), v in rows.items()])
-    text = rq2.score_reading(s, 0.05)
-    assert text.startswith("T = 0.05 against no threshold: with Σ|w·g|, not distinguishable: the 95% intervals "
-                           "overlap; with Σ(w·g)², worse, with non-overlapping 95% intervals.")
-    assert "at T = 0.05 the lowest Fréchet distance has Σ|w·g| (10.00; Σ(w·g)² worse" in text
-    assert "without a threshold the lowest Fréchet distance has Σ|w·g| (10.20; Σ(w·g)² worse" in text
-    assert text.endswith("(1 seed.)")
+def test_score_verdicts_separate_the_threshold_from_the_form():
+    from diffprune.verdicts import Kind
+    p = {"reference_threshold": 0.05, "equivalence_margins": {"fd": 0.02}, "dataset": "d"}
+    fd = {("abs", 0.05): 10.0, ("abs", 0.0): 10.05, ("square", 0.05): 15.0, ("square", 0.0): 12.0}
+    rows = [{"form": f, "T": T, "seed": s, "fd": v + s} for (f, T), v in fd.items() for s in range(3)]
+    v = {(x.a, x.b): x for x in rq2.score_verdicts(p, rows)}
+    assert v[("Σ|w·g|, T=0.05", "Σ|w·g|, T=0")].kind is Kind.EQUIVALENT  # -0.05 at every seed, inside ±2%
+    assert v[("Σ(w·g)², T=0.05", "Σ(w·g)², T=0")].kind is Kind.WORSE
+    assert v[("Σ|w·g|, T=0.05", "Σ(w·g)², T=0.05")].kind is Kind.BETTER
+    assert v[("Σ|w·g|, T=0", "Σ(w·g)², T=0")].difference == pytest.approx(-1.95)

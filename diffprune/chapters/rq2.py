@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import evaluation, pipeline
+from .. import evaluation, pipeline, verdicts
 from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..importance import DEFAULT_SCORE, SCORES
@@ -505,11 +505,6 @@ def ablation_work(p: dict) -> list:
                         *((score_row, (q, *spec, s)) for spec in score_specs(q))]]
 
 
-def _seeds_note(summary) -> str:
-    n = sorted(set(summary["seeds"]))
-    return f"{'/'.join(str(v) for v in n)} seed{'s' if n != [1] else ''}"
-
-
 def threshold_table(summary):
     """T → stop t, Fréchet distance, SSIM and class agreement (with intervals), and the paper's
     FID at the same T on CIFAR-10 and CelebA-HQ (its numbers)."""
@@ -530,20 +525,14 @@ def threshold_table(summary):
     }).set_index("T")
 
 
-def threshold_reading(summary, reference: float) -> str:
-    """The best threshold by Fréchet distance, against no threshold and the reference, by intervals."""
-    rows = summary.to_dict("records")
-    best = min(rows, key=lambda r: r["fd"])
-    by_t = {r["threshold"]: r for r in rows}
-    stop = "never" if best["stop_t"] is None or np.isnan(best["stop_t"]) else int(best["stop_t"])
-    text = [f"The lowest Fréchet distance is at T = {best['threshold']:g} ({best['fd']:.2f}, stop t {stop})."]
-    for T, name in ((0.0, "no threshold (T = 0)"), (reference, f"the reference T = {reference:g}")):
-        if T in by_t and by_t[T] is not best:
-            text.append(f"Against {name}: {evaluation.compare(best, by_t[T])}.")
-    alike = [r for r in rows if evaluation.compare(r, best).startswith("not distinguishable")]
-    text.append(f"{len(alike)} of {len(rows)} thresholds are not distinguishable from the best "
-                f"({_seeds_note(summary)}).")
-    return " ".join(text)
+def threshold_verdicts(p: dict, rows: list[dict]) -> list[verdicts.Verdict]:
+    """The reference threshold against every other threshold, paired by seed (a threshold chosen
+    before the results, so no best row is picked by its value and then compared)."""
+    T = p["reference_threshold"]
+    mine = [r for r in rows if r["threshold"] == T]
+    return [verdicts.across_seeds(mine, [r for r in rows if r["threshold"] == t], metric, p["equivalence_margins"],
+                                  a=f"T={T:g}", b=f"T={t:g}", where=p["dataset"])
+            for metric in ("fd", "ssim") for t in dict.fromkeys(r["threshold"] for r in rows) if t != T] if mine else []
 
 
 def threshold_section(p: dict) -> dict:
@@ -552,7 +541,7 @@ def threshold_section(p: dict) -> dict:
     summary = evaluation.summarize(rows)
     return {"summary": summary, "table": threshold_table(summary),
             "figure": plots.threshold_ablation(summary, p["dataset"]),
-            "reading": threshold_reading(summary, p["reference_threshold"])}
+            "verdicts": threshold_verdicts(p, rows)}
 
 
 SCORE_NAMES = {"abs": "Σ|w·g|", "sum": "|Σ w·g|", "square": "Σ(w·g)²"}
@@ -572,34 +561,29 @@ def score_table(summary, reference: float):
     return out
 
 
-def score_reading(summary, reference: float) -> str:
-    """What the threshold does for each score form, and what the form does at each threshold."""
-    rows = {(r["form"], r["T"]): r for r in summary.to_dict("records")}
-    forms = list(dict.fromkeys(form for form, _ in rows))
-    threshold = [f"with {SCORE_NAMES[f]}, {evaluation.compare(rows[(f, reference)], rows[(f, 0.0)])}"
-                 for f in forms if (f, reference) in rows and (f, 0.0) in rows]
-    form = []
-    for T in (reference, 0.0):
-        here = [rows[(f, T)] for f in forms if (f, T) in rows]
-        if len(here) > 1:
-            best = min(here, key=lambda r: r["fd"])
-            others = "; ".join(f"{SCORE_NAMES[r['form']]} {evaluation.compare(r, best)}" for r in here if r is not best)
-            where = f"at T = {T:g}" if T else "without a threshold"
-            form.append(f"{where} the lowest Fréchet distance has {SCORE_NAMES[best['form']]} ({best['fd']:.2f}; "
-                        f"{others})")
-    text = []
-    if threshold:
-        text.append(f"T = {reference:g} against no threshold: " + "; ".join(threshold) + ".")
-    if form:
-        text.append("Score form: " + "; ".join(form) + ".")
-    return " ".join(text + [f"({_seeds_note(summary)}.)"]) if text else "Too few rows to compare."
+def score_verdicts(p: dict, rows: list[dict]) -> list[verdicts.Verdict]:
+    """Paired by seed: each score form with the reference threshold against itself without one, and
+    Diff-Pruning's own form (abs) against each other form at both."""
+    T, m = p["reference_threshold"], p["equivalence_margins"]
+
+    def at(form, t):
+        return [r for r in rows if r["form"] == form and r["T"] == t]
+    forms = list(dict.fromkeys(r["form"] for r in rows))
+    out = [verdicts.across_seeds(at(f, T), at(f, 0.0), "fd", m, a=f"{SCORE_NAMES[f]}, T={T:g}",
+                                 b=f"{SCORE_NAMES[f]}, T=0", where=p["dataset"])
+           for f in forms if at(f, T) and at(f, 0.0) and T != 0.0]
+    own = DEFAULT_SCORE["diff-pruning"]
+    out += [verdicts.across_seeds(at(own, t), at(f, t), "fd", m, a=f"{SCORE_NAMES[own]}, T={t:g}",
+                                  b=f"{SCORE_NAMES[f]}, T={t:g}", where=p["dataset"])
+            for t in dict.fromkeys((T, 0.0)) for f in forms if f != own and at(f, t) and at(own, t)]
+    return out
 
 
 def score_section(p: dict) -> dict:
     rows = [score_row(p, *spec, s) for s in p["ablation_seeds"] for spec in score_specs(p)]
     summary = evaluation.summarize(rows)
     return {"summary": summary, "table": score_table(summary, p["reference_threshold"]),
-            "reading": score_reading(summary, p["reference_threshold"])}
+            "verdicts": score_verdicts(p, rows)}
 
 
 def ablation_artifacts(p: dict) -> list[pipeline.Artifact]:
