@@ -35,12 +35,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 try:
     import fcntl
 except ImportError:  # Windows: no locking, so run `study` with one job there
     fcntl = None
 
-from .artifacts import DiffpruneError, code_version, device_description, write_json_atomic
+from .artifacts import DiffpruneError, code_version, device_description, write_bytes_atomic, write_json_atomic
 from .paths import study_dir
 
 
@@ -177,7 +179,6 @@ _TEXT = (".csv", ".txt", ".md", ".yaml")
 def _encode(path: Path):
     """A result file as JSON: .json as itself, text as a string, .npz arrays and other bytes
     zlib-compressed in base64 (exact: decoding gives the same arrays and bytes)."""
-    import numpy as np
     if path.suffix == ".json":
         return json.loads(path.read_text())
     if path.suffix in _TEXT:
@@ -190,7 +191,6 @@ def _encode(path: Path):
 
 
 def _decode(name: str, value):
-    import numpy as np
     suffix = Path(name).suffix
     if suffix == ".json" or suffix in _TEXT:
         return value
@@ -225,13 +225,11 @@ def fold(d: Path) -> None:
 
 def _write_results(d: Path) -> None:
     """The folded results as files beside the bulk, for computations that read the directory."""
-    from .artifacts import write_bytes_atomic
     for name, value in json.loads((d / RECORD).read_text()).get("results", {}).items():
         path = d / name
         if path.exists():
             continue
         if path.suffix == ".npz":
-            import numpy as np
             buf = io.BytesIO()
             np.savez_compressed(buf, **_decode(name, value))
             write_bytes_atomic(path, buf.getvalue())
