@@ -9,7 +9,7 @@ finetunes each pruned model once and keeps every checkpoint as its own artifact,
 """
 from __future__ import annotations
 
-from .. import evaluation, pipeline
+from .. import evaluation, pipeline, verdicts
 from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..importance import METHODS
@@ -32,6 +32,14 @@ OWN = {
     "frontier_ddim_steps": Parameter("a list of DDIM step counts >= 1", list_of(integer(1))),
     "frontier_dpm_steps": Parameter("a list of DPM-Solver++ step counts >= 2", list_of(integer(2))),
     "frontier_samples": Parameter("an integer >= 2: samples per model and sampler", integer(2)),
+    "headline_ratio": Parameter("a channel ratio in (0, 1): the headline's prune (about half the MACs)",
+                                lambda v: is_number(v) and 0 < v < 1),
+    "headline_methods": Parameter(f"a list of methods out of {', '.join(METHODS)}: pruned at headline_ratio",
+                                  list_of(one_of(METHODS))),
+    "headline_steps": Parameter("an increasing list of finetune steps >= 1: the checkpoints in the paper's "
+                                "10-20% window, one run per method and seed",
+                                lambda v: list_of(integer(1))(v) and v == sorted(set(v))),
+    "headline_seeds": Parameter("a non-empty list of seeds >= 0, each paired with the teacher's", list_of(integer(0))),
 }
 
 
@@ -262,8 +270,49 @@ def speed_rows(p: dict, device: str, rounds: list[int] | None = None) -> list[di
     return rows
 
 
+# --- the headline in the paper's window -------------------------------------------------------------
+
+def headline_model(p: dict, method: str, seed: int, steps: int) -> pipeline.Artifact:
+    """The teacher pruned with `method` at `headline_ratio`, finetuned for `steps` in the one run per
+    method and seed that passes through every shorter headline checkpoint."""
+    q = _at(p, p["headline_ratio"], steps, p["recovery_samples"])
+    return evaluation.finetuned_model(q, method, seed, _threshold(p, method),
+                                      passing=tuple(s for s in p["headline_steps"] if s < steps))
+
+
+def headline_rows(p: dict, method: str, seed: int) -> list[dict]:
+    """One method's rows at every headline checkpoint for one seed, in finetune order."""
+    trained = trained_steps(p)
+    return [{"row": f"{LABELS.get(method, method)} @{steps}", "method": LABELS.get(method, method),
+             "ratio": p["headline_ratio"], "steps": steps, "share": steps / trained,
+             **evaluation.evaluate(headline_model(p, method, seed, steps),
+                                   _at(p, p["headline_ratio"], steps, p["recovery_samples"]), seed)}
+            for steps in p["headline_steps"]]
+
+
+def headline_jobs(p: dict) -> list:
+    """Diff-Pruning's runs first: the headline's verdict rests on them."""
+    methods = sorted(p["headline_methods"], key=lambda m: m != "diff-pruning")
+    return [(teacher_row, (p, s)) for s in p["headline_seeds"]] + [
+        (headline_rows, (p, m, s)) for m in methods for s in p["headline_seeds"]]
+
+
+def headline_verdicts(p: dict, within: float) -> list[verdicts.Verdict]:
+    """Each headline row against the teacher, paired by seed, with the paper's own gap `within`
+    (a fraction of the teacher's FD) as the margin: *equivalent* (or better) is "close to the
+    teacher" as the paper means it."""
+    teacher = [teacher_row(p, s) for s in p["headline_seeds"]]
+    rows = [r for m in p["headline_methods"] for s in p["headline_seeds"] for r in headline_rows(p, m, s)]
+    out = []
+    for label in dict.fromkeys(r["row"] for r in rows):
+        mine = [r for r in rows if r["row"] == label]
+        out.append(verdicts.across_seeds(mine, teacher, "fd", {"fd": within}, a=label, b="teacher",
+                                         where=f"{100 * mine[0]['share']:.3g}% of the teacher's steps"))
+    return out
+
+
 def work(p: dict) -> list:
-    return sweep_jobs(p) + frontier_jobs(p)
+    return sweep_jobs(p) + frontier_jobs(p) + headline_jobs(p)
 
 
 # --- what the chapter rests on ---------------------------------------------------------------------
