@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from . import plan
 from .artifacts import DiffpruneError, write_bytes_atomic
 from .paths import BOOK, NOTEBOOKS, ROOT
 
@@ -132,7 +133,10 @@ def stage(out: Path, extra: tuple[str, ...] = (), pages: dict[str, str] | None =
 
 def render(profile: str, overrides: dict | None = None, chapters_to_run: list[str] | None = None,
            out: Path | None = None, extra: tuple[str, ...] = (), recompute: bool = False, build: bool = True,
-           progress: bool = True, pages: dict[str, str] | None = None) -> Path | None:
+           progress: bool = True, pages: dict[str, str] | None = None, plan_only: bool = False,
+           yes: bool = False) -> Path | None:
+    """Execute the chapters (their declared work first, here, after its plan: `plan.run`) and build
+    the HTML. `plan_only`: print the plan and stop."""
     overrides = overrides or {}
     book_dir = stage(out, extra, pages) if out else BOOK
     every = chapters(book_dir)
@@ -143,6 +147,8 @@ def render(profile: str, overrides: dict | None = None, chapters_to_run: list[st
     check_parameters(profile, overrides, names)
     if recompute:
         os.environ["DIFFPRUNE_RECOMPUTE"] = uuid.uuid4().hex[:12]
+    if not plan.run(names, profile, overrides, only_plan=plan_only, yes=yes):
+        return None
     for name in names:
         start = time.perf_counter()
         execute_chapter(name, profile, overrides, book_dir)

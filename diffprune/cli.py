@@ -127,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile_args(p)
     p.add_argument("--chapter", action="append", default=None, choices=chapters(),
                    help="execute only this chapter (repeatable)")
-    p.add_argument("--out", default=None, help="build a copy of the book here (default: book/)")
+    p.add_argument("--out", default=None, help="build a copy of the book here (None: book/)")
     p.add_argument("--recompute", action="store_true", help="recompute every cached step")
+    _add_plan_args(p)
     p.add_argument("--no-build", action="store_true", help="execute chapters only")
     p.add_argument("--solutions", action="store_true",
                    help="also the instructors' solutions page, in a copy of the book (--out, default "
@@ -142,10 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chapter", action="append", default=None, choices=chapters(),
                    help="only this chapter's results (repeatable; default: every chapter)")
     p.add_argument("--jobs", type=int, default=1, help="parallel jobs, one CPU thread each")
+    _add_plan_args(p)
     p.add_argument("--bulk", action="store_true",
                    help="also bring back the models and full sample sets behind the results (recomputed where "
                         "only results are kept) and list the model directories")
     return parser
+
+
+def _add_plan_args(p) -> None:
+    p.add_argument("--plan", action="store_true",
+                   help="print the steps the run would compute and their estimated time, and compute nothing")
+    p.add_argument("--yes", action="store_true",
+                   help="start a run estimated above 10 minutes without asking")
 
 
 def _window(text: str) -> tuple[int, int]:
@@ -433,7 +442,8 @@ def cmd_book(a) -> None:
     out = Path(a.out) if a.out else (in_repo("build/instructor-book") if a.solutions else None)
     chapters_to_run = a.chapter + ["solutions"] if a.chapter and a.solutions else a.chapter
     index = render(a.profile, _overrides(a), chapters_to_run=chapters_to_run, out=out,
-                   extra=("solutions",) if a.solutions else (), recompute=a.recompute, build=not a.no_build)
+                   extra=("solutions",) if a.solutions else (), recompute=a.recompute, build=not a.no_build,
+                   plan_only=a.plan, yes=a.yes)
     if index:
         print(index)
 
@@ -453,6 +463,7 @@ def cmd_study(a) -> None:
 
     from tqdm import tqdm
 
+    from . import plan as planning
     from .book import chapters
     from .chapter import spec
     if a.jobs < 1:
@@ -463,8 +474,16 @@ def cmd_study(a) -> None:
         os.environ["DIFFPRUNE_BULK"] = "1"
     for c, p in zip(specs, params, strict=True):
         jobs = c.work(p) if c.work else []
-        with ProcessPoolExecutor(a.jobs) as pool:
-            rows = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc=f"{c.name}: cached results"))
+        plan = planning.of(jobs)
+        print(f"plan for {c.name}: {len(plan.steps)} steps to compute\n{plan.table()}", file=sys.stderr)
+        if a.plan:
+            continue
+        planning.confirm(plan, yes=a.yes, what=c.name)
+        if a.jobs == 1:  # in this process, one thread as in a pool's worker: progress step by step
+            rows = planning.compute([(_run_job, (job,)) for job in jobs], plan)
+        else:
+            with ProcessPoolExecutor(a.jobs) as pool:
+                rows = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc=f"{c.name}: jobs"))
         if a.bulk:  # the model directories behind the chapter's evaluated rows
             for row in (r for job in rows for r in (job if isinstance(job, list) else [job])):
                 if isinstance(row, dict) and "model_dir" in row:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import study
 from .artifacts import DiffpruneError, write_bytes_atomic, write_json_atomic
 from .paths import in_repo, study_dir
 from .study import STEPS, cached, has_result, is_recorded, record, result, step_key
@@ -36,27 +37,46 @@ class Artifact:
     step: str
     key: str
     locate: Callable[[bool], Path]  # bulk wanted -> the artifact's directory
+    params: dict | None = None      # a cached step's parameters (None: a committed or recorded directory)
+    inputs: tuple[Artifact, ...] = ()  # the artifacts its computation reads (a plan lists them too)
+
+    def _planned(self, bulk: bool) -> bool:
+        """Whether a plan is being made (`plan.planning`) and lists this artifact instead of computing it."""
+        planner = study.planner()
+        return planner is not None and self.params is not None and planner(self, bulk)
 
     @property
     def path(self) -> Path:
         """The directory with every file present, bulk included (computed if missing)."""
+        if self._planned(True):
+            return study.study_dir() / self.step / self.key  # not there: a plan goes no further on this path
         return self.locate(True)
 
     @property
     def results(self) -> Path:
         """The directory with its results present (computed if missing); with `DIFFPRUNE_BULK=1`
         (`study --bulk`) its bulk too."""
-        return self.locate(os.environ.get("DIFFPRUNE_BULK") == "1")
+        bulk = os.environ.get("DIFFPRUNE_BULK") == "1"
+        if self._planned(bulk):
+            return study.study_dir() / self.step / self.key
+        return self.locate(bulk)
 
     def result(self, name: str):
-        """A result by its file name (e.g. `fd.json`), decoded (see `study.result`)."""
+        """A result by its file name (e.g. `fd.json`), decoded (see `study.result`); while a plan is
+        made, an `Unknown` for a result that would be computed."""
+        if self._planned(os.environ.get("DIFFPRUNE_BULK") == "1"):
+            return study.Unknown()
         return result(self.results, name)
 
     def has(self, name: str) -> bool:
+        if self._planned(False):
+            return True
         return has_result(self.results, name)
 
     def record(self) -> dict:
         """The step's record: its parameters, code version, device and wall time."""
+        if self._planned(False):
+            return study.Unknown()
         return record(self.results)
 
     def compute(self) -> dict:
@@ -69,8 +89,9 @@ class Artifact:
         return self.result(PREVIEW)["images"]
 
 
-def _step(step: str, params: dict, compute: Callable[[Path], None]) -> Artifact:
-    return Artifact(step, step_key(step, params), lambda bulk: cached(step, params, compute, bulk=bulk))
+def _step(step: str, params: dict, compute: Callable[[Path], None], inputs: tuple[Artifact, ...] = ()) -> Artifact:
+    return Artifact(step, step_key(step, params), lambda bulk: cached(step, params, compute, bulk=bulk), params,
+                    tuple(a for a in inputs if a is not None))
 
 
 def recorded(step: str, key: str) -> Artifact:
@@ -133,9 +154,19 @@ def teacher(spec) -> Artifact:
         model = build_unet(params["preset"], shape[0], shape[1], seed=params["seed"])
         _train(work, model, default_scheduler(), params, "train", vqvae)
 
-    # a trained teacher's key is its weights' hash, so it is trained (or found) right away
-    d = cached("teacher", params, compute)
-    return Artifact("teacher", _weights_key(d), lambda bulk: cached("teacher", params, compute, bulk=bulk))
+    return _trained_teacher(params, compute)
+
+
+def _trained_teacher(params: dict, compute: Callable[[Path], None]) -> Artifact:
+    """A teacher's key is its weights' hash, so it is trained (or found) right away; while a plan is
+    made, an untrained one is listed under a key of its parameters, which no recorded step has."""
+    def locate(bulk: bool) -> Path:
+        return cached("teacher", params, compute, bulk=bulk)
+    if study.planner() is not None and not is_recorded(study.step_dir("teacher", params)):
+        planned = Artifact("teacher", f"untrained-{step_key('teacher', params)}", locate, params)
+        planned.has("cost.json")  # lists it
+        return planned
+    return Artifact("teacher", _weights_key(locate(True)), locate, params)
 
 
 def _hub_teacher(name: str) -> Artifact:
@@ -145,8 +176,7 @@ def _hub_teacher(name: str) -> Artifact:
         write_unet(load_unet(name), work / "unet")
         load_scheduler(name).save_pretrained(work / "scheduler")
 
-    d = cached("teacher", {"hub": name}, compute)
-    return Artifact("teacher", _weights_key(d), lambda bulk: cached("teacher", {"hub": name}, compute, bulk=bulk))
+    return _trained_teacher({"hub": name}, compute)
 
 
 def teacher_steps(t: Artifact) -> int | None:
@@ -210,7 +240,7 @@ def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: floa
         _prune_into(work, t, params.get("dataset"), method, ratio, images=images, threshold=threshold,
                     timestep_stride=timestep_stride, window=window, score=score, seed=seed)
 
-    return _step("prune", params, compute)
+    return _step("prune", params, compute, (t,))
 
 
 def _prune_into(work: Path, t: Artifact, dataset: str | None, method: str, ratio: float, *, images=None,
@@ -250,7 +280,7 @@ def gradient_stages(t: Artifact, *, dataset: str, batch_size: int, stride: int, 
                    for name, g in grads.items()}, str(work / GRADIENTS))
         write_json_atomic(work / "stages.json", {**params, **record})
 
-    return _step("gradient_stages", params, compute)
+    return _step("gradient_stages", params, compute, (t,))
 
 
 def pruned_in_window(t: Artifact, stages: Artifact, window: tuple[int, int], *, method: str,
@@ -272,7 +302,7 @@ def pruned_in_window(t: Artifact, stages: Artifact, window: tuple[int, int], *, 
         _prune_into(work, t, record["dataset"], method, ratio, timestep_stride=record["stride"], window=(a, b),
                     gradients=grads, seed=record["seed"])
 
-    return _step("prune", params, compute)
+    return _step("prune", params, compute, (t, stages))
 
 
 def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr: float,
@@ -289,15 +319,15 @@ def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr:
     params = {"model": model.key, "dataset": dataset, "steps": steps, "batch_size": batch_size, "lr": lr,
               "warmup_steps": warmup_steps, "seed": seed}
     shorter = sorted(s for s in passing if 0 < s < steps)
+    before = (finetuned(model, dataset=dataset, steps=shorter[-1], batch_size=batch_size, lr=lr,
+                        warmup_steps=warmup_steps, seed=seed, passing=tuple(shorter[:-1])) if shorter else None)
 
     def compute(work: Path) -> None:
         import shutil
 
         from .autoencoder import carry
         from .models import load_scheduler, load_unet
-        if shorter:
-            before = finetuned(model, dataset=dataset, steps=shorter[-1], batch_size=batch_size, lr=lr,
-                               warmup_steps=warmup_steps, seed=seed, passing=tuple(shorter[:-1]))
+        if before is not None:
             ckpt = before.path / "checkpoint"
             if ckpt.is_dir() and not (work / "checkpoint").exists():
                 shutil.copytree(ckpt, work / "checkpoint")
@@ -305,7 +335,7 @@ def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr:
         carry(model.path, work)
         (work / "prune_report.json").write_text((model.path / "prune_report.json").read_text())
 
-    return _step("finetune", params, compute)
+    return _step("finetune", params, compute, (model, before))
 
 
 def removed(model: Artifact) -> dict[str, list[int]]:
@@ -356,7 +386,7 @@ def loss_curve(t: Artifact, *, dataset: str, n_batches: int, batch_size: int, st
                        timesteps)
         write_json_atomic(work / "loss_curve.json", {**params, "t": timesteps, "loss": losses})
 
-    return _step("loss_curve", params, compute)  # loss_curve.json
+    return _step("loss_curve", params, compute, (t,))  # loss_curve.json
 
 
 def channel_scores(t: Artifact, *, method: str, window: tuple[int, int], stride: int, dataset: str,
@@ -371,7 +401,7 @@ def channel_scores(t: Artifact, *, method: str, window: tuple[int, int], stride:
         model, record = _walk(t, dataset, batch_size, seed, stride, window=window)
         write_json_atomic(work / "channel_scores.json", {**params, **record, "scores": scores(model, method)})
 
-    return _step("channel_scores", params, compute)  # channel_scores.json
+    return _step("channel_scores", params, compute, (t,))  # channel_scores.json
 
 
 def size(model: Artifact) -> dict:
@@ -420,7 +450,7 @@ def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, devi
             torch.set_num_threads(before)
         write_json_atomic(work / "timing.json", {**result, "threads": threads, "load_before": load})
 
-    return _step("timing", params, compute)  # timing.json
+    return _step("timing", params, compute, (model,))  # timing.json
 
 
 def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "uniform",
@@ -437,7 +467,7 @@ def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "u
                        batch_size=batch_size, progress=False, vqvae=_autoencoder(model.path))
         save_preview(work / PREVIEW, load_samples(work / SAMPLES)[0])
 
-    return _step("sample", params, compute)
+    return _step("sample", params, compute, (model,))
 
 
 def save_preview(path: Path, images: np.ndarray) -> None:
@@ -476,7 +506,7 @@ def fd(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int
         result = fd_with_ci(extract(load_full_samples(s)[0], features), mu, sigma, n_boot=n_boot, seed=seed)
         write_json_atomic(work / "fd.json", {"metric": METRIC_NAMES[features], **result, **params})
 
-    return _step("fd", params, compute).result("fd.json")
+    return _step("fd", params, compute, (s,)).result("fd.json")
 
 
 def paired_fd(a: Artifact, b: Artifact, *, dataset: str, split: str, features: str, n_reference: int | None,
@@ -499,7 +529,7 @@ def paired_fd(a: Artifact, b: Artifact, *, dataset: str, split: str, features: s
         result = paired_fd_difference(extract(x, features), extract(y, features), mu, sigma, n_boot=n_boot, seed=seed)
         write_json_atomic(work / "paired_fd.json", {"metric": METRIC_NAMES[features], **result, **params})
 
-    return _step("paired_fd", params, compute).result("paired_fd.json")
+    return _step("paired_fd", params, compute, (a, b)).result("paired_fd.json")
 
 
 def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int = 1000, seed: int = 0,
@@ -521,4 +551,4 @@ def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int =
             result["content"] = {**content_consistency(x, y, model), "classifier_test_accuracy": meta["test_accuracy"]}
         write_json_atomic(work / "consistency.json", result)
 
-    return _step("consistency", params, compute).result("consistency.json")
+    return _step("consistency", params, compute, (a, b, clf)).result("consistency.json")

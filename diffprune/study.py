@@ -78,6 +78,55 @@ REGENERATED = "regenerated.json"
 _recorded_only = False
 
 
+class Unknown(dict):
+    """A result that a plan (`plan.planning`) lists instead of computing: any key reads as another
+    Unknown, any membership test as true, so the work after it can still be listed."""
+
+    def __missing__(self, key):
+        return Unknown()
+
+    def __contains__(self, key) -> bool:
+        return True
+
+
+_planner: Callable | None = None  # set while a plan is made: (artifact, bulk wanted) -> listed instead
+
+
+def planner() -> Callable | None:
+    return _planner
+
+
+@contextlib.contextmanager
+def planning_with(listed: Callable):
+    """Within it, `listed(artifact, bulk)` decides for every cached step whether it is listed in a
+    plan instead of computed (see `plan`)."""
+    global _planner
+    before, _planner = _planner, listed
+    try:
+        yield
+    finally:
+        _planner = before
+
+
+_watchers: list[Callable[[str, str, str], None]] = []
+
+
+@contextlib.contextmanager
+def watching(callback: Callable[[str, str, str], None]):
+    """Within it, `callback(event, step, key)` hears "start" and "done" of every step this process
+    computes or regenerates (the terminal's progress)."""
+    _watchers.append(callback)
+    try:
+        yield
+    finally:
+        _watchers.remove(callback)
+
+
+def _tell(event: str, d: Path) -> None:
+    for w in _watchers:
+        w(event, d.parent.name, d.name)
+
+
 class NotRecorded(DiffpruneError):
     """A step's results are not in the cache, and computing was not allowed (`recorded_only`)."""
 
@@ -112,25 +161,29 @@ def cached(step: str, params: dict, compute: Callable[[Path], None], *, bulk: bo
     moved in beside them, and `regenerated.json` notes when and where.
     """
     d = step_dir(step, params)
-    if _done(d) and not (bulk and _missing_bulk(step, d)):
+    if done(d) and not (bulk and missing_bulk(step, d)):
         if bulk:
             _write_results(d)
         return d
-    if _recorded_only:
-        raise NotRecorded(f"{step} {d.name} is not recorded{' with its bulk' if _done(d) else ''}")
+    if _recorded_only or _planner is not None:  # a plan computes nothing, whatever path reached here
+        raise NotRecorded(f"{step} {d.name} is not recorded{' with its bulk' if done(d) else ''}")
     with _lock(d):  # parallel jobs (`study --jobs`) that need the same artifact compute it once
-        if _done(d):
-            missing = _missing_bulk(step, d) if bulk else []
+        if done(d):
+            missing = missing_bulk(step, d) if bulk else []
             if missing:
+                _tell("start", d)
                 _regenerate(d, missing, compute)
+                _tell("done", d)
             if bulk:
                 _write_results(d)
             return d
+        _tell("start", d)
         _compute(step, params, compute, d)
+        _tell("done", d)
     return d
 
 
-def _done(d: Path) -> bool:
+def done(d: Path) -> bool:
     run_id = os.environ.get("DIFFPRUNE_RECOMPUTE")
     return is_recorded(d) and (not run_id or record(d).get("run_id") == run_id)
 
@@ -241,7 +294,7 @@ def _write_results(d: Path) -> None:
             write_bytes_atomic(path, _decode(name, value))
 
 
-def _missing_bulk(step: str, d: Path) -> list[str]:
+def missing_bulk(step: str, d: Path) -> list[str]:
     return [name for name in STEPS[step].bulk if not (d / name).exists()]
 
 

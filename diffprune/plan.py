@@ -1,0 +1,236 @@
+"""The plan before compute: which steps a chapter's work would compute, and about how long they
+would take on this machine.
+
+Every job of a chapter's `work` runs with the study cache in planning mode: a cached step that is
+not recorded is listed instead of computed, together with every input its computation would read
+(an input whose record is kept but whose bulk is not is listed to be regenerated), and its results
+read as `study.Unknown`, so the job goes on and lists the steps after it. A job that cannot go on
+without a listed step's files (e.g. a model's size counted on its weights) stops there; the plan
+says how many did.
+
+The estimate prices each listed step at the median seconds per unit of work of the recorded steps
+of its kind (finetune and training steps, sampled image-steps, image-timesteps of an importance
+walk; one for the rest), preferring those recorded on this device, then on this kind of device.
+The gap it fills: a changed parameter can start hours of computing, and nothing said so before.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+
+from . import study
+from .artifacts import DiffpruneError, device_description
+from .paths import study_dir
+
+ASK_ABOVE_S = 600  # a longer plan is confirmed first (or run with --yes)
+
+
+@dataclass(frozen=True)
+class Planned:
+    step: str
+    key: str
+    params: dict
+    regenerate: bool  # recorded, but its bulk is not kept: recomputed for a computation that reads it
+
+    @property
+    def kind(self) -> str:
+        return "prune (importance walk)" if self.step == "prune" and units(self.step, self.params) > 1 else self.step
+
+
+@dataclass
+class Plan:
+    steps: dict[tuple[str, str], Planned] = field(default_factory=dict)
+    jobs: int = 0
+    stopped: list[str] = field(default_factory=list)  # jobs that could not be followed to their end
+
+    def listed(self, a, bulk: bool) -> bool:
+        """The planner: whether the artifact `a` is missing (then it is listed, with its inputs)."""
+        d = study.step_dir(a.step, a.params)
+        recorded = study.done(d)  # not under --recompute's run
+        if recorded and not (bulk and study.missing_bulk(a.step, d)):
+            return False
+        if (a.step, a.key) not in self.steps:
+            self.steps[(a.step, a.key)] = Planned(a.step, a.key, a.params, regenerate=recorded)
+            for i in a.inputs:
+                if i.params is not None:
+                    self.listed(i, True)  # computing reads its inputs' bulk
+        return True
+
+    def seconds(self) -> tuple[float, list[str]]:
+        """The estimated seconds of every listed step, and the kinds no recorded step prices."""
+        rates, total, unpriced = recorded_rates(), 0.0, []
+        for s in self.steps.values():
+            rate = rates.get(s.kind)
+            if rate is None:
+                unpriced.append(s.kind)
+            else:
+                total += rate * units(s.step, s.params)
+        return total, sorted(set(unpriced))
+
+    def table(self) -> str:
+        """The plan as the terminal shows it: steps by kind, each with its estimated time."""
+        if not self.steps:
+            return "nothing to compute: every step is recorded"
+        rates = recorded_rates()
+        lines = []
+        for kind, n in Counter(s.kind for s in self.steps.values()).items():
+            regen = sum(s.regenerate for s in self.steps.values() if s.kind == kind)
+            rate = rates.get(kind)
+            cost = ("no recorded step to price it" if rate is None else
+                    duration(sum(rate * units(s.step, s.params) for s in self.steps.values() if s.kind == kind)))
+            lines.append(f"  {kind:<24} {n:>5}{f' ({regen} to regenerate)' if regen else '':<20} ~ {cost}")
+        total, unpriced = self.seconds()
+        lines.append(f"  about {duration(total)} on {device_description()}"
+                     + (f", plus the unpriced {', '.join(unpriced)}" if unpriced else "")
+                     + "; with study --jobs N, N jobs run side by side")
+        if self.stopped:
+            lines.append(f"  {len(self.stopped)} of {self.jobs} jobs could only be followed to their first "
+                         "missing model's files: the plan lists at least this")
+        return "\n".join(lines)
+
+
+def units(step: str, params: dict) -> float:
+    """The work of one step in the unit its time scales with."""
+    if step in ("finetune", "teacher"):
+        return float(params.get("steps", 1))
+    if step == "sample":
+        return float(params["n"] * params["steps"])
+    if step == "prune" and "timestep_stride" in params:  # a gradient method walks the timesteps
+        return params["batch_size"] * math.ceil(1000 / params["timestep_stride"])
+    if step == "gradient_stages":
+        return params["batch_size"] * math.ceil(1000 / params["stride"])
+    if step == "loss_curve":
+        return params["n_batches"] * params["batch_size"] * math.ceil(1000 / params["stride"])
+    if step == "classifier":
+        return float(params["epochs"])
+    return 1.0
+
+
+@cache
+def recorded_rates() -> dict[str, float]:
+    """Median seconds per unit of every step kind, from the records of the study cache (this
+    device's first, then this kind of device's, then any)."""
+    here = device_description()
+    found: dict[str, list[tuple[int, float]]] = {}
+    for path in study_dir().glob("*/*/" + study.RECORD):
+        try:
+            r = study.record(path.parent)
+            s = Planned(r["step"], r["key"], r["params"], False)
+            rate = r["wall_time_s"] / units(s.step, s.params)
+        except (KeyError, ValueError, TypeError, ZeroDivisionError, json.JSONDecodeError):
+            continue
+        closeness = 0 if r["device"] == here else 1 if r["device"].split(":")[0] == here.split(":")[0] else 2
+        found.setdefault(s.kind, []).append((closeness, rate))
+    out = {}
+    for kind, rated in found.items():
+        best = min(c for c, _ in rated)
+        out[kind] = statistics.median(rate for c, rate in rated if c == best)
+    return out
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def of(jobs: list, into: Plan | None = None) -> Plan:
+    """The plan of a chapter's jobs (module-level functions and their arguments): what they would
+    compute, computing nothing."""
+    plan = into or Plan()
+    with study.planning_with(plan.listed):
+        for fn, args in jobs:
+            plan.jobs += 1
+            try:
+                fn(*args)
+            except (OSError, DiffpruneError, TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
+                if not plan.steps:
+                    raise
+                plan.stopped.append(f"{fn.__name__}: {type(e).__name__}: {e}")
+    return plan
+
+
+def confirm(plan: Plan, *, yes: bool, what: str) -> None:
+    """Ask before a long computation (a terminal), or refuse it without `--yes` (no terminal)."""
+    total, _ = plan.seconds()
+    if yes or total <= ASK_ABOVE_S:
+        return
+    question = f"{what} would compute for about {duration(total)} (the plan above)"
+    if not sys.stdin.isatty():
+        raise DiffpruneError(f"{question}; pass --yes to start it, or --plan to print the plan only")
+    if input(f"{question}. Start it? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise DiffpruneError("not started")
+
+
+class Progress:
+    """Steps done of the plan's N, the step now running, the time elapsed and the estimate of what is
+    left, on stderr: the terminal's sign of life while a plan is computed in this process. A step
+    that needs another one's files computes that one inside it, so the running steps nest."""
+
+    def __init__(self, plan: Plan):
+        from tqdm import tqdm
+        self.plan, self.rates, self.done, self.running = plan, recorded_rates(), 0, []
+        total, unpriced = plan.seconds()
+        self.by_time = not unpriced  # else the bar counts steps
+        self.bar = tqdm(total=max(round(total), 1) if self.by_time else len(plan.steps), file=sys.stderr,
+                        dynamic_ncols=True, bar_format="{desc} {percentage:3.0f}% | {elapsed} elapsed, ~{remaining} "
+                                                       "left" + (" (estimate)" if self.by_time else ""))
+
+    def __call__(self, event: str, step: str, key: str) -> None:
+        if event == "start":
+            self.running.append(f"{step} {key[:8]}")
+        else:
+            self.running.pop()
+            self.done += 1
+            s = self.plan.steps.get((step, key))
+            if not self.by_time:
+                self.bar.update(1)
+            elif s is not None:
+                self.bar.update(round(self.rates[s.kind] * units(s.step, s.params)))
+        now = f", computing {self.running[-1]}" if self.running else ""
+        self.bar.set_description_str(f"[{self.done}/{len(self.plan.steps)} steps done{now}]")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def compute(jobs: list, plan: Plan) -> list:
+    """Run the jobs in this process, with `Progress` for the plan's steps."""
+    progress = Progress(plan)
+    try:
+        with study.watching(progress):
+            return [fn(*args) for fn, args in jobs]
+    finally:
+        progress.close()
+
+
+def of_chapters(names: list[str], profile: str, overrides: dict) -> tuple[Plan, list]:
+    """The plan of the chapters' declared work (`Chapter.work`), and those jobs."""
+    from .chapter import spec
+    jobs = []
+    for name in names:
+        c = spec(name)
+        jobs += c.work(c.load(profile, overrides)) if c.work else []
+    return of(jobs), jobs
+
+
+def run(names: list[str], profile: str, overrides: dict, *, only_plan: bool, yes: bool) -> bool:
+    """Print the plan of the chapters' work; unless `only_plan`, confirm it (`confirm`) and compute it
+    here with progress. False when only the plan was wanted."""
+    plan, jobs = of_chapters(names, profile, overrides)
+    changed = "".join(f" -p {k} {json.dumps(v)}" for k, v in overrides.items())
+    print(f"plan for {', '.join(names)} (profile {profile}{changed}): {len(plan.steps)} steps to compute\n"
+          + plan.table(), file=sys.stderr)
+    if only_plan:
+        return False
+    if plan.steps:
+        confirm(plan, yes=yes, what=", ".join(names))
+        compute(jobs, plan)
+    return True

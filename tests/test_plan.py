@@ -1,0 +1,103 @@
+"""The plan before compute: a run lists what it would compute (with the inputs those steps read),
+computes nothing while planning, prices the steps from the records, and asks before a long run."""
+
+import pytest
+
+import diffprune.study
+from diffprune import DiffpruneError, pipeline, plan
+from diffprune.models import build_unet, save_model
+
+KW = dict(dataset="mnist-5k", batch_size=4, lr=1e-3, warmup_steps=2, seed=0)
+
+
+def _row(teacher_dir: str, steps: int) -> dict:
+    """A chapter-like job: a finetuned prune's samples against the teacher's, from the same noise."""
+    t = pipeline.teacher(teacher_dir)
+    model = pipeline.finetuned(pipeline.pruned(t, method="random", ratio=0.25, seed=0), steps=steps, **KW)
+    cons = pipeline.consistency(pipeline.samples(t, n=3, seed=0, steps=2),
+                                pipeline.samples(model, n=3, seed=0, steps=2), None)
+    return {"size": pipeline.size(model), "ssim": cons["ssim"]}
+
+
+@pytest.fixture
+def teacher_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    plan.recorded_rates.cache_clear()
+    yield str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / "teacher"))
+    plan.recorded_rates.cache_clear()
+
+
+def _kinds(p: plan.Plan) -> dict[str, int]:
+    out = {}
+    for s in p.steps.values():
+        out[s.step] = out.get(s.step, 0) + 1
+    return out
+
+
+def test_a_plan_lists_every_step_a_job_would_compute_and_computes_nothing(teacher_dir, tmp_path):
+    p = plan.of([(_row, (teacher_dir, 4))])
+    assert _kinds(p) == {"prune": 1, "finetune": 1, "sample": 2, "consistency": 1}
+    assert not p.stopped and not (tmp_path / "study").exists()  # nothing written, not even a lock
+    assert "no recorded step to price it" in p.table()
+    _row(teacher_dir, 4)  # computed for real
+    assert plan.of([(_row, (teacher_dir, 4))]).steps == {}
+    assert plan.of([(_row, (teacher_dir, 4))]).table() == "nothing to compute: every step is recorded"
+
+
+def test_a_plan_lists_inputs_to_regenerate_where_only_their_records_are_kept(teacher_dir, tmp_path):
+    _row(teacher_dir, 4)
+    for bulk in (tmp_path / "study").glob("*/*/" + pipeline.SAMPLES):
+        bulk.unlink()  # as a fresh clone: the sample sets' records only
+    # a longer finetune: new samples, and a consistency that reads the teacher's
+    p = plan.of([(_row, (teacher_dir, 6))])
+    regenerate = {s.step for s in p.steps.values() if s.regenerate}
+    assert _kinds(p) == {"finetune": 1, "sample": 2, "consistency": 1} and regenerate == {"sample"}
+
+
+def test_the_estimate_prices_each_step_by_its_unit_from_the_records(teacher_dir):
+    _row(teacher_dir, 4)
+    rates = plan.recorded_rates()
+    finetune = next(diffprune.study.record(d.parent)
+                    for d in diffprune.study.study_dir().glob("finetune/*/record.json"))
+    assert rates["finetune"] == pytest.approx(finetune["wall_time_s"] / 4)  # seconds per finetune step
+    p = plan.of([(_row, (teacher_dir, 10))])
+    seconds, unpriced = p.seconds()
+    finetune_s = rates["finetune"] * 10
+    assert not unpriced and seconds >= finetune_s  # ten steps at the recorded rate, and the samples after them
+
+
+def test_a_long_plan_is_confirmed_or_refused_without_a_terminal(monkeypatch):
+    p = plan.Plan({("finetune", "k"): plan.Planned("finetune", "k", {"steps": 10_000}, False)})
+    monkeypatch.setattr(plan, "recorded_rates", lambda: {"finetune": 1.0})
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(DiffpruneError, match="--yes"):
+        plan.confirm(p, yes=False, what="rq1")
+    plan.confirm(p, yes=True, what="rq1")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    with pytest.raises(DiffpruneError, match="not started"):
+        plan.confirm(p, yes=False, what="rq1")
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    plan.confirm(p, yes=False, what="rq1")
+    short = plan.Plan({("finetune", "k"): plan.Planned("finetune", "k", {"steps": 10}, False)})
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked before a short run"))
+    plan.confirm(short, yes=False, what="rq1")
+
+
+def test_book_plan_prints_the_missing_steps_and_runs_no_chapter(capsys, monkeypatch, tmp_path):
+    from diffprune import cli
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    monkeypatch.setattr(diffprune.study, "_compute", lambda *a: pytest.fail("a plan computed a step"))
+    assert cli.main(["book", "--profile", "smoke", "--chapter", "rq1", "--plan", "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("plan for rq1 (profile smoke): ") and "finetune" in err and "teacher" in err
+    assert not (tmp_path / "b" / "chapters").exists()
+
+
+def test_computing_a_plan_shows_each_step_in_the_terminal(teacher_dir, capsys):
+    p = plan.of([(_row, (teacher_dir, 4))])
+    rows = plan.compute([(_row, (teacher_dir, 4))], p)
+    err = capsys.readouterr().err
+    assert rows[0]["size"]["params"] > 0
+    assert [f"[{n}/5 steps done" in err for n in range(6)] == [True] * 6 and "elapsed" in err
+    assert all(f"computing {step} " in err for step in ("prune", "finetune", "sample", "consistency"))
