@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export MPLCONFIGDIR   ?= $(CURDIR)/.cache/matplotlib
 export PYTHONUNBUFFERED = 1
 
-.PHONY: install data browser book demo lint test clean
+.PHONY: install data browser book demo lab lint test clean
 
 # -qq: pip's own warnings about the machine's index settings are not this project's to fix
 $(STAMP): pyproject.toml
@@ -44,6 +44,10 @@ demo: install data
 	$(PY) -m diffprune sample --model data/teachers/fashion-mnist --n 32 --steps 50 --out build/demo/teacher.npz
 	$(PY) -m diffprune sample --model build/demo/pruned --n 32 --steps 50 --out build/demo/pruned.npz
 	@echo "demo: build/demo/pruned/prune_report.json, build/demo/teacher.png, build/demo/pruned.png"
+
+# JupyterLab on the chapters: notebooks/*.py open as notebooks (jupytext), on this machine only.
+lab: install data
+	$(PY) -m diffprune lab
 
 lint: install
 	$(VENV)/bin/ruff check diffprune notebooks tests benchmarks exercises

@@ -36,7 +36,7 @@ def chapters(book_dir: Path = BOOK) -> list[str]:
             if entry["file"].startswith(EXECUTED)]
 
 
-def _kernel_env() -> None:
+def jupyter_env() -> None:
     # Jupyter, IPython and matplotlib write under $HOME unless told otherwise.
     cache = ROOT / ".cache"
     for var, sub in (("MPLCONFIGDIR", "matplotlib"), ("IPYTHONDIR", "ipython"),
@@ -74,7 +74,7 @@ def execute_chapter(name: str, profile: str, overrides: dict, book_dir: Path = B
 
     if not (NOTEBOOKS / f"{name}.py").is_file():
         raise DiffpruneError(f"chapter {name!r} has no notebook notebooks/{name}.py")
-    _kernel_env()
+    jupyter_env()
     out = book_dir / "chapters" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{name}.") as tmp:
@@ -99,7 +99,7 @@ def execute_chapter(name: str, profile: str, overrides: dict, book_dir: Path = B
 
 
 def build_html(book_dir: Path = BOOK) -> Path:
-    _kernel_env()
+    jupyter_env()
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(book_dir), "-W", "-n", "--keep-going", "--quiet"]
     done = subprocess.run(cmd, capture_output=True, text=True)

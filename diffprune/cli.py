@@ -1,4 +1,5 @@
-"""Command line: `python -m diffprune {prune,train,autoencoder,finetune,sample,metrics,cost,classifier,book,study}`.
+"""Command line: `python -m diffprune {prune,train,autoencoder,finetune,sample,metrics,cost,classifier,book,study,
+  lab}`.
 
 Every argument is checked before anything is written; a problem prints one line
 (`diffprune: error: ...`) and exits with status 2, leaving no output behind.
@@ -137,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="run the profile offline with the stand-ins of notebooks/params/dry-run/PROFILE.yaml "
                         "(its study cache and book under --out, default build/dry-run-PROFILE)")
+
+    p = sub.add_parser("lab", **defaults, help="JupyterLab on the repository: the chapters open as notebooks")
+    p.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (the next free one if taken)")
 
     p = sub.add_parser("study", **defaults, help="precompute the chapters' cached results, several jobs in parallel")
     _add_profile_args(p)
@@ -448,6 +452,20 @@ def cmd_book(a) -> None:
         print(index)
 
 
+def cmd_lab(a) -> None:
+    from .book import jupyter_env
+    from .paths import ROOT
+    jupyter_env()
+    lab = str(Path(sys.executable).with_name("jupyter-lab"))
+    print("JupyterLab on the chapters, on this machine only: open the http://127.0.0.1 address it prints "
+          "(notebooks/*.py: right-click, Open With > Notebook); Ctrl-C stops it", file=sys.stderr, flush=True)
+    args = [lab, f"--ServerApp.root_dir={ROOT}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={a.port}",
+            "--no-browser", "--ServerApp.default_url=/lab/tree/notebooks"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers run as root; the server listens on loopback only
+        args.append("--allow-root")
+    os.execv(lab, args)
+
+
 def _run_job(job):
     import torch
     from threadpoolctl import threadpool_limits
@@ -493,7 +511,7 @@ def cmd_study(a) -> None:
 
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "autoencoder": cmd_autoencoder, "finetune": cmd_finetune,
             "sample": cmd_sample, "metrics": cmd_metrics, "cost": cmd_cost, "classifier": cmd_classifier,
-            "book": cmd_book, "study": cmd_study}
+            "book": cmd_book, "study": cmd_study, "lab": cmd_lab}
 
 
 def main(argv=None) -> int:

@@ -160,6 +160,38 @@ def test_every_exercise_runs_its_parameter_set_in_smoke(book, exercise, tmp_path
     assert exercise.command.startswith(f"python -m diffprune book --profile {exercise.profile} --chapter ")
 
 
+def _glued(nb) -> dict:
+    """Every glued value of an executed notebook: name -> its text and HTML forms."""
+    out = {}
+    for c in nb.cells:
+        for o in c.get("outputs", []) if c.cell_type == "code" else []:
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                out[name] = {k: v for k, v in o["data"].items() if k.endswith(("text/plain", "text/html"))}
+    return out
+
+
+def test_the_notebook_run_in_jupyter_gives_the_command_s_numbers(book, tmp_path):
+    import jupytext
+    import papermill
+
+    from diffprune.paths import NOTEBOOKS, ROOT
+    out, _ = book
+    shutil.copytree(out, tmp_path / "book", ignore=shutil.ignore_patterns("_build"))
+    assert main(["book", "--profile", "smoke", "--chapter", "rq1", "-p", "reference_threshold", "0.0",
+                 "--no-build", "--out", str(tmp_path / "book")]) == 0
+    command = _glued(nbformat.read(tmp_path / "book" / "chapters" / "rq1.ipynb", as_version=4))
+    # as a Jupyter user runs it: the jupytext pairing, the override set in the parameters cell
+    nbformat.write(jupytext.read(NOTEBOOKS / "rq1.py"), tmp_path / "rq1.ipynb")
+    papermill.execute_notebook(str(tmp_path / "rq1.ipynb"), str(tmp_path / "ran.ipynb"), cwd=str(ROOT),
+                               parameters={"profile": "smoke", "overrides": {"reference_threshold": 0.0}},
+                               kernel_name="python3", progress_bar=False)
+    notebook = _glued(nbformat.read(tmp_path / "ran.ipynb", as_version=4))
+    reference = command["reference_row"]["application/papermill.record/text/plain"]
+    assert "rq1_verdicts" in command and "diff-pruning T=0'" in reference  # the override took effect
+    assert notebook == command
+
+
 def test_an_exercise_criterion_shows_in_the_rq1_table(book, tmp_path, registry):
     out, _ = book
     shutil.copytree(out, tmp_path / "book", ignore=shutil.ignore_patterns("_build"))
