@@ -7,16 +7,16 @@ commit that produced an artifact is recorded in its record, but is not part of t
 commit that does not change what a step computes must not invalidate hours of CPU results. Bump a
 step's version when its meaning changes.
 
-An artifact is its *record* (`record.json`: the step, key, parameters, code version, device and
-wall time, and every small result the step wrote — reports, logs, metrics, previews — folded in:
-the one committed file) and its *bulk* (`STEPS[step].bulk`: model weights, full sample sets:
-regenerable, ignored by git). One file per artifact keeps thousands of small results from each
-taking a whole disk block. The loose result files the step wrote stay beside the record as a local
-view (ignored by git) and are written back from it when a computation asks for the directory with
-its bulk. A step whose record exists counts as done: a chapter that needs only results reads them
-(`result`), and bulk is recomputed only when a computation that needs it asks
-(`cached(..., bulk=True)`). An artifact of the older layout (`params.json` beside loose results) is
-folded into a record the first time it is read.
+An artifact is its *record* (`record.json`: the step, key, parameters, code version, device and wall
+time — its own: a step computed inside it is timed in its own record — and every small result the
+step wrote — reports, logs, metrics, previews — folded in: the one committed file) and its *bulk*
+(`STEPS[step].bulk`: model weights, full sample sets: regenerable, ignored by git). One file per
+artifact keeps thousands of small results from each taking a whole disk block. The loose result
+files the step wrote stay beside the record as a local view (ignored by git) and are written back
+from it when a computation asks for the directory with its bulk. A step whose record exists counts
+as done: a chapter that needs only results reads them (`result`), and bulk is recomputed only when a
+computation that needs it asks (`cached(..., bulk=True)`). An artifact of the older layout
+(`params.json` beside loose results) is folded into a record the first time it is read.
 
 `DIFFPRUNE_RECOMPUTE=<run id>` (set by `--recompute`) recomputes every step once per run.
 """
@@ -307,13 +307,31 @@ def _lock(d: Path):
         yield
 
 
+_inner: list[float] = []  # per running computation: seconds spent computing other steps inside it
+
+
+@contextlib.contextmanager
+def _own_time():
+    """A step's own seconds (yielded as a one-item list, filled at the end): a computation that needs
+    another step's files computes that step inside it, and that time belongs to the other record."""
+    _inner.append(0.0)
+    start, own = time.perf_counter(), [0.0]
+    try:
+        yield own
+    finally:
+        elapsed = time.perf_counter() - start
+        own[0] = elapsed - _inner.pop()
+        if _inner:
+            _inner[-1] += elapsed
+
+
 def _compute(step: str, params: dict, compute: Callable[[Path], None], d: Path) -> None:
     run_id = os.environ.get("DIFFPRUNE_RECOMPUTE")
     work = d.with_name(d.name + ".partial")
     work.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     try:
-        compute(work)
+        with _own_time() as own:
+            compute(work)
     except BaseException:
         if not any(work.iterdir()):  # refused before writing anything: leave no trace (a partial run stays)
             work.rmdir()
@@ -324,7 +342,7 @@ def _compute(step: str, params: dict, compute: Callable[[Path], None], d: Path) 
     write_json_atomic(work / RECORD, {
         "step": step, "key": d.name, "version": STEPS[step].version, "params": params,
         "code_version": code_version(), "device": device_description(),
-        "wall_time_s": round(time.perf_counter() - start, 1),
+        "wall_time_s": round(own[0], 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "run_id": run_id,
         "results": {p.name: _encode(p) for p in _result_files(work)}}, indent=None)  # one line: ~40% fewer bytes
     if d.exists():
@@ -337,14 +355,14 @@ def _regenerate(d: Path, missing: list[str], compute: Callable[[Path], None]) ->
     spare = [n for n in s.spare + s.optional if not (d / n).exists()]
     work = d.with_name(d.name + ".partial")
     work.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    compute(work)
+    with _own_time() as own:
+        compute(work)
     for name in missing + [n for n in spare if (work / n).exists()]:
         os.replace(work / name, d / name)
     shutil.rmtree(work)
     # beside the bulk, like it ignored by git: the committed record stays the original run's
     write_json_atomic(d / REGENERATED, {
         "bulk": missing, "code_version": code_version(), "device": device_description(),
-        "wall_time_s": round(time.perf_counter() - start, 1),
+        "wall_time_s": round(own[0], 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 

@@ -240,3 +240,15 @@ def test_an_interrupted_sample_set_resumes_from_its_shards(tiny_teacher, tmp_pat
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "other"))
     whole, _ = pipeline.load_full_samples(pipeline.samples(tiny_teacher, **kw))
     assert np.array_equal(resumed, whole)
+
+
+def test_a_step_records_its_own_time_not_that_of_the_steps_it_computed_inside_it(tiny_teacher, monkeypatch):
+    import time
+    pruned = pipeline.pruned(tiny_teacher, method="random", ratio=0.25, seed=0)
+    train = pipeline._train  # made 3 s slower: the sample set computes this finetune inside its own computation
+    monkeypatch.setattr(pipeline, "_train", lambda *a, **k: time.sleep(3) or train(*a, **k))
+    model = pipeline.finetuned(pruned, dataset="mnist-5k", steps=2, batch_size=4, lr=1e-3, warmup_steps=0, seed=0)
+    s = pipeline.samples(model, n=2, seed=0, steps=2)
+    _ = s.path
+    assert model.record()["wall_time_s"] >= 3
+    assert s.record()["wall_time_s"] < 3  # the finetune's seconds are in its record only
