@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chapter", action="append", default=None, choices=chapters(),
                    help="only this chapter's results (repeatable; default: every chapter)")
     p.add_argument("--jobs", type=int, default=1, help="parallel jobs, one CPU thread each")
+    p.add_argument("--job", type=int, action="append", default=None, metavar="I",
+                   help="only the chapter's job number I (repeatable; numbers from --plan --commands)")
+    p.add_argument("--commands", action="store_true",
+                   help="with --plan: print one command per job with steps to compute (for a scheduler)")
     _add_plan_args(p)
     p.add_argument("--bulk", action="store_true",
                    help="also bring back the models and full sample sets behind the results (recomputed where "
@@ -486,15 +490,26 @@ def cmd_study(a) -> None:
     from .chapter import spec
     if a.jobs < 1:
         raise DiffpruneError("--jobs must be >= 1")
+    if a.job is not None and (not a.chapter or len(a.chapter) != 1):
+        raise DiffpruneError("--job needs exactly one --chapter: job numbers are a chapter's")
+    if a.commands and not a.plan:
+        raise DiffpruneError("--commands prints a plan's commands: add --plan")
     specs = [spec(name) for name in a.chapter or chapters()]
     params = [c.load(a.profile, _overrides(a)) for c in specs]  # every value checked before any work
     if a.bulk:
         os.environ["DIFFPRUNE_BULK"] = "1"
     for c, p in zip(specs, params, strict=True):
         jobs = c.work(p) if c.work else []
+        if a.job is not None:
+            wrong = [i for i in a.job if not 0 <= i < len(jobs)]
+            if wrong:
+                raise DiffpruneError(f"--job {wrong[0]}: chapter {c.name} has jobs 0 to {len(jobs) - 1} here")
+            jobs = [jobs[i] for i in a.job]
         plan = planning.of(jobs)
         print(f"plan for {c.name}: {len(plan.steps)} steps to compute\n{plan.table()}", file=sys.stderr)
         if a.plan:
+            if a.commands:
+                print("\n".join(planning.commands(plan, c.name, a.profile, _overrides(a), a.job)))
             continue
         planning.confirm(plan, yes=a.yes, what=c.name)
         if a.jobs == 1:  # in this process, one thread as in a pool's worker: progress step by step

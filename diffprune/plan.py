@@ -47,6 +47,7 @@ class Plan:
     steps: dict[tuple[str, str], Planned] = field(default_factory=dict)
     jobs: int = 0
     stopped: list[str] = field(default_factory=list)  # jobs that could not be followed to their end
+    needs: list[set[tuple[str, str]]] = field(default_factory=list)  # per job: the listed steps it needs
 
     def listed(self, a, bulk: bool) -> bool:
         """The planner: whether the artifact `a` is missing (then it is listed, with its inputs)."""
@@ -54,6 +55,8 @@ class Plan:
         recorded = study.done(d)  # not under --recompute's run
         if recorded and not (bulk and study.missing_bulk(a.step, d)):
             return False
+        if self.needs:
+            self.needs[-1].add((a.step, a.key))
         if (a.step, a.key) not in self.steps:
             self.steps[(a.step, a.key)] = Planned(a.step, a.key, a.params, regenerate=recorded)
             for i in a.inputs:
@@ -148,6 +151,7 @@ def of(jobs: list, into: Plan | None = None) -> Plan:
     with study.planning_with(plan.listed):
         for fn, args in jobs:
             plan.jobs += 1
+            plan.needs.append(set())
             try:
                 fn(*args)
             except (OSError, DiffpruneError, TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
@@ -219,6 +223,18 @@ def of_chapters(names: list[str], profile: str, overrides: dict) -> tuple[Plan, 
         c = spec(name)
         jobs += c.work(c.load(profile, overrides)) if c.work else []
     return of(jobs), jobs
+
+
+def commands(plan: Plan, chapter: str, profile: str, overrides: dict, numbers: list[int] | None = None) -> list[str]:
+    """One command per job of the chapter that needs a listed step, in the jobs' order: each computes
+    that job's steps into the study cache (`study --job`). Run in that order they fill the cache; run
+    side by side (a cluster's array job, GNU parallel) a step two jobs need is computed once, the
+    other job waiting on its lock, which needs a file system with working locks."""
+    import shlex
+    changed = "".join(f" -p {k} {shlex.quote(json.dumps(v))}" for k, v in overrides.items())
+    numbers = numbers or list(range(len(plan.needs)))  # the chapter's numbers of the planned jobs
+    return [f"python -m diffprune study --profile {profile} --chapter {chapter}{changed} --job {n} --yes"
+            for n, needed in zip(numbers, plan.needs, strict=True) if needed]
 
 
 def run(names: list[str], profile: str, overrides: dict, *, only_plan: bool, yes: bool) -> bool:

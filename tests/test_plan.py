@@ -1,10 +1,16 @@
 """The plan before compute: a run lists what it would compute (with the inputs those steps read),
 computes nothing while planning, prices the steps from the records, and asks before a long run."""
 
+import os
+import shlex
+import subprocess
+import sys
+
 import pytest
 
 import diffprune.study
 from diffprune import DiffpruneError, pipeline, plan
+from diffprune.book import render
 from diffprune.models import build_unet, save_model
 
 KW = dict(dataset="mnist-5k", batch_size=4, lr=1e-3, warmup_steps=2, seed=0)
@@ -101,3 +107,23 @@ def test_computing_a_plan_shows_each_step_in_the_terminal(teacher_dir, capsys):
     assert rows[0]["size"]["params"] > 0
     assert [f"[{n}/5 steps done" in err for n in range(6)] == [True] * 6 and "elapsed" in err
     assert all(f"computing {step} " in err for step in ("prune", "finetune", "sample", "consistency"))
+
+
+def test_the_plan_s_commands_run_one_by_one_fill_the_cache(tmp_path, monkeypatch, capsys):
+    from diffprune import cli
+    from diffprune.paths import ROOT
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    small = ["-p", "methods", "[random]", "-p", "seeds", "[0]", "-p", "more_teachers", "[]"]
+    assert cli.main(["study", "--profile", "smoke", "--chapter", "rq1", *small, "--plan", "--commands"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3  # the teacher's row, the random row and their comparison
+    for line in lines:
+        args = shlex.split(line)
+        assert args[:4] == ["python", "-m", "diffprune", "study"]
+        subprocess.run([sys.executable, *args[1:]], cwd=ROOT, check=True, capture_output=True,
+                       env={**os.environ, "DIFFPRUNE_STUDY": str(tmp_path / "study")})
+    overrides = {"methods": ["random"], "seeds": [0], "more_teachers": []}
+    assert plan.of_chapters(["rq1"], "smoke", overrides)[0].steps == {}
+    records = sorted((tmp_path / "study").glob("*/*/record.json"))
+    render("smoke", overrides, chapters_to_run=["rq1"], out=tmp_path / "book", build=False, progress=False)
+    assert sorted((tmp_path / "study").glob("*/*/record.json")) == records  # the chapter computed nothing more

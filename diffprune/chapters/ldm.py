@@ -69,7 +69,7 @@ def curve(q: dict) -> dict:
 def work(p: dict) -> list:
     ks = kinds(p).values()
     return ([(rq1.run_row, (q, *spec, seed)) for q in ks for seed in q["seeds"] for spec in rq1.row_specs(q)]
-            + [(curve, (q,)) for q in ks])
+            + [(rq1.teacher_verdicts, (q,)) for q in ks] + [(curve, (q,)) for q in ks])
 
 
 CHAPTER = Chapter("ldm", parameters=(

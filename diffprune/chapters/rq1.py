@@ -38,9 +38,15 @@ def run(p: dict, progress: bool = True) -> list[dict]:
     return [run_row(p, *job) for job in tqdm(jobs, desc="RQ1 rows", disable=not progress)]
 
 
+def teacher_verdicts(p: dict) -> list[verdicts.Verdict]:
+    """One teacher's rows and their comparisons (with one seed these compute paired bootstraps)."""
+    return comparisons(p, run(p, progress=False))
+
+
 def work(p: dict) -> list:
-    return [(run_row, (q, *spec, seed)) for q in evaluation.every_teacher(p) for seed in q["seeds"]
-            for spec in row_specs(q)]
+    teachers = evaluation.every_teacher(p)
+    return [(run_row, (q, *spec, seed)) for q in teachers for seed in q["seeds"]
+            for spec in row_specs(q)] + [(teacher_verdicts, (q,)) for q in teachers]
 
 
 def reference_row(p: dict) -> str:
