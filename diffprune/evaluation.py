@@ -250,8 +250,3 @@ def compare(a: dict, b: dict, metric: str = "fd") -> str:
     if b_hi < a_lo:
         return "worse, with non-overlapping 95% intervals" if lower else "better, with non-overlapping 95% intervals"
     return "not distinguishable: the 95% intervals overlap"
-
-
-def versus(row: dict, others: list[dict], label: str = "row", metric: str = "fd", digits: int = 2) -> str:
-    """`vs X (value): verdict; vs Y ...` — the comparisons of one row with several."""
-    return "; ".join(f"vs {o[label]} ({o[metric]:.{digits}f}): {compare(row, o, metric)}" for o in others)

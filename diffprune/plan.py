@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
 
-from . import study
+from . import evaluation, study
 from .artifacts import DiffpruneError, device_description
 from .paths import study_dir
 
@@ -161,6 +161,29 @@ def of(jobs: list, into: Plan | None = None) -> Plan:
     return plan
 
 
+def behind(jobs: list) -> list:
+    """Every artifact the jobs read, with the inputs behind them, from records only (`NotRecorded`
+    where one is missing): what a chapter's results rest on, from the one declaration of its work."""
+    seen: dict[tuple[str, str], object] = {}
+
+    def trace(a, bulk: bool) -> bool:
+        if (a.step, a.key) not in seen:
+            seen[(a.step, a.key)] = a
+            for i in a.inputs:
+                if i.params is not None:
+                    trace(i, True)
+        return False  # never listed: read as recorded
+    with study.recorded_only(), study.planning_with(trace):
+        for fn, args in jobs:
+            fn(*args)
+    return list(seen.values())
+
+
+def spent(jobs: list) -> dict:
+    """Hours and devices of every artifact behind the jobs (`behind`), from their records."""
+    return evaluation.spent(behind(jobs))
+
+
 def confirm(plan: Plan, *, yes: bool, what: str) -> None:
     """Ask before a long computation (a terminal), or refuse it without `--yes` (no terminal)."""
     total, _ = plan.seconds()
@@ -250,3 +273,59 @@ def run(names: list[str], profile: str, overrides: dict, *, only_plan: bool, yes
         confirm(plan, yes=yes, what=", ".join(names))
         compute(jobs, plan)
     return True
+
+
+def alternatives(value) -> list:
+    """Values a reader might change a parameter to, in order of preference: one more seed or
+    threshold in a list of numbers, a larger number. Strings, dicts and lists of names: none."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, int):
+        return [value * 2, value + 1]
+    if isinstance(value, float):
+        return [round(value * 1.2, 6), round(value / 2, 6)] if value else [0.01]
+    numbers = isinstance(value, list) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                        for v in value)
+    if numbers:
+        top = max(value)
+        if all(isinstance(v, int) for v in value):
+            return [[*value, top + 1]]
+        return [[*value, round((top + sorted(value)[-2]) / 2, 6)]] if len(value) > 1 else [[*value, round(top / 2, 6)]]
+    return []
+
+
+def parameter_costs(profile: str, names: list[str]) -> list[dict]:
+    """For each chapter and each profile key it reads: the first alternative value its checks accept,
+    and the plan of that chapter's work under it (steps, estimated seconds on this device)."""
+    from .chapter import spec
+    from .profiles import read
+    values = read(profile)
+    out = []
+    for name in names:
+        c = spec(name)
+        if not c.work:
+            continue
+        for key in c.definitions():
+            for alt in alternatives(values.get(key)):
+                try:
+                    p = c.load(profile, {key: alt})
+                except DiffpruneError:
+                    continue
+                plan = of(c.work(p))
+                seconds, unpriced = plan.seconds()
+                out.append({"chapter": name, "parameter": key, "value": values[key], "changed_to": alt,
+                            "steps": len(plan.steps), "seconds": seconds, "unpriced": unpriced,
+                            "partial": bool(plan.stopped)})
+                break
+    return out
+
+
+def cost_table(recorded: dict):
+    """The recorded parameter costs (benchmarks/parameter_costs.py) as the book shows them."""
+    import pandas as pd
+    rows = [{"chapter": r["chapter"], "parameter": r["parameter"], "from": json.dumps(r["value"]),
+             "to": json.dumps(r["changed_to"]), "steps to compute": r["steps"],
+             "estimate": (duration(r["seconds"]) if r["steps"] else "–")
+             + (" + unpriced" if r["unpriced"] else "") + (" (at least)" if r["partial"] else "")}
+            for r in recorded["rows"]]
+    return pd.DataFrame(rows).set_index(["chapter", "parameter"])

@@ -138,14 +138,16 @@ def _paired_over(vs: list[Verdict]) -> str:
 
 def table(verdicts: list[Verdict], digits: int | None = None):
     """The comparisons as the book shows them (a pandas DataFrame): one row per comparison (b and the
-    metric; a is named in the caption), one column per place (`where`, e.g. the teacher) with what it
-    is paired over, each cell the reading and the difference a − b with its 95% interval."""
+    metric; a too where the rows do not all share it, else it is named in the caption), one column
+    per place (`where`, e.g. the teacher) with what it is paired over, each cell the reading and the
+    difference a − b with its 95% interval."""
     import pandas as pd
     places = list(dict.fromkeys(v.where for v in verdicts))
+    one_a = len({v.a for v in verdicts}) == 1
     header = {w: f"{w} ({_paired_over([v for v in verdicts if v.where == w])})" for w in places}
     cells: dict[tuple[str, str], dict[str, str]] = {}
     for v in verdicts:
-        cells.setdefault((f"vs {v.b}" if v.a == verdicts[0].a else f"{v.a} vs {v.b}", v.metric), {})[
+        cells.setdefault((f"vs {v.b}" if one_a else f"{v.a} vs {v.b}", v.metric), {})[
             header[v.where]] = f"{kind_text(v, digits)}: {difference_text(v, digits)}"
     out = pd.DataFrame.from_dict(cells, orient="index").reindex(columns=list(header.values())).fillna("–")
     out.index = pd.MultiIndex.from_tuples(out.index, names=["comparison", "metric"])

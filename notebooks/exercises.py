@@ -43,6 +43,37 @@ for i, e in enumerate(exercises.EXERCISES, 1):
                      f"```sh\n{e.command}\n```\n\n**Questions.**\n\n{questions}"))
 
 # %% [markdown]
+# ## What a change costs
+#
+# Before computing, `book` and `study` print the plan of what a change leaves to compute and ask
+# above 10 minutes (`--plan` prints it only). For the `cpu` profile, changing one parameter at a
+# time (one more seed or threshold, a larger number) plans to this, priced from the recorded wall
+# times (`benchmarks/parameter_costs.py`, recorded {glue:text}`costs_created` on
+# {glue:text}`costs_device`). A changed distance parameter recomputes the sample sets behind it,
+# since the repository keeps results, not sample sets.
+
+# %% tags=["remove-cell"]
+import json
+
+import pandas as pd
+from myst_nb import glue
+
+from diffprune import plan
+from diffprune.paths import RESULTS_DIR
+
+costs = json.loads((RESULTS_DIR / "parameter_costs.json").read_text())
+with pd.option_context("display.max_rows", None):  # every row, not pandas' shortened view
+    glue("parameter_costs", plan.cost_table(costs), display=False)
+glue("costs_created", costs["created"][:10], display=False)
+glue("costs_device", costs["device"], display=False)
+
+# %% [markdown]
+# ```{glue:figure} parameter_costs
+# :name: tab-parameter-costs
+# Per chapter and profile key: the value changed from and to, the steps the chapter would then
+# compute, and their estimated time on one process.
+# ```
+#
 # ## Summary
 #
 # The exercises use the library the chapters use, through its documented entry points: the

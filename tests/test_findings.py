@@ -44,3 +44,19 @@ def test_findings_read_verdicts_in_the_paper_s_direction_per_teacher():
     assert set(t.loc[findings.CLAIMS[-1].text, ["t1", "t2", "t3", "t4"]]) == {"not tested here"}
     c = findings.counts(rows)
     assert (c["reproduced"], c["contradicted"], c["not tested here"]) == (1, 1, 4)
+
+
+def _at_checkpoint(low, high, margin=10.0):
+    from diffprune.verdicts import SEEDS, Verdict, judge
+    return Verdict("dp @500", "teacher", "fd", (low + high) / 2, low, high, 3, SEEDS, margin,
+                   judge(low, high, margin, True), "fashion-mnist", 100.0)
+
+
+def test_the_headline_window_needs_one_close_checkpoint_and_every_one_beyond_the_gap_to_contradict():
+    F = findings.Finding
+    # one checkpoint inside the paper's gap is enough: the claim is "at 10-20% of the cost"
+    assert findings.within_window([_at_checkpoint(15, 30), _at_checkpoint(2, 8)]) is F.REPRODUCED
+    # worse than the teacher, but not surely beyond the gap at one checkpoint: not a contradiction
+    assert findings.within_window([_at_checkpoint(15, 30), _at_checkpoint(5, 12)]) is F.INCONCLUSIVE
+    assert findings.within_window([_at_checkpoint(15, 30), _at_checkpoint(11, 20)]) is F.CONTRADICTED
+    assert findings.within_window([]) is F.INCONCLUSIVE

@@ -11,6 +11,7 @@ import pytest
 import diffprune.study
 from diffprune import DiffpruneError, pipeline, plan
 from diffprune.book import render
+from diffprune.chapters import rq1
 from diffprune.models import build_unet, save_model
 
 KW = dict(dataset="mnist-5k", batch_size=4, lr=1e-3, warmup_steps=2, seed=0)
@@ -109,7 +110,7 @@ def test_computing_a_plan_shows_each_step_in_the_terminal(teacher_dir, capsys):
     assert all(f"computing {step} " in err for step in ("prune", "finetune", "sample", "consistency"))
 
 
-def test_the_plan_s_commands_run_one_by_one_fill_the_cache(tmp_path, monkeypatch, capsys):
+def test_the_plan_s_commands_fill_the_cache_and_the_chapter_reports_what_they_computed(tmp_path, monkeypatch, capsys):
     from diffprune import cli
     from diffprune.paths import ROOT
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
@@ -127,3 +128,5 @@ def test_the_plan_s_commands_run_one_by_one_fill_the_cache(tmp_path, monkeypatch
     records = sorted((tmp_path / "study").glob("*/*/record.json"))
     render("smoke", overrides, chapters_to_run=["rq1"], out=tmp_path / "book", build=False, progress=False)
     assert sorted((tmp_path / "study").glob("*/*/record.json")) == records  # the chapter computed nothing more
+    jobs = rq1.work(rq1.CHAPTER.load("smoke", overrides))
+    assert plan.spent(jobs)["artifacts"] == len(records)  # the chapter's reported compute: all that study did

@@ -84,34 +84,20 @@ def _content(early: dict, late: dict | None = None, half: float = 0.01, steps: i
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("ssim, words", [
-    ({50: 0.5, 100: 0.6, 300: 0.7, 500: 0.7, 1000: 0.7}, "levels off early, as the repository's CIFAR-10"),
-    ({50: 0.5, 300: 0.6, 500: 0.65, 1000: 0.7}, "keeps rising to the last k, as the repository's CelebA-HQ"),
-    ({50: 0.5, 300: 0.6, 500: 0.7, 1000: 0.7}, "levels off at k = 500, later than the repository's CIFAR-10"),
-    ({50: 0.7, 300: 0.7, 1000: 0.705}, "does not change with k"),
-])
-def test_stage_reading_names_the_pattern(ssim, words):
-    text = rq2.stage_reading(_content(ssim), 0)
-    assert words in text, text
-    assert text.startswith(f"Pruned with the gradients of [0, k), without finetuning, the SSIM to the teacher goes "
-                           f"from {ssim[50]:.3f} "
-                           f"at k = 50 to {ssim[max(ssim)]:.3f} at k = {max(ssim)}")
+def test_content_verdicts_pair_the_windows_by_seed_and_find_the_division_of_labour():
+    from diffprune.verdicts import Kind
 
-
-def test_stage_reading_sees_a_fall_after_the_best():
-    text = rq2.stage_reading(_content({50: 0.5, 200: 0.8, 1000: 0.6}), 0)
-    assert "best 0.800 at k = 200" in text and "later timesteps lower it again" in text
-
-
-def test_detail_reading_judges_each_k_by_the_intervals():
-    detail = {"early": {100: 0.8, 500: 0.5}, "late": {100: 0.6, 500: 0.505}}
-    content = {"early": {100: 0.3, 500: 0.9}, "late": {100: 0.9, 500: 0.5}}
-    s = _content({100: 0.5, 500: 0.5}, {100: 0.5, 500: 0.5}, steps=100, detail=detail, content=content)
-    text = rq2.detail_reading(s, 100)
-    assert text.startswith("After 100 finetune steps — detail (edge SSIM): [0, k) keeps more at k = 100, "
-                           "[k, 1000) at no k, neither beyond the intervals at k = 500")
-    assert "content (class agreement): [0, k) keeps more at k = 500, [k, 1000) at k = 100," in text
-    assert text.endswith("(early timesteps detail, late ones content) holds at k = 100.")
+    def rows(side, k, detail, content):  # three seeds, a common seed effect the pairing removes
+        return [{"side": side, "k": k, "finetune_steps": 100, "seed": s, "detail": detail + 0.1 * s,
+                 "content": content + 0.1 * s} for s in range(3)]
+    data = (rows("early", 100, 0.60, 0.30) + rows("late", 100, 0.50, 0.40)      # the paper's direction
+            + rows("early", 500, 0.50, 0.50) + rows("late", 500, 0.5005, 0.499))  # equal within the margins
+    found = rq2.content_verdicts({"equivalence_margins": {"detail": 0.01, "content": 0.02}}, data)
+    kinds = {(v.a, v.metric): v.kind for v in found}
+    assert kinds == {("[0, 100)", "detail"): Kind.BETTER, ("[0, 100)", "content"): Kind.WORSE,
+                     ("[0, 500)", "detail"): Kind.EQUIVALENT, ("[0, 500)", "content"): Kind.EQUIVALENT}
+    assert {v.n for v in found} == {3} and {v.where for v in found} == {"after 100 finetune steps"}
+    assert rq2.division_of_labour(found) == (["[0, 100), after 100 finetune steps"], [])
 
 
 def test_content_table_and_windows():

@@ -35,20 +35,6 @@ def test_headline_table_gives_shares_of_the_teacher_steps(summary):
     assert table.loc["0.1 (MACs ×0.80)", ("within 25%", "diff-pruning")] == "2%"
 
 
-def test_headline_reading_takes_the_ratio_nearest_half_the_macs(summary):
-    text = rq3.headline_reading(summary, 5000)
-    assert text.startswith("At ratio 0.3 (MACs ×0.50), Diff-Pruning comes within 10% of the teacher's Fréchet "
-                           "distance after 400 finetune steps (8% of the teacher's training)")
-    assert "holds here" in text
-    assert "does not hold" in rq3.headline_reading(summary, 1000)  # 400 steps = 40% of a short training
-
-
-def test_recovery_reading_compares_by_intervals(summary):
-    text = rq3.recovery_reading(summary)
-    assert ("at ratio 0.3 the lowest is diff-pruning (104.0); against random (150.0) it is better, with "
-            "non-overlapping 95% intervals") in text
-
-
 def _points():
     return pd.DataFrame([
         {"model": "teacher", "sampler": "ddim", "sampler_steps": 10, "seconds_per_1000": 10.0, "fd": 50.0},

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import diffprune.study
-from diffprune import evaluation, pipeline
+from diffprune import evaluation, pipeline, plan
+from diffprune.book import chapters
 from diffprune.chapter import spec
 from diffprune.chapters import findings, ldm, rq1, rq2, rq3, teachers
 from diffprune.models import build_unet, save_model
@@ -119,7 +120,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         assert len(content) == 2 * len(rq2.content_windows(q)) and content["detail"].notna().all()
     for q in evaluation.every_teacher(r):
         assert rq2.map_section(q)["reading"]  # the importance map needs no pruned model's weights
-    assert rq2.compute(r)["hours"] > 0  # every artifact behind RQ2 has its record
+    assert plan.spent(rq2.work(r))["hours"] > 0  # every artifact behind RQ2 has its record
     q = spec("rq3").load("cpu")
     rows = rq3.sweep(q) + [row for s in q["tradeoff_seeds"] for ratio in [None, *q["frontier_ratios"]]
                            for row in rq3.frontier_rows(q, ratio, s)]
@@ -127,9 +128,13 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         1 + len(q["frontier_ratios"])) * len(rq3.samplers(q))
     assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
     used.update(row["samples"] for row in rows)
+    window = [r for m in q["headline_methods"] for seed in q["headline_seeds"] for r in rq3.headline_rows(q, m, seed)]
+    assert len(window) == len(q["headline_methods"]) * len(q["headline_seeds"]) * len(q["headline_steps"])
+    used.update(row["samples"] for row in window)
+    assert {v.n for v in rq3.headline_section(q)["verdicts"]} == {len(q["headline_seeds"])}  # paired by seed
     speed = rq3.speed_section(q)["rows"]  # the GPU's timings are read, never measured here
     assert {row["device"] for row in speed} == {"cpu", "cuda"} and all(row["seconds_per_batch"] > 0 for row in speed)
-    assert rq3.compute(q)["hours"] > 0
+    assert plan.spent(rq3.work(q))["hours"] > 0
     q = spec("ldm").load("cpu")
     for kind in ldm.run(q).values():
         rows = kind["rows"]
@@ -142,6 +147,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     assert all(r.evidence is not None and r.evidence.findings for r, c in zip(found, findings.CLAIMS, strict=True)
                if c.test)  # every testable claim is read from recorded results
     assert used == set(fd_by_samples), "every committed Fréchet distance is one the book shows"
+    assert plan.of_chapters(chapters(), "cpu", {})[0].steps == {}  # make book computes nothing
 
 
 @pytest.fixture

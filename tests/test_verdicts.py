@@ -80,3 +80,11 @@ def test_paired_fd_refuses_sets_not_drawn_from_the_same_noise(tmp_path, monkeypa
     a, b = (pipeline.samples(t, n=4, seed=s, steps=2) for s in (0, 1))
     with pytest.raises(DiffpruneError, match="same noise"):
         pipeline.paired_fd(a, b, dataset="mnist-5k", split="test", features="effnet-l0@128", n_reference=16, n_boot=5)
+
+
+def test_a_table_of_comparisons_with_different_first_rows_names_each():
+    from diffprune.verdicts import SEEDS, Kind, Verdict, table
+    same = [Verdict("dp", b, "fd", 1.0, 0.5, 1.5, 3, SEEDS, 0.1, Kind.WORSE, "x", 10.0) for b in ("r", "m")]
+    assert list(table(same).index.get_level_values(0)) == ["vs r", "vs m"]
+    mixed = [same[0], Verdict("dp @500", "teacher", "fd", 1.0, 0.5, 1.5, 3, SEEDS, 0.1, Kind.WORSE, "x", 10.0)]
+    assert list(table(mixed).index.get_level_values(0)) == ["dp vs r", "dp @500 vs teacher"]

@@ -75,10 +75,6 @@ def window_result(p: dict, window) -> dict:
             "removed": pipeline.removed(_window_prune(p, window))}
 
 
-def map_artifacts(p: dict) -> list[pipeline.Artifact]:
-    return [evaluation.loss_curve(p), *(a for w in windows(p) for a in (_scores(p, w), _window_prune(p, w)))]
-
-
 def reference_removed(p: dict) -> dict[str, list[int]]:
     return pipeline.removed(reference_prune(p))
 
@@ -316,21 +312,14 @@ def content_work(p: dict) -> list:
                for side, w in content_windows(p)])
 
 
+def content_raw(p: dict) -> list[dict]:
+    """Every content-vs-detail row of the profile's teacher, one per window, finetune length and seed."""
+    return [r for s in p["content_seeds"] for side, w in content_windows(p) for r in content_row(p, s, side, w)]
+
+
 def content_rows(p: dict):
-    """Every content-vs-detail row of the profile's teacher, summarised over the seeds."""
-    rows = [r for s in p["content_seeds"] for side, w in content_windows(p) for r in content_row(p, s, side, w)]
-    return evaluation.summarize(rows)
-
-
-def content_artifacts(p: dict) -> list[pipeline.Artifact]:
-    arts = []
-    for s in p["content_seeds"]:
-        arts.append(_stages(p, s))
-        for _, w in content_windows(p):
-            for _, model in _content_models(p, s, w):
-                arts += [model, evaluation.samples_of(model, p, s, p["content_samples"])]
-        arts.append(evaluation.samples_of(pipeline.teacher(p["teacher"]), p, s, p["content_samples"]))
-    return arts
+    """The content-vs-detail rows summarised over the seeds."""
+    return evaluation.summarize(content_raw(p))
 
 
 def repository_ssim() -> dict[str, dict[int, float]]:
@@ -363,79 +352,35 @@ def chance_agreement(p: dict) -> float | None:
     return 1 / len(clf.result("meta.json")["classes"]) if clf else None
 
 
-def level_reading(summary, steps: int, chance: float | None) -> str:
-    """Where the windows' agreement lies, all windows together, against chance."""
-    part = summary[summary["finetune_steps"] == steps]
-    when = "Without finetuning" if steps == 0 else f"After {steps} finetune steps"
-    text = f"{when}, the prunes' SSIM to the teacher lies between {part['ssim'].min():.2f} and {part['ssim'].max():.2f}"
-    if part["content"].notna().all():
-        text += (f" and their class agreement between {part['content'].min():.2f} and {part['content'].max():.2f}"
-                 + (f" (chance: {chance:.2f})" if chance else ""))
-    return text + "."
+def after(steps: int) -> str:
+    return "no finetune" if steps == 0 else f"after {steps} finetune steps"
 
 
-def stage_reading(summary, steps: int) -> str:
-    """How the SSIM of [0, k) prunes moves with k, against the repository's two patterns."""
-    rows = summary[(summary["side"] == "early") & (summary["finetune_steps"] == steps)].sort_values("k")
-    records = rows.to_dict("records")
-    best = max(records, key=lambda r: r["ssim"])
-    first, last = records[0], records[-1]
-    plateau = next(r for r in records if evaluation.compare(r, best, "ssim").startswith("not distinguishable")
-                   or r is best)
-    when = "without finetuning" if steps == 0 else f"after {steps} finetune steps"
-    text = (f"Pruned with the gradients of [0, k), {when}, the SSIM to the teacher goes from {first['ssim']:.3f} "
-            f"at k = {first['k']} to {last['ssim']:.3f} at k = {last['k']}, best {best['ssim']:.3f} at "
-            f"k = {best['k']}; "
-            f"the first k whose interval overlaps the best's is {plateau['k']}.")
-    if first is best or plateau is first:
-        return text + " Within the intervals it does not change with k: neither of the repository's patterns shows."
-    if plateau["k"] <= 300:
-        shape = "levels off early, as the repository's CIFAR-10 curve does (by k ≈ 300)"
-    elif plateau is last:
-        shape = "keeps rising to the last k, as the repository's CelebA-HQ curve does"
-    else:
-        shape = (f"levels off at k = {plateau['k']}, later than the repository's CIFAR-10 curve and earlier than "
-                 "its CelebA-HQ curve")
-    fall = evaluation.compare(last, best, "ssim")
-    after = (" Beyond its best, later timesteps lower it again (non-overlapping intervals)."
-             if best is not last and fall.startswith("worse") else "")
-    return f"{text} Ours {shape}.{after}"
-
-
-def _side_verdicts(summary, steps: int, metric: str) -> dict[str, list[int]]:
-    part = summary[summary["finetune_steps"] == steps]
-    early = {r["k"]: r for r in part[part["side"] == "early"].to_dict("records")}
-    late = {r["k"]: r for r in part[part["side"] == "late"].to_dict("records")}
-    out = {"early": [], "late": [], "neither": []}
-    for k in sorted(set(early) & set(late)):
-        verdict = evaluation.compare(early[k], late[k], metric)
-        out["early" if verdict.startswith("better") else "late" if verdict.startswith("worse") else "neither"].append(k)
+def content_verdicts(p: dict, rows: list[dict]) -> list[verdicts.Verdict]:
+    """At each k and finetune length, [0, k) against [k, 1000) on detail and content, paired by seed.
+    The paper's division of labour predicts [0, k) *better* on detail and *worse* on content."""
+    out = []
+    for steps in sorted({r["finetune_steps"] for r in rows}):
+        for k in sorted({r["k"] for r in rows}):
+            early = [r for r in rows if r["side"] == "early" and r["k"] == k and r["finetune_steps"] == steps]
+            late = [r for r in rows if r["side"] == "late" and r["k"] == k and r["finetune_steps"] == steps]
+            for metric in ("detail", "content"):
+                if early and late and all(r.get(metric) is not None for r in early + late):
+                    out.append(verdicts.across_seeds(early, late, metric, p["equivalence_margins"], a=f"[0, {k})",
+                                                     b=f"[{k}, 1000)", where=after(steps)))
     return out
 
 
-def division_of_labour(summary, steps: int) -> tuple[list[int], list[int]]:
-    """The k at which [0, k) keeps more detail and [k, 1000) more content beyond the intervals (the
-    paper's division of labour), and the k at which it is the other way round."""
-    d, c = _side_verdicts(summary, steps, "detail"), _side_verdicts(summary, steps, "content")
-    return sorted(set(d["early"]) & set(c["late"])), sorted(set(d["late"]) & set(c["early"]))
-
-
-def detail_reading(summary, steps: int) -> str:
-    """Which side protects detail and which content, at each k, judged by the intervals over seeds.
-    The paper's claim predicts: [0, k) the detail, [k, 1000) the content."""
-    def ks(v):
-        return "k = " + ", ".join(str(k) for k in v) if v else "no k"
-
-    parts = []
-    for m, what in (("detail", "detail (edge SSIM)"), ("content", "content (class agreement)")):
-        v = _side_verdicts(summary, steps, m)
-        parts.append(f"{what}: [0, k) keeps more at {ks(v['early'])}, [k, 1000) at {ks(v['late'])}, "
-                     f"neither beyond the intervals at {ks(v['neither'])}")
-    holds, reverse = division_of_labour(summary, steps)
-    when = "without finetuning" if steps == 0 else f"after {steps} finetune steps"
-    verdict = (f"The paper's division of labour (early timesteps detail, late ones content) holds at {ks(holds)}"
-               + (f" and is reversed at {ks(reverse)}" if reverse else "") + ".")
-    return f"{when.capitalize()} — " + "; ".join(parts) + ". " + verdict
+def division_of_labour(found: list[verdicts.Verdict]) -> tuple[list[str], list[str]]:
+    """Where (k and finetune length) [0, k) keeps more detail *and* [k, 1000) more content, both beyond
+    the paired interval — the paper's division of labour — and where it is the other way round."""
+    kinds: dict[tuple[str, str], dict[str, verdicts.Kind]] = {}
+    for v in found:
+        kinds.setdefault((v.a, v.where), {})[v.metric] = v.kind
+    B, W = verdicts.Kind.BETTER, verdicts.Kind.WORSE
+    holds = [f"{a}, {w}" for (a, w), k in kinds.items() if k.get("detail") is B and k.get("content") is W]
+    reverse = [f"{a}, {w}" for (a, w), k in kinds.items() if k.get("detail") is W and k.get("content") is B]
+    return holds, reverse
 
 
 def content_previews(p: dict, summary) -> dict:
@@ -460,13 +405,15 @@ def content_section(p: dict) -> dict:
     summary = content_rows(p)
     steps = p["content_finetune_steps"]
     chance = chance_agreement(p)
+    found = content_verdicts(p, content_raw(p))
+    holds, reverse = division_of_labour(found)
     return {"summary": summary,
             "figure": plots.content_vs_detail(summary, CONTENT_METRICS, repository_ssim(), p["dataset"], chance),
             "table": content_table(summary, 0), "table_finetuned": content_table(summary, steps),
             "samples": plots.paired_samples(content_previews(p, summary), n=min(12, p["content_samples"])),
-            "reading": " ".join([level_reading(summary, 0, chance), level_reading(summary, steps, chance),
-                                 stage_reading(summary, 0), stage_reading(summary, steps),
-                                 detail_reading(summary, 0), detail_reading(summary, steps)]),
+            "verdicts": verdicts.table(found), "holds": holds, "reverse": reverse, "chance": chance,
+            "ssim_range": {n: (summary.loc[summary["finetune_steps"] == n, "ssim"].min(),
+                               summary.loc[summary["finetune_steps"] == n, "ssim"].max()) for n in (0, steps)},
             "seeds": len(p["content_seeds"]), "n": p["content_samples"]}
 
 
@@ -584,24 +531,6 @@ def score_section(p: dict) -> dict:
     summary = evaluation.summarize(rows)
     return {"summary": summary, "table": score_table(summary, p["reference_threshold"]),
             "verdicts": score_verdicts(p, rows)}
-
-
-def ablation_artifacts(p: dict) -> list[pipeline.Artifact]:
-    specs = [("diff-pruning", T, None) for T in p["ablation_thresholds"]] + [s[1:] for s in score_specs(p)]
-    arts = []
-    for seed in p["ablation_seeds"]:
-        for method, T, score in specs:
-            model = evaluation.finetuned_model(p, method, seed, T, score)
-            arts += [evaluation.pruned_model(p, method, seed, T, score), model, evaluation.samples_of(model, p, seed)]
-    return arts
-
-
-def compute(p: dict) -> dict:
-    """Hours and devices of every artifact behind the chapter (rows shared with RQ1 included)."""
-    arts = [a for q in evaluation.every_teacher(p) for a in map_artifacts(q)]
-    arts += [a for q in sweep_teachers(p, "content") for a in content_artifacts(q)]
-    arts += [a for q in sweep_teachers(p, "ablations") for a in ablation_artifacts(q)]
-    return evaluation.spent(arts)
 
 
 def work(p: dict) -> list:

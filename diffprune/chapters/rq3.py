@@ -9,7 +9,7 @@ finetunes each pruned model once and keeps every checkpoint as its own artifact,
 """
 from __future__ import annotations
 
-from .. import evaluation, pipeline, verdicts
+from .. import evaluation, pipeline, plan, verdicts
 from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..importance import METHODS
@@ -153,31 +153,6 @@ def headline_table(summary, trained: int, levels=(0.10, 0.25)):
     return out
 
 
-def headline_reading(summary, trained: int) -> str:
-    """The paper's headline — about 50 % fewer MACs at 10–20 % of the training cost — tested on the
-    Diff-Pruning rows nearest to MACs ×0.5."""
-    dp = summary[summary["method"] == "diff-pruning"]
-    if dp.empty:
-        return ""
-    half = min(dp["ratio"].unique(), key=lambda r: abs(dp.loc[dp["ratio"] == r, "macs_fraction"].iloc[0] - 0.5))
-    frac = dp.loc[dp["ratio"] == half, "macs_fraction"].iloc[0]
-    longest = int(summary["steps"].max())
-    text = [f"At ratio {half:g} (MACs ×{frac:.2f}), Diff-Pruning comes within"]
-    parts = []
-    for lv in (0.10, 0.25):
-        s = steps_to_reach(summary, lv).get(("diff-pruning", half))
-        parts.append(f"{100 * lv:.0f}% of the teacher's Fréchet distance "
-                     + (f"after {s:,} finetune steps ({100 * s / trained:.0f}% of the teacher's training)"
-                        if s is not None else f"at no checkpoint up to {longest:,} steps "
-                                              f"({100 * longest / trained:.0f}%)"))
-    text.append(" and ".join(parts) + ".")
-    s10 = steps_to_reach(summary, 0.10).get(("diff-pruning", half))
-    holds = s10 is not None and s10 / trained <= 0.20
-    text.append("The paper's headline (about 50% fewer MACs at 10–20% of the training cost) "
-                f"{'holds' if holds else 'does not hold'} here by this 10% criterion.")
-    return " ".join(text)
-
-
 def paper_points() -> str:
     """The paper's one point of this surface per data set (Diff-Pruning against its teacher), from
     its Table 1 as recorded in data/paper/."""
@@ -193,19 +168,6 @@ def paper_points() -> str:
                      f"of the teacher's {dense['train_steps']:,.0f} steps "
                      f"({100 * first['train_steps'] / dense['train_steps']:.1f}%): FID {dense['fid']:g} → {fids}")
     return "; ".join(parts)
-
-
-def recovery_reading(summary) -> str:
-    """At the longest finetune, which method is best at each ratio, and is it distinguishable from the next?"""
-    longest = summary["steps"].max()
-    last = summary[(summary["steps"] == longest) & (summary["row"] != "teacher")]
-    parts = []
-    for r, g in last.groupby("ratio"):
-        rows = sorted(g.to_dict("records"), key=lambda row: row["fd"])
-        if len(rows) > 1:
-            parts.append(f"at ratio {r:g} the lowest is {rows[0]['method']} ({rows[0]['fd']:.1f}); against "
-                         f"{rows[1]['method']} ({rows[1]['fd']:.1f}) it is {evaluation.compare(rows[0], rows[1])}")
-    return (f"After {int(longest):,} finetune steps: " + "; ".join(parts) + ".") if parts else ""
 
 
 # --- the sampler frontier --------------------------------------------------------------------------
@@ -297,72 +259,43 @@ def headline_jobs(p: dict) -> list:
         (headline_rows, (p, m, s)) for m in methods for s in p["headline_seeds"]]
 
 
+def paper_gap() -> float:
+    """The paper's own "close to the teacher", as a fraction of the teacher's FID: its CIFAR-10
+    Diff-Pruning row (T = 0.05, MACs ×0.56 after 12.5% of the teacher's steps) against the teacher."""
+    from ..published import paper_table
+    t = paper_table("cifar10")
+    dense = t.loc[t["method"] == "pretrained", "fid"].iloc[0]
+    dp = t.loc[(t["method"] == "diff-pruning") & (t["threshold_T"] == 0.05), "fid"].iloc[0]
+    return float(dp / dense - 1)
+
+
 def headline_verdicts(p: dict, within: float) -> list[verdicts.Verdict]:
-    """Each headline row against the teacher, paired by seed, with the paper's own gap `within`
-    (a fraction of the teacher's FD) as the margin: *equivalent* (or better) is "close to the
-    teacher" as the paper means it."""
+    """Each method at each headline checkpoint against the teacher, paired by seed, with `within` (a
+    fraction of the teacher's FD; the paper's own gap) as the margin: *equivalent* or *better* is
+    "close to the teacher" as the paper means it. `where` names the checkpoint."""
     teacher = [teacher_row(p, s) for s in p["headline_seeds"]]
-    rows = [r for m in p["headline_methods"] for s in p["headline_seeds"] for r in headline_rows(p, m, s)]
     out = []
-    for label in dict.fromkeys(r["row"] for r in rows):
-        mine = [r for r in rows if r["row"] == label]
-        out.append(verdicts.across_seeds(mine, teacher, "fd", {"fd": within}, a=label, b="teacher",
-                                         where=f"{100 * mine[0]['share']:.3g}% of the teacher's steps"))
+    for method in p["headline_methods"]:
+        rows = [r for s in p["headline_seeds"] for r in headline_rows(p, method, s)]
+        for steps in p["headline_steps"]:
+            mine = [r for r in rows if r["steps"] == steps]
+            out.append(verdicts.across_seeds(mine, teacher, "fd", {"fd": within}, a=mine[0]["method"], b="teacher",
+                                             where=f"@{steps:,} ({100 * mine[0]['share']:.3g}%)"))
     return out
+
+
+def headline_section(p: dict) -> dict:
+    """The verdict grid of the paper's window and the MACs of its prune."""
+    t = pipeline.size(pipeline.teacher(p["teacher"]))["macs"]
+    m = pipeline.size(headline_model(p, p["headline_methods"][0], p["headline_seeds"][0], p["headline_steps"][0]))
+    within = paper_gap()
+    found = headline_verdicts(p, within)
+    return {"verdicts": found, "table": verdicts.table(found), "within": within, "macs_fraction": m["macs"] / t,
+            "seeds": len(p["headline_seeds"])}
 
 
 def work(p: dict) -> list:
     return sweep_jobs(p) + frontier_jobs(p) + headline_jobs(p)
-
-
-# --- what the chapter rests on ---------------------------------------------------------------------
-
-def model_artifacts(p: dict, method: str, ratio: float, seed: int) -> list[pipeline.Artifact]:
-    """One pruned model's checkpoints and their sample sets (with the frontier's, for Diff-Pruning
-    at a frontier ratio), longest finetune first: computing its samples finetunes once."""
-    arts = []
-    for steps in reversed(p["recovery_steps"]):
-        m = model(p, method, ratio, seed, steps)
-        arts += [m, evaluation.samples_of(m, _at(p, ratio, steps, p["recovery_samples"]), seed)]
-    if method == "diff-pruning" and ratio in p["frontier_ratios"]:
-        m = model(p, method, ratio, seed, p["recovery_steps"][-1])
-        arts += [evaluation.samples_of(m, sampled_by(_at(p, ratio, 0, p["frontier_samples"]), name, k), seed)
-                 for name, k in samplers(p)]
-    return arts
-
-
-def teacher_artifacts(p: dict, seed: int) -> list[pipeline.Artifact]:
-    t = pipeline.teacher(p["teacher"])
-    arts = [evaluation.samples_of(t, {**p, "n_samples": p["recovery_samples"]}, seed)]
-    return arts + [evaluation.samples_of(t, sampled_by({**p, "n_samples": p["frontier_samples"]}, name, k), seed)
-                   for name, k in samplers(p)]
-
-
-def sample_sets(p: dict, method: str | None, ratio: float, seed: int) -> int:
-    """Compute the sample sets (with their bulk) of one model of the chapter (the teacher for method
-    None), without distances: a GPU run can make them and a CPU machine measure them."""
-    arts = teacher_artifacts(p, seed) if method is None else model_artifacts(p, method, ratio, seed)
-    for a in arts:
-        if a.step == "sample":
-            _ = a.path
-    return len(arts)
-
-
-def sample_jobs(p: dict) -> list:
-    return [(sample_sets, (p, None, 0.0, s)) for s in p["tradeoff_seeds"]] + [
-        (sample_sets, (p, m, r, s))
-        for s in p["tradeoff_seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]]
-
-
-def compute(p: dict) -> dict:
-    """Hours and devices of every artifact behind the chapter (rows shared with RQ1 included)."""
-    arts = [a for s in p["tradeoff_seeds"] for a in teacher_artifacts(p, s)]
-    for s in p["tradeoff_seeds"]:
-        for r in p["tradeoff_ratios"]:
-            for m in p["tradeoff_methods"]:
-                arts.append(evaluation.pruned_model({**p, "ratio": r}, m, s, _threshold(p, m)))
-                arts += model_artifacts(p, m, r, s)
-    return evaluation.spent(arts)
 
 
 CHAPTER = Chapter("rq3", parameters=(
@@ -378,14 +311,11 @@ def cpu_estimate(p: dict) -> dict:
     on a CPU (the rows shared with RQ1). Fréchet distances (seconds each since `fid._Replicates`)
     and prunes are left out."""
     import statistics
-    arts = [a for s in p["tradeoff_seeds"] for a in teacher_artifacts(p, s)]
-    arts += [a for s in p["tradeoff_seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]
-             for a in model_artifacts(p, m, r, s)]
-    unique = {(a.step, a.key): a for a in arts}.values()
+    arts = [a for a in plan.behind(sweep_jobs(p) + frontier_jobs(p)) if a.step in ("sample", "finetune")]
     total_steps = (len(p["tradeoff_seeds"]) * len(p["tradeoff_ratios"]) * len(p["tradeoff_methods"])
                    * p["recovery_steps"][-1])
     image_steps, ft_rate, sample_rate = 0, [], []
-    for a in unique:
+    for a in arts:
         record = a.record()
         on_cpu = record["device"].startswith("cpu")
         if a.step == "sample":
@@ -393,7 +323,7 @@ def cpu_estimate(p: dict) -> dict:
             image_steps += work
             if on_cpu:
                 sample_rate.append(record["wall_time_s"] / work)
-        elif a.step == "finetune" and on_cpu:
+        elif on_cpu:
             ft_rate.append(record["wall_time_s"] / record["params"]["steps"])
     if not ft_rate or not sample_rate:
         return {}
@@ -420,8 +350,7 @@ def sweep_section(p: dict) -> dict:
     return {"summary": summary, "metric": metric, "span": span,
             "pareto": plots.pareto(summary, metric, teacher_fd),
             "recovery": plots.recovery_curves(summary, metric, teacher_fd, trained),
-            "headline": headline_table(summary, trained),
-            "reading": " ".join([headline_reading(summary, trained), recovery_reading(summary)])}
+            "headline": headline_table(summary, trained)}
 
 
 def speed_table(rows: list[dict]):
@@ -602,7 +531,8 @@ def levers_section() -> dict | None:
         "shrinks": {k: "–" if v["shrink"] is None else f"{v['shrink']:.2f}×" for k, v in r["operators"].items()}})
     ops.index.name = "operator (self CPU time)"
     best = max(r["levers"].items(), key=lambda kv: kv[1]["pruned_vs_baseline"])
-    slow = [k for k, v in r["operators"].items() if v["shrink"] is not None and v["shrink"] < r["ideal_speedup"] * 0.75]
+    slow = [f"`{k}`" for k, v in r["operators"].items()  # code: markdown would read aten::_x_ as emphasis
+            if v["shrink"] is not None and v["shrink"] < r["ideal_speedup"] * 0.75]
     reading = (f"At batch {r['batch']} and {r['threads']} threads on {r['device']}, the baseline speed-up at ratio "
                f"{r['ratio']:g} is {r['levers']['no_grad (baseline)']['speedup']:.2f}× of an ideal "
                f"{r['ideal_speedup']:.2f}×. The fastest setting for the pruned model is {best[0]} "
