@@ -254,9 +254,9 @@ def headline_rows(p: dict, method: str, seed: int) -> list[dict]:
 
 def headline_jobs(p: dict) -> list:
     """Diff-Pruning's runs first: the headline's verdict rests on them."""
-    methods = sorted(p["headline_methods"], key=lambda m: m != "diff-pruning")
+    order = sorted(p["headline_methods"], key=lambda m: m != "diff-pruning")
     return [(teacher_row, (p, s)) for s in p["headline_seeds"]] + [
-        (headline_rows, (p, m, s)) for m in methods for s in p["headline_seeds"]]
+        (headline_rows, (p, m, s)) for m in order for s in p["headline_seeds"]]
 
 
 def paper_gap() -> float:
@@ -273,13 +273,13 @@ def headline_verdicts(p: dict, within: float) -> list[verdicts.Verdict]:
     """Each method at each headline checkpoint against the teacher, paired by seed, with `within` (a
     fraction of the teacher's FD; the paper's own gap) as the margin: *equivalent* or *better* is
     "close to the teacher" as the paper means it. `where` names the checkpoint."""
-    teacher = [teacher_row(p, s) for s in p["headline_seeds"]]
+    dense = [teacher_row(p, s) for s in p["headline_seeds"]]
     out = []
     for method in p["headline_methods"]:
         rows = [r for s in p["headline_seeds"] for r in headline_rows(p, method, s)]
         for steps in p["headline_steps"]:
             mine = [r for r in rows if r["steps"] == steps]
-            out.append(verdicts.across_seeds(mine, teacher, "fd", {"fd": within}, a=mine[0]["method"], b="teacher",
+            out.append(verdicts.across_seeds(mine, dense, "fd", {"fd": within}, a=mine[0]["method"], b="teacher",
                                              where=f"@{steps:,} ({100 * mine[0]['share']:.3g}%)"))
     return out
 
