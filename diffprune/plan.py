@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import statistics
 import sys
 from collections import Counter
@@ -25,7 +26,9 @@ from functools import cache
 
 from . import evaluation, study
 from .artifacts import DiffpruneError, device_description
+from .chapter import spec
 from .paths import study_dir
+from .profiles import read
 
 ASK_ABOVE_S = 600  # a longer plan is confirmed first (or run with --yes)
 
@@ -240,7 +243,6 @@ def compute(jobs: list, plan: Plan) -> list:
 
 def of_chapters(names: list[str], profile: str, overrides: dict) -> tuple[Plan, list]:
     """The plan of the chapters' declared work (`Chapter.work`), and those jobs."""
-    from .chapter import spec
     jobs = []
     for name in names:
         c = spec(name)
@@ -253,7 +255,6 @@ def commands(plan: Plan, chapter: str, profile: str, overrides: dict, numbers: l
     that job's steps into the study cache (`study --job`). Run in that order they fill the cache; run
     side by side (a cluster's array job, GNU parallel) a step two jobs need is computed once, the
     other job waiting on its lock, which needs a file system with working locks."""
-    import shlex
     changed = "".join(f" -p {k} {shlex.quote(json.dumps(v))}" for k, v in overrides.items())
     numbers = numbers or list(range(len(plan.needs)))  # the chapter's numbers of the planned jobs
     return [f"python -m diffprune study --profile {profile} --chapter {chapter}{changed} --job {n} --yes"
@@ -297,8 +298,6 @@ def alternatives(value) -> list:
 def parameter_costs(profile: str, names: list[str]) -> list[dict]:
     """For each chapter and each profile key it reads: the first alternative value its checks accept,
     and the plan of that chapter's work under it (steps, estimated seconds on this device)."""
-    from .chapter import spec
-    from .profiles import read
     values = read(profile)
     out = []
     for name in names:
