@@ -65,8 +65,27 @@ def detail_consistency(a: torch.Tensor, b: torch.Tensor, *, n_boot: int = 1000, 
     return _mean_with_ci(values.numpy(), "edge SSIM", n_boot, seed)
 
 
-def content_consistency(a: torch.Tensor, b: torch.Tensor, classifier) -> dict:
-    agree = (classifier.predict(a) == classifier.predict(b))
+def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Agreement of two labelings beyond what their class frequencies give by chance (Cohen's
+    kappa): (p_o - p_e) / (1 - p_e), p_e = sum over classes of the product of their frequencies."""
+    a, b = np.asarray(a), np.asarray(b)
+    classes = np.union1d(a, b)
+    p_o = float(np.mean(a == b))
+    p_e = float(sum(np.mean(a == c) * np.mean(b == c) for c in classes))
+    return (p_o - p_e) / (1 - p_e) if p_e < 1 else float("nan")
+
+
+def content_consistency(a: torch.Tensor, b: torch.Tensor, classifier, *, kappa: bool = False,
+                        n_boot: int = 1000, seed: int = 0) -> dict:
+    """Class agreement (Wilson interval); with `kappa`, also Cohen's kappa (bootstrap over pairs)."""
+    pa, pb = np.asarray(classifier.predict(a)), np.asarray(classifier.predict(b))
+    agree = pa == pb
     k, n = int(agree.sum()), len(agree)
     lo, hi = wilson_ci(k, n)
-    return {"metric": "class agreement", "value": k / n, "ci_low": lo, "ci_high": hi, "n": n}
+    out = {"metric": "class agreement", "value": k / n, "ci_low": lo, "ci_high": hi, "n": n}
+    if kappa:
+        pairs = np.stack([pa, pb], axis=1)
+        klo, khi = bootstrap_ci(pairs, lambda v: cohen_kappa(v[:, 0], v[:, 1]), n_boot=n_boot, seed=seed)
+        out["kappa"] = {"metric": "Cohen's kappa", "value": cohen_kappa(pa, pb), "ci_low": klo, "ci_high": khi,
+                        "n": n}
+    return out

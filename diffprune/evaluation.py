@@ -123,12 +123,15 @@ def loss_curve(p: dict) -> pipeline.Artifact:
 
 def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, seed: int, n: int) -> dict:
     """One row without a Fréchet distance: SSIM, edge SSIM (detail) and class agreement (content)
-    of n samples of the model with the teacher's from the same noise."""
+    of n samples of the model with the teacher's from the same noise; the agreement also as Cohen's
+    kappa, beside the classifier's test accuracy (the judge's own quality)."""
     s = samples_of(model, p, seed, n)
-    cons = pipeline.consistency(samples_of(teacher, p, seed, n), s, classifier_of(p), detail=True)
+    cons = pipeline.consistency(samples_of(teacher, p, seed, n), s, classifier_of(p), detail=True, kappa=True)
+    content = cons.get("content") or {}
     return {"dataset": p["dataset"], "seed": seed, "n": n, "samples": s.key, "model": model.key,
             "model_dir": str(model.results), **_flat("ssim", cons["ssim"]), **_flat("detail", cons["detail"]),
-            **_flat("content", cons.get("content"))}
+            **_flat("content", content or None), **_flat("kappa", content.get("kappa")),
+            "classifier_accuracy": content.get("classifier_test_accuracy")}
 
 
 def preview(row: dict):

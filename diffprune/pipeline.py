@@ -533,11 +533,14 @@ def paired_fd(a: Artifact, b: Artifact, *, dataset: str, split: str, features: s
 
 
 def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int = 1000, seed: int = 0,
-                detail: bool = False) -> dict:
-    """SSIM and class agreement of paired samples; with `detail`, also the SSIM of their edge maps."""
+                detail: bool = False, kappa: bool = False) -> dict:
+    """SSIM and class agreement of paired samples; with `detail`, also the SSIM of their edge maps;
+    with `kappa`, the class agreement's chance-corrected form (Cohen's kappa) too."""
     params = {"a": a.key, "b": b.key, "classifier": clf.key if clf else None, "n_boot": n_boot, "seed": seed}
     if detail:  # only then in the key: earlier results stay valid
         params["detail"] = "sobel-ssim"
+    if kappa and clf is not None:
+        params["kappa"] = "cohen"
 
     def compute(work: Path) -> None:
         from .classifier import load_classifier
@@ -548,7 +551,8 @@ def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int =
             result["detail"] = detail_consistency(x, y, n_boot=n_boot, seed=seed)
         if clf is not None:
             model, meta = load_classifier(clf.path)
-            result["content"] = {**content_consistency(x, y, model), "classifier_test_accuracy": meta["test_accuracy"]}
+            result["content"] = {**content_consistency(x, y, model, kappa="kappa" in params, n_boot=n_boot, seed=seed),
+                                 "classifier_test_accuracy": meta["test_accuracy"]}
         write_json_atomic(work / "consistency.json", result)
 
     return _step("consistency", params, compute, (a, b, clf)).result("consistency.json")

@@ -129,11 +129,11 @@ glue("content_verdicts", content["verdicts"], display=False)
 glue("content_holds", ", ".join(content["holds"]) or "no k", display=False)
 glue("content_reverse", ", ".join(content["reverse"]) or "no k", display=False)
 glue("content_ssim_0", "{:.2f} to {:.2f}".format(*content["ssim_range"][0]), display=False)
-glue("content_ssim_ft", "{:.2f} to {:.2f}".format(*content["ssim_range"][p["content_finetune_steps"]]), display=False)
+glue("content_ssim_ft", "{:.2f} to {:.2f}".format(*content["ssim_range"][p["content_repair_steps"][-1]]), display=False)
 glue("content_chance", f"{content['chance']:.2f}" if content["chance"] else "–", display=False)
 glue("content_seeds", content["seeds"], display=False)
 glue("content_n", content["n"], display=False)
-glue("content_steps", p["content_finetune_steps"], display=False)
+glue("content_steps", p["content_repair_steps"][-1], display=False)
 
 # %% [markdown]
 # ```{glue:figure} content_figure

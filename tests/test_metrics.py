@@ -4,6 +4,7 @@ import torch
 
 from diffprune import DiffpruneError, fid
 from diffprune.consistency import (
+    cohen_kappa,
     content_consistency,
     detail_consistency,
     edge_map,
@@ -122,6 +123,22 @@ def test_content_consistency_counts_agreement(digits):
             return (x.float().mean(dim=(1, 2, 3)) > 30).long()
     r = content_consistency(digits[:20], digits[:20], Parity())
     assert r["value"] == 1.0 and r["ci_low"] < 1.0 and r["n"] == 20
+
+
+def test_kappa_removes_the_agreement_that_class_frequencies_give_by_chance():
+    # both judges answer class 0 for 90% of the images, independently: 82% raw agreement, kappa 0
+    a = np.array([0] * 9 + [1]) .repeat(10)
+    b = np.tile(np.array([0] * 9 + [1]), 10)
+    assert np.mean(a == b) == pytest.approx(0.82) and cohen_kappa(a, b) == pytest.approx(0.0)
+    assert cohen_kappa(a, a) == 1.0
+    assert cohen_kappa(np.array([0, 1, 0, 1]), np.array([1, 0, 1, 0])) == pytest.approx(-1.0)
+
+    class Constant:  # one class for everything: agreement 1, no information, kappa undefined
+        def predict(self, x):
+            return np.zeros(len(x), dtype=int)
+    x = torch.zeros(6, 1, 8, 8, dtype=torch.uint8)
+    r = content_consistency(x, x, Constant(), kappa=True, n_boot=20)
+    assert r["value"] == 1.0 and np.isnan(r["kappa"]["value"])
 
 
 def test_intervals_bracket_their_estimates():

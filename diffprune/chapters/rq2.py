@@ -29,8 +29,13 @@ OWN = {
     "content_seeds": Parameter("a list of seeds >= 0 of the content-vs-detail prunes", list_of(integer(0))),
     "content_samples": Parameter("an integer >= 2: samples compared with the teacher's per model and seed",
                                  integer(2)),
-    "content_finetune_steps": Parameter("an integer >= 1: the short finetune after which they are compared again",
-                                        integer(1)),
+    "content_repair_steps": Parameter("an increasing list of finetune steps >= 0: the checkpoints of one short "
+                                      "finetune per prune (0: right after pruning) at which they are compared",
+                                      lambda v: list_of(integer(0))(v) and v == sorted(set(v))),
+    "content_ssim_band": Parameter("[low, high] in [0, 1]: the division of labour is read where both windows' SSIM "
+                                   "to the teacher lies in this band",
+                                   lambda v: list_of(lambda x: is_number(x) and 0 <= x <= 1)(v) and len(v) == 2
+                                   and v[0] < v[1]),
     "sweeps_on_more_teachers": Parameter(f"a list out of {', '.join(SWEEPS)} (may be empty): the costly sweeps "
                                          "repeated on more_teachers", list_of(one_of(SWEEPS), non_empty=False)),
     "ablation_thresholds": Parameter("a list of thresholds in [0, 1): Diff-Pruning finetuned at each",
@@ -280,19 +285,22 @@ def stages_record(p: dict, seed: int) -> dict:
 
 
 def _content_models(p: dict, seed: int, window) -> list[tuple[int, pipeline.Artifact]]:
-    """(finetune steps, model): the window's prune, and the same after the short finetune."""
+    """(finetune steps, model) along the repair axis: the window's prune at each checkpoint of one
+    short finetune (0: the prune itself)."""
     t = pipeline.teacher(p["teacher"])
     model = pipeline.pruned_in_window(t, _stages(p, seed), window, method="diff-pruning", ratio=p["ratio"])
-    steps = p["content_finetune_steps"]
-    # warm-up scaled with the finetune's length, as the profile's finetune_warmup is for finetune_steps
-    warmup = round(p["finetune_warmup"] * steps / p["finetune_steps"])
-    tuned = pipeline.finetuned(model, dataset=p["dataset"], steps=steps, batch_size=p["finetune_batch"],
-                               lr=p["finetune_lr"], warmup_steps=warmup, seed=seed)
-    return [(0, model), (steps, tuned)]
+    checkpoints = p["content_repair_steps"]
+    # warm-up scaled with the finetune's length, as the profile's finetune_warmup is for finetune_steps;
+    # one warm-up for every checkpoint, so that each is a prefix of the longest run
+    warmup = round(p["finetune_warmup"] * checkpoints[-1] / p["finetune_steps"])
+    return [(steps, pipeline.finetuned(model, dataset=p["dataset"], steps=steps, batch_size=p["finetune_batch"],
+                                       lr=p["finetune_lr"], warmup_steps=warmup, seed=seed,
+                                       passing=tuple(c for c in checkpoints if c < steps)))
+            for steps in checkpoints]
 
 
 def content_row(p: dict, seed: int, side: str, window) -> list[dict]:
-    """The window's prune compared with the teacher, before and after the short finetune."""
+    """The window's prune compared with the teacher at each checkpoint of its short finetune."""
     t = pipeline.teacher(p["teacher"])
     k = window[1] if side == "early" else window[0]
     return [{"row": f"{side} k={k} finetune={steps}", "side": side, "k": k, "window": list(window),
@@ -403,7 +411,7 @@ def content_section(p: dict) -> dict:
     """Figure, tables and readings of the content-vs-detail sweep of the profile's teacher."""
     from .. import plots
     summary = content_rows(p)
-    steps = p["content_finetune_steps"]
+    steps = p["content_repair_steps"][-1]
     chance = chance_agreement(p)
     found = content_verdicts(p, content_raw(p))
     holds, reverse = division_of_labour(found)
