@@ -49,6 +49,12 @@ def classifier_of(p: dict) -> pipeline.Artifact | None:
     return pipeline.classifier(p["dataset"], epochs=p["classifier_epochs"]) if p["classifier_epochs"] else None
 
 
+def judge_of(p: dict) -> dict | None:
+    """The content classifier's record (classes, test accuracy), or None without one."""
+    clf = classifier_of(p)
+    return clf.result("meta.json") if clf else None
+
+
 def _flat(name: str, result: dict | None) -> dict:
     result = result or {}
     return {name: result.get("value"), f"{name}_low": result.get("ci_low"), f"{name}_high": result.get("ci_high")}

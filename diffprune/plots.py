@@ -183,36 +183,51 @@ def heatmap(matrix, rows: list[str], cols: list[str], title: str, label: str, vm
     return _done(fig)
 
 
-def content_vs_detail(summary, metrics: dict[str, str], repository_ssim: dict, title: str,
-                      chance: float | None = None):
-    """One panel per metric against k: prunes from [0, k) and from [k, 1000), before (solid) and
-    after (dashed) the short finetune, bands the intervals over seeds; the official repository's
-    SSIM against stage k on the SSIM panel, labelled as its numbers; the classifier's chance
-    agreement on the content panel."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.9), squeeze=False)
-    colours = {"early": "tab:blue", "late": "tab:orange"}
-    labels = {"early": "[0, k)", "late": "[k, 1000)"}
-    for ax, (m, name) in zip(axes[0], metrics.items(), strict=True):
-        for (side, steps), g in summary.groupby(["side", "finetune_steps"], sort=True):
-            g = g.sort_values("k")
-            style = "-" if steps == 0 else "--"
-            when = "no finetune" if steps == 0 else f"{steps} finetune steps"
-            ax.plot(g["k"], g[m], style, marker="o", ms=3, color=colours[side], label=f"{labels[side]}, {when}")
-            ax.fill_between(g["k"], g[f"{m}_low"], g[f"{m}_high"], color=colours[side], alpha=0.15)
-        if m == "ssim":
-            for (repo, curve), mark in zip(repository_ssim.items(), ("s", "^"), strict=False):
-                ks = sorted(curve)
-                ax.plot(ks, [curve[k] for k in ks], mark, ms=3, color="grey", alpha=0.7,
-                        label=f"official repository, {repo}: [0, k), no finetune (its numbers)")
-        if m == "content" and chance is not None:
-            ax.axhline(chance, ls=":", color="black", lw=1, label=f"chance agreement ({chance:.2f})")
-        ax.set_xlabel("k")
-        ax.set_ylabel(name)
-        ax.set_title(f"{title}: {name}", fontsize=10)
+def repair_axis(summary, compared: list, metrics: dict[str, str], band: list[float], title: str):
+    """Content versus detail along the finetune: left, each window's SSIM to the teacher at each
+    checkpoint (the band where windows are read shaded); then, per judged metric, the paired
+    difference [0, k) − [k, 1000) with its interval over seeds, one line per k, the equivalence
+    margin shaded; hollow points lie outside the band. `compared`: (k, steps, in band, Verdict)."""
+    judged = list(dict.fromkeys(v.metric for *_, v in compared))
+    fig, axes = plt.subplots(1, 1 + len(judged), figsize=(4.3 * (1 + len(judged)), 3.9), squeeze=False)
+    ks = sorted(summary["k"].unique())
+    shade = dict(zip(ks, np.linspace(0.45, 0.95, len(ks)), strict=True))
+    ax = axes[0][0]
+    ax.axhspan(*band, color="green", alpha=0.07, label=f"read where both windows lie in {band[0]:g}–{band[1]:g}")
+    for (side, k), g in summary.groupby(["side", "k"], sort=True):
+        g = g.sort_values("finetune_steps")
+        colour = (plt.cm.Blues if side == "early" else plt.cm.Oranges)(shade[k])
+        label = f"[0, {k})" if side == "early" else f"[{k}, 1000)"
+        ax.plot(g["finetune_steps"], g["ssim"], "-" if side == "early" else "--", marker="o", ms=3, color=colour,
+                label=label)
+    ax.set_xlabel("finetune steps")
+    ax.set_ylabel(metrics["ssim"])
+    ax.set_title(f"{title}: SSIM to the teacher", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    for ax, metric in zip(axes[0][1:], judged, strict=True):
+        points = [(k, s, inside, v) for k, s, inside, v in compared if v.metric == metric]
+        margin = max(v.margin for *_, v in points)
+        dodge = 0.012 * max(s for _, s, _, _ in points)  # the k's intervals side by side, not on top
+        ax.axhspan(-margin, margin, color="grey", alpha=0.15, label=f"equivalence margin ±{margin:g}")
+        ax.axhline(0, color="black", lw=0.8)
+        for k in ks:
+            mine = sorted((s, inside, v) for kk, s, inside, v in points if kk == k)
+            if not mine:
+                continue
+            colour = plt.cm.viridis(ks.index(k) / max(len(ks) - 1, 1))
+            x = np.array([s for s, _, _ in mine], dtype=float) + dodge * (ks.index(k) - (len(ks) - 1) / 2)
+            ax.plot(x, [v.difference for *_, v in mine], "-", color=colour, lw=1, label=f"k = {k}")
+            for xi, (_, inside, v) in zip(x, mine, strict=True):
+                ax.errorbar(xi, v.difference, yerr=[[v.difference - v.low], [v.high - v.difference]], marker="o", ms=4,
+                            capsize=2, color=colour, mfc=colour if inside else "white")
+        predicted = "> 0" if metric == "detail" else "< 0"
+        ax.set_xlabel("finetune steps")
+        ax.set_ylabel(f"[0, k) − [k, 1000), {metrics[metric]}", fontsize=8)
+        ax.set_title(f"{metrics[metric]}: the paper predicts {predicted}", fontsize=10)
         ax.grid(alpha=0.3)
-    handles = {label: h for ax in axes[0] for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=3, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.16, 1, 1))
+        ax.legend(fontsize=6)
+    fig.tight_layout()
     plt.close(fig)
     return fig
 

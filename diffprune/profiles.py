@@ -22,6 +22,7 @@ from .fid import FEATURES
 from .importance import METHODS
 from .paths import PROFILE_DIR, in_repo
 from .sample import SAMPLERS, SPACINGS
+from .verdicts import LOWER_IS_BETTER
 
 DEVICES = ("cpu", "cuda")
 
@@ -116,11 +117,10 @@ PARAMETERS = {
     # comparisons (RQ1, RQ2, Findings)
     "reference_threshold": Parameter("a threshold in [0, 1): the Diff-Pruning row the others are compared with",
                                      lambda v: is_number(v) and 0 <= v < 1),
-    "equivalence_margins": Parameter("a mapping of metrics (fd, ssim, detail, content) to margins >= 0: fd's a "
-                                     "fraction of the compared-against row's value, the others absolute",
+    "equivalence_margins": Parameter("a mapping of metrics (fd, ssim, detail, content, kappa) to margins >= 0: "
+                                     "fd's a fraction of the compared-against row's value, the others absolute",
                                      lambda v: isinstance(v, dict) and all(
-                                         k in ("fd", "ssim", "detail", "content") and is_number(m) and m >= 0
-                                         for k, m in v.items())),
+                                         k in LOWER_IS_BETTER and is_number(m) and m >= 0 for k, m in v.items())),
     # the L_t curve (RQ2, DDPM versus LDM)
     "lt_batches": Parameter("an integer >= 1: fixed batches of the L_t curve", integer(1)),
     "lt_stride": Parameter("an integer in [1, 1000]: the L_t curve visits every k-th timestep", integer(1, 1000)),

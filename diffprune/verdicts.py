@@ -31,7 +31,7 @@ class Kind(StrEnum):
 
 SEEDS = "95% t over seeds, paired"           # the interval kinds a verdict can carry
 BOOTSTRAP = "95% paired bootstrap over samples"
-LOWER_IS_BETTER = {"fd": True, "ssim": False, "detail": False, "content": False}
+LOWER_IS_BETTER = {"fd": True, "ssim": False, "detail": False, "content": False, "kappa": False}
 RELATIVE = {"fd"}  # margins given as a fraction of the reference row's value; the others are absolute
 DIGITS = {"fd": 1}  # decimals shown; 3 for the metrics on [0, 1]
 

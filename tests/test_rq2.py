@@ -69,42 +69,41 @@ def test_windows_tile_the_timesteps():
     assert np.isclose(sum(b - a for a, b in rq2.windows({"window_size": 100})), 1000)
 
 
-def _content(early: dict, late: dict | None = None, half: float = 0.01, steps: int = 0, **metrics):
-    """A summary of content-vs-detail rows: {k: ssim} per side; detail/content as {side: {k: value}}."""
+def _content(early: dict, late: dict | None = None, steps: int = 0):
+    """A summary of content-vs-detail rows: {k: ssim} per side."""
     import pandas as pd
-    rows = []
-    for side, values in (("early", early), ("late", late or {})):
-        for k, v in values.items():
-            row = {"side": side, "k": k, "finetune_steps": steps, "ssim": v}
-            for m in ("detail", "content"):
-                row[m] = metrics.get(m, {}).get(side, {}).get(k, 0.5)
-            for m in ("ssim", "detail", "content"):
-                row[f"{m}_low"], row[f"{m}_high"] = row[m] - half, row[m] + half
-            rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"side": side, "k": k, "finetune_steps": steps, "ssim": v}
+                         for side, values in (("early", early), ("late", late or {})) for k, v in values.items()])
 
 
-def test_content_verdicts_pair_the_windows_by_seed_and_find_the_division_of_labour():
+def test_content_comparisons_pair_the_windows_by_seed_and_read_only_inside_the_ssim_band():
     from diffprune.verdicts import Kind
 
-    def rows(side, k, detail, content):  # three seeds, a common seed effect the pairing removes
-        return [{"side": side, "k": k, "finetune_steps": 100, "seed": s, "detail": detail + 0.1 * s,
-                 "content": content + 0.1 * s} for s in range(3)]
+    def rows(side, k, detail, kappa, ssim=0.5, steps=100):  # three seeds, a common seed effect the pairing removes
+        return [{"side": side, "k": k, "finetune_steps": steps, "seed": s, "ssim": ssim, "detail": detail + 0.1 * s,
+                 "kappa": kappa + 0.1 * s} for s in range(3)]
     data = (rows("early", 100, 0.60, 0.30) + rows("late", 100, 0.50, 0.40)      # the paper's direction
-            + rows("early", 500, 0.50, 0.50) + rows("late", 500, 0.5005, 0.499))  # equal within the margins
-    found = rq2.content_verdicts({"equivalence_margins": {"detail": 0.01, "content": 0.02}}, data)
-    kinds = {(v.a, v.metric): v.kind for v in found}
-    assert kinds == {("[0, 100)", "detail"): Kind.BETTER, ("[0, 100)", "content"): Kind.WORSE,
-                     ("[0, 500)", "detail"): Kind.EQUIVALENT, ("[0, 500)", "content"): Kind.EQUIVALENT}
-    assert {v.n for v in found} == {3} and {v.where for v in found} == {"after 100 finetune steps"}
-    assert rq2.division_of_labour(found) == (["[0, 100), after 100 finetune steps"], [])
+            + rows("early", 500, 0.50, 0.50) + rows("late", 500, 0.5005, 0.499)  # equal within the margins
+            + rows("early", 300, 0.40, 0.60) + rows("late", 300, 0.50, 0.50)    # the other way round
+            + rows("early", 100, 0.60, 0.30, ssim=0.1, steps=0) + rows("late", 100, 0.50, 0.40, ssim=0.1, steps=0))
+    p = {"equivalence_margins": {"detail": 0.01, "kappa": 0.02}, "content_ssim_band": [0.3, 0.8]}
+    compared = rq2.content_comparisons(p, data)
+    kinds = {(v.a, v.where, v.metric): (v.kind, inside) for _, _, inside, v in compared}
+    assert kinds[("[0, 100)", "after 100 steps", "detail")] == (Kind.BETTER, True)
+    assert kinds[("[0, 100)", "after 100 steps", "kappa")] == (Kind.WORSE, True)
+    assert kinds[("[0, 500)", "after 100 steps", "kappa")] == (Kind.EQUIVALENT, True)
+    assert kinds[("[0, 100)", "no finetune", "detail")] == (Kind.BETTER, False)  # noise-level SSIM: not read
+    assert {v.n for *_, v in compared} == {3}
+    reading = rq2.division_of_labour([v for _, _, inside, v in compared if inside])
+    assert reading == {"holds": ["[0, 100), after 100 steps"], "reversed": ["[0, 300), after 100 steps"],
+                       "equivalent": ["[0, 500), after 100 steps"], "mixed": []}
 
 
-def test_content_table_and_windows():
+def test_ssim_table_and_windows():
     s = _content({100: 0.5, 1000: 0.7}, {100: 0.4})
-    table = rq2.content_table(s, 0)
-    assert table.loc[100, ("[0, k)", "SSIM")] == "0.500 (0.490–0.510)"
-    assert table.loc[1000, ("[k, 1000)", "SSIM")] == "–"  # [1000, 1000) is empty
+    table = rq2.ssim_table(s)
+    assert table.loc[100, "no finetune"] == "0.50 / 0.40"
+    assert table.loc[1000, "no finetune"] == "0.70 / –"  # [1000, 1000) is empty
     p = {"content_k": [100, 1000], "timestep_stride": 10}
     assert rq2.content_windows(p) == [("early", (0, 100)), ("early", (0, 1000)), ("late", (100, 1000))]
     assert rq2.content_stages(p) == [100, 1000]

@@ -137,14 +137,16 @@ def headline(profile: str, overrides: dict) -> Evidence:
 
 def content_early(profile: str, overrides: dict) -> Evidence:
     """RQ2's content vs detail: [0, k) keeps more detail and [k, 1000) more content, both paired by
-    seed beyond the interval, at some k (after the short finetune or without) and reversed at none."""
+    seed beyond the interval, at some (k, checkpoint) of the repair axis where both windows' SSIM lies
+    in the profile's band, and reversed at none."""
     from . import rq2
     p = rq2.CHAPTER.load(profile, overrides)
     findings = {}
     evidence = []
     for q in rq2.sweep_teachers(p, "content"):
-        found = rq2.content_verdicts(q, rq2.content_raw(q))
-        holds, reverse = rq2.division_of_labour(found)
+        found = [v for _, _, inside, v in rq2.content_comparisons(q, rq2.content_raw(q)) if inside]
+        reading = rq2.division_of_labour(found)
+        holds, reverse = reading["holds"], reading["reversed"]
         findings[q["dataset"]] = (Finding.REPRODUCED if holds and not reverse else
                                   Finding.CONTRADICTED if reverse and not holds else Finding.INCONCLUSIVE)
         decided = set(holds + reverse)  # the grid of every k is in RQ2; the places that decided, here

@@ -36,6 +36,9 @@ OWN = {
                                    "to the teacher lies in this band",
                                    lambda v: list_of(lambda x: is_number(x) and 0 <= x <= 1)(v) and len(v) == 2
                                    and v[0] < v[1]),
+    "content_candidates": Parameter("a list of channel ratios in (0, 1): the unfinetuned prunes (magnitude and "
+                                    "Diff-Pruning) that show why the comparison runs along the repair axis",
+                                    list_of(lambda v: is_number(v) and 0 < v < 1)),
     "sweeps_on_more_teachers": Parameter(f"a list out of {', '.join(SWEEPS)} (may be empty): the costly sweeps "
                                          "repeated on more_teachers", list_of(one_of(SWEEPS), non_empty=False)),
     "ablation_thresholds": Parameter("a list of thresholds in [0, 1): Diff-Pruning finetuned at each",
@@ -313,15 +316,46 @@ def sweep_teachers(p: dict, sweep: str) -> list[dict]:
     return evaluation.every_teacher(p) if sweep in p["sweeps_on_more_teachers"] else [p]
 
 
+def candidate_row(p: dict, method: str, ratio: float) -> dict:
+    """One unfinetuned prune of the whole range at a candidate ratio (first content seed) against the
+    teacher: why the repair axis — at this teacher size no prune stays near its teacher unfinetuned."""
+    seed = p["content_seeds"][0]
+    t = pipeline.teacher(p["teacher"])
+    if method == "diff-pruning":  # from the seed's walk: the channels of a full prune at T = 0, no new walk
+        model = pipeline.pruned_in_window(t, _stages(p, seed), (0, 1000), method=method, ratio=ratio)
+    else:
+        model = evaluation.pruned_model({**p, "ratio": ratio}, method, seed)
+    return {"row": f"{method} r={ratio:g}", "method": method, "ratio": ratio, **pipeline.size(model),
+            "macs_teacher": pipeline.size(t)["macs"],
+            **evaluation.agreement(model, t, p, seed, p["content_samples"])}
+
+
 def content_work(p: dict) -> list:
     # the walks first, so that parallel jobs do not wait on one another's walk
     return ([(stages_record, (q, s)) for q in sweep_teachers(p, "content") for s in p["content_seeds"]]
             + [(content_row, (q, s, side, w)) for q in sweep_teachers(p, "content") for s in p["content_seeds"]
-               for side, w in content_windows(p)])
+               for side, w in content_windows(p)]
+            + [(candidate_row, (p, m, r)) for m in CANDIDATE_METHODS for r in p["content_candidates"]])
+
+
+CANDIDATE_METHODS = ("magnitude", "diff-pruning")
+
+
+def candidate_table(p: dict):
+    """Ratio × method: MACs of the teacher's, SSIM and Cohen's kappa to the teacher, unfinetuned."""
+    import pandas as pd
+    rows = [candidate_row(p, m, r) for m in CANDIDATE_METHODS for r in p["content_candidates"]]
+    out = pd.DataFrame({(r["method"], r["ratio"]): {
+        "MACs": f"x{r['macs'] / r['macs_teacher']:.2f}",
+        "SSIM": evaluation.ci_text(r["ssim"], r["ssim_low"], r["ssim_high"], 2),
+        "Cohen's κ": "–" if r["kappa"] is None else evaluation.ci_text(r["kappa"], r["kappa_low"], r["kappa_high"], 2)}
+        for r in rows}).T
+    out.index.names = ["method", "ratio"]
+    return out, max(r["ssim"] for r in rows)
 
 
 def content_raw(p: dict) -> list[dict]:
-    """Every content-vs-detail row of the profile's teacher, one per window, finetune length and seed."""
+    """Every content-vs-detail row of the profile's teacher, one per window, checkpoint and seed."""
     return [r for s in p["content_seeds"] for side, w in content_windows(p) for r in content_row(p, s, side, w)]
 
 
@@ -336,64 +370,75 @@ def repository_ssim() -> dict[str, dict[int, float]]:
             for name, r in repository_curves().items() if "ssim_vs_stage" in r}
 
 
-CONTENT_METRICS = {"ssim": "SSIM", "detail": "edge SSIM (detail)", "content": "class agreement (content)"}
+CONTENT_METRICS = {"ssim": "SSIM", "detail": "edge SSIM (detail)", "kappa": "Cohen's κ (content)"}
+JUDGED = ("detail", "kappa")  # the division of labour: [0, k) better on detail, worse on content
 
 
-def content_table(summary, steps: int):
-    """k × (early, late) × metric, each a mean with its interval over seeds."""
+def ssim_table(summary):
+    """k × checkpoint: the two windows' mean SSIM to the teacher, `[0, k) / [k, 1000)`."""
     import pandas as pd
-    part = summary[summary["finetune_steps"] == steps]
-    table = {}
-    for side, label in (("early", "[0, k)"), ("late", "[k, 1000)")):
-        for m, name in CONTENT_METRICS.items():
-            rows = part[part["side"] == side].set_index("k")
-            table[(label, name)] = {k: evaluation.ci_text(r[m], r[f"{m}_low"], r[f"{m}_high"], 3)
-                                    for k, r in rows.iterrows()}
-    out = pd.DataFrame(table).sort_index()
+    part = summary.set_index(["side", "k", "finetune_steps"])["ssim"]
+    ks = sorted(summary["k"].unique())
+    steps = sorted(summary["finetune_steps"].unique())
+    out = pd.DataFrame({after(n): {k: " / ".join("–" if (side, k, n) not in part.index else f"{part[(side, k, n)]:.2f}"
+                                                 for side in ("early", "late")) for k in ks} for n in steps})
     out.index.name = "k"
-    return out.fillna("–")
-
-
-def chance_agreement(p: dict) -> float | None:
-    """Class agreement of two unrelated samplers under a uniform class mix: 1 / classes."""
-    clf = evaluation.classifier_of(p)
-    return 1 / len(clf.result("meta.json")["classes"]) if clf else None
-
-
-def after(steps: int) -> str:
-    return "no finetune" if steps == 0 else f"after {steps} finetune steps"
-
-
-def content_verdicts(p: dict, rows: list[dict]) -> list[verdicts.Verdict]:
-    """At each k and finetune length, [0, k) against [k, 1000) on detail and content, paired by seed.
-    The paper's division of labour predicts [0, k) *better* on detail and *worse* on content."""
-    out = []
-    for steps in sorted({r["finetune_steps"] for r in rows}):
-        for k in sorted({r["k"] for r in rows}):
-            early = [r for r in rows if r["side"] == "early" and r["k"] == k and r["finetune_steps"] == steps]
-            late = [r for r in rows if r["side"] == "late" and r["k"] == k and r["finetune_steps"] == steps]
-            for metric in ("detail", "content"):
-                if early and late and all(r.get(metric) is not None for r in early + late):
-                    out.append(verdicts.across_seeds(early, late, metric, p["equivalence_margins"], a=f"[0, {k})",
-                                                     b=f"[{k}, 1000)", where=after(steps)))
     return out
 
 
-def division_of_labour(found: list[verdicts.Verdict]) -> tuple[list[str], list[str]]:
-    """Where (k and finetune length) [0, k) keeps more detail *and* [k, 1000) more content, both beyond
-    the paired interval — the paper's division of labour — and where it is the other way round."""
+def after(steps: int) -> str:
+    return "no finetune" if steps == 0 else f"after {steps} steps"
+
+
+def _side(rows: list[dict], side: str, k: int, steps: int) -> list[dict]:
+    return [r for r in rows if r["side"] == side and r["k"] == k and r["finetune_steps"] == steps]
+
+
+def in_band(p: dict, rows: list[dict], k: int, steps: int) -> bool:
+    """Whether both windows' mean SSIM to the teacher lies in `content_ssim_band`: where models are
+    neither noise nor copies of the teacher, so windows can differ."""
+    low, high = p["content_ssim_band"]
+    means = [np.mean([r["ssim"] for r in _side(rows, side, k, steps)] or [np.nan]) for side in ("early", "late")]
+    return all(low <= m <= high for m in means)
+
+
+def content_comparisons(p: dict, rows: list[dict]) -> list[tuple[int, int, bool, verdicts.Verdict]]:
+    """(k, checkpoint, `in_band`, verdict): at each k and checkpoint, [0, k) against [k, 1000) on detail
+    and content (kappa), paired by seed. The paper's division of labour predicts [0, k) *better* on
+    detail and *worse* on content."""
+    out = []
+    for steps in sorted({r["finetune_steps"] for r in rows}):
+        for k in sorted({r["k"] for r in rows}):
+            early, late = _side(rows, "early", k, steps), _side(rows, "late", k, steps)
+            band = in_band(p, rows, k, steps)
+            for metric in JUDGED:
+                if early and late and all(r.get(metric) is not None for r in early + late):
+                    out.append((k, steps, band, verdicts.across_seeds(
+                        early, late, metric, p["equivalence_margins"], a=f"[0, {k})", b=f"[{k}, 1000)",
+                        where=after(steps))))
+    return out
+
+
+def division_of_labour(found: list[verdicts.Verdict]) -> dict[str, list[str]]:
+    """Each (k, checkpoint) by what its two verdicts say of the paper's division of labour — [0, k)
+    keeps more detail *and* [k, 1000) more content, both beyond the paired interval: `holds`,
+    `reversed` (both the other way), `equivalent` (both within their margins), `mixed` (the rest)."""
     kinds: dict[tuple[str, str], dict[str, verdicts.Kind]] = {}
     for v in found:
         kinds.setdefault((v.a, v.where), {})[v.metric] = v.kind
-    B, W = verdicts.Kind.BETTER, verdicts.Kind.WORSE
-    holds = [f"{a}, {w}" for (a, w), k in kinds.items() if k.get("detail") is B and k.get("content") is W]
-    reverse = [f"{a}, {w}" for (a, w), k in kinds.items() if k.get("detail") is W and k.get("content") is B]
-    return holds, reverse
+    B, W, E = verdicts.Kind.BETTER, verdicts.Kind.WORSE, verdicts.Kind.EQUIVALENT
+    out: dict[str, list[str]] = {"holds": [], "reversed": [], "equivalent": [], "mixed": []}
+    for (a, where), k in kinds.items():
+        detail, content = k.get("detail"), k.get("kappa")
+        reading = ("holds" if (detail, content) == (B, W) else "reversed" if (detail, content) == (W, B)
+                   else "equivalent" if detail is E and content is E else "mixed")
+        out[reading].append(f"{a}, {where}")
+    return out
 
 
 def content_previews(p: dict, summary) -> dict:
     """First samples of the teacher and of the prunes from the shortest and the longest early and
-    late windows, before and after the short finetune (`+steps`), same noise (the first seed)."""
+    late windows, right after pruning and at the last checkpoint (`+steps`), same noise (the first seed)."""
     seed = p["content_seeds"][0]
     named = {"teacher": evaluation.samples_of(pipeline.teacher(p["teacher"]), p, seed,
                                               p["content_samples"]).preview()}
@@ -401,27 +446,30 @@ def content_previews(p: dict, summary) -> dict:
         ks = sorted(int(k) for k in summary[summary["side"] == side]["k"].unique())
         for k in dict.fromkeys([ks[0], ks[-1]]) if ks else ():
             window = (0, k) if side == "early" else (k, 1000)
-            for n, model in _content_models(p, seed, window):
+            models = _content_models(p, seed, window)
+            for n, model in dict.fromkeys([models[0], models[-1]]):
                 label = f"[{window[0]}, {window[1]})" + (f" +{n}" if n else "")
                 named[label] = evaluation.samples_of(model, p, seed, p["content_samples"]).preview()
     return named
 
 
 def content_section(p: dict) -> dict:
-    """Figure, tables and readings of the content-vs-detail sweep of the profile's teacher."""
+    """Figure, tables and the answer of the content-vs-detail sweep of the profile's teacher."""
     from .. import plots
-    summary = content_rows(p)
-    steps = p["content_repair_steps"][-1]
-    chance = chance_agreement(p)
-    found = content_verdicts(p, content_raw(p))
-    holds, reverse = division_of_labour(found)
+    raw = content_raw(p)
+    summary = evaluation.summarize(raw)
+    compared = content_comparisons(p, raw)
+    found = [v for *_, v in compared]
+    band = [v for _, _, inside, v in compared if inside]
+    candidates, best = candidate_table(p)
+    accuracy = [r["classifier_accuracy"] for r in raw if r.get("classifier_accuracy") is not None]
     return {"summary": summary,
-            "figure": plots.content_vs_detail(summary, CONTENT_METRICS, repository_ssim(), p["dataset"], chance),
-            "table": content_table(summary, 0), "table_finetuned": content_table(summary, steps),
+            "figure": plots.repair_axis(summary, compared, CONTENT_METRICS, p["content_ssim_band"], p["dataset"]),
+            "ssim_table": ssim_table(summary), "candidates": candidates, "best_unfinetuned_ssim": best,
             "samples": plots.paired_samples(content_previews(p, summary), n=min(12, p["content_samples"])),
-            "verdicts": verdicts.table(found), "holds": holds, "reverse": reverse, "chance": chance,
-            "ssim_range": {n: (summary.loc[summary["finetune_steps"] == n, "ssim"].min(),
-                               summary.loc[summary["finetune_steps"] == n, "ssim"].max()) for n in (0, steps)},
+            "verdicts": verdicts.table(found), "in_band": division_of_labour(band),
+            "points_in_band": len({(v.a, v.where) for v in band}), "points": len({(v.a, v.where) for v in found}),
+            "classifier_accuracy": accuracy[0] if accuracy else None,
             "seeds": len(p["content_seeds"]), "n": p["content_samples"]}
 
 
