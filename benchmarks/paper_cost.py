@@ -22,10 +22,10 @@ from diffusers import UNet2DModel
 
 from diffprune.artifacts import code_version, device_description, write_json_atomic
 from diffprune.cost import count_macs, count_params
-from diffprune.models import default_scheduler
 from diffprune.paths import RESULTS_DIR
 from diffprune.prune import prune
 from diffprune.timestep_loss import noise_prediction_loss
+from diffprune.unet import default_scheduler
 
 # google/ddpm-cifar10-32's unet/config.json (the keys that set the architecture)
 DDPM_CIFAR10 = dict(sample_size=32, in_channels=3, out_channels=3, layers_per_block=2,

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import torch
 
-from diffprune import load_scheduler, load_unet
+from diffprune import DiffusionModel
 from diffprune.artifacts import code_version, device_description, write_json_atomic
 from diffprune.importance import METHODS
-from diffprune.models import image_shape
 from diffprune.paths import RESULTS_DIR
 from diffprune.sample import sample
 from diffprune.threshold import stop_index
@@ -47,11 +46,11 @@ def main() -> None:
             subprocess.run(cmd, check=True, capture_output=True)
             wall = time.perf_counter() - start
             report = json.loads((out / "prune_report.json").read_text())
-            model = load_unet(out)
-            x = torch.randn(2, *image_shape(model))
+            model = DiffusionModel.load(out)
+            x = torch.randn(2, *model.unet_shape())
             with torch.no_grad():
-                y = model(x, torch.tensor([10, 900])).sample
-            images = sample(model, load_scheduler(out), 4, seed=a.seed, steps=10, progress=False)
+                y = model.unet(x, torch.tensor([10, 900])).sample
+            images = sample(model, 4, seed=a.seed, steps=10, progress=False)
             stop = stop_index(report["loss_t"], a.threshold) if method == "diff-pruning" else None
             rule_holds = (method != "diff-pruning" or
                           (stop is None and report["stop_t"] is None) or

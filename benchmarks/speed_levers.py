@@ -25,8 +25,8 @@ import torch
 from diffprune.artifacts import code_version, device_description, write_json_atomic
 from diffprune.chapters import rq3
 from diffprune.cost import count_macs
-from diffprune.models import image_shape, load_unet
 from diffprune.paths import RESULTS_DIR
+from diffprune.unet import image_shape, load_unet
 
 
 def _inputs(model, batch: int):

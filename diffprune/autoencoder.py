@@ -13,7 +13,7 @@ number recorded about it is measured on the stored (rounded) weights.
 
 The loop is read top to bottom in `train_autoencoder`: reconstruction MSE plus the quantizer's
 commitment loss, Adam, EMA; resumable and exact like `train.train` (batches drawn from (seed,
-step), checkpoints through the same safetensors helpers). diffusers has no autoencoder training
+step), checkpoints through `checkpoint`, as the UNet's loop). diffusers has no autoencoder training
 loop; its example scripts train only UNets.
 """
 from __future__ import annotations
@@ -29,7 +29,8 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from .artifacts import DiffpruneError, atomic_dir, code_version, device_description, write_json_atomic
-from .data import to_model_range, to_uint8
+from .checkpoint import batch_indices, restore, save_checkpoint, write_log
+from .images import save_grid, to_model_range, to_uint8
 
 # Four times smaller per side, 4 latent channels: 32x32x3 -> 4x8x8 (the official LDMs use f4 too).
 PRESETS = {
@@ -82,25 +83,6 @@ def decode(vqvae: VQModel, latents: torch.Tensor, batch_size: int = 256) -> torc
     return to_uint8(torch.cat(out))
 
 
-def unet_inputs(vqvae: VQModel | None, images: torch.Tensor) -> torch.Tensor:
-    """What a UNet is trained and pruned on, from uint8 images: pixels in [-1, 1], or the scaled
-    latents of its autoencoder (a latent model)."""
-    return to_model_range(images) if vqvae is None else encode(vqvae, images)
-
-
-def images_of(vqvae: VQModel | None, x0: torch.Tensor) -> torch.Tensor:
-    """uint8 images from what a UNet's sampler ends with: pixels, or latents to decode."""
-    return to_uint8(x0) if vqvae is None else decode(vqvae, x0)
-
-
-def data_shape(vqvae: VQModel | None, unet_shape: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
-    """(channels, height, width) of the images a model is trained on."""
-    if vqvae is None:
-        return unet_shape
-    c = vqvae.config
-    return (c.in_channels, c.sample_size, c.sample_size)
-
-
 def carry(source: str | Path, out: Path) -> None:
     """Copy a model directory's autoencoder into `out` byte for byte: pruning and finetuning change
     only the UNet (nothing to do for a pixel-space model)."""
@@ -128,8 +110,6 @@ def train_autoencoder(model: VQModel, images: torch.Tensor, test_images: torch.T
     (half precision), the loss log, a grid of test images over their reconstructions, and cost.json
     with the reconstruction error on `test_images`. Returns the stored model in float32, its
     latents scaled to unit variance."""
-    from .sample import save_grid
-    from .train import batch_indices, restore, save_checkpoint, write_log
 
     cfg.validate()
     version = code_version()

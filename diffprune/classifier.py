@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from . import seeds
 from .artifacts import DiffpruneError, atomic_dir, code_version, device_description
-from .data import load_dataset, to_model_range
+from .data import load_dataset
+from .images import to_model_range
 from .models import default_device
 
 

@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import dataset_name
     from .fid import FEATURES
     from .importance import METHODS, SCORES
-    from .models import PRESETS as UNET_PRESETS
     from .sample import SAMPLERS, SPACINGS
+    from .unet import PRESETS as UNET_PRESETS
 
     parser = _Parser(prog="python -m diffprune", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -188,18 +188,17 @@ def _overrides(a) -> dict:
 
 
 def _require_model(path: str) -> None:
-    from .models import _looks_local
-    if not Path(path).expanduser().exists() and _looks_local(path):
+    from .unet import looks_local
+    if not Path(path).expanduser().exists() and looks_local(path):
         raise DiffpruneError(f"model directory not found: {path}")
 
 
 def cmd_prune(a) -> None:
     import torch
 
-    from .autoencoder import load_autoencoder
     from .data import fixed_batch
     from .importance import GRADIENT_METHODS, check_window
-    from .models import load_scheduler, load_unet, save_model
+    from .models import DiffusionModel
     from .prune import prune, validate
 
     if a.threshold is not None and a.timesteps is not None:
@@ -211,24 +210,23 @@ def cmd_prune(a) -> None:
     if a.batch_size < 1:
         raise DiffpruneError(f"batch size must be >= 1, got {a.batch_size}")
     _require_model(a.model)
-    model = load_unet(a.model)
-    if getattr(model, "pruning_history", None):
+    model = DiffusionModel.load(a.model)
+    if getattr(model.unet, "pruning_history", None):
         raise DiffpruneError(f"{a.model} is already pruned; prune its dense teacher instead")
-    scheduler = load_scheduler(a.model)
     if a.timesteps is not None:
-        check_window(a.timesteps, scheduler.config.num_train_timesteps)
+        check_window(a.timesteps, model.scheduler.config.num_train_timesteps)
         if a.method not in GRADIENT_METHODS:
             raise DiffpruneError(f"--timesteps needs a gradient method ({', '.join(GRADIENT_METHODS)})")
     images = None
     if a.method in GRADIENT_METHODS:
-        vqvae = load_autoencoder(a.model)
-        images = fixed_batch(_training_set(a.dataset, model, vqvae), a.batch_size, a.seed, vqvae)
+        ds = _training_set(a.dataset, model.data_shape())
+        images = model.to_unet_space(fixed_batch(ds, a.batch_size, a.seed))
     torch.manual_seed(a.seed)
-    model, report = prune(model, a.method, a.ratio, scheduler=scheduler, images=images,
-                          threshold=threshold, timestep_stride=a.timestep_stride, window=a.timesteps,
-                          score=a.score, seed=a.seed, progress=not a.quiet)
+    model.unet, report = prune(model.unet, a.method, a.ratio, scheduler=model.scheduler, images=images,
+                               threshold=threshold, timestep_stride=a.timestep_stride, window=a.timesteps,
+                               score=a.score, seed=a.seed, progress=not a.quiet)
     report.update({"model": a.model, "dataset": a.dataset if images is not None else None})
-    save_model(model, a.out, scheduler, extra_files={"prune_report.json": report}, source=a.model)
+    model.save(a.out, extra_files={"prune_report.json": report})
     print(json.dumps({k: report[k] for k in ("method", "score", "ratio", "params_fraction", "macs_fraction",
                                              "window", "stop_t", "grad_timesteps")}))
 
@@ -244,36 +242,25 @@ def _train_config(a):
     return cfg
 
 
-def _training_set(dataset: str, model, vqvae):
-    """The data set's training split, checked against the images a model is trained on: its UNet's
-    (pixels), or its autoencoder's (a latent model; `model` None: a latent UNet not yet built)."""
-    from .autoencoder import data_shape
+def _training_set(dataset: str, expected: tuple[int, int, int] | None):
+    """The data set's training split, checked against the shape of the images a model is trained on
+    (`DiffusionModel.data_shape`; None: not known yet)."""
     from .data import load_dataset
-    from .models import image_shape
     ds = load_dataset(dataset, "train")
-    if model is not None or vqvae is not None:
-        expected = data_shape(vqvae, None if model is None else image_shape(model))
-        if ds.shape != expected:
-            raise DiffpruneError(f"dataset {dataset} has images {ds.shape}, the model expects {expected}")
+    if expected is not None and ds.shape != expected:
+        raise DiffpruneError(f"dataset {dataset} has images {ds.shape}, the model expects {expected}")
     return ds
 
 
-def _finish_training(model, scheduler, a, source=None) -> None:
-    """After `train`: the autoencoder of the `source` directory (a latent model's) carried into
-    --out, and the grid of samples."""
+def _finish_training(model, a) -> None:
+    """After `train` (which wrote the model, with a latent model's autoencoder): the grid of samples."""
     from accelerate import PartialState
-
-    from .autoencoder import carry, load_autoencoder
     if not PartialState().is_main_process:
         return  # under `accelerate launch` the main process writes
-    vqvae = None
-    if source is not None:
-        carry(source, Path(a.out))
-        vqvae = load_autoencoder(a.out)
     if a.grid > 0:
-        from .sample import sample, save_grid
-        images = sample(model, scheduler, a.grid, seed=a.seed, steps=100, progress=not a.quiet, vqvae=vqvae)
-        save_grid(images, Path(a.out) / "samples.png")
+        from .images import save_grid
+        from .sample import sample
+        save_grid(sample(model, a.grid, seed=a.seed, steps=100, progress=not a.quiet), Path(a.out) / "samples.png")
     print(json.dumps({"out": a.out, "steps": a.steps}))
 
 
@@ -283,28 +270,27 @@ def _command() -> str:
 
 
 def cmd_train(a) -> None:
-    from .autoencoder import encode, load_autoencoder
-    from .models import build_unet, default_scheduler
+    from .autoencoder import load_autoencoder
+    from .models import DiffusionModel
     from .train import train
+    from .unet import build_unet, default_scheduler
 
     cfg = _train_config(a)
-    vqvae = None
+    model = DiffusionModel(None, default_scheduler())  # its UNet is built below, for what it will see
     if a.autoencoder is not None:
         _require_model(a.autoencoder)
-        vqvae = load_autoencoder(a.autoencoder)
-        if vqvae is None:
+        model.autoencoder, model.source = load_autoencoder(a.autoencoder), Path(a.autoencoder)
+        if model.autoencoder is None:
             raise DiffpruneError(f"{a.autoencoder} holds no autoencoder (no vqvae/): train one with `autoencoder`")
-    ds = _training_set(a.dataset, None, vqvae)
-    data = ds.images if vqvae is None else encode(vqvae, ds.images)  # a latent model learns latents
-    c, h, _ = data.shape[1:]
+    ds = _training_set(a.dataset, model.data_shape() if model.latent else None)
+    c, h, _ = model.to_unet_space(ds.images[:1]).shape[1:]  # a latent model learns latents
     overrides = {} if a.dropout is None else {"dropout": a.dropout}
-    model = build_unet(a.preset, c, h, seed=a.seed, **overrides)
-    scheduler = default_scheduler()
+    model.unet = build_unet(a.preset, c, h, seed=a.seed, **overrides)
     info = {"kind": "train", "dataset": a.dataset, "preset": a.preset, "dropout": a.dropout,
-            **({"autoencoder": a.autoencoder} if vqvae is not None else {})}
-    model = train(model, scheduler, data, cfg, a.out, run_info=info, resume=not a.no_resume,
-                  progress=not a.quiet, command=_command())
-    _finish_training(model, scheduler, a, source=a.autoencoder)
+            **({"autoencoder": a.autoencoder} if model.latent else {})}
+    train(model, ds.images, cfg, a.out, run_info=info, resume=not a.no_resume, progress=not a.quiet,
+          command=_command())
+    _finish_training(model, a)
 
 
 def cmd_autoencoder(a) -> None:
@@ -326,33 +312,29 @@ def cmd_autoencoder(a) -> None:
 def cmd_finetune(a) -> None:
     import torch
 
-    from .autoencoder import encode, load_autoencoder
-    from .models import load_scheduler, load_unet
+    from .models import DiffusionModel
     from .train import train
 
     cfg = _train_config(a)
     _require_model(a.model)
-    model = load_unet(a.model)
-    scheduler = load_scheduler(a.model)
-    vqvae = load_autoencoder(a.model)
-    ds = _training_set(a.dataset, model, vqvae)
-    data = ds.images if vqvae is None else encode(vqvae, ds.images)
+    model = DiffusionModel.load(a.model)
+    ds = _training_set(a.dataset, model.data_shape())
     if a.dropout is not None:
-        for m in model.modules():
+        for m in model.unet.modules():
             if isinstance(m, torch.nn.Dropout):
                 m.p = a.dropout
     info = {"kind": "finetune", "dataset": a.dataset, "model": str(a.model), "dropout": a.dropout}
-    model = train(model, scheduler, data, cfg, a.out, run_info=info, resume=not a.no_resume,
-                  progress=not a.quiet, command=_command())
-    _finish_training(model, scheduler, a, source=a.model)
+    train(model, ds.images, cfg, a.out, run_info=info, resume=not a.no_resume, progress=not a.quiet,
+          command=_command())
+    _finish_training(model, a)
 
 
 def cmd_sample(a) -> None:
     from accelerate import PartialState
 
-    from .autoencoder import load_autoencoder
-    from .models import accelerate_cpu, load_scheduler, load_unet
-    from .sample import load_samples, sample_to_file, save_grid
+    from .images import save_grid
+    from .models import DiffusionModel, accelerate_cpu
+    from .sample import load_samples, sample_to_file
 
     if a.n < 1 or a.batch_size < 1 or a.steps < 1 or a.eta < 0:
         raise DiffpruneError("--n, --batch-size and --steps must be >= 1 and --eta >= 0")
@@ -360,15 +342,13 @@ def cmd_sample(a) -> None:
         raise DiffpruneError(f"--out must end in .npz, got {a.out}")
     _require_model(a.model)
     state = PartialState(cpu=accelerate_cpu())  # one process unless started by `accelerate launch`
-    model = load_unet(a.model).to(state.device)
-    vqvae = load_autoencoder(a.model)  # a latent model's samples are decoded
+    model = DiffusionModel.load(a.model, state.device)  # a latent model's samples are decoded
     meta = {"model": a.model, "seed": a.seed, "sampler": a.sampler, "steps": a.steps, "eta": a.eta,
             "spacing": a.spacing, "n": a.n}
-    if sample_to_file(a.out, model, load_scheduler(a.model), a.n, meta=meta, seed=a.seed, sampler=a.sampler,
+    if sample_to_file(a.out, model, a.n, meta=meta, seed=a.seed, sampler=a.sampler,
                       steps=a.steps, eta=a.eta, spacing=a.spacing, batch_size=a.batch_size, shard_size=a.shard_size,
                       process_index=state.process_index, num_processes=state.num_processes,
-                      wait=state.wait_for_everyone, progress=not a.quiet and state.is_main_process,
-                      vqvae=None if vqvae is None else vqvae.to(state.device)):
+                      wait=state.wait_for_everyone, progress=not a.quiet and state.is_main_process):
         save_grid(load_samples(a.out)[0][:64], a.out[:-4] + ".png")
         print(json.dumps({"out": a.out, "processes": state.num_processes, **meta}))
 
@@ -414,7 +394,7 @@ def cmd_metrics(a) -> None:
 
 def cmd_cost(a) -> None:
     from .cost import cost_report
-    from .models import load_unet
+    from .unet import load_unet
 
     if a.batch_size < 1 or a.repeats < 1:
         raise DiffpruneError("--batch-size and --repeats must be >= 1")

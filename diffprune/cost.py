@@ -7,7 +7,7 @@ import time
 import torch
 from torch.utils import flop_counter
 
-from .models import image_shape
+from .unet import image_shape
 
 
 def count_params(model: torch.nn.Module) -> int:

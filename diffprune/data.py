@@ -3,7 +3,7 @@
 `DATASETS` is the registry: name -> loader(split). `folder:PATH` is the one parameterised name.
 Resize/pad policy: data sets are used at their native size (28x28 gray, 32x32 RGB); only
 `folder:` images are resized, by centre-cropping to a square and resizing with Lanczos to
-`image_size`. `to_model_range` maps pixels to the [-1, 1] range the models are trained in.
+`image_size`.
 """
 from __future__ import annotations
 
@@ -37,14 +37,6 @@ class ImageSet:
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])
-
-
-def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 127.5 - 1.0
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -169,12 +161,11 @@ def load_dataset(name: str, split: str = "train", image_size: int = 32) -> Image
     return DATASETS[name](split)
 
 
-def fixed_batch(ds: ImageSet, batch_size: int, seed: int, vqvae=None) -> torch.Tensor:
-    """A fixed batch chosen by seed, the one batch the importance pass uses: in [-1, 1], or the
-    latents of a latent model's autoencoder `vqvae`."""
-    from .autoencoder import unet_inputs
+def fixed_batch(ds: ImageSet, batch_size: int, seed: int) -> torch.Tensor:
+    """A fixed batch of uint8 images chosen by seed: the one batch the importance pass uses (in
+    the UNet's space through `DiffusionModel.to_unet_space`)."""
     if batch_size < 1:
         raise DiffpruneError(f"batch size must be >= 1, got {batch_size}")
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(ds), generator=gen)[:batch_size]
-    return unet_inputs(vqvae, ds.images[idx])
+    return ds.images[idx]

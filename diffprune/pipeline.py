@@ -121,12 +121,10 @@ def _weights_key(d: Path) -> str:
     return hashlib.sha256(f"{unet} {sha256_file(vqvae)}".encode()).hexdigest()[:16]
 
 
-def _autoencoder(d: Path):
-    """The autoencoder of a model directory, on the device the study computes on (None: pixel space)."""
-    from .autoencoder import load_autoencoder
-    from .models import default_device
-    vqvae = load_autoencoder(d)
-    return None if vqvae is None else vqvae.to(default_device())
+def _model(d: Path):
+    """The `DiffusionModel` of a model directory, on the device the study computes on."""
+    from .models import DiffusionModel, default_device
+    return DiffusionModel.load(d, default_device())
 
 
 def teacher(spec) -> Artifact:
@@ -144,15 +142,14 @@ def teacher(spec) -> Artifact:
 
     def compute(work: Path) -> None:
         from .data import load_dataset
-        from .models import build_unet, default_scheduler
+        from .models import DiffusionModel
+        from .unet import build_unet, default_scheduler
         ds = load_dataset(params["dataset"], "train")
-        shape, vqvae = ds.shape, None
-        if "autoencoder" in params:
-            from .autoencoder import encode
-            vqvae = _train_autoencoder(work, params["dataset"], params["autoencoder"])
-            shape = encode(vqvae, ds.images[:1]).shape[1:]
-        model = build_unet(params["preset"], shape[0], shape[1], seed=params["seed"])
-        _train(work, model, default_scheduler(), params, "train", vqvae)
+        vqvae = _train_autoencoder(work, params["dataset"], params["autoencoder"]) if "autoencoder" in params else None
+        model = DiffusionModel(None, default_scheduler(), vqvae)  # its UNet fits what it will see: pixels or latents
+        shape = model.to_unet_space(ds.images[:1]).shape[1:]
+        model.unet = build_unet(params["preset"], shape[0], shape[1], seed=params["seed"])
+        _train(work, model, params, "train")
 
     return _trained_teacher(params, compute)
 
@@ -172,9 +169,8 @@ def _trained_teacher(params: dict, compute: Callable[[Path], None]) -> Artifact:
 def _hub_teacher(name: str) -> Artifact:
     """A pretrained model from the hub (e.g. google/ddpm-cifar10-32), stored once in the cache."""
     def compute(work: Path) -> None:
-        from .models import load_scheduler, load_unet, write_unet
-        write_unet(load_unet(name), work / "unet")
-        load_scheduler(name).save_pretrained(work / "scheduler")
+        from .models import DiffusionModel
+        DiffusionModel.load(name).write_into(work)
 
     return _trained_teacher({"hub": name}, compute)
 
@@ -192,29 +188,27 @@ def _config(params: dict):
                        checkpoint_every=max(min(250, steps // 2), 1), log_every=max(steps // 50, 1))
 
 
-def _train(work: Path, model, scheduler, params: dict, kind: str, vqvae=None) -> None:
-    """The study's one training call: teachers and finetunes differ only in `params`; a latent
-    model (`vqvae`) learns the autoencoder's latents of the training images."""
-    from .autoencoder import encode
+def _train(work: Path, model, params: dict, kind: str) -> None:
+    """The study's one training call: teachers and finetunes differ only in `params` (a latent
+    model learns its autoencoder's latents of the training images)."""
     from .data import load_dataset
     from .train import train
-    images = load_dataset(params["dataset"]).images
     # steps stay out of the run's identity: a longer run may resume from a shorter one's checkpoint
     run_info = {"kind": kind, **{k: v for k, v in params.items() if k != "steps"}}
-    train(model, scheduler, images if vqvae is None else encode(vqvae, images), _config(params), work,
-          run_info=run_info, progress=False)
+    train(model, load_dataset(params["dataset"]).images, _config(params), work, run_info=run_info, progress=False)
 
 
 def _train_autoencoder(work: Path, dataset: str, params: dict):
     """The autoencoder of a latent teacher, into `work/vqvae` (kept there when a run resumes)."""
     from .autoencoder import build_autoencoder, load_autoencoder, train_autoencoder
     from .data import load_dataset
+    from .models import default_device
     if load_autoencoder(work) is None:
         train_set, test_set = load_dataset(dataset, "train"), load_dataset(dataset, "test")
         model = build_autoencoder(params["preset"], train_set.shape[0], train_set.shape[1], seed=params["seed"])
         train_autoencoder(model, train_set.images, test_set.images, _config(params), work,
                           run_info={"kind": "autoencoder", "dataset": dataset, **params}, progress=False)
-    return _autoencoder(work)
+    return load_autoencoder(work).to(default_device())
 
 
 def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float = 0.05,
@@ -235,8 +229,7 @@ def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: floa
 
     def compute(work: Path) -> None:
         from .data import fixed_batch, load_dataset
-        images = (fixed_batch(load_dataset(dataset), batch_size, seed, _autoencoder(t.path))
-                  if method in GRADIENT_METHODS else None)
+        images = fixed_batch(load_dataset(dataset), batch_size, seed) if method in GRADIENT_METHODS else None
         _prune_into(work, t, params.get("dataset"), method, ratio, images=images, threshold=threshold,
                     timestep_stride=timestep_stride, window=window, score=score, seed=seed)
 
@@ -245,18 +238,15 @@ def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: floa
 
 def _prune_into(work: Path, t: Artifact, dataset: str | None, method: str, ratio: float, *, images=None,
                 **options) -> None:
-    """Prune the teacher and write the pruned model (with a latent teacher's autoencoder) and its
-    report into `work`."""
-    from .autoencoder import carry
-    from .models import default_device, load_scheduler, load_unet, write_unet
+    """Prune the teacher with uint8 `images` (its importance batch, if the method has one) and write
+    the pruned model (with a latent teacher's autoencoder) and its report into `work`."""
     from .prune import prune
-    device = default_device()
-    model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
-    model, report = prune(model, method, ratio, scheduler=scheduler,
-                          images=None if images is None else images.to(device), progress=False, **options)
-    write_unet(model.cpu(), work / "unet")
-    scheduler.save_pretrained(work / "scheduler")
-    carry(t.path, work)
+    model = _model(t.path)
+    inputs = None if images is None else model.to_unet_space(images).to(model.device)
+    model.unet, report = prune(model.unet, method, ratio, scheduler=model.scheduler, images=inputs, progress=False,
+                               **options)
+    model.unet.cpu()
+    model.write_into(work)
     write_json_atomic(work / "prune_report.json", {**report, "teacher": t.key, "dataset": dataset})
 
 
@@ -324,15 +314,11 @@ def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr:
 
     def compute(work: Path) -> None:
         import shutil
-
-        from .autoencoder import carry
-        from .models import load_scheduler, load_unet
         if before is not None:
             ckpt = before.path / "checkpoint"
             if ckpt.is_dir() and not (work / "checkpoint").exists():
                 shutil.copytree(ckpt, work / "checkpoint")
-        _train(work, load_unet(model.path), load_scheduler(model.path), params, "finetune", _autoencoder(model.path))
-        carry(model.path, work)
+        _train(work, _model(model.path), params, "finetune")
         (work / "prune_report.json").write_text((model.path / "prune_report.json").read_text())
 
     return _step("finetune", params, compute, (model, before))
@@ -348,25 +334,23 @@ def removed(model: Artifact) -> dict[str, list[int]]:
     return removed_channels(json.loads((model.path / "unet" / "pruning.json").read_text()))
 
 
-def _importance_batch(t: Artifact, dataset: str, batch_size: int, seed: int):
-    """The fixed batch (latents, for a latent teacher) and noise of an importance pass of the
-    teacher `t` with `seed` (as `pruned` draws them)."""
+def _importance_batch(model, dataset: str, batch_size: int, seed: int):
+    """The fixed batch (in the UNet's space: latents, for a latent model) and noise of an importance
+    pass of the `DiffusionModel` `model` with `seed` (as `pruned` draws them), on its device."""
     from .data import fixed_batch, load_dataset
     from .importance import fixed_noise
-    images = fixed_batch(load_dataset(dataset), batch_size, seed, _autoencoder(t.path))
-    return images, fixed_noise(images, seed)
+    images = model.to_unet_space(fixed_batch(load_dataset(dataset), batch_size, seed))
+    return images.to(model.device), fixed_noise(images, seed).to(model.device)
 
 
 def _walk(t: Artifact, dataset: str, batch_size: int, seed: int, stride: int, **options):
-    """The teacher with the gradients of one importance walk (no threshold) in `.grad`, and its record."""
+    """The teacher's UNet with the gradients of one importance walk (no threshold) in `.grad`, and its record."""
     from .importance import accumulate_gradients
-    from .models import default_device, load_scheduler, load_unet
-    device = default_device()
-    model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
-    images, noise = _importance_batch(t, dataset, batch_size, seed)
-    record = accumulate_gradients(model, scheduler, images.to(device), noise.to(device), threshold=None,
+    model = _model(t.path)
+    images, noise = _importance_batch(model, dataset, batch_size, seed)
+    record = accumulate_gradients(model.unet, model.scheduler, images, noise, threshold=None,
                                   timestep_stride=stride, progress=False, **options)
-    return model, record
+    return model.unet, record
 
 
 def loss_curve(t: Artifact, *, dataset: str, n_batches: int, batch_size: int, stride: int, seed: int) -> Artifact:
@@ -376,14 +360,11 @@ def loss_curve(t: Artifact, *, dataset: str, n_batches: int, batch_size: int, st
               "stride": stride, "seed": seed}
 
     def compute(work: Path) -> None:
-        from .models import default_device, load_scheduler, load_unet
         from .timestep_loss import loss_curve as curve
-        device = default_device()
-        model, scheduler = load_unet(t.path).to(device), load_scheduler(t.path)
-        timesteps = list(range(0, scheduler.config.num_train_timesteps, stride))
-        pairs = [_importance_batch(t, dataset, batch_size, seed + i) for i in range(n_batches)]
-        losses = curve(model, scheduler, [x.to(device) for x, _ in pairs], [n.to(device) for _, n in pairs],
-                       timesteps)
+        model = _model(t.path)
+        timesteps = list(range(0, model.scheduler.config.num_train_timesteps, stride))
+        pairs = [_importance_batch(model, dataset, batch_size, seed + i) for i in range(n_batches)]
+        losses = curve(model.unet, model.scheduler, [x for x, _ in pairs], [n for _, n in pairs], timesteps)
         write_json_atomic(work / "loss_curve.json", {**params, "t": timesteps, "loss": losses})
 
     return _step("loss_curve", params, compute, (t,))  # loss_curve.json
@@ -411,7 +392,7 @@ def size(model: Artifact) -> dict:
         r = model.result("prune_report.json")
         return {"params": r["params_after"], "macs": r["macs_after"]}
     from .cost import count_macs, count_params
-    from .models import load_unet
+    from .unet import load_unet
     unet = load_unet(model.path)
     return {"params": count_params(unet), "macs": count_macs(unet)}
 
@@ -433,19 +414,18 @@ def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, devi
     def compute(work: Path) -> None:
         import torch
 
-        from .autoencoder import load_autoencoder
         from .cost import decode_throughput, throughput
-        from .models import image_shape, load_unet
+        from .models import DiffusionModel
         if device == "cuda" and not torch.cuda.is_available():
             raise DiffpruneError("a cuda timing needs a GPU; this machine has none")
         load = os.getloadavg()[0]
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            unet, vqvae = load_unet(model.path).to(device), load_autoencoder(model.path)
-            result = throughput(unet, batch_size, repeats, warmup=2)
-            if vqvae is not None:
-                result["decode"] = decode_throughput(vqvae.to(device), image_shape(unet), batch_size, repeats, warmup=2)
+            m = DiffusionModel.load(model.path, device)
+            result = throughput(m.unet, batch_size, repeats, warmup=2)
+            if m.latent:
+                result["decode"] = decode_throughput(m.autoencoder, m.unet_shape(), batch_size, repeats, warmup=2)
         finally:
             torch.set_num_threads(before)
         write_json_atomic(work / "timing.json", {**result, "threads": threads, "load_before": load})
@@ -459,12 +439,10 @@ def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "u
               "spacing": spacing}
 
     def compute(work: Path) -> None:
-        from .models import default_device, load_scheduler, load_unet
         from .sample import load_samples, sample_to_file
         # through shards in the work folder: an interrupted 50,000-sample set resumes
-        sample_to_file(work / SAMPLES, load_unet(model.path).to(default_device()), load_scheduler(model.path), n,
-                       meta=params, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
-                       batch_size=batch_size, progress=False, vqvae=_autoencoder(model.path))
+        sample_to_file(work / SAMPLES, _model(model.path), n, meta=params, seed=seed, sampler=sampler, steps=steps,
+                       eta=eta, spacing=spacing, batch_size=batch_size, progress=False)
         save_preview(work / PREVIEW, load_samples(work / SAMPLES)[0])
 
     return _step("sample", params, compute, (model,))

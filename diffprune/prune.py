@@ -4,8 +4,8 @@ What torch-pruning lacks for diffusers' UNets, and this module adds:
 - attention: q/k/v are pruned head-consistently (`num_heads`), otherwise widths stop splitting
   into heads and the forward fails;
 - Downsample2D / Upsample2D / Attention keep width attributes that torch-pruning does not update
-  (`sync_widths`);
-- a pruning is recorded as torch-pruning's pruning history, which `apply_pruning_history`
+  (`unet.sync_widths`);
+- a pruning is recorded as torch-pruning's pruning history, which `unet.apply_pruning_history`
   replays on a dense model built from the config: how a pruned model is reloaded without pickle.
 GroupNorm layers are pruned group-consistently by torch-pruning itself, so a ratio is honoured
 only when each group can lose the same number of channels: the report gives the real fractions.
@@ -19,8 +19,6 @@ import time
 import torch
 import torch_pruning as tp
 from diffusers.models.attention_processor import Attention
-from diffusers.models.downsampling import Downsample2D
-from diffusers.models.upsampling import Upsample2D
 
 from .artifacts import DiffpruneError, code_version, device_description
 from .cost import count_macs, count_params
@@ -34,25 +32,7 @@ from .importance import (
     criterion,
     fixed_noise,
 )
-from .models import image_shape
-
-
-def example_inputs(model) -> dict:
-    c, h, w = image_shape(model)
-    param = next(model.parameters())
-    return {"sample": torch.zeros(1, c, h, w, device=param.device),
-            "timestep": torch.ones(1, dtype=torch.long, device=param.device)}
-
-
-def sync_widths(model) -> None:
-    """Update the width attributes that torch-pruning leaves stale."""
-    for m in model.modules():
-        if isinstance(m, (Downsample2D, Upsample2D)) and getattr(m, "conv", None) is not None:
-            m.channels = m.conv.in_channels
-            m.out_channels = m.conv.out_channels
-        elif isinstance(m, Attention):
-            m.inner_dim = m.to_q.out_features
-            m.inner_kv_dim = m.to_k.out_features
+from .unet import example_inputs, sync_widths
 
 
 def widths(model) -> dict[str, int]:
@@ -63,13 +43,6 @@ def widths(model) -> dict[str, int]:
             out[f"{prefix}.{i}"] = block.resnets[-1].conv2.out_channels
     out["mid_block"] = model.mid_block.resnets[-1].conv2.out_channels
     return out
-
-
-def apply_pruning_history(model, history) -> None:
-    """Replay a recorded pruning on a model of the dense config (in place)."""
-    dg = tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs(model))
-    dg.load_pruning_history(history)
-    sync_widths(model)
 
 
 def validate(method: str, ratio: float, threshold: float, timestep_stride: int, score: str | None = None) -> None:

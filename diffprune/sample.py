@@ -22,8 +22,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from tqdm import tqdm
 
 from . import seeds
-from .artifacts import DiffpruneError
-from .models import image_shape
+from .artifacts import DiffpruneError, write_bytes_atomic
+from .unet import image_shape
 
 SAMPLERS = ("ddim", "ddpm", "dpm-solver++")
 SPACINGS = ("uniform", "quad")
@@ -82,19 +82,18 @@ def sample_batch(model, scheduler: DDPMScheduler, generators: list[torch.Generat
     return x
 
 
-def sample(model, scheduler: DDPMScheduler, n: int, *, seed: int = 0, sampler: str = "ddim",
-           steps: int = 100, eta: float = 0.0, spacing: str = "uniform", batch_size: int = 256,
-           start: int = 0, progress: bool = True, vqvae=None) -> np.ndarray:
-    """n images as uint8 (N, H, W, C); image i uses noise (seed, start + i). A latent model's
-    samples are decoded by its autoencoder `vqvae`."""
-    from .autoencoder import images_of
+def sample(model, n: int, *, seed: int = 0, sampler: str = "ddim", steps: int = 100, eta: float = 0.0,
+           spacing: str = "uniform", batch_size: int = 256, start: int = 0, progress: bool = True) -> np.ndarray:
+    """n images of a `DiffusionModel` as uint8 (N, H, W, C); image i uses noise (seed, start + i)
+    (a latent model's samples decoded by its autoencoder)."""
+    scheduler = model.scheduler
     check(scheduler, n, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size)
     out = []
     bar = tqdm(total=n, desc=f"sample {sampler}", unit="img", disable=not progress)
     for lo in range(0, n, batch_size):
         gens = [seeds.generator(seed, seeds.SAMPLE, start + i) for i in range(lo, min(lo + batch_size, n))]
-        x = sample_batch(model, scheduler, gens, sampler=sampler, steps=steps, eta=eta, spacing=spacing)
-        out.append(images_of(vqvae, x).permute(0, 2, 3, 1).cpu().numpy())
+        x = sample_batch(model.unet, scheduler, gens, sampler=sampler, steps=steps, eta=eta, spacing=spacing)
+        out.append(model.to_images(x).permute(0, 2, 3, 1).cpu().numpy())
         bar.update(len(gens))
     bar.close()
     return np.concatenate(out)
@@ -125,24 +124,25 @@ def shard_ranges(n: int, shard_size: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + shard_size, n)) for lo in range(0, n, shard_size)]
 
 
-def sample_to_file(path, model, scheduler: DDPMScheduler, n: int, *, meta: dict, seed: int = 0,
+def sample_to_file(path, model, n: int, *, meta: dict, seed: int = 0,
                    sampler: str = "ddim", steps: int = 100, eta: float = 0.0, spacing: str = "uniform",
                    batch_size: int = 256, shard_size: int | None = None, process_index: int = 0,
-                   num_processes: int = 1, wait=lambda: None, progress: bool = True, vqvae=None) -> bool:
-    """Sample n images into `path` (.npz) through shards in `<path>.shards/`, as one process of
-    `num_processes` (accelerate supplies them; diffusers' pipelines split prompts across processes,
+                   num_processes: int = 1, wait=lambda: None, progress: bool = True) -> bool:
+    """Sample n images of a `DiffusionModel` into `path` (.npz) through shards in `<path>.shards/`,
+    as one process of `num_processes` (accelerate supplies them; diffusers' pipelines split prompts across processes,
     not a sample index range, and nothing there resumes a partial sample set).
 
     Process r draws the missing shards k with k % num_processes == r. Shard boundaries fall on
     batch boundaries and image i draws its noise from (seed, i), so every batch is the one a single
-    process draws: the merged file is byte-identical whatever the process count. Each shard is
+    process draws: the merged file is byte-identical whatever the process count, at the same
+    threads per process (BLAS sums in another order on another thread count). Each shard is
     written atomically, so an interrupted run, rerun, draws only the missing shards. The main
     process (index 0) merges them, writes `path`, removes the shards and returns True.
     """
     import shutil
     from pathlib import Path
 
-    check(scheduler, n, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size)
+    check(model.scheduler, n, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size)
     shard_size = 4 * batch_size if shard_size is None else shard_size
     if shard_size < 1 or shard_size % batch_size:
         raise DiffpruneError(f"the shard size must be a multiple of the batch size ({batch_size}), got {shard_size}")
@@ -155,8 +155,8 @@ def sample_to_file(path, model, scheduler: DDPMScheduler, n: int, *, meta: dict,
     for lo, hi in mine:
         f = shards / f"{lo:08d}-{hi:08d}.npz"
         if not (f.is_file() and load_samples(f)[2] == meta):  # a shard of other parameters is drawn again
-            images = sample(model, scheduler, hi - lo, seed=seed, sampler=sampler, steps=steps, eta=eta,
-                            spacing=spacing, batch_size=batch_size, start=lo, progress=False, vqvae=vqvae)
+            images = sample(model, hi - lo, seed=seed, sampler=sampler, steps=steps, eta=eta,
+                            spacing=spacing, batch_size=batch_size, start=lo, progress=False)
             save_samples(f, images, np.arange(lo, hi), meta)
         bar.update(hi - lo)
     bar.close()
@@ -169,28 +169,11 @@ def sample_to_file(path, model, scheduler: DDPMScheduler, n: int, *, meta: dict,
     return True
 
 
-def save_grid(images: np.ndarray, path, ncol: int = 8, scale: int = 2) -> None:
-    """Tile uint8 (N, H, W, C) images into one PNG, enlarged `scale` times."""
-    import io
-
-    from PIL import Image
-    from torchvision.utils import make_grid
-
-    from .artifacts import write_bytes_atomic
-    tiles = make_grid(torch.from_numpy(images).permute(0, 3, 1, 2), nrow=ncol, padding=2, pad_value=255)
-    img = Image.fromarray(tiles.permute(1, 2, 0).numpy())
-    img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    write_bytes_atomic(path, buf.getvalue())
-
-
 def save_samples(path, images: np.ndarray, index: np.ndarray, meta: dict) -> None:
     """Write samples as .npz (uint8 images (N, H, W, C), their (seed, index) pairing, metadata)."""
     import io
     import json
 
-    from .artifacts import write_bytes_atomic
     buf = io.BytesIO()
     np.savez_compressed(buf, images=images, index=np.asarray(index), meta=json.dumps(meta))
     write_bytes_atomic(path, buf.getvalue())

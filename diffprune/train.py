@@ -13,31 +13,20 @@ checkpoint holds the global state, so a run resumes under any process count.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import safetensors.torch
 import torch
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from . import seeds
-from .artifacts import (
-    DiffpruneError,
-    atomic_dir,
-    code_version,
-    device_description,
-    write_bytes_atomic,
-    write_json_atomic,
-)
-from .data import to_model_range
-from .models import accelerate_cpu, write_unet
+from .artifacts import DiffpruneError, code_version, device_description, write_json_atomic
+from .checkpoint import batch_indices, restore, save_checkpoint, write_log
+from .models import DiffusionModel, accelerate_cpu
 from .timestep_loss import noise_prediction_loss
 
 
@@ -67,92 +56,14 @@ class TrainConfig:
             raise DiffpruneError(f"ema-decay must be in [0, 1), got {self.ema_decay}")
 
 
-def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
-    """Indices of step `step`'s batch: epochs are seeded permutations, so any step is reproducible."""
-    per_epoch = max(n // batch_size, 1)
-    epoch, pos = divmod(step, per_epoch)
-    perm = torch.randperm(n, generator=seeds.generator(seed, seeds.EPOCH, epoch))
-    return perm[pos * batch_size:(pos + 1) * batch_size]
-
-
-def save_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer, state: dict) -> None:
-    with atomic_dir(ckpt) as tmp:
-        safetensors.torch.save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
-                                    tmp / "model.safetensors")
-        safetensors.torch.save_file({str(i): p.contiguous().cpu() for i, p in enumerate(ema.shadow_params)},
-                                    tmp / "ema.safetensors")
-        opt = optimizer.state_dict()
-        tensors, slots = {}, {}
-        for pid, s in opt["state"].items():
-            slots[pid] = []
-            for k, v in s.items():
-                tensors[f"{pid}.{k}"] = v.contiguous().cpu()
-                slots[pid].append(k)
-        safetensors.torch.save_file(tensors, tmp / "optimizer.safetensors")
-        state = {**state, "optimizer": {"param_groups": opt["param_groups"], "slots": slots},
-                 "ema_optimization_step": ema.optimization_step}
-        (tmp / "state.json").write_text(json.dumps(state))
-
-
-def _load_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer) -> dict:
-    try:
-        state = json.loads((ckpt / "state.json").read_text())
-        model.load_state_dict(safetensors.torch.load_file(ckpt / "model.safetensors"), strict=True)
-        device = next(model.parameters()).device
-        shadow = safetensors.torch.load_file(ckpt / "ema.safetensors", device=str(device))
-        ema.shadow_params = [shadow[str(i)] for i in range(len(shadow))]
-        ema.optimization_step = state["ema_optimization_step"]
-        tensors = safetensors.torch.load_file(ckpt / "optimizer.safetensors")
-        opt_state = {int(pid): {k: tensors[f"{pid}.{k}"] for k in keys}
-                     for pid, keys in state["optimizer"]["slots"].items()}
-        optimizer.load_state_dict({"state": opt_state, "param_groups": state["optimizer"]["param_groups"]})
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise DiffpruneError(f"cannot resume from {ckpt}: {type(e).__name__}: {e}".splitlines()[0]) from None
-    return state
-
-
-# How long a run goes and how often it reports change no weight: a run may resume with others.
-_NOT_IDENTITY = ("steps", "checkpoint_every", "log_every")
-
-
-def _identity(run: dict) -> dict:
-    return {**run, "config": {k: v for k, v in run["config"].items() if k not in _NOT_IDENTITY}}
-
-
-def restore(ckpt: Path, model, ema: EMAModel, optimizer, run: dict, steps: int,
-            resume: bool) -> tuple[int, list, float]:
-    """Step, log rows and wall time to go on from: the checkpoint `ckpt` if resuming (it must hold
-    the same run), else nothing (a checkpoint there is removed when told not to resume)."""
-    out = ckpt.parent
-    start_step, rows, wall_before = 0, [], 0.0
-    if resume and (ckpt / "state.json").is_file():
-        state = _load_checkpoint(ckpt, model, ema, optimizer)
-        if _identity(state["run"]) != _identity(run):
-            raise DiffpruneError(f"{out} holds a run with other parameters; pass another --out or --no-resume")
-        start_step, rows, wall_before = state["step"], state["log"], state["wall_time_s"]
-    elif resume is False and ckpt.exists():
-        import shutil
-        shutil.rmtree(ckpt)
-    if start_step > steps:
-        raise DiffpruneError(f"{out} is already at step {start_step} > steps {steps}")
-    return start_step, rows, wall_before
-
-
-def write_log(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["step", "loss", "lr", "images_seen", "wall_time_s"])
-    writer.writeheader()
-    writer.writerows(rows)
-    write_bytes_atomic(path, buf.getvalue().encode())
-
-
-def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | Path, *,
+def train(diffusion: DiffusionModel, images: torch.Tensor, cfg: TrainConfig, out: str | Path, *,
           run_info: dict | None = None, resume: bool = True, progress: bool = True,
           command: str | None = None):
-    """Train `model` on `images` (uint8 pixels, or float latents of a latent model) for cfg.steps;
-    write checkpoints, logs and the EMA model to `out`.
+    """Train the UNet of `diffusion` on uint8 `images` (in its space: pixels in [-1, 1], or the
+    latents of its autoencoder, computed once) for cfg.steps; write checkpoints, logs and the
+    model (its EMA UNet, scheduler and autoencoder) to `out`.
 
-    Returns the EMA model. `run_info` (data set, source model, ...) is stored with the run and must
+    Returns the EMA UNet. `run_info` (data set, source model, ...) is stored with the run and must
     match on resume; `command` is recorded in cost.json.
     """
     from accelerate import Accelerator
@@ -167,12 +78,13 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     if cfg.batch_size % world:
         raise DiffpruneError(f"batch-size {cfg.batch_size} does not split evenly over {world} processes")
     device = acc.device  # the CPU, or this process's GPU
-    model.to(device)
+    model, scheduler = diffusion.unet.to(device), diffusion.scheduler
+    inputs = diffusion.to_unet_space(images)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay)
     start_step, rows, wall_before = restore(ckpt, model, ema, optimizer, run, cfg.steps, resume)
 
-    n = len(images)
+    n = len(inputs)
     net = acc.prepare_model(model) if world > 1 else model  # DDP: gradients averaged over processes
     mine = slice(rank * cfg.batch_size // world, (rank + 1) * cfg.batch_size // world)
     model.train()
@@ -184,8 +96,7 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
         lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x0 = images[batch_indices(n, cfg.batch_size, cfg.seed, step)]
-        x0 = x0 if x0.is_floating_point() else to_model_range(x0)  # uint8 pixels, or an LDM's latents
+        x0 = inputs[batch_indices(n, cfg.batch_size, cfg.seed, step)]
         gen = seeds.generator(cfg.seed, seeds.STEP, step)
         noise = torch.randn(x0.shape, generator=gen)  # drawn on the CPU: the same on every device
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=gen)
@@ -218,10 +129,7 @@ def train(model, scheduler, images: torch.Tensor, cfg: TrainConfig, out: str | P
     acc.wait_for_everyone()
     if not acc.is_main_process:
         return model
-    with atomic_dir(out / "unet") as tmp:
-        write_unet(model, tmp)
-    with atomic_dir(out / "scheduler") as tmp:
-        scheduler.save_pretrained(tmp)
+    diffusion.write_into(out)
     write_log(out / "train_log.csv", rows)
     write_json_atomic(out / "cost.json", {
         "steps": cfg.steps, "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,

@@ -5,7 +5,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may wait on the network
 import pytest
 import torch
 
-from diffprune.models import build_unet, default_scheduler
+from diffprune.unet import build_unet, default_scheduler
 
 
 @pytest.fixture(params=[(1, 16), (3, 16)], ids=["gray", "rgb"])

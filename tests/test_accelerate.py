@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from diffprune import save_model
 from diffprune.cli import main
-from diffprune.models import build_unet
+from diffprune.models import pixel_model
 from diffprune.sample import load_samples, save_samples
+from diffprune.unet import build_unet
 
 ARGS = ["--n", "10", "--steps", "3", "--batch-size", "2", "--shard-size", "4", "--seed", "1", "--quiet"]
 
@@ -21,7 +21,7 @@ ARGS = ["--n", "10", "--steps", "3", "--batch-size", "2", "--shard-size", "4", "
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("models") / "tiny"
-    save_model(build_unet("tiny", 1, 16, seed=0), d)
+    pixel_model(build_unet("tiny", 1, 16, seed=0)).save(d)
     return d
 
 

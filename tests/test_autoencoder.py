@@ -10,8 +10,8 @@ from diffprune import DiffpruneError
 from diffprune.autoencoder import build_autoencoder, decode, encode, load_autoencoder, train_autoencoder
 from diffprune.cli import main
 from diffprune.data import load_dataset
-from diffprune.models import build_unet, default_scheduler
 from diffprune.train import TrainConfig
+from diffprune.unet import build_unet, default_scheduler
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,23 @@ def test_diffusers_ldm_pipeline_decodes_a_latent_unet_through_it(tmp_path, digit
     assert images.shape == (2, 32, 32, 1)
 
 
+def test_a_latent_diffusion_model_works_in_latents_and_carries_its_autoencoder_byte_for_byte(tmp_path, digits):
+    from diffprune.models import DiffusionModel
+    _train(tmp_path / "ae", 2, digits)
+    model = DiffusionModel(build_unet("tiny", 4, 7, seed=0), default_scheduler(), load_autoencoder(tmp_path / "ae"),
+                           tmp_path / "ae")
+    assert model.latent and model.data_shape() == (1, 28, 28) and model.unet_shape() == (4, 7, 7)
+    z = model.to_unet_space(digits[0][:3])
+    assert z.shape == (3, 4, 7, 7) and torch.equal(z, encode(model.autoencoder, digits[0][:3]))
+    assert model.to_images(z).dtype == torch.uint8 and model.to_images(z).shape == (3, 1, 28, 28)
+    model.save(tmp_path / "ldm")
+    weights = "vqvae/diffusion_pytorch_model.safetensors"
+    assert (tmp_path / "ldm" / weights).read_bytes() == (tmp_path / "ae" / weights).read_bytes()
+    loaded = DiffusionModel.load(tmp_path / "ldm")
+    assert loaded.latent and loaded.source == tmp_path / "ldm"
+    assert torch.equal(loaded.to_unet_space(digits[0][:3]), z)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--preset", "huge"], "invalid choice"),
     (["--steps", "0"], "steps must be >= 1"),
@@ -91,9 +108,9 @@ def test_bad_arguments_are_one_line_and_write_nothing(tmp_path, capsys, args, me
 
 
 def test_a_latent_model_trains_prunes_finetunes_and_samples_with_its_autoencoder_unchanged(tmp_path, capsys):
-    from diffprune.models import load_unet
     from diffprune.sample import load_samples
     from diffprune.standins import write_images
+    from diffprune.unet import load_unet
 
     data = f"folder:{write_images(tmp_path / 'images')}"
     ae, teacher, pruned, tuned = (str(tmp_path / n) for n in ("ae", "teacher", "pruned", "tuned"))

@@ -3,18 +3,19 @@ import json
 import numpy as np
 import pytest
 
-from diffprune import load_unet, save_model
+from diffprune import load_unet
 from diffprune.cli import main
 from diffprune.importance import METHODS
-from diffprune.models import build_unet
+from diffprune.models import pixel_model
 from diffprune.threshold import should_stop
+from diffprune.unet import build_unet
 
 
 @pytest.fixture(scope="module")
 def dense_dir(tmp_path_factory):
     """A tiny 1x28x28 UNet with multi-head attention, saved as a model directory (mnist-5k shape)."""
     d = tmp_path_factory.mktemp("models") / "dense"
-    save_model(build_unet("tiny", 1, 28, seed=0), d)
+    pixel_model(build_unet("tiny", 1, 28, seed=0)).save(d)
     return d
 
 

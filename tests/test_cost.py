@@ -1,7 +1,7 @@
 from diffusers.models.attention_processor import Attention, AttnProcessor
 
 from diffprune.cost import count_macs
-from diffprune.models import build_unet
+from diffprune.unet import build_unet
 
 
 def test_attention_matmuls_are_counted():

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from diffprune import DiffpruneError
-from diffprune.data import fixed_batch, load_dataset, to_model_range, to_uint8
+from diffprune.data import fixed_batch, load_dataset
+from diffprune.images import to_model_range, to_uint8
 
 
 def _write_idx(path, array):

@@ -18,7 +18,7 @@ def study(tmp_path, monkeypatch):
 def test_a_latent_teacher_is_pruned_finetuned_and_sampled_with_its_autoencoder_unchanged(study):
     import numpy as np
 
-    from diffprune.models import load_unet
+    from diffprune.unet import load_unet
     t = pipeline.teacher(LDM)
     assert load_unet(t.path).config.in_channels == 4  # the UNet learns 4x8x8 latents of 3x32x32 images
     pruned = pipeline.pruned(t, method="diff-pruning", ratio=0.3, seed=0, timestep_stride=250, batch_size=4,

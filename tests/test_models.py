@@ -5,8 +5,10 @@ import torch
 from conftest import images_for
 from diffusers import DDIMPipeline, DDIMScheduler
 
-from diffprune import DiffpruneError, load_unet, prune, save_model
-from diffprune.models import HISTORY, WEIGHTS, build_unet
+from diffprune import DiffpruneError, load_unet, prune
+from diffprune.images import to_model_range
+from diffprune.models import pixel_model
+from diffprune.unet import HISTORY, WEIGHTS, build_unet, image_shape
 
 
 def _outputs(model):
@@ -19,12 +21,12 @@ def _outputs(model):
 def pruned_dir(tmp_path, tiny_unet, scheduler):
     model, _ = prune(tiny_unet, "diff-pruning", 0.3, scheduler=scheduler, images=images_for(tiny_unet),
                      timestep_stride=100, progress=False)
-    save_model(model, tmp_path / "pruned", scheduler)
+    pixel_model(model, scheduler).save(tmp_path / "pruned")
     return model, tmp_path / "pruned"
 
 
 def test_dense_round_trip_is_bit_identical(tmp_path, tiny_unet):
-    save_model(tiny_unet, tmp_path / "dense")
+    pixel_model(tiny_unet).save(tmp_path / "dense")
     assert torch.equal(_outputs(tiny_unet), _outputs(load_unet(tmp_path / "dense")))
 
 
@@ -39,6 +41,19 @@ def test_pruned_round_trip_is_bit_identical_and_samples(pruned_dir):
     images = pipe(batch_size=2, num_inference_steps=3, output_type="np",
                   generator=torch.Generator().manual_seed(0)).images
     assert images.shape == (2, 16, 16, reloaded.config.in_channels)
+
+
+def test_a_pixel_model_is_the_identity_case(tmp_path, tiny_unet):
+    from diffprune.models import DiffusionModel
+    x = torch.randint(0, 256, (2, *image_shape(tiny_unet)), dtype=torch.uint8)
+    model = pixel_model(tiny_unet)
+    assert not model.latent and model.data_shape() == model.unet_shape() == image_shape(tiny_unet)
+    assert torch.equal(model.to_unet_space(x), to_model_range(x))
+    assert torch.equal(model.to_images(model.to_unet_space(x)), x)
+    model.save(tmp_path / "m")
+    loaded = DiffusionModel.load(tmp_path / "m")
+    assert not loaded.latent and not (tmp_path / "m" / "vqvae").exists()
+    assert torch.equal(_outputs(tiny_unet), _outputs(loaded.unet))
 
 
 def test_truncated_weights_are_refused(pruned_dir):

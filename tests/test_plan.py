@@ -12,7 +12,8 @@ import diffprune.study
 from diffprune import DiffpruneError, pipeline, plan
 from diffprune.book import render
 from diffprune.chapters import rq1
-from diffprune.models import build_unet, save_model
+from diffprune.models import pixel_model
+from diffprune.unet import build_unet
 
 KW = dict(dataset="mnist-5k", batch_size=4, lr=1e-3, warmup_steps=2, seed=0)
 
@@ -30,7 +31,7 @@ def _row(teacher_dir: str, steps: int) -> dict:
 def teacher_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
     plan.recorded_rates.cache_clear()
-    yield str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / "teacher"))
+    yield str(pixel_model(build_unet("tiny", 1, 28, seed=0)).save(tmp_path / "teacher"))
     plan.recorded_rates.cache_clear()
 
 

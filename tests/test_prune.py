@@ -7,8 +7,8 @@ from diffusers.models.attention_processor import Attention
 
 from diffprune import DiffpruneError, count_macs, count_params, importance, prune
 from diffprune.importance import METHODS, accumulate_gradients
-from diffprune.models import build_unet
 from diffprune.threshold import should_stop
+from diffprune.unet import build_unet
 
 
 def _prune(model, method, ratio, scheduler, **kw):

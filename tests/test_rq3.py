@@ -84,8 +84,8 @@ def test_the_goal_is_met_or_missed_only_where_every_round_agrees():
 
 @pytest.mark.parametrize("sampler, steps", [("ddim", 100), ("dpm-solver++", 10)])
 def test_every_frontier_sampler_takes_a_spacing_it_accepts(sampler, steps):
-    from diffprune.models import default_scheduler
     from diffprune.sample import check
+    from diffprune.unet import default_scheduler
     q = rq3.sampled_by({"spacing": "quad", "sampler": "ddim", "ddim_steps": 100}, sampler, steps)
     assert q["sampler"] == sampler and q["ddim_steps"] == steps
     assert q["spacing"] == ("quad" if sampler == "ddim" else "uniform")  # DDIM keeps the paper's quad

@@ -6,8 +6,9 @@ import torch
 from diffusers import DDIMScheduler
 
 from diffprune import DiffpruneError, seeds
-from diffprune.models import build_unet
+from diffprune.models import DiffusionModel
 from diffprune.sample import ddim_timesteps, sample, sample_batch
+from diffprune.unet import build_unet
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +43,13 @@ def test_noise_is_paired_by_seed_and_index_not_by_batch(model, scheduler, sample
     if sampler == "ddpm":
         from diffusers import DDPMScheduler
         sched = DDPMScheduler.from_config(scheduler.config, num_train_timesteps=20)
-    a = sample(model, sched, 5, seed=7, sampler=sampler, batch_size=5, progress=False, **steps, **kw)
-    b = sample(model, sched, 5, seed=7, sampler=sampler, batch_size=2, progress=False, **steps, **kw)
-    c = sample(model, sched, 2, seed=7, sampler=sampler, start=3, progress=False, **steps, **kw)
+    a = sample(DiffusionModel(model, sched), 5, seed=7, sampler=sampler, batch_size=5, progress=False, **steps, **kw)
+    b = sample(DiffusionModel(model, sched), 5, seed=7, sampler=sampler, batch_size=2, progress=False, **steps, **kw)
+    c = sample(DiffusionModel(model, sched), 2, seed=7, sampler=sampler, start=3, progress=False, **steps, **kw)
     assert a.dtype == np.uint8 and a.shape == (5, 16, 16, 1)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # batched matmuls may round differently
     assert np.abs(a[3:].astype(int) - c.astype(int)).max() <= 1
-    d = sample(model, sched, 5, seed=8, sampler=sampler, batch_size=5, progress=False, **steps, **kw)
+    d = sample(DiffusionModel(model, sched), 5, seed=8, sampler=sampler, batch_size=5, progress=False, **steps, **kw)
     assert np.abs(a.astype(int) - d.astype(int)).mean() > 5
 
 
@@ -61,13 +62,13 @@ def test_dpm_solver_solves_the_same_ode_as_ddim(model, scheduler):
     coarse = sample_batch(model, scheduler, gens(), steps=10)
     assert (dpm - fine).abs().mean() < (coarse - fine).abs().mean()
     with pytest.raises(DiffpruneError, match="neither a spacing nor eta"):
-        sample(model, scheduler, 2, sampler="dpm-solver++", spacing="quad", progress=False)
+        sample(DiffusionModel(model, scheduler), 2, sampler="dpm-solver++", spacing="quad", progress=False)
 
 
 def test_bad_sampler_arguments(model, scheduler):
     with pytest.raises(DiffpruneError, match="sampler"):
-        sample(model, scheduler, 2, sampler="euler", progress=False)
+        sample(DiffusionModel(model, scheduler), 2, sampler="euler", progress=False)
     with pytest.raises(DiffpruneError, match="spacing"):
-        sample(model, scheduler, 2, spacing="cosine", progress=False)
+        sample(DiffusionModel(model, scheduler), 2, spacing="cosine", progress=False)
     with pytest.raises(DiffpruneError, match="steps"):
-        sample(model, scheduler, 2, steps=0, progress=False)
+        sample(DiffusionModel(model, scheduler), 2, steps=0, progress=False)

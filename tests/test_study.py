@@ -13,9 +13,10 @@ from diffprune import evaluation, pipeline, plan
 from diffprune.book import chapters
 from diffprune.chapter import spec
 from diffprune.chapters import findings, ldm, rq1, rq2, rq3, teachers
-from diffprune.models import build_unet, save_model
+from diffprune.models import pixel_model
 from diffprune.paths import DATA_DIR, ROOT
 from diffprune.study import RECORD, STEPS
+from diffprune.unet import build_unet
 
 
 def _forbid_computing(monkeypatch):
@@ -117,7 +118,9 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         used.update(row["samples"] for row in rows)
     for q in rq2.sweep_teachers(r, "content"):
         content = rq2.content_rows(q)
-        assert len(content) == 2 * len(rq2.content_windows(q)) and content["detail"].notna().all()
+        assert len(content) == len(q["content_repair_steps"]) * len(rq2.content_windows(q))
+        assert content["detail"].notna().all() and content["kappa"].notna().all()
+        assert len(rq2.candidate_table(q)[0]) == len(rq2.CANDIDATE_METHODS) * len(q["content_candidates"])
     for q in evaluation.every_teacher(r):
         assert rq2.map_section(q)["reading"]  # the importance map needs no pruned model's weights
     assert plan.spent(rq2.work(r))["hours"] > 0  # every artifact behind RQ2 has its record
@@ -153,7 +156,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
 @pytest.fixture
 def tiny_teacher(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
-    d = save_model(build_unet("tiny", 1, 16, seed=0), tmp_path / "teacher")
+    d = pixel_model(build_unet("tiny", 1, 16, seed=0)).save(tmp_path / "teacher")
     return pipeline.teacher(str(d))
 
 
@@ -187,7 +190,7 @@ def test_an_artifact_known_only_by_key_cannot_be_recomputed(tiny_teacher):
 
 def test_a_longer_finetune_resumes_from_a_shorter_one_with_the_same_weights(tmp_path, monkeypatch):
     import diffprune.train
-    from diffprune.models import load_unet
+    from diffprune.unet import load_unet
     steps = []
     loss = diffprune.train.noise_prediction_loss
     monkeypatch.setattr(diffprune.train, "noise_prediction_loss", lambda *a: steps.append(1) or loss(*a))
@@ -195,7 +198,7 @@ def test_a_longer_finetune_resumes_from_a_shorter_one_with_the_same_weights(tmp_
 
     def run(study: str, **more):
         monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / study))
-        t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / study / "teacher")))
+        t = pipeline.teacher(str(pixel_model(build_unet("tiny", 1, 28, seed=0)).save(tmp_path / study / "teacher")))
         pruned = pipeline.pruned(t, method="random", ratio=0.25, seed=0)
         assert pipeline.finetuned(pruned, steps=0, **kw) is pruned  # checkpoint 0 is the pruned model
         return pipeline.finetuned(pruned, steps=6, **kw, **more)

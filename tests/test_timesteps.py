@@ -10,8 +10,9 @@ from conftest import images_for
 from diffprune import DiffpruneError, pipeline, prune
 from diffprune.cli import main
 from diffprune.importance import accumulate_gradients, fixed_noise
-from diffprune.models import build_unet, save_model
+from diffprune.models import pixel_model
 from diffprune.prune import channel_scores, removed_channels
+from diffprune.unet import build_unet
 
 
 def test_the_window_up_to_the_stop_t_keeps_exactly_diff_prunings_channels(tiny_unet, scheduler):
@@ -63,7 +64,7 @@ def test_bad_windows_are_refused(tiny_unet, scheduler):
 @pytest.fixture(scope="module")
 def dense_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("models") / "dense"
-    save_model(build_unet("tiny", 1, 28, seed=0), d)
+    pixel_model(build_unet("tiny", 1, 28, seed=0)).save(d)
     return d
 
 
@@ -97,7 +98,7 @@ def test_prune_cli_bad_window_is_one_line_and_no_output(dense_dir, tmp_path, cap
 
 def test_loss_curve_batch_zero_is_what_the_importance_pass_visits(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
-    t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / "teacher")))
+    t = pipeline.teacher(str(pixel_model(build_unet("tiny", 1, 28, seed=0)).save(tmp_path / "teacher")))
     curve = pipeline.loss_curve(t, dataset="mnist-5k", n_batches=2, batch_size=4, stride=250, seed=1).result(
         "loss_curve.json")
     assert curve["t"] == [0, 250, 500, 750] and len(curve["loss"]) == 2 and curve["loss"][0] != curve["loss"][1]
@@ -141,7 +142,7 @@ def test_one_walk_gives_every_windows_gradients(scheduler):
 
 def test_pruned_in_window_is_the_window_prune_from_one_cached_walk(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
-    t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / "teacher")))
+    t = pipeline.teacher(str(pixel_model(build_unet("tiny", 1, 28, seed=0)).save(tmp_path / "teacher")))
     stages = pipeline.gradient_stages(t, dataset="mnist-5k", batch_size=4, stride=250, seed=1, stages=[500, 1000])
     for window in ((0, 500), (500, 1000), (0, 1000)):
         walk = pipeline.pruned_in_window(t, stages, window, method="diff-pruning", ratio=0.25)
@@ -157,7 +158,7 @@ def test_pruned_in_window_is_the_window_prune_from_one_cached_walk(tmp_path, mon
 
 def test_prune_keys_hold_every_choice_and_earlier_keys_stay(tmp_path):
     from diffprune.study import step_key
-    t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 28, seed=0), tmp_path / "teacher")))
+    t = pipeline.teacher(str(pixel_model(build_unet("tiny", 1, 28, seed=0)).save(tmp_path / "teacher")))
     kw = dict(method="diff-pruning", ratio=0.25, seed=1, timestep_stride=250, batch_size=4, dataset="mnist-5k")
     keys = {pipeline.pruned(t, threshold=T, score=s, **kw).key for T in (0.0, 0.05) for s in (None, "square", "sum")}
     keys |= {pipeline.pruned(t, window=w, score=s, **kw).key for w in ((0, 500), (500, 1000)) for s in (None, "sum")}

@@ -3,8 +3,9 @@ import torch
 
 import diffprune.train as train_mod
 from diffprune import DiffpruneError, load_unet
-from diffprune.models import build_unet
+from diffprune.models import DiffusionModel
 from diffprune.train import TrainConfig, batch_indices, train
+from diffprune.unet import build_unet
 
 
 def _images(n=40):
@@ -20,7 +21,7 @@ def _model():
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, scheduler, monkeypatch):
-    reference = train(_model(), scheduler, _images(), _cfg(), tmp_path / "a", progress=False)
+    reference = train(DiffusionModel(_model(), scheduler), _images(), _cfg(), tmp_path / "a", progress=False)
 
     calls = {"n": 0}
     real = train_mod.noise_prediction_loss
@@ -33,10 +34,10 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, scheduler, monkey
 
     monkeypatch.setattr(train_mod, "noise_prediction_loss", crash_at_step_5)
     with pytest.raises(KeyboardInterrupt):
-        train(_model(), scheduler, _images(), _cfg(), tmp_path / "b", progress=False)
+        train(DiffusionModel(_model(), scheduler), _images(), _cfg(), tmp_path / "b", progress=False)
     assert not (tmp_path / "b" / "unet").exists()  # nothing final was written
     monkeypatch.setattr(train_mod, "noise_prediction_loss", real)
-    resumed = train(_model(), scheduler, _images(), _cfg(), tmp_path / "b", progress=False)
+    resumed = train(DiffusionModel(_model(), scheduler), _images(), _cfg(), tmp_path / "b", progress=False)
 
     for p, q in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(p, q)
@@ -45,14 +46,15 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, scheduler, monkey
 
 
 def test_resume_with_other_parameters_is_refused(tmp_path, scheduler):
-    train(_model(), scheduler, _images(), _cfg(steps=3), tmp_path / "a", progress=False)
+    train(DiffusionModel(_model(), scheduler), _images(), _cfg(steps=3), tmp_path / "a", progress=False)
     with pytest.raises(DiffpruneError, match="other parameters"):
-        train(_model(), scheduler, _images(), _cfg(steps=6, lr=1e-3), tmp_path / "a", progress=False)
+        train(DiffusionModel(_model(), scheduler), _images(), _cfg(steps=6, lr=1e-3), tmp_path / "a", progress=False)
 
 
 def test_loss_decreases_on_a_tiny_problem(tmp_path, scheduler):
     images = torch.full((16, 1, 16, 16), 200, dtype=torch.uint8)
-    train(_model(), scheduler, images, _cfg(steps=40, lr=2e-3, checkpoint_every=40), tmp_path, progress=False)
+    train(DiffusionModel(_model(), scheduler), images, _cfg(steps=40, lr=2e-3, checkpoint_every=40), tmp_path,
+          progress=False)
     rows = (tmp_path / "train_log.csv").read_text().splitlines()[1:]
     losses = [float(r.split(",")[1]) for r in rows]
     assert sum(losses[-5:]) < sum(losses[:5])

@@ -74,9 +74,10 @@ def test_paired_fd_sees_a_shift_that_unpaired_intervals_hide():
 
 def test_paired_fd_refuses_sets_not_drawn_from_the_same_noise(tmp_path, monkeypatch):
     from diffprune.artifacts import DiffpruneError
-    from diffprune.models import build_unet, save_model
+    from diffprune.models import pixel_model
+    from diffprune.unet import build_unet
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
-    t = pipeline.teacher(str(save_model(build_unet("tiny", 1, 16, seed=0), tmp_path / "teacher")))
+    t = pipeline.teacher(str(pixel_model(build_unet("tiny", 1, 16, seed=0)).save(tmp_path / "teacher")))
     a, b = (pipeline.samples(t, n=4, seed=s, steps=2) for s in (0, 1))
     with pytest.raises(DiffpruneError, match="same noise"):
         pipeline.paired_fd(a, b, dataset="mnist-5k", split="test", features="effnet-l0@128", n_reference=16, n_boot=5)

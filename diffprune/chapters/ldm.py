@@ -85,12 +85,10 @@ CHAPTER = Chapter("ldm", parameters=(
 
 def decode_macs(q: dict) -> int:
     """MACs of decoding one sample of the profile's teacher (0 for a pixel-space one)."""
-    from ..autoencoder import load_autoencoder
     from ..cost import count_decode_macs
-    from ..models import image_shape, load_unet
-    d = pipeline.teacher(q["teacher"]).path
-    vqvae = load_autoencoder(d)
-    return 0 if vqvae is None else count_decode_macs(vqvae, image_shape(load_unet(d)))
+    from ..models import DiffusionModel
+    model = DiffusionModel.load(pipeline.teacher(q["teacher"]).path)
+    return count_decode_macs(model.autoencoder, model.unet_shape()) if model.latent else 0
 
 
 def run(p: dict) -> dict[str, dict]:

@@ -26,7 +26,7 @@ def summary(p: dict) -> dict:
     """Size, training cost and quality of the profile's teacher; its samples and Fréchet distance
     use the profile's sampling and metric parameters (the same cached artifacts RQ1 uses)."""
     from ..data import load_dataset
-    from ..models import image_shape, load_unet
+    from ..unet import image_shape, load_unet
 
     t = pipeline.teacher(p["teacher"])
     cost = t.result("cost.json") if t.has("cost.json") else {}

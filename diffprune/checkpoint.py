@@ -1,0 +1,96 @@
+"""Checkpoints of a training run, shared by both training loops (the UNet's in `train`, the
+autoencoder's in `autoencoder`): the batch of a step, safetensors + JSON checkpoints written
+atomically, resuming from one only when it holds the same run, and the loss log.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from diffusers.training_utils import EMAModel
+
+from . import seeds
+from .artifacts import DiffpruneError, atomic_dir, write_bytes_atomic
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """Indices of step `step`'s batch: epochs are seeded permutations, so any step is reproducible."""
+    per_epoch = max(n // batch_size, 1)
+    epoch, pos = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=seeds.generator(seed, seeds.EPOCH, epoch))
+    return perm[pos * batch_size:(pos + 1) * batch_size]
+
+
+def save_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer, state: dict) -> None:
+    with atomic_dir(ckpt) as tmp:
+        safetensors.torch.save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
+                                    tmp / "model.safetensors")
+        safetensors.torch.save_file({str(i): p.contiguous().cpu() for i, p in enumerate(ema.shadow_params)},
+                                    tmp / "ema.safetensors")
+        opt = optimizer.state_dict()
+        tensors, slots = {}, {}
+        for pid, s in opt["state"].items():
+            slots[pid] = []
+            for k, v in s.items():
+                tensors[f"{pid}.{k}"] = v.contiguous().cpu()
+                slots[pid].append(k)
+        safetensors.torch.save_file(tensors, tmp / "optimizer.safetensors")
+        state = {**state, "optimizer": {"param_groups": opt["param_groups"], "slots": slots},
+                 "ema_optimization_step": ema.optimization_step}
+        (tmp / "state.json").write_text(json.dumps(state))
+
+
+def _load_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer) -> dict:
+    try:
+        state = json.loads((ckpt / "state.json").read_text())
+        model.load_state_dict(safetensors.torch.load_file(ckpt / "model.safetensors"), strict=True)
+        device = next(model.parameters()).device
+        shadow = safetensors.torch.load_file(ckpt / "ema.safetensors", device=str(device))
+        ema.shadow_params = [shadow[str(i)] for i in range(len(shadow))]
+        ema.optimization_step = state["ema_optimization_step"]
+        tensors = safetensors.torch.load_file(ckpt / "optimizer.safetensors")
+        opt_state = {int(pid): {k: tensors[f"{pid}.{k}"] for k in keys}
+                     for pid, keys in state["optimizer"]["slots"].items()}
+        optimizer.load_state_dict({"state": opt_state, "param_groups": state["optimizer"]["param_groups"]})
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise DiffpruneError(f"cannot resume from {ckpt}: {type(e).__name__}: {e}".splitlines()[0]) from None
+    return state
+
+
+# How long a run goes and how often it reports change no weight: a run may resume with others.
+_NOT_IDENTITY = ("steps", "checkpoint_every", "log_every")
+
+
+def _identity(run: dict) -> dict:
+    return {**run, "config": {k: v for k, v in run["config"].items() if k not in _NOT_IDENTITY}}
+
+
+def restore(ckpt: Path, model, ema: EMAModel, optimizer, run: dict, steps: int,
+            resume: bool) -> tuple[int, list, float]:
+    """Step, log rows and wall time to go on from: the checkpoint `ckpt` if resuming (it must hold
+    the same run), else nothing (a checkpoint there is removed when told not to resume)."""
+    out = ckpt.parent
+    start_step, rows, wall_before = 0, [], 0.0
+    if resume and (ckpt / "state.json").is_file():
+        state = _load_checkpoint(ckpt, model, ema, optimizer)
+        if _identity(state["run"]) != _identity(run):
+            raise DiffpruneError(f"{out} holds a run with other parameters; pass another --out or --no-resume")
+        start_step, rows, wall_before = state["step"], state["log"], state["wall_time_s"]
+    elif resume is False and ckpt.exists():
+        import shutil
+        shutil.rmtree(ckpt)
+    if start_step > steps:
+        raise DiffpruneError(f"{out} is already at step {start_step} > steps {steps}")
+    return start_step, rows, wall_before
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["step", "loss", "lr", "images_seen", "wall_time_s"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(path, buf.getvalue().encode())
