@@ -21,7 +21,8 @@ from . import profiles
 from .artifacts import DiffpruneError
 
 # A unit of cached work: a module-level function and its arguments, so that worker processes can
-# receive it. A chapter's work is a list of stages; the jobs of one stage are independent.
+# receive it. A chapter's work is a flat list of jobs; jobs that share a step compute it once (the
+# cache's locks), and listing the shared ones first keeps parallel jobs from waiting on each other.
 Job = tuple[Callable, tuple]
 
 
@@ -30,7 +31,7 @@ class Chapter:
     name: str
     parameters: tuple[str, ...]                       # keys of profiles.PARAMETERS it reads
     own: dict[str, profiles.Parameter] = field(default_factory=dict)  # parameters only it reads
-    work: Callable[[dict], list[list[Job]]] | None = None
+    work: Callable[[dict], list[Job]] | None = None
     checks: tuple[Callable[[dict], object], ...] = ()  # checks across parameters: raise DiffpruneError
 
     def definitions(self) -> dict[str, profiles.Parameter]:

@@ -497,11 +497,12 @@ def cmd_study(a) -> None:
         else:
             with ProcessPoolExecutor(a.jobs) as pool:
                 rows = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc=f"{c.name}: jobs"))
-        if a.bulk:  # the model directories behind the chapter's evaluated rows
+        if a.bulk:  # the model directories and sample sets behind the chapter's evaluated rows
             for row in (r for job in rows for r in (job if isinstance(job, list) else [job])):
                 if isinstance(row, dict) and "model_dir" in row:
                     print(json.dumps({"chapter": c.name, "row": row.get("row", row.get("teacher")),
-                                      "seed": row["seed"], "dataset": row["dataset"], "model_dir": row["model_dir"]}))
+                                      "seed": row["seed"], "dataset": row["dataset"], "model_dir": row["model_dir"],
+                                      "samples_dir": row.get("samples_dir")}))
 
 
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "autoencoder": cmd_autoencoder, "finetune": cmd_finetune,

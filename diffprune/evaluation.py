@@ -67,7 +67,7 @@ def evaluate(model: pipeline.Artifact, p: dict, seed: int, teacher: pipeline.Art
     fd = pipeline.fd(s, dataset=p["dataset"], split="test", features=p["features"],
                      n_reference=p["n_reference"], n_boot=p["n_boot"])
     row = {"dataset": p["dataset"], "seed": seed, **pipeline.size(model), **_flat("fd", fd), "fd_metric": fd["metric"],
-           "samples": s.key, "model": model.key, "model_dir": str(model.results)}
+           "samples": s.key, "samples_dir": str(s.results), "model": model.key, "model_dir": str(model.results)}
     if teacher is not None:
         cons = pipeline.consistency(samples_of(teacher, p, seed), s, classifier_of(p))
         row.update({**_flat("ssim", cons["ssim"]), **_flat("content", cons.get("content"))})
@@ -134,9 +134,9 @@ def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, see
     s = samples_of(model, p, seed, n)
     cons = pipeline.consistency(samples_of(teacher, p, seed, n), s, classifier_of(p), detail=True, kappa=True)
     content = cons.get("content") or {}
-    return {"dataset": p["dataset"], "seed": seed, "n": n, "samples": s.key, "model": model.key,
-            "model_dir": str(model.results), **_flat("ssim", cons["ssim"]), **_flat("detail", cons["detail"]),
-            **_flat("content", content or None), **_flat("kappa", content.get("kappa")),
+    return {"dataset": p["dataset"], "seed": seed, "n": n, "samples": s.key, "samples_dir": str(s.results),
+            "model": model.key, "model_dir": str(model.results), **_flat("ssim", cons["ssim"]),
+            **_flat("detail", cons["detail"]), **_flat("content", content or None), **_flat("kappa", content.get("kappa")),
             "classifier_accuracy": content.get("classifier_test_accuracy")}
 
 

@@ -126,3 +126,45 @@ def test_every_flag_of_every_command_explains_itself():
             if action.dest != "help":
                 assert action.help, f"{name} {action.option_strings}: no help="
         assert parser.formatter_class is argparse.ArgumentDefaultsHelpFormatter, f"{name}: defaults not shown"
+
+
+def test_metrics_cli_against_a_data_set_and_judged_by_a_trained_classifier(dense_dir, tmp_path, capsys):
+    a = str(tmp_path / "a.npz")
+    assert main(["sample", "--model", str(dense_dir), "--n", "8", "--steps", "2", "--out", a, "--quiet"]) == 0
+    capsys.readouterr()
+    fds = {}
+    for n in (20, 40):
+        assert main(["metrics", "--samples", a, "--reference", "dataset:mnist-5k:test", "--n-reference", str(n),
+                     "--bootstrap", "5", "--quiet"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        assert r["reference"] == {"dataset": "mnist-5k", "split": "test", "n": n}
+        assert r["fd"]["ci_low"] <= r["fd"]["value"] <= r["fd"]["ci_high"] and r["fd"]["value"] > 0
+        fds[n] = r["fd"]["value"]
+    assert fds[20] != fds[40]  # the reference is the subset asked for
+
+    clf = tmp_path / "clf"
+    assert main(["classifier", "--dataset", "mnist-5k", "--epochs", "0", "--out", str(clf), "--quiet"]) == 2
+    assert "--epochs" in capsys.readouterr().err and not clf.exists()
+    assert main(["classifier", "--dataset", "mnist-5k", "--epochs", "1", "--out", str(clf), "--quiet"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert len(meta["classes"]) == 10 and meta["test_accuracy"] > 0.5  # ten times chance after one epoch
+    assert (clf / "model.safetensors").is_file() and json.loads((clf / "meta.json").read_text()) == meta
+    assert main(["metrics", "--samples", a, "--samples-b", a, "--classifier", str(clf), "--bootstrap", "5",
+                 "--quiet"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["content"]["value"] == 1.0 and r["content"]["classifier_test_accuracy"] == meta["test_accuracy"]
+
+
+def test_train_cli_resumes_only_the_same_run_unless_told_not_to(tmp_path, capsys):
+    out = str(tmp_path / "teacher")
+    run = ["train", "--dataset", "mnist-5k", "--preset", "tiny", "--batch-size", "4", "--grid", "0", "--quiet",
+           "--out", out]
+    assert main([*run, "--steps", "2"]) == 0
+    assert main([*run, "--steps", "3"]) == 0  # resumes: the same run, longer
+    assert json.loads((tmp_path / "teacher" / "cost.json").read_text())["steps"] == 3
+    capsys.readouterr()
+    assert main([*run, "--steps", "3", "--lr", "0.001"]) == 2
+    assert "other parameters" in capsys.readouterr().err
+    assert main([*run, "--steps", "2", "--lr", "0.001", "--no-resume"]) == 0
+    cost = json.loads((tmp_path / "teacher" / "cost.json").read_text())
+    assert cost["steps"] == 2 and cost["config"]["lr"] == 0.001

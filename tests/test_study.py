@@ -3,11 +3,13 @@ bulk comes back only when a computation needs it."""
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import diffprune.sample
 import diffprune.study
 from diffprune import evaluation, pipeline, plan
 from diffprune.book import chapters
@@ -216,6 +218,69 @@ def test_a_longer_finetune_resumes_from_a_shorter_one_with_the_same_weights(tmp_
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_an_interrupted_finetune_resumes_from_its_partial_checkpoint(tmp_path, monkeypatch):
+    import diffprune.train
+    from diffprune.unet import load_unet
+    calls = []
+    loss = diffprune.train.noise_prediction_loss
+
+    def interrupted_at_5(*a):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return loss(*a)
+    monkeypatch.setattr(diffprune.train, "noise_prediction_loss", interrupted_at_5)
+    kw = dict(dataset="mnist-5k", steps=6, batch_size=4, lr=1e-3, warmup_steps=2, seed=0)  # checkpoint every 3
+
+    def finetuned(study: str):
+        monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / study))
+        t = pipeline.teacher(str(pixel_model(build_unet("tiny", 1, 28, seed=0)).save(tmp_path / study / "teacher")))
+        return pipeline.finetuned(pipeline.pruned(t, method="random", ratio=0.25, seed=0), **kw).path
+
+    with pytest.raises(KeyboardInterrupt):
+        finetuned("interrupted")
+    partial = next((tmp_path / "interrupted" / "finetune").glob("*.partial"))
+    assert json.loads((partial / "checkpoint" / "state.json").read_text())["step"] == 3
+    resumed = finetuned("interrupted")  # steps 4 to 6 only
+    assert len(calls) == 5 + 3 and not partial.exists()
+    whole = finetuned("whole")
+    a, b = load_unet(resumed).state_dict(), load_unet(whole).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_failed_regeneration_keeps_the_record_and_the_next_one_completes(tiny_teacher, monkeypatch):
+    s = pipeline.samples(tiny_teacher, n=4, seed=1, steps=2)
+    images, _ = pipeline.load_full_samples(s)
+    record = (s.path / RECORD).read_bytes()
+    (s.path / pipeline.SAMPLES).unlink()
+    with monkeypatch.context() as m:
+        m.setattr(diffprune.sample, "sample_batch", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("power cut")))
+        with pytest.raises(RuntimeError, match="power cut"):
+            pipeline.load_full_samples(s)
+    d = s.results  # the directory as it is (`path` would bring the bulk back)
+    assert (d / RECORD).read_bytes() == record and np.array_equal(s.preview(), images[:pipeline.PREVIEW_N])
+    assert not (d / pipeline.SAMPLES).exists()  # no half-written bulk beside the record
+    again, _ = pipeline.load_full_samples(s)
+    assert np.array_equal(again, images) and not d.with_name(d.name + ".partial").exists()
+
+
+def test_recompute_runs_each_step_once_per_run_id(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    runs = []
+
+    def compute(work):
+        runs.append(1)
+        (work / "out.json").write_text(json.dumps({"n": len(runs)}))
+    d = diffprune.study.cached("timing", {"x": 1}, compute)
+    diffprune.study.cached("timing", {"x": 1}, compute)
+    assert len(runs) == 1 and diffprune.study.record(d)["run_id"] is None
+    monkeypatch.setenv("DIFFPRUNE_RECOMPUTE", "run-1")  # what `book --recompute` sets for one run
+    diffprune.study.cached("timing", {"x": 1}, compute)
+    diffprune.study.cached("timing", {"x": 1}, compute)
+    assert len(runs) == 2 and diffprune.study.record(d)["run_id"] == "run-1"
+    assert diffprune.study.result(d, "out.json") == {"n": 2}
+
+
 def test_a_step_that_fails_before_writing_leaves_no_partial_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
 
@@ -261,3 +326,18 @@ def test_a_step_records_its_own_time_not_that_of_the_steps_it_computed_inside_it
     _ = s.path
     assert model.record()["wall_time_s"] >= 3
     assert s.record()["wall_time_s"] < 3  # the finetune's seconds are in its record only
+
+
+def test_study_bulk_brings_back_the_sample_sets_and_names_the_model_directories(tmp_path, monkeypatch, capsys):
+    from diffprune.cli import main
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    assert main(["study", "--profile", "smoke", "--chapter", "teachers", "--yes"]) == 0
+    sets = list((tmp_path / "study" / "sample").glob("*/" + pipeline.SAMPLES))
+    assert sets and capsys.readouterr().out == ""
+    for f in sets:
+        f.unlink()  # as a fresh clone has them: records only
+    assert main(["study", "--profile", "smoke", "--chapter", "teachers", "--yes", "--bulk"]) == 0
+    assert all(f.is_file() for f in sets)
+    named = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert named and all(Path(r["model_dir"]).is_dir() and {"chapter", "row", "seed"} <= set(r) for r in named)
+    assert {Path(r["samples_dir"]) / pipeline.SAMPLES for r in named} == set(sets)
