@@ -136,8 +136,8 @@ def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, see
     content = cons.get("content") or {}
     return {"dataset": p["dataset"], "seed": seed, "n": n, "samples": s.key, "samples_dir": str(s.results),
             "model": model.key, "model_dir": str(model.results), **_flat("ssim", cons["ssim"]),
-            **_flat("detail", cons["detail"]), **_flat("content", content or None), **_flat("kappa", content.get("kappa")),
-            "classifier_accuracy": content.get("classifier_test_accuracy")}
+            **_flat("detail", cons["detail"]), **_flat("content", content or None),
+            **_flat("kappa", content.get("kappa")), "classifier_accuracy": content.get("classifier_test_accuracy")}
 
 
 def preview(row: dict):
