@@ -139,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the profile offline with the stand-ins of notebooks/params/dry-run/PROFILE.yaml "
                         "(its study cache and book under --out, default build/dry-run-PROFILE)")
 
+    p = sub.add_parser("bundle", **defaults,
+                       help="write what a machine without a network needs beside a checkout (wheels, data sets)")
+    p.add_argument("--out", required=True, help="new directory for the bundle (see its INSTALL.txt)")
+    p.add_argument("--requirements", default=None,
+                   help="a requirements file to download instead of every pinned dependency of pyproject.toml")
+    p.add_argument("--no-data", action="store_true", help="wheels only, no data sets or caches")
+
     p = sub.add_parser("lab", **defaults, help="JupyterLab on the repository: the chapters open as notebooks")
     p.add_argument("--port", type=int, default=8888, help="port on 127.0.0.1 (the next free one if taken)")
 
@@ -415,6 +422,19 @@ def cmd_classifier(a) -> None:
                                       progress=not a.quiet), indent=2))
 
 
+def cmd_bundle(a) -> None:
+    from .bundle import write_bundle
+    lines = None
+    if a.requirements is not None:
+        try:
+            text = Path(a.requirements).read_text()
+        except OSError as e:
+            raise DiffpruneError(f"cannot read --requirements {a.requirements}: {e.strerror}") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    manifest = write_bundle(a.out, requirement_lines=lines, data=not a.no_data)
+    print(json.dumps({"out": a.out, "wheels": len(manifest["wheels"]), "data_files": len(manifest["data"])}))
+
+
 def cmd_book(a) -> None:
     from .book import render
     from .paths import in_repo
@@ -507,7 +527,7 @@ def cmd_study(a) -> None:
 
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "autoencoder": cmd_autoencoder, "finetune": cmd_finetune,
             "sample": cmd_sample, "metrics": cmd_metrics, "cost": cmd_cost, "classifier": cmd_classifier,
-            "book": cmd_book, "study": cmd_study, "lab": cmd_lab}
+            "book": cmd_book, "study": cmd_study, "lab": cmd_lab, "bundle": cmd_bundle}
 
 
 def main(argv=None) -> int:
