@@ -33,14 +33,57 @@ overrides = {}   # unused here: each exercise names its own parameters
 
 # %%
 from IPython.display import Markdown
+from myst_nb import glue
 
 from diffprune.chapters import exercises
 
 p = exercises.CHAPTER.load(profile, overrides)
-for i, e in enumerate(exercises.EXERCISES, 1):
+for i, e in enumerate(exercises.EXERCISES, 1):  # the headings below are the titles (a test keeps them equal)
     questions = "\n".join(f"{j}. {q}" for j, q in enumerate(e.questions, 1))
-    display(Markdown(f"## {i}. {e.title}\n\n**Goal.** {e.goal}\n\n**Run** ({e.minutes}):\n\n"
-                     f"```sh\n{e.command}\n```\n\n**Questions.**\n\n{questions}"))
+    glue(f"exercise_{i}", Markdown(f"**Goal.** {e.goal}\n\n**Run** ({e.minutes}):\n\n```sh\n{e.command}\n```\n\n"
+                                   f"**Questions.**\n\n{questions}"), display=False)
+
+# %% [markdown]
+# ## 1. Read an $L_t$ curve
+#
+# ```{glue:md} exercise_1
+# :format: myst
+# ```
+
+# %% [markdown]
+# ## 2. Write an importance criterion
+#
+# ```{glue:md} exercise_2
+# :format: myst
+# ```
+
+# %% [markdown]
+# ## 3. Buy the quality back
+#
+# ```{glue:md} exercise_3
+# :format: myst
+# ```
+
+# %% [markdown]
+# ## 4. Measure the speed-up on your machine
+#
+# ```{glue:md} exercise_4
+# :format: myst
+# ```
+
+# %% [markdown]
+# ## 5. Your own images
+#
+# ```{glue:md} exercise_5
+# :format: myst
+# ```
+
+# %% [markdown]
+# ## 6. Fewer steps or a smaller model
+#
+# ```{glue:md} exercise_6
+# :format: myst
+# ```
 
 # %% [markdown]
 # ## What a change costs

@@ -101,3 +101,13 @@ def test_other_teachers_leave_out_the_study_teacher():
     assert [(q["teacher"], q["dataset"], q["teacher_steps"]) for q in others] == [
         ("data/teachers/fashion-mnist", "fashion-mnist", None)]
     assert len(other_teachers({**p, "teacher": {"dataset": "mnist-5k"}})) == 2
+
+
+def test_the_exercises_page_has_one_section_per_exercise_titled_as_its_data():
+    # the headings are the notebook's markdown (so the page's contents list them); the bodies are glued
+    import re
+
+    from diffprune.chapters.exercises import EXERCISES
+    from diffprune.paths import NOTEBOOKS
+    headings = re.findall(r"^# ## (\d+)\. (.+)$", (NOTEBOOKS / "exercises.py").read_text(), flags=re.M)
+    assert headings == [(str(i), e.title) for i, e in enumerate(EXERCISES, 1)]

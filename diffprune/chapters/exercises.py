@@ -38,7 +38,7 @@ def _yaml(value) -> str:
 
 EXERCISES = (
     Exercise(
-        "Read an L_t curve", "See where Diff-Pruning's stopping rule fires, and predict it.",
+        "Read an $L_t$ curve", "See where Diff-Pruning's stopping rule fires, and predict it.",
         ("Before running: from the relative L_t curve of RQ2, at which t do you expect T = 0.3 and T = 0.03 to "
          "stop the walk?", "Run it: which of your two predictions was closer, and why is the stop t of a large T "
          "more sensitive to the fixed batch?"),
