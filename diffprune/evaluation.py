@@ -12,8 +12,9 @@ from pathlib import Path
 from . import pipeline
 from .verdicts import LOWER_IS_BETTER
 
-METRICS = ("fd", "ssim", "detail", "content")   # the metrics a row may carry, each with _low and _high
-RANGE = {"fd": (0.0, math.inf), "ssim": (-1.0, 1.0), "detail": (-1.0, 1.0), "content": (0.0, 1.0)}
+METRICS = ("fd", "ssim", "detail", "content", "kappa")   # the metrics a row may carry, each with _low and _high
+RANGE = {"fd": (0.0, math.inf), "ssim": (-1.0, 1.0), "detail": (-1.0, 1.0), "content": (0.0, 1.0),
+         "kappa": (-1.0, 1.0)}
 
 
 # --- every teacher -------------------------------------------------------------------------------
