@@ -21,13 +21,29 @@
 # timesteps, taken alone, would prune, and what the early and the late timesteps protect in the
 # samples: content or detail.
 #
-# **Before this chapter**: *The teachers* (the models pruned here) and *RQ1* (the pruning itself).
+# **Before this chapter**: {doc}`teachers` (the models pruned here) and {doc}`rq1` (the pruning itself).
+#
+# **Answers at our scale** (on {glue:text}`summary_dataset`; each computed below):
+#
+# - **Where the threshold stops the walk**: {glue:text}`curve_reading`
+# - **Content versus detail** (early timesteps → detail, late → content): where both windows' SSIM
+#   to the teacher lies in {glue:text}`content_band`, the division of labour holds at
+#   {glue:text}`content_n_holds` of {glue:text}`content_points_in_band` pairs of windows, is reversed
+#   at {glue:text}`content_n_reversed` and both windows are equivalent at
+#   {glue:text}`content_n_equivalent` ({ref}`figure <fig-rq2-content>`).
+# - **The threshold and the score form after finetuning**: the paired verdicts of
+#   {ref}`the threshold table <tab-rq2-threshold-verdicts>`.
+#
+# ````{dropdown} The parameters this page ran with
+# ```{glue:} rq2_parameters
+# ```
+# ````
 
 # %% tags=["parameters"]
 profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
 overrides = {}   # profile values to change, e.g. {"window_size": 200}
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown
 from myst_nb import glue
 
@@ -35,7 +51,7 @@ from diffprune import evaluation, plan, profiles, verdicts
 from diffprune.chapters import rq2
 
 p = rq2.CHAPTER.load(profile, overrides)
-profiles.table(p)
+glue("rq2_parameters", profiles.table(p), display=False)
 
 # %% [markdown]
 # ## The L_t curve and the stop t
@@ -323,8 +339,10 @@ glue("rq2_devices", ", ".join(spent["devices"]), display=False)
 #
 # - **Where the threshold stops**: {glue:text}`curve_reading`
 # - **What the windows prune**: {glue:text}`map_reading`
-# - **Content and detail**: the division of labour holds at {glue:text}`content_holds`; reversed at
-#   {glue:text}`content_reverse`.
+# - **Content and detail** (where both windows' SSIM lies in {glue:text}`content_band`, after a
+#   short finetune): the division of labour holds at {glue:text}`content_n_holds` of
+#   {glue:text}`content_points_in_band` pairs of windows, is reversed at
+#   {glue:text}`content_n_reversed`, equivalent at {glue:text}`content_n_equivalent`.
 # - **The threshold after finetuning** and **score or threshold**: the paired verdict tables above,
 #   on every teacher of the ablations.
 
