@@ -170,7 +170,11 @@ glue("other_judges", ", ".join(f"{100 * c['test_accuracy']:.1f}% on {q['dataset'
 # pruning, on 35–79 M-parameter models whose unfinetuned prunes keep SSIM 0.79–0.84. Our 1.1 M-parameter
 # teacher has no such prune: at any ratio, with either method, the unfinetuned model is near noise
 # (best SSIM {glue:text}`content_best_unfinetuned`, table below; with 8 GroupNorm groups a 32-channel
-# layer has 4 channels per group, so every ratio removes one channel in four there). So each window's
+# layer has 4 channels per group, so every ratio removes one channel in four there). Pruning whole
+# GroupNorm groups instead, so that no group is left partial, does not compose with the UNet's skip
+# connections and is not among the candidates: an up block's first GroupNorm groups the
+# concatenation of its input and a skip — 64 + 32 channels in 8 groups of 12 in our teacher — so a
+# whole group there is two part-groups of the producers' own GroupNorms (groups of 8 and of 4). So each window's
 # prune is finetuned briefly — RQ1's batch and learning rate, the warm-up scaled to the length — and
 # compared at the checkpoints {glue:text}`content_steps` of that one run, {glue:text}`content_seeds`
 # seeds (the seed sets the importance batch and noise, the finetune order and the sampling noise),
