@@ -206,7 +206,7 @@ class Progress:
 
     def __init__(self, plan: Plan):
         from tqdm import tqdm
-        self.plan, self.rates, self.done, self.running = plan, recorded_rates(), 0, []
+        self.plan, self.rates, self.done, self.unplanned, self.running = plan, recorded_rates(), 0, 0, []
         total, unpriced = plan.seconds()
         self.by_time = not unpriced  # else the bar counts steps
         self.bar = tqdm(total=max(round(total), 1) if self.by_time else len(plan.steps), file=sys.stderr,
@@ -218,14 +218,18 @@ class Progress:
             self.running.append(f"{step} {key[:8]}")
         else:
             self.running.pop()
-            self.done += 1
             s = self.plan.steps.get((step, key))
-            if not self.by_time:
-                self.bar.update(1)
-            elif s is not None:
-                self.bar.update(round(self.rates[s.kind] * units(s.step, s.params)))
+            if s is None:  # past a model a plan could not follow (`Plan.stopped`): found on the way
+                self.unplanned += 1
+            else:
+                self.done += 1
+                if not self.by_time:
+                    self.bar.update(1)
+                else:
+                    self.bar.update(round(self.rates[s.kind] * units(s.step, s.params)))
         now = f", computing {self.running[-1]}" if self.running else ""
-        self.bar.set_description_str(f"[{self.done}/{len(self.plan.steps)} steps done{now}]")
+        more = f" + {self.unplanned} found on the way" if self.unplanned else ""
+        self.bar.set_description_str(f"[{self.done}/{len(self.plan.steps)} planned steps done{more}{now}]")
 
     def close(self) -> None:
         self.bar.close()

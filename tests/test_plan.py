@@ -107,7 +107,7 @@ def test_computing_a_plan_shows_each_step_in_the_terminal(teacher_dir, capsys):
     rows = plan.compute([(_row, (teacher_dir, 4))], p)
     err = capsys.readouterr().err
     assert rows[0]["size"]["params"] > 0
-    assert [f"[{n}/5 steps done" in err for n in range(6)] == [True] * 6 and "elapsed" in err
+    assert [f"[{n}/5 planned steps done" in err for n in range(6)] == [True] * 6 and "elapsed" in err
     assert all(f"computing {step} " in err for step in ("prune", "finetune", "sample", "consistency"))
 
 
@@ -134,3 +134,12 @@ def test_the_plan_s_commands_fill_the_cache_and_the_chapter_reports_what_they_co
     assert sorted((tmp_path / "study").glob("*/*/record.json")) == records  # the chapter computed nothing more
     jobs = rq1.work(rq1.CHAPTER.load("smoke", overrides))
     assert plan.spent(jobs)["artifacts"] == len(records)  # the chapter's reported compute: all that study did
+
+
+def test_steps_a_plan_could_not_follow_are_counted_apart_not_past_the_total(capsys):
+    progress = plan.Progress(plan.of([]))  # nothing planned: as past a model a plan could not follow
+    progress("start", "sample", "0123456789abcdef")
+    progress("done", "sample", "0123456789abcdef")
+    progress.close()
+    err = capsys.readouterr().err
+    assert "[0/0 planned steps done + 1 found on the way]" in err
