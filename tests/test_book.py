@@ -89,7 +89,8 @@ def html_pages(html) -> list[str]:
     """Every page of a built book (not Sphinx's search and index pages, nor its static files)."""
     skip = ("genindex.html", "search.html")
     return sorted(str(p.relative_to(html)) for p in html.rglob("*.html")
-                  if not p.relative_to(html).parts[0].startswith("_") and p.name not in skip)
+                  if not p.relative_to(html).parts[0].startswith("_") and p.name not in skip
+                  and 'http-equiv="Refresh"' not in p.read_text()[:500])  # the root's redirect to the intro
 
 
 def check_pages(html, pages: list[str]) -> dict[str, list[str]]:
@@ -118,7 +119,8 @@ def check_pages(html, pages: list[str]) -> dict[str, list[str]]:
             found += [f"wider than the column: {e}" for e in page.evaluate(TOO_WIDE)]
             problems[name] = found
         page.goto((html / "chapters" / "exercises.html").as_uri())
-        toc = page.evaluate("Array.from(document.querySelectorAll('.bd-toc-nav a')).map(a => a.innerText)")
+        toc = page.evaluate("Array.from(document.querySelectorAll('.bd-sidebar-secondary a.nav-link'))"
+                            ".map(a => a.textContent.trim())")
         listed = sum(bool(re.match(r"\d\. ", t)) for t in toc)
         if listed != len(exercises.EXERCISES):
             problems["chapters/exercises.html"].append(f"its contents list {toc}, not every exercise")
