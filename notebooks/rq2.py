@@ -60,7 +60,7 @@ glue("rq2_parameters", profiles.table(p), display=False)
 # in the importance pass. Each fixed batch below is the importance batch and noise of one seed,
 # so the first is exactly what the RQ1 prunes visit.
 
-# %%
+# %% tags=["hide-input"]
 curve = rq2.curve_section(p)
 glue("lt_figure", curve["figure"], display=False)
 glue("stop_table", curve["table"], display=False)
@@ -99,7 +99,7 @@ glue("lt_batch", p["importance_batch"], display=False)
 # how similarly do the windows rank the channels, which blocks would each window thin out, and how
 # close is each window's choice to Diff-Pruning's own?
 
-# %%
+# %% tags=["hide-input"]
 importance_map = rq2.map_section(p)
 for key in ("rho", "jaccard"):
     glue(f"{key}_figure", importance_map[key], display=False)
@@ -134,7 +134,7 @@ glue("window_stride", p["timestep_stride"], display=False)
 # $\kappa$ between a classifier's labels of the two (content: is it the same kind of garment,
 # beyond the agreement that unequal class frequencies give by chance).
 
-# %%
+# %% tags=["hide-input"]
 content = rq2.content_section(p)
 for key in ("figure", "ssim_table", "candidates", "samples", "verdicts"):
     glue(f"content_{key}", content[key], display=False)
@@ -231,7 +231,7 @@ glue("other_judges", ", ".join(f"{100 * c['test_accuracy']:.1f}% on {q['dataset'
 # evaluated like them: Fréchet distance to the test split, SSIM and class agreement with the
 # teacher.
 
-# %%
+# %% tags=["hide-input"]
 ablation = rq2.threshold_section(p)
 glue("threshold_figure", ablation["figure"], display=False)
 glue("threshold_table", ablation["table"], display=False)
@@ -276,7 +276,7 @@ glue("ablation_interval", ablation["summary"]["interval"].iloc[0], display=False
 # against 6.24 — measures its run-to-run spread. $|\sum w g|$ without a threshold is RQ1's Taylor
 # row itself (the same computation, tested), and the $\sum |w g|$ rows are RQ1's Diff-Pruning rows.
 
-# %%
+# %% tags=["hide-input"]
 scores = rq2.score_section(p)
 glue("score_table", scores["table"], display=False)
 glue("score_verdicts", verdicts.table([v for q in rq2.sweep_teachers(p, "ablations")
@@ -303,7 +303,7 @@ glue("score_interval", scores["summary"]["interval"].iloc[0], display=False)
 #
 # ## The same on the other teachers
 
-# %%
+# %% tags=["hide-input"]
 for q in evaluation.other_teachers(p):
     display(Markdown(f"**{q['dataset']}** (teacher `{q['teacher']}`)"))
     section = rq2.curve_section(q)
@@ -330,7 +330,7 @@ if left:
 # with RQ1 included) took {glue:text}`rq2_hours:.2f` hours on {glue:text}`rq2_devices`, summed
 # from their records in `data/study/`.
 
-# %%
+# %% tags=["hide-input"]
 spent = plan.spent(rq2.CHAPTER.work(p))
 glue("rq2_hours", spent["hours"], display=False)
 glue("rq2_devices", ", ".join(spent["devices"]), display=False)
