@@ -109,5 +109,6 @@ def test_the_exercises_page_has_one_section_per_exercise_titled_as_its_data():
 
     from diffprune.chapters.exercises import EXERCISES
     from diffprune.paths import NOTEBOOKS
-    headings = re.findall(r"^# ## (\d+)\. (.+)$", (NOTEBOOKS / "exercises.py").read_text(), flags=re.M)
-    assert headings == [(str(i), e.title) for i, e in enumerate(EXERCISES, 1)]
+    for page in ("exercises.py", "solutions.py"):  # the solutions page mirrors them
+        headings = re.findall(r"^# ## (\d+)\. (.+)$", (NOTEBOOKS / page).read_text(), flags=re.M)
+        assert headings == [(str(i), e.title) for i, e in enumerate(EXERCISES, 1)], page
