@@ -96,8 +96,10 @@ glue("sweep_seeds", len(p["tradeoff_seeds"]), display=False)
 # ```{glue:figure} pareto
 # :name: fig-rq3-pareto
 # {glue:text}`sweep_metric` against the MACs fraction, one panel per finetune budget, one line per
-# method; each point from {glue:text}`sweep_n` samples with its 95% bootstrap interval; the teacher
-# dashed (star), the band within 10% of it. Log scale: unfinetuned prunes are far off.
+# method; each point from {glue:text}`sweep_n` samples with its 95% bootstrap interval over those
+# samples ({glue:text}`sweep_seeds` seed(s): the interval covers sampling noise only, not another
+# prune or finetune); the teacher dashed (star), the band within 10% of it. Log scale: unfinetuned
+# prunes are far off.
 # ```
 #
 # ```{glue:figure} recovery
