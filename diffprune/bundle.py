@@ -2,7 +2,7 @@
 package index) needs beside a checkout to run the study — the wheels of every pinned dependency
 and of the checkout's build backend, the data sets' files, and the caches that are slow to rebuild.
 
-pip has the pieces (`pip download`, `pip wheel`); what it lacks is the list of non-Python files the
+pip has the pieces (`pip download`); what it lacks is the list of non-Python files the
 study reads, so this module gathers them. The wheels are for this machine's platform and Python
 (`pip download` without `--platform`): build the bundle on a machine like the one it is for.
 Teachers need nothing here: the study's are committed in the checkout.
@@ -40,10 +40,9 @@ def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def requirements(extras: tuple[str, ...] = ()) -> list[str]:
-    """The pinned dependencies of pyproject.toml (and of its optional `extras`)."""
-    project = _pyproject()["project"]
-    return [*project["dependencies"], *(r for e in extras for r in project["optional-dependencies"][e])]
+def requirements() -> list[str]:
+    """The pinned dependencies of pyproject.toml."""
+    return list(_pyproject()["project"]["dependencies"])
 
 
 def data_files() -> dict[str, Path]:
@@ -73,6 +72,8 @@ def write_bundle(out: str | Path, *, requirement_lines: list[str] | None = None,
     """Write the bundle into `out` (atomically: a failed download leaves nothing) and return its
     manifest. `requirement_lines`: what to download instead of every pinned dependency."""
     out = Path(out)
+    if out.exists():  # before any download, not after it
+        raise DiffpruneError(f"{out} already exists")
     lines = requirements() if requirement_lines is None else requirement_lines
     with atomic_dir(out, overwrite=False) as tmp:
         (tmp / "requirements.txt").write_text("\n".join(lines) + "\n")

@@ -151,6 +151,8 @@ glue("content_accuracy", f"{100 * content['classifier_accuracy']:.1f}%" if conte
 glue("content_seeds", content["seeds"], display=False)
 glue("content_n", content["n"], display=False)
 glue("content_steps", ", ".join(map(str, p["content_repair_steps"])), display=False)
+repo = [v for curve in rq2.repository_ssim().values() for v in curve.values()]
+glue("repo_ssim", f"{min(repo):.2f}–{max(repo):.2f}", display=False)
 glue("other_judges", ", ".join(f"{100 * c['test_accuracy']:.1f}% on {q['dataset']} ({len(c['classes'])} classes)"
                                for q in evaluation.other_teachers(p) if (c := evaluation.judge_of(q))) or "–",
      display=False)
@@ -167,14 +169,15 @@ glue("other_judges", ", ".join(f"{100 * c['test_accuracy']:.1f}% on {q['dataset'
 # or are inconclusive at {glue:text}`content_n_mixed`.
 #
 # **Why along the finetune.** The official `prune_ssim.py` compares the windows right after
-# pruning, on 35–79 M-parameter models whose unfinetuned prunes keep SSIM 0.79–0.84. Our 1.1 M-parameter
+# pruning, on 35–79 M-parameter models whose unfinetuned prunes keep SSIM {glue:text}`repo_ssim`
+# (**the repository's numbers**). Our 1.1 M-parameter
 # teacher has no such prune: at any ratio, with either method, the unfinetuned model is near noise
 # (best SSIM {glue:text}`content_best_unfinetuned`, table below; with 8 GroupNorm groups a 32-channel
 # layer has 4 channels per group, so every ratio removes one channel in four there). Pruning whole
 # GroupNorm groups instead, so that no group is left partial, does not compose with the UNet's skip
 # connections and is not among the candidates: an up block's first GroupNorm groups the
-# concatenation of its input and a skip — 64 + 32 channels in 8 groups of 12 in our teacher — so a
-# whole group there is two part-groups of the producers' own GroupNorms (groups of 8 and of 4). So each window's
+# concatenation of its input and a skip, whose widths its groups do not divide alike, so a whole
+# group there is parts of groups of the two producers' own GroupNorms. So each window's
 # prune is finetuned briefly — RQ1's batch and learning rate, the warm-up scaled to the length — and
 # compared at the checkpoints {glue:text}`content_steps` of that one run, {glue:text}`content_seeds`
 # seeds (the seed sets the importance batch and noise, the finetune order and the sampling noise),
