@@ -17,6 +17,7 @@ from pathlib import Path
 from diffprune.artifacts import code_version, device_description, write_json_atomic
 from diffprune.paths import RESULTS_DIR
 from diffprune.standins import dry_run
+from diffprune.study import records
 
 
 def main() -> None:
@@ -28,8 +29,7 @@ def main() -> None:
         dry_run(a.profile, {}, Path(tmp))
         total = time.perf_counter() - start
         steps = defaultdict(lambda: {"artifacts": 0, "wall_time_s": 0.0})
-        for record in Path(tmp, "study").glob("*/*/record.json"):
-            r = json.loads(record.read_text())
+        for r in records():
             steps[r["step"]]["artifacts"] += 1
             steps[r["step"]]["wall_time_s"] = round(steps[r["step"]]["wall_time_s"] + r["wall_time_s"], 1)
     out = {"profile": a.profile, "command": f"python -m diffprune book --profile {a.profile} --dry-run",

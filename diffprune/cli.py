@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commands", action="store_true",
                    help="with --plan: print one command per job with steps to compute (for a scheduler)")
     _add_plan_args(p)
+    p.add_argument("--pack", action="store_true",
+                   help="only move the loose records of the study cache into the step kinds' packs (what git "
+                        "keeps; a run does it when it ends)")
     p.add_argument("--bulk", action="store_true",
                    help="also bring back the models and full sample sets behind the results (recomputed where "
                         "only results are kept) and list the model directories")
@@ -486,6 +489,7 @@ def cmd_study(a) -> None:
     from tqdm import tqdm
 
     from . import plan as planning
+    from . import study
     from .book import chapters
     from .chapter import spec
     if a.jobs < 1:
@@ -494,6 +498,9 @@ def cmd_study(a) -> None:
         raise DiffpruneError("--job needs exactly one --chapter: job numbers are a chapter's")
     if a.commands and not a.plan:
         raise DiffpruneError("--commands prints a plan's commands: add --plan")
+    if a.pack:
+        print(f"packed {study.pack()} loose records into {study.study_dir()}/<step>/{study.PACK}", file=sys.stderr)
+        return
     specs = [spec(name) for name in a.chapter or chapters()]
     params = [c.load(a.profile, _overrides(a)) for c in specs]  # every value checked before any work
     if a.bulk:
@@ -517,6 +524,7 @@ def cmd_study(a) -> None:
         else:
             with ProcessPoolExecutor(a.jobs) as pool:
                 rows = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc=f"{c.name}: jobs"))
+        study.pack()  # the new records into the packs git keeps
         if a.bulk:  # the model directories and sample sets behind the chapter's evaluated rows
             for row in (r for job in rows for r in (job if isinstance(job, list) else [job])):
                 if isinstance(row, dict) and "model_dir" in row:

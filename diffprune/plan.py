@@ -27,7 +27,6 @@ from functools import cache
 from . import evaluation, study
 from .artifacts import DiffpruneError, device_description
 from .chapter import spec
-from .paths import study_dir
 from .profiles import read
 
 ASK_ABOVE_S = 600  # a longer plan is confirmed first (or run with --yes)
@@ -123,9 +122,8 @@ def recorded_rates() -> dict[str, float]:
     device's first, then this kind of device's, then any)."""
     here = device_description()
     found: dict[str, list[tuple[int, float]]] = {}
-    for path in study_dir().glob("*/*/" + study.RECORD):
+    for r in study.records():
         try:
-            r = study.record(path.parent)
             s = Planned(r["step"], r["key"], r["params"], False)
             rate = r["wall_time_s"] / units(s.step, s.params)
         except (KeyError, ValueError, TypeError, ZeroDivisionError, json.JSONDecodeError):

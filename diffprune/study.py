@@ -18,6 +18,11 @@ as done: a chapter that needs only results reads them (`result`), and bulk is re
 computation that needs it asks (`cached(..., bulk=True)`). An artifact of the older layout
 (`params.json` beside loose results) is folded into a record the first time it is read.
 
+A finished step writes its record loose, `<step>/<key>/record.json`; `pack` moves the loose records
+of a step kind into its pack, `<step>/records.jsonl` (one record per line, sorted by key, the bytes
+unchanged), and the packs are what git keeps: a dozen files for thousands of records. A loose record
+takes precedence over a packed one of the same key (a recomputed step).
+
 `DIFFPRUNE_RECOMPUTE=<run id>` (set by `--recompute`) recomputes every step once per run.
 """
 from __future__ import annotations
@@ -73,6 +78,7 @@ STEPS = {
     "timing": Step(1),
 }
 RECORD = "record.json"
+PACK = "records.jsonl"  # a step kind's records, one per line: what git keeps (see `pack`)
 LEGACY_RECORD = "params.json"  # the record before results were folded into it
 REGENERATED = "regenerated.json"
 _recorded_only = False
@@ -189,28 +195,48 @@ def done(d: Path) -> bool:
 
 
 def is_recorded(d: Path) -> bool:
-    """Whether an artifact directory holds a finished step's record (folding an older layout's)."""
+    """Whether an artifact directory holds a finished step's record, loose or packed (folding an
+    older layout's)."""
     if not (d / RECORD).is_file() and (d / LEGACY_RECORD).is_file():
         fold(d)
-    return (d / RECORD).is_file()
+    return (d / RECORD).is_file() or d.name in _packed(d.parent)
 
 
-def record(d: Path) -> dict:
-    """An artifact's record without its folded results: step, key, params, code version, device, time."""
-    is_recorded(d)
-    r = json.loads((d / RECORD).read_text())
-    r.pop("results", None)
+def _full_record(d: Path) -> dict | None:
+    """The record with its folded results: the loose file, else the pack's line, else None."""
+    if not is_recorded(d):
+        return None
+    if (d / RECORD).is_file():
+        return json.loads((d / RECORD).read_text())
+    return json.loads(_packed(d.parent)[d.name])
+
+
+def record(d: Path, *, with_results: bool = False) -> dict:
+    """An artifact's record: step, key, params, code version, device, time (and its folded results)."""
+    r = _full_record(d)
+    if r is None:
+        raise FileNotFoundError(f"{d} is not recorded")
+    if not with_results:
+        r.pop("results", None)
     return r
+
+
+def records(step: str | None = None):
+    """Every record of the study cache (of one step kind), loose and packed, without results."""
+    root = study_dir()
+    for kind in [step] if step else sorted(STEPS):
+        keys = set(_packed(root / kind)) | {p.parent.name for p in (root / kind).glob(f"*/{RECORD}")}
+        for key in sorted(keys):
+            yield record(root / kind / key)
 
 
 def result(d: Path, name: str):
     """A result of an artifact by its file name, decoded by its extension (.json: the object,
     .npz: {name: array}, .csv and other text: str, else bytes): from the record where it is folded,
     else from the file (committed teachers are plain directories)."""
-    if is_recorded(d):
-        results = json.loads((d / RECORD).read_text()).get("results", {})
-        if name in results:
-            return _decode(name, results[name])
+    results = (_full_record(d) or {}).get("results", {})
+    if name in results:
+        return _decode(name, results[name])
     path = d / name
     if not path.is_file():
         raise FileNotFoundError(f"{d} has no result {name}")
@@ -218,10 +244,50 @@ def result(d: Path, name: str):
 
 
 def has_result(d: Path, name: str) -> bool:
-    if is_recorded(d):
-        if name in json.loads((d / RECORD).read_text()).get("results", {}):
-            return True
-    return (d / name).is_file()
+    return name in (_full_record(d) or {}).get("results", {}) or (d / name).is_file()
+
+
+# --- packs: a step kind's records in one file (the gap: git keeps every small file in its own disk block) ---
+
+_packs: dict[Path, tuple[tuple[int, int], dict[str, str]]] = {}
+
+
+def _packed(kind_dir: Path) -> dict[str, str]:
+    """key -> record line of a step kind's pack, read again when the file changes."""
+    path = kind_dir / PACK
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return {}
+    stamp = (st.st_mtime_ns, st.st_size)
+    if path not in _packs or _packs[path][0] != stamp:
+        lines = (line for line in path.read_text().splitlines() if line)
+        _packs[path] = (stamp, {json.loads(line)["key"]: line for line in lines})
+    return _packs[path][1]
+
+
+def pack(root: Path | None = None) -> int:
+    """Move every loose record under `root` (the study cache) into its step kind's pack, unchanged;
+    the artifact directories keep their bulk and local result files. Returns how many moved."""
+    root, moved = root or study_dir(), 0
+    for kind_dir in sorted(p for p in root.iterdir() if p.name in STEPS) if root.is_dir() else ():
+        loose = sorted(kind_dir.glob(f"*/{RECORD}"))
+        if not loose:
+            continue
+        with _lock(kind_dir / PACK):
+            lines = dict(_packed(kind_dir))
+            for path in loose:
+                text = path.read_text().strip()
+                if "\n" in text:  # an indented record of an older writer: one line, same values
+                    text = json.dumps(json.loads(text))
+                lines[path.parent.name] = text
+            write_bytes_atomic(kind_dir / PACK, "".join(lines[k] + "\n" for k in sorted(lines)).encode())
+            for path in loose:  # only once the pack holds them: a record is always somewhere
+                path.unlink()
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()  # nothing else was kept beside it
+        moved += len(loose)
+    return moved
 
 
 # --- folding results into the record (the gap: git keeps every small file in its own disk block) ---
@@ -278,7 +344,7 @@ def fold(d: Path) -> None:
 
 def _write_results(d: Path) -> None:
     """The folded results as files beside the bulk, for computations that read the directory."""
-    for name, value in json.loads((d / RECORD).read_text()).get("results", {}).items():
+    for name, value in (_full_record(d) or {}).get("results", {}).items():
         path = d / name
         if path.exists():
             continue
@@ -357,6 +423,7 @@ def _regenerate(d: Path, missing: list[str], compute: Callable[[Path], None]) ->
     work.mkdir(parents=True, exist_ok=True)
     with _own_time() as own:
         compute(work)
+    d.mkdir(exist_ok=True)  # a packed record may have no directory here
     for name in missing + [n for n in spare if (work / n).exists()]:
         os.replace(work / name, d / name)
     shutil.rmtree(work)

@@ -6,6 +6,7 @@ import shutil
 import nbformat
 import pytest
 
+import diffprune.study
 from diffprune.book import chapters, render
 from diffprune.chapter import spec
 from diffprune.chapters import exercises
@@ -178,7 +179,7 @@ def test_changed_parameter_recomputes_only_what_depends_on_it(study):
     from diffprune.chapters import rq1
 
     def keys(step):
-        return {p.name for p in (study / step).iterdir() if (p / "record.json").is_file()}
+        return {r["key"] for r in diffprune.study.records(step)}
 
     base = spec("rq1").load("smoke")
     rq1.run(base, progress=False)

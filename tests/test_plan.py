@@ -65,8 +65,7 @@ def test_a_plan_lists_inputs_to_regenerate_where_only_their_records_are_kept(tea
 def test_the_estimate_prices_each_step_by_its_unit_from_the_records(teacher_dir):
     _row(teacher_dir, 4)
     rates = plan.recorded_rates()
-    finetune = next(diffprune.study.record(d.parent)
-                    for d in diffprune.study.study_dir().glob("finetune/*/record.json"))
+    finetune = next(diffprune.study.records("finetune"))
     assert rates["finetune"] == pytest.approx(finetune["wall_time_s"] / 4)  # seconds per finetune step
     p = plan.of([(_row, (teacher_dir, 10))])
     seconds, unpriced = p.seconds()
@@ -129,9 +128,10 @@ def test_the_plan_s_commands_fill_the_cache_and_the_chapter_reports_what_they_co
             assert cli.main(args[3:]) == 0
     overrides = {"methods": ["random"], "seeds": [0], "more_teachers": []}
     assert plan.of_chapters(["rq1"], "smoke", overrides)[0].steps == {}
-    records = sorted((tmp_path / "study").glob("*/*/record.json"))
+    records = list(diffprune.study.records())
+    assert not list((tmp_path / "study").glob(f"*/*/{diffprune.study.RECORD}"))  # every command packed its records
     render("smoke", overrides, chapters_to_run=["rq1"], out=tmp_path / "book", build=False, progress=False)
-    assert sorted((tmp_path / "study").glob("*/*/record.json")) == records  # the chapter computed nothing more
+    assert list(diffprune.study.records()) == records  # the chapter computed nothing more
     jobs = rq1.work(rq1.CHAPTER.load("smoke", overrides))
     assert plan.spent(jobs)["artifacts"] == len(records)  # the chapter's reported compute: all that study did
 

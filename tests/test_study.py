@@ -17,7 +17,7 @@ from diffprune.chapter import spec
 from diffprune.chapters import findings, ldm, rq1, rq2, rq3, teachers
 from diffprune.models import pixel_model
 from diffprune.paths import DATA_DIR, ROOT
-from diffprune.study import RECORD, STEPS
+from diffprune.study import PACK, RECORD, STEPS
 from diffprune.unet import build_unet
 
 
@@ -37,6 +37,64 @@ def test_bulk_is_never_committed():
     # as a checkout stores it: every file takes whole 4 KiB blocks, so thousands of small records count
     size = sum(-(-(ROOT / f).stat().st_size // 4096) * 4096 for f in tracked if (ROOT / f).is_file())
     assert size < 40e6, f"tracked data/ takes {size / 1e6:.1f} MB on disk"
+    loose = [f for f in tracked if f.startswith("data/study/") and not f.endswith("/" + PACK)]
+    assert not loose, f"{loose[0]}: commit the packs, not loose records (python -m diffprune study --pack)"
+
+
+def _committed_study(commit: str, tmp_path) -> Path:
+    """The study cache as `commit` committed it, extracted under tmp_path."""
+    import tarfile
+    archive = subprocess.run(["git", "archive", commit, "data/study"], cwd=ROOT, capture_output=True)
+    if archive.returncode:
+        pytest.skip(f"this clone lacks commit {commit} (shallow?)")
+    tmp_path.joinpath("old.tar").write_bytes(archive.stdout)
+    with tarfile.open(tmp_path / "old.tar") as tar:
+        tar.extractall(tmp_path, filter="data")
+    return tmp_path / "data" / "study"
+
+
+BEFORE_PACKS = "f2377c0"  # the last commit whose study kept one record.json per artifact
+
+
+def test_packing_the_records_changed_no_committed_record(tmp_path):
+    """Every record committed loose, read through the same API then and now (results included)."""
+    old_study = _committed_study(BEFORE_PACKS, tmp_path)
+    old_dirs = sorted(d.parent for d in old_study.glob(f"*/*/{RECORD}"))
+    assert len(old_dirs) == 2178
+    for old in old_dirs:
+        new = DATA_DIR / "study" / old.parent.name / old.name
+        assert not (new / RECORD).is_file()  # read from the pack
+        assert diffprune.study.record(old, with_results=True) == diffprune.study.record(new, with_results=True)
+
+
+def test_packed_records_read_as_loose_ones_and_a_recomputed_step_replaces_its_line(tiny_teacher, tmp_path,
+                                                                                  monkeypatch):
+    s = pipeline.samples(tiny_teacher, n=3, seed=0, steps=2)
+    images, _ = pipeline.load_full_samples(s)
+    before = diffprune.study.record(s.path, with_results=True)
+    study = tmp_path / "study"
+    assert diffprune.study.pack(study) == 1 and diffprune.study.pack(study) == 0
+    assert sorted(p.relative_to(study).as_posix() for p in study.glob(f"*/{PACK}")) == [f"sample/{PACK}"]
+    assert not (s.results / RECORD).exists() and (s.results / pipeline.SAMPLES).is_file()  # the bulk stays
+    assert diffprune.study.record(s.results, with_results=True) == before
+    assert [r["key"] for r in diffprune.study.records("sample")] == [s.key]
+    # a fresh clone: the pack alone; results read from it, the bulk regenerated where asked
+    clone = tmp_path / "clone"
+    (clone / "sample").mkdir(parents=True)
+    shutil.copy(study / "sample" / PACK, clone / "sample" / PACK)
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(clone))
+    with monkeypatch.context() as m:
+        _forbid_computing(m)
+        assert np.array_equal(s.preview(), images)
+    assert np.array_equal(pipeline.load_full_samples(s)[0], images)
+    assert (clone / "sample" / s.key / pipeline.SAMPLES).is_file() and not (clone / "sample" / s.key / RECORD).exists()
+    # recomputed: the new loose record is read first, and packing replaces the line
+    monkeypatch.setenv("DIFFPRUNE_RECOMPUTE", "again")
+    _ = s.results
+    assert diffprune.study.record(s.results)["run_id"] == "again" and (s.results / RECORD).is_file()
+    assert diffprune.study.pack(clone) == 1
+    lines = (clone / "sample" / PACK).read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["run_id"] == "again"
 
 
 LOOSE_LAYOUT = "48163d0"  # the last commit whose study kept every result as a file beside params.json
@@ -44,14 +102,8 @@ LOOSE_LAYOUT = "48163d0"  # the last commit whose study kept every result as a f
 
 def test_folding_the_results_into_records_changed_no_committed_result(tmp_path):
     """Every result committed in the older layout, read through the same API then and now."""
-    import tarfile
-    archive = subprocess.run(["git", "archive", LOOSE_LAYOUT, "data/study"], cwd=ROOT, capture_output=True)
-    if archive.returncode:
-        pytest.skip(f"this clone lacks commit {LOOSE_LAYOUT} (shallow?)")
-    tmp_path.joinpath("old.tar").write_bytes(archive.stdout)
-    with tarfile.open(tmp_path / "old.tar") as tar:
-        tar.extractall(tmp_path, filter="data")
-    old_dirs = sorted(d for d in (tmp_path / "data" / "study").glob("*/*") if (d / "params.json").is_file())
+    old_study = _committed_study(LOOSE_LAYOUT, tmp_path)
+    old_dirs = sorted(d for d in old_study.glob("*/*") if (d / "params.json").is_file())
     assert len(old_dirs) == 1474
     for old in old_dirs:
         names = sorted(p.name for p in old.iterdir() if p.name != "params.json")
@@ -59,7 +111,7 @@ def test_folding_the_results_into_records_changed_no_committed_result(tmp_path):
         new = DATA_DIR / "study" / old.parent.name / old.name
         assert diffprune.study.record(old) == diffprune.study.record(new) == legacy  # folded on first read
         assert not (old / "params.json").exists()
-        assert sorted(json.loads((new / RECORD).read_text())["results"]) == names
+        assert sorted(diffprune.study.record(new, with_results=True)["results"]) == names
         for name in names:
             a, b = diffprune.study.result(old, name), diffprune.study.result(new, name)
             if name.endswith(".npz"):
@@ -83,9 +135,9 @@ def test_a_computation_gets_the_folded_results_back_as_files(tiny_teacher):
 def committed_results(tmp_path, monkeypatch):
     """The committed study as a fresh clone has it: the records only, no bulk and no loose results."""
     study = tmp_path / "study"
-    for record in (DATA_DIR / "study").glob(f"*/*/{RECORD}"):
-        (study / record.parent.relative_to(DATA_DIR / "study")).mkdir(parents=True)
-        shutil.copy(record, study / record.relative_to(DATA_DIR / "study"))
+    for packed in (DATA_DIR / "study").glob(f"*/{PACK}"):
+        (study / packed.parent.name).mkdir(parents=True)
+        shutil.copy(packed, study / packed.parent.name / PACK)
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(study))
     _forbid_computing(monkeypatch)
     return study
@@ -94,8 +146,8 @@ def committed_results(tmp_path, monkeypatch):
 def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_results):
     # each row's numbers must be the committed ones, found here by content, not by key
     fd_by_samples = {}
-    for d in committed_results.glob("fd/*"):
-        r = diffprune.study.result(d, "fd.json")
+    for key in (r["key"] for r in diffprune.study.records("fd")):
+        r = diffprune.study.result(committed_results / "fd" / key, "fd.json")
         fd_by_samples[r["samples"]] = r["value"]
     used = set()
     p = spec("rq1").load("cpu")
