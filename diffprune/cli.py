@@ -157,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job", type=int, action="append", default=None, metavar="I",
                    help="only the chapter's job number I (repeatable; numbers from --plan --commands)")
     p.add_argument("--commands", action="store_true",
-                   help="with --plan: print one command per job with steps to compute (for a scheduler)")
+                   help="with --plan: print one command per step to compute, inputs first (for a scheduler)")
+    p.add_argument("--step", metavar="STEP:KEY",
+                   help="with one --job: compute only this step of the job (a line of --plan --commands)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="with --step: wait this long for inputs that other commands compute (default: none)")
     _add_plan_args(p)
     p.add_argument("--pack", action="store_true",
                    help="only move the loose records of the study cache into the step kinds' packs (what git "
@@ -498,6 +502,10 @@ def cmd_study(a) -> None:
         raise DiffpruneError("--job needs exactly one --chapter: job numbers are a chapter's")
     if a.commands and not a.plan:
         raise DiffpruneError("--commands prints a plan's commands: add --plan")
+    if a.step and (a.job is None or len(a.job) != 1 or ":" not in a.step):
+        raise DiffpruneError("--step STEP:KEY computes one step of one job: add one --job I (see --plan --commands)")
+    if a.wait and not a.step:
+        raise DiffpruneError("--wait is for --step: how long one step waits for its inputs")
     if a.pack:
         print(f"packed {study.pack()} loose records into {study.study_dir()}/<step>/{study.PACK}", file=sys.stderr)
         return
@@ -512,11 +520,20 @@ def cmd_study(a) -> None:
             if wrong:
                 raise DiffpruneError(f"--job {wrong[0]}: chapter {c.name} has jobs 0 to {len(jobs) - 1} here")
             jobs = [jobs[i] for i in a.job]
+        if a.step:
+            planning.compute_step(jobs[0], *a.step.split(":", 1), wait_s=a.wait)
+            study.pack()
+            continue
         plan = planning.of(jobs)
         print(f"plan for {c.name}: {len(plan.steps)} steps to compute\n{plan.table()}", file=sys.stderr)
         if a.plan:
             if a.commands:
-                print("\n".join(planning.commands(plan, c.name, a.profile, _overrides(a), a.job)))
+                lines, later = planning.commands(plan, c.name, a.profile, _overrides(a), a.job)
+                for line in lines:
+                    print(line)
+                if later or plan.stopped:
+                    print(f"{later} listed steps need a model these commands train, {len(plan.stopped)} jobs could "
+                          "be followed only partway: plan again once the commands ran", file=sys.stderr)
             continue
         planning.confirm(plan, yes=a.yes, what=c.name)
         if a.jobs == 1:  # in this process, one thread as in a pool's worker: progress step by step

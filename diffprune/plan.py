@@ -38,6 +38,24 @@ class Planned:
     key: str
     params: dict
     regenerate: bool  # recorded, but its bulk is not kept: recomputed for a computation that reads it
+    after: tuple[tuple[str, str], ...] = ()  # the listed steps its computation reads
+
+    @property
+    def certain(self) -> bool:
+        """Whether its parameters are known: not built from a result the plan could only list."""
+        def known(v) -> bool:
+            if isinstance(v, study.Unknown):
+                return False
+            if isinstance(v, dict):
+                return all(known(x) for x in v.values())
+            return all(known(x) for x in v) if isinstance(v, (list, tuple)) else True
+        return known(self.params)
+
+    @property
+    def provisional(self) -> bool:
+        """Whether its key is a stand-in (an untrained teacher's: the real one hashes its weights), so
+        the steps after it have other keys once it is computed."""
+        return self.key != study.step_key(self.step, self.params)
 
     @property
     def kind(self) -> str:
@@ -50,20 +68,21 @@ class Plan:
     jobs: int = 0
     stopped: list[str] = field(default_factory=list)  # jobs that could not be followed to their end
     needs: list[set[tuple[str, str]]] = field(default_factory=list)  # per job: the listed steps it needs
+    seen: dict[tuple[str, str], object] = field(default_factory=dict)  # every cached step met: its Artifact
 
     def listed(self, a, bulk: bool) -> bool:
         """The planner: whether the artifact `a` is missing (then it is listed, with its inputs)."""
+        self.seen.setdefault((a.step, a.key), a)
         d = study.step_dir(a.step, a.params)
         recorded = study.done(d)  # not under --recompute's run
         if recorded and not (bulk and study.missing_bulk(a.step, d)):
             return False
         if self.needs:
             self.needs[-1].add((a.step, a.key))
-        if (a.step, a.key) not in self.steps:
-            self.steps[(a.step, a.key)] = Planned(a.step, a.key, a.params, regenerate=recorded)
-            for i in a.inputs:
-                if i.params is not None:
-                    self.listed(i, True)  # computing reads its inputs' bulk
+        if (a.step, a.key) not in self.steps:  # its inputs first: the plan's order is an order to compute in
+            after = tuple((i.step, i.key) for i in a.inputs
+                          if i.params is not None and self.listed(i, True))  # computing reads its inputs' bulk
+            self.steps[(a.step, a.key)] = Planned(a.step, a.key, a.params, regenerate=recorded, after=after)
         return True
 
     def seconds(self) -> tuple[float, list[str]]:
@@ -252,15 +271,41 @@ def of_chapters(names: list[str], profile: str, overrides: dict) -> tuple[Plan, 
     return of(jobs), jobs
 
 
-def commands(plan: Plan, chapter: str, profile: str, overrides: dict, numbers: list[int] | None = None) -> list[str]:
-    """One command per job of the chapter that needs a listed step, in the jobs' order: each computes
-    that job's steps into the study cache (`study --job`). Run in that order they fill the cache; run
-    side by side (a cluster's array job, GNU parallel) a step two jobs need is computed once, the
-    other job waiting on its lock, which needs a file system with working locks."""
+def commands(plan: Plan, chapter: str, profile: str, overrides: dict,
+             numbers: list[int] | None = None) -> tuple[list[str], int]:
+    """One command per listed step, each step after the steps it reads: each computes that one step
+    into the study cache (`study --job I --step STEP:KEY`, I a job that needs it), reading its inputs
+    from the cache; one whose inputs another command computes waits for them (`--wait`, up to a day).
+    Run in order they fill the cache; run side by side (a Slurm array, GNU parallel) they need a file
+    system shared by the nodes. Also returns how many steps could not be given a command: those whose
+    parameters come from a result still to compute or that read a model whose key is known only once
+    it is trained, and those after them (plan again once the commands ran)."""
     changed = "".join(f" -p {k} {shlex.quote(json.dumps(v))}" for k, v in overrides.items())
     numbers = numbers or list(range(len(plan.needs)))  # the chapter's numbers of the planned jobs
-    return [f"python -m diffprune study --profile {profile} --chapter {chapter}{changed} --job {n} --yes"
-            for n, needed in zip(numbers, plan.needs, strict=True) if needed]
+    later: set[tuple[str, str]] = set()
+    lines = []
+    provisional = {name for name, s in plan.steps.items() if s.provisional}
+    for name, s in plan.steps.items():
+        if not s.certain or later.intersection(s.after) or provisional.intersection(s.after):
+            later.add(name)
+            continue
+        job = next(n for n, needed in zip(numbers, plan.needs, strict=True) if name in needed)
+        lines.append(f"python -m diffprune study --profile {profile} --chapter {chapter}{changed} --job {job} "
+                     f"--step {s.step}:{s.key}{' --wait 86400' if s.after else ''} --yes")
+    return lines, len(later)
+
+
+def compute_step(job, step: str, key: str, wait_s: float = 0.0) -> None:
+    """Compute the one step `step:key` of a chapter's job (a plan's command). The job is followed as
+    a plan follows it up to that step; the step then computes, reading its inputs from the cache and
+    waiting up to `wait_s` for those not recorded yet (another command's), else refusing to start."""
+    p = of([job])
+    a = p.seen.get((step, key))
+    if a is None:
+        why = f": it stops at {p.stopped[0]}" if p.stopped else " (another job's step, or a plan of other parameters)"
+        raise DiffpruneError(f"this job does not reach {step}:{key}{why}")
+    with study.computing_only(step, study.step_dir(a.step, a.params).name, wait_s):  # an untrained teacher's
+        a.locate(True)                                                           # key is not its directory's
 
 
 def run(names: list[str], profile: str, overrides: dict, *, only_plan: bool, yes: bool) -> bool:

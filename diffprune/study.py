@@ -34,6 +34,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -149,6 +150,38 @@ def recorded_only():
         _recorded_only = before
 
 
+_only: tuple[str, str, float] | None = None  # (step, key, deadline): under `computing_only`
+
+
+@contextlib.contextmanager
+def computing_only(step: str, key: str, wait_s: float):
+    """Within it only the step `step:key` computes: any other step it needs must be recorded, or
+    become recorded (another process computing it) within `wait_s` seconds, else NotRecorded."""
+    global _only
+    before, _only = _only, (step, key, time.monotonic() + wait_s)
+    try:
+        yield
+    finally:
+        _only = before
+
+
+def _await(step: str, d: Path, bulk: bool) -> Path:
+    """A step another command computes: wait for its record (and bulk) until `computing_only`'s deadline."""
+    said = False
+    while not (done(d) and not (bulk and missing_bulk(step, d))):
+        left = _only[2] - time.monotonic()
+        if left <= 0:
+            raise NotRecorded(f"{step} {d.name} is not recorded{' with its bulk' if done(d) else ''}: its "
+                              "command comes earlier in the plan")
+        if not said:
+            print(f"waiting for {step} {d.name} (another command computes it)", file=sys.stderr, flush=True)
+            said = True
+        time.sleep(min(5.0, left))
+    if bulk:
+        _write_results(d)
+    return d
+
+
 def step_key(step: str, params: dict) -> str:
     blob = json.dumps({"step": step, "version": STEPS[step].version, "params": params}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -173,6 +206,8 @@ def cached(step: str, params: dict, compute: Callable[[Path], None], *, bulk: bo
         return d
     if _recorded_only or _planner is not None:  # a plan computes nothing, whatever path reached here
         raise NotRecorded(f"{step} {d.name} is not recorded{' with its bulk' if done(d) else ''}")
+    if _only is not None and (step, d.name) != _only[:2]:
+        return _await(step, d, bulk)
     with _lock(d):  # parallel jobs (`study --jobs`) that need the same artifact compute it once
         if done(d):
             missing = missing_bulk(step, d) if bulk else []

@@ -115,17 +115,33 @@ def test_the_plan_s_commands_fill_the_cache_and_the_chapter_reports_what_they_co
     from diffprune.paths import ROOT
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
     small = ["-p", "methods", "[random]", "-p", "seeds", "[0]", "-p", "more_teachers", "[]"]
-    assert cli.main(["study", "--profile", "smoke", "--chapter", "rq1", *small, "--plan", "--commands"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3  # the teacher's row, the random row and their comparison
-    for i, line in enumerate(lines):
-        args = shlex.split(line)
-        assert args[:4] == ["python", "-m", "diffprune", "study"]
-        if i == 0:  # the first as a scheduler runs it, the others in this process (the same entry point)
-            subprocess.run([sys.executable, *args[1:]], cwd=ROOT, check=True, capture_output=True,
-                           env={**os.environ, "DIFFPRUNE_STUDY": str(tmp_path / "study")})
-        else:
-            assert cli.main(args[3:]) == 0
+
+    def planned() -> list[list[str]]:
+        assert cli.main(["study", "--profile", "smoke", "--chapter", "rq1", *small, "--plan", "--commands"]) == 0
+        return [shlex.split(line) for line in capsys.readouterr().out.splitlines()]
+
+    def step(args: list[str]) -> str:
+        return args[args.index("--step") + 1].split(":")[0]
+    rounds = []
+    while commands := planned():
+        rounds.append([step(args) for args in commands])
+        assert all(args[:4] == ["python", "-m", "diffprune", "study"] for args in commands)
+        if len(rounds) == 2:  # a step before its inputs: refused, naming the missing one, after waiting
+            early = commands[-1][3:]
+            early[early.index("--wait") + 1] = "1"
+            assert cli.main(early) == 2
+            err = capsys.readouterr().err
+            assert "waiting for" in err and "is not recorded: its command comes earlier in the plan" in err
+        for i, args in enumerate(commands):
+            if i == 0:  # the first as a scheduler runs it, the others in this process (the same entry point)
+                subprocess.run([sys.executable, *args[1:]], cwd=ROOT, check=True, capture_output=True,
+                               env={**os.environ, "DIFFPRUNE_STUDY": str(tmp_path / "study")})
+            else:
+                assert cli.main(args[3:]) == 0
+    # the teacher first (every key after it hashes its weights) and the classifier; then one step a
+    # command, each after the steps it reads
+    assert rounds == [["teacher", "classifier"],
+                      ["sample", "fd", "consistency", "prune", "finetune", "sample", "fd", "consistency"]]
     overrides = {"methods": ["random"], "seeds": [0], "more_teachers": []}
     assert plan.of_chapters(["rq1"], "smoke", overrides)[0].steps == {}
     records = list(diffprune.study.records())
