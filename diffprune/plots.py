@@ -10,6 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 
 def _done(fig):
@@ -352,6 +353,7 @@ def kinds_tradeoff(summaries: dict, metric: str):
             ax.errorbar(r["sampling_macs"] / 1e6, r["fd"], yerr=[[r["fd"] - r["fd_low"]], [r["fd_high"] - r["fd"]]],
                         fmt=marker, capsize=3, color=plt.cm.tab10(i), label=f"{kind}: {r['row']}")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the kinds lie decades apart: minor labels collide
     ax.set_xlabel("MMACs per sample (UNet × sampler steps + decode)")
     ax.set_ylabel(f"{metric} (lower is better)")
     ax.set_title("both kinds on one data set and one reference", fontsize=10)

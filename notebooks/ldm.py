@@ -18,18 +18,48 @@
 # instead of pixels? This chapter puts a small LDM beside the pixel-space teacher of the same data
 # set and runs RQ1's rows on both: the same methods, ratio, finetune and metrics.
 #
-# **Prerequisites**: *RQ1 — Table 1* (the rows and columns) and the L_t curve of *RQ2*.
+# **Before this chapter**: {doc}`rq1` (the rows and columns) and the $L_t$ curve of {doc}`rq2`.
+#
+# **Answers at our scale** (on {glue:text}`ldm_dataset`, seeds {glue:text}`seeds`; each computed below):
+#
+# - **Do the methods compare the same way on latents?** The Diff-Pruning row against every other
+#   row, on each kind, paired by seed:
+#
+# ```{glue:} ldm_verdicts
+# ```
+#
+# - **What pruning the UNet saves of a whole sample**: the pruned rows keep ×{glue:text}`cost_DDPM_sample`
+#   of the DDPM teacher's sample and ×{glue:text}`cost_LDM_sample` of the LDM teacher's, whose
+#   decode (not pruned) is {glue:text}`cost_LDM_decode` of it ({ref}`table <tab-ldm-both>`).
+# - **Does pruning cost the LDM more?** After the same finetune, the best Diff-Pruning row's
+#   Fréchet distance is {glue:text}`gap_DDPM`× its teacher's on the DDPM and {glue:text}`gap_LDM`×
+#   on the LDM (ratios of means over seeds; the intervals are in the {ref}`tables <tab-ldm-both>`).
+# - **Does the threshold stop elsewhere on latents?** The stop $t$ moves by more than the curves'
+#   stride at {glue:text}`stops_moved` of {glue:text}`n_thresholds` thresholds ({ref}`table <tab-ldm-stops>`).
+# - **Is the LDM faster?** A whole sample of its teacher takes {glue:text}`LDM_ms` ms against the
+#   DDPM teacher's {glue:text}`DDPM_ms` ms ({glue:text}`ldm_faster`× faster); what pruning adds is
+#   in the {ref}`speed table <tab-ldm-speed>`.
+#
+# ```{glue:figure} both_figure
+# :name: fig-ldm-both
+# Quality against the cost of a whole sample, both kinds, 95% intervals.
+# ```
 #
 # As in the official `ldm_exp/`, only the LDM's UNet is pruned and finetuned; its autoencoder (a
 # diffusers `VQModel`, so that `LDMPipeline(vqvae, unet, scheduler)` samples from every directory)
 # is carried byte for byte, the importance pass walks latents of real images, and every metric is
 # measured on decoded images: both kinds' Fréchet distances have one reference set.
+#
+# ````{dropdown} The parameters this page ran with
+# ```{glue:} ldm_parameters
+# ```
+# ````
 
 # %% tags=["parameters"]
 profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
 overrides = {}   # profile values to change, e.g. {"ldm_seeds": [0]}
 
-# %%
+# %% tags=["hide-input"]
 import json
 
 from IPython.display import Image
@@ -42,12 +72,13 @@ from diffprune.threshold import stop_times
 p = ldm.CHAPTER.load(profile, overrides)
 kinds = ldm.kinds(p)
 # the chapter's own teachers, not the profile's first one
-profiles.table({**p, "teacher": kinds["DDPM"]["teacher"], "dataset": kinds["DDPM"]["dataset"]})
+glue("ldm_parameters", profiles.table({**p, "teacher": kinds["DDPM"]["teacher"], "dataset": kinds["DDPM"]["dataset"]}),
+     display=False)
 
 # %% [markdown]
 # ## The two teachers
 
-# %%
+# %% tags=["hide-input"]
 latent_dir = pipeline.teacher(kinds["LDM"]["teacher"]).path
 unet_cost = json.loads((latent_dir / "cost.json").read_text())
 ae_cost = json.loads((latent_dir / "vqvae" / "cost.json").read_text())
@@ -72,7 +103,7 @@ Image(filename=str(latent_dir / "vqvae" / "reconstructions.png"), width=520)
 #
 # ## RQ1's table for the LDM
 
-# %%
+# %% tags=["hide-input"]
 result = ldm.run(p)
 latent = result["LDM"]["summary"]
 metric = latent["fd_metric"].iloc[0]
@@ -98,12 +129,19 @@ glue("ldm_pairs", plots.paired_samples(evaluation.previews(result["LDM"]["rows"]
 #
 # ## Both kinds, side by side
 
-# %%
+# %% tags=["hide-input"]
 glue("both_table", ldm.side_by_side(result), display=False)
 glue("both_figure", plots.kinds_tradeoff({k: v["summary"] for k, v in result.items()}, metric), display=False)
-glue("cost_reading", ldm.cost_reading(result, p["ratio"], p["ddim_steps"]), display=False)
 glue("ldm_verdicts", verdicts.table(ldm.comparisons(result)), display=False)
-glue("gap_reading", ldm.gap_reading(result), display=False)
+for kind, c in ldm.cost_fractions(result).items():
+    glue(f"cost_{kind}_unet", f"{c['unet']:.2f}", display=False)
+    glue(f"cost_{kind}_sample", f"{c['sample']:.2f}", display=False)
+    glue(f"cost_{kind}_decode", f"{100 * c['decode']:.1f}%", display=False)
+gap = ldm.gap(result) or {}
+for kind in ldm.KINDS:
+    glue(f"gap_{kind}", f"{gap[kind]:.2f}" if kind in gap else "–", display=False)
+glue("ratio", f"{p['ratio']:g}", display=False)
+glue("ddim_steps", p["ddim_steps"], display=False)
 
 # %% [markdown]
 # ```{glue:figure} both_table
@@ -113,60 +151,69 @@ glue("gap_reading", ldm.gap_reading(result), display=False)
 # fraction of the teacher's.
 # ```
 #
-# ```{glue:figure} both_figure
-# :name: fig-ldm-both
-# Quality against the cost of a whole sample, both kinds, 95% intervals.
-# ```
+# Pruning at ratio {glue:text}`ratio` keeps ×{glue:text}`cost_DDPM_unet` of the UNet's MACs on the
+# DDPM and ×{glue:text}`cost_LDM_unet` on the LDM (means over the pruned rows); over a whole sample
+# of {glue:text}`ddim_steps` sampler steps that is ×{glue:text}`cost_DDPM_sample` and
+# ×{glue:text}`cost_LDM_sample`, the LDM's decode being {glue:text}`cost_LDM_decode` of its
+# teacher's sample: the share that pruning the UNet alone cannot remove.
 #
-# {glue:text}`cost_reading` {glue:text}`gap_reading`
-#
-# ```{glue:figure} ldm_verdicts
-# :name: tab-ldm-verdicts
-# On each kind (columns), the Diff-Pruning row at the reference threshold against every other row
-# (rows), paired by seed: the reading and the mean per-seed difference a − b with its 95% t interval
-# over the seeds (equivalent: the whole interval within the profile's margin).
-# ```
+# The verdicts at the top of the page compare, on each kind (columns), the Diff-Pruning row at the
+# reference threshold with every other row (rows), paired by seed: the reading and the mean
+# per-seed difference a − b with its 95% t interval over the seeds (equivalent: the whole interval
+# within the profile's margin).
 #
 # ## Which timesteps matter, on latents
 
-# %%
+# %% tags=["hide-input"]
 curves = ldm.curves(p)
 stops = {k: stop_times(c["t"], ldm.mean(c), p["curve_thresholds"]) for k, c in curves.items()}
 glue("curves_figure", plots.kinds_loss_curves(curves, stops), display=False)
-glue("stop_table", ldm.stop_table(curves, p["curve_thresholds"]), display=False)
-glue("stop_reading", ldm.stop_reading(curves, p["curve_thresholds"], p["lt_stride"]), display=False)
+stop_table = ldm.stop_table(curves, p["curve_thresholds"], p["lt_stride"])
+glue("stop_table", stop_table, display=False)
+glue("stops_moved", int((stop_table["from pixels to latents"] != "within the stride").sum()), display=False)
+glue("n_thresholds", len(stop_table), display=False)
+glue("lt_stride", p["lt_stride"], display=False)
 glue("lt_batches", p["lt_batches"], display=False)
 
 # %% [markdown]
 # ```{glue:figure} curves_figure
 # :name: fig-ldm-curves
-# L_t relative to its maximum, on pixels (DDPM) and on latents (LDM): mean and min–max band over
+# $L_t$ relative to its maximum, on pixels (DDPM) and on latents (LDM): mean and min–max band over
 # {glue:text}`lt_batches` fixed batches of real images (latents for the LDM) and noise.
 # ```
 #
 # ```{glue:figure} stop_table
 # :name: tab-ldm-stops
-# The stop t of each threshold T on each kind's mean curve.
+# The stop $t$ of each threshold T on each kind's mean curve, and how it moves from pixels to
+# latents; the curves visit every {glue:text}`lt_stride`-th timestep, so a move within that stride
+# is not counted.
 # ```
-#
-# {glue:text}`stop_reading`
 #
 # ## Measured speed
 
-# %%
+# %% tags=["hide-input"]
 speed = ldm.speed_rows(p)
 glue("speed_table", ldm.speed_table(speed), display=False)
-glue("speed_reading", ldm.speed_reading(speed), display=False)
+teachers_speed = ldm.teachers_speed(speed)
+glue("LDM_ms", f"{teachers_speed['LDM_ms']:.2f}", display=False)
+glue("DDPM_ms", f"{teachers_speed['DDPM_ms']:.2f}", display=False)
+glue("ldm_faster", f"{teachers_speed['ldm_faster']:.1f}", display=False)
+glue("speed_rounds", teachers_speed["rounds"], display=False)
+glue("speed_machine", teachers_speed["machine"], display=False)
+glue("speed_batch", teachers_speed["batch"], display=False)
+glue("speed_load", "–" if teachers_speed["max_load"] is None else f"{teachers_speed['max_load']:.2f}", display=False)
 
 # %% [markdown]
 # ```{glue:figure} speed_table
 # :name: tab-ldm-speed
 # Milliseconds per sample: the sampler's steps through the UNet, the decode (LDM only), and their
-# sum, each model timed alone (`pipeline.timing`, median of repeats), medians over rounds that
-# time all four models once each; the speed-up is over the teacher of the same round.
+# sum, each model timed alone (`pipeline.timing`, median of repeats), medians over
+# {glue:text}`speed_rounds` rounds on {glue:text}`speed_machine` at batch {glue:text}`speed_batch`
+# that time all four models once each; the speed-up is over the teacher of the same round, and it
+# reads *better* where the model is faster in every round, *worse* where slower in every round,
+# *inconclusive* where the rounds fall on both sides of 1× (the machine's 1-minute load average
+# before each timing: at most {glue:text}`speed_load`).
 # ```
-#
-# {glue:text}`speed_reading`
 #
 # ## Beside the paper
 #

@@ -25,7 +25,8 @@
 #
 # **Answers at our scale** (on {glue:text}`summary_dataset`; each computed below):
 #
-# - **Where the threshold stops the walk**: {glue:text}`curve_reading`
+# - **Where the threshold stops the walk**: T = {glue:text}`curve_T` stops it at {glue:text}`curve_stop`,
+#   {glue:text}`curve_position` the official repository's curves ({glue:text}`curve_repo`).
 # - **Content versus detail** (early timesteps → detail, late → content): where both windows' SSIM
 #   to the teacher lies in {glue:text}`content_band`, the division of labour holds at
 #   {glue:text}`content_n_holds` of {glue:text}`content_points_in_band` pairs of windows, is reversed
@@ -64,7 +65,12 @@ glue("rq2_parameters", profiles.table(p), display=False)
 curve = rq2.curve_section(p)
 glue("lt_figure", curve["figure"], display=False)
 glue("stop_table", curve["table"], display=False)
-glue("curve_reading", curve["reading"], display=False)
+glue("curve_T", f"{curve['stop']['T']:g}", display=False)
+glue("curve_stop", "never (within t < 1000)" if curve["stop"]["stop"] is None else f"t = {curve['stop']['stop']}",
+     display=False)
+glue("curve_position", curve["stop"]["position"] or "–", display=False)
+glue("curve_repo", ", ".join(f"{k} {v}" for k, v in curve["stop"]["repository"].items()) or "none recorded",
+     display=False)
 glue("lt_batches", len(curve["curve"]["loss"]), display=False)
 glue("lt_stride", p["lt_stride"], display=False)
 glue("lt_batch", p["importance_batch"], display=False)
@@ -85,7 +91,8 @@ glue("lt_batch", p["importance_batch"], display=False)
 # beside the stop $t$ on the official repository's recorded curves (its numbers).
 # ```
 #
-# {glue:text}`curve_reading`
+# On {glue:text}`summary_dataset`, T = {glue:text}`curve_T` stops the walk at {glue:text}`curve_stop`:
+# {glue:text}`curve_position` the official repository's curves ({glue:text}`curve_repo`).
 #
 # **Deviations.** The paper's curves come from CIFAR-10 and CelebA-HQ teachers with 35–79 M
 # parameters; ours is a 1.1 M-parameter teacher on other data, and the curve visits every
@@ -100,10 +107,16 @@ glue("lt_batch", p["importance_batch"], display=False)
 # close is each window's choice to Diff-Pruning's own?
 
 # %% tags=["hide-input"]
-importance_map = rq2.map_section(p)
+maps = {q["dataset"]: rq2.map_section(q) for q in evaluation.every_teacher(p)}
+importance_map = maps[p["dataset"]]
 for key in ("rho", "jaccard"):
     glue(f"{key}_figure", importance_map[key], display=False)
-glue("map_reading", importance_map["reading"], display=False)
+glue("map_table", rq2.map_table({name: m["numbers"] for name, m in maps.items()}, p["reference_threshold"]),
+     display=False)
+glue("map_closest", importance_map["numbers"]["closest"], display=False)
+glue("map_closest_jaccard", f"{importance_map['numbers']['closest_jaccard']:.2f}", display=False)
+glue("map_last", importance_map["numbers"]["last"], display=False)
+glue("map_last_jaccard", f"{importance_map['numbers']['last_jaccard']:.2f}", display=False)
 glue("ratio", p["ratio"], display=False)
 glue("window_stride", p["timestep_stride"], display=False)
 
@@ -122,7 +135,15 @@ glue("window_stride", p["timestep_stride"], display=False)
 # each block and in the whole UNet (seed 0, n = 1).
 # ```
 #
-# {glue:text}`map_reading`
+# ```{glue:figure} map_table
+# :name: tab-rq2-map
+# The importance map in numbers, on every teacher: how alike neighbouring windows and the first and
+# last window rank the channels (Spearman ρ), the window whose prune keeps the channels closest to
+# Diff-Pruning's and the last window's (Jaccard index of the kept channels, whole UNet), and the most
+# by which two windows differ in the share of one block they remove. Where that is 0, every window
+# removes the same share of each block: at one local ratio the pruned widths are fixed, and the
+# windows differ only in which channels they remove.
+# ```
 #
 # ## Content versus detail
 #
@@ -310,9 +331,8 @@ glue("score_interval", scores["summary"]["interval"].iloc[0], display=False)
 for q in evaluation.other_teachers(p):
     display(Markdown(f"**{q['dataset']}** (teacher `{q['teacher']}`)"))
     section = rq2.curve_section(q)
-    display(section["figure"], section["table"], Markdown(section["reading"]))
-    section = rq2.map_section(q)
-    display(section["rho"], section["jaccard"], Markdown(section["reading"]))
+    display(section["figure"], section["table"])
+    display(maps[q["dataset"]]["rho"], maps[q["dataset"]]["jaccard"])  # in numbers: the map table above
     if "content" in p["sweeps_on_more_teachers"]:
         section = rq2.content_section(q)
         display(section["figure"], section["ssim_table"], section["samples"], section["verdicts"])
@@ -341,11 +361,14 @@ glue("rq2_devices", ", ".join(spent["devices"]), display=False)
 # %% [markdown]
 # ## Summary
 #
-# On the study's teacher ({glue:text}`summary_dataset`), every sentence computed from the results
+# On the study's teacher ({glue:text}`summary_dataset`), every number computed from the results
 # above:
 #
-# - **Where the threshold stops**: {glue:text}`curve_reading`
-# - **What the windows prune**: {glue:text}`map_reading`
+# - **Where the threshold stops**: T = {glue:text}`curve_T` at {glue:text}`curve_stop`,
+#   {glue:text}`curve_position` the official repository's curves ({glue:text}`curve_repo`).
+# - **What the windows prune**: the window whose prune is closest to Diff-Pruning's is
+#   {glue:text}`map_closest` (Jaccard {glue:text}`map_closest_jaccard` of the kept channels; the
+#   last window, {glue:text}`map_last`: {glue:text}`map_last_jaccard`).
 # - **Content and detail** (where both windows' SSIM lies in {glue:text}`content_band`, after a
 #   short finetune): the division of labour holds at {glue:text}`content_n_holds` of
 #   {glue:text}`content_points_in_band` pairs of windows, is reversed at

@@ -93,3 +93,17 @@ def test_summarize_clips_an_interval_over_seeds_to_the_metric_range():
             for i, v in enumerate([0.2, 0.9])]
     r = evaluation.summarize(rows).iloc[0]
     assert r.content == pytest.approx(0.55) and (r.content_low, r.content_high) == (0.0, 1.0)
+
+
+def test_the_seed_spread_divides_the_sd_over_seeds_by_the_bootstrap_standard_error():
+    # row a: FD 10 and 14 over two seeds (SD 2.83), each with a bootstrap interval 3.92 wide (SE 1)
+    rows = [{"row": "a", "seed": s, "fd": fd, "fd_low": fd - 1.96, "fd_high": fd + 1.96}
+            for s, fd in [(0, 10), (1, 14)]]
+    rows += [{"row": "b", "seed": s, "fd": 20.0, "fd_low": 18.04, "fd_high": 21.96} for s in (0, 1)]
+    s = rq1.seed_spread(rows)
+    assert (s["seeds"], s["rows"]) == (2, 2)
+    assert (s["min"], s["max"]) == pytest.approx((0.0, math.sqrt(8)))
+    assert s["median"] == pytest.approx(math.sqrt(8) / 2)
+    assert rq1.seed_spread([r for r in rows if r["seed"] == 0]) is None  # one seed: nothing to compare
+    table = rq1.seed_spread_table([({"dataset": "toy"}, rows), ({"dataset": "one seed"}, rows[:1])])
+    assert list(table.index) == ["toy"] and table.loc["toy", "range over rows"] == "0.0–2.8"

@@ -1,7 +1,7 @@
 """A latent diffusion model through the study's steps, and the DDPM-versus-LDM chapter's checks."""
 import pytest
 
-from diffprune import DiffpruneError, evaluation, pipeline
+from diffprune import DiffpruneError, evaluation, pipeline, verdicts
 from diffprune.chapters import ldm
 
 LDM = {"dataset": "openmoji-32", "preset": "tiny", "steps": 2, "batch_size": 8, "lr": 1e-3, "seed": 0,
@@ -79,7 +79,18 @@ def test_the_speed_up_pairs_rounds_and_calls_a_spread_across_one_undistinguished
     s = evaluation.paired_speedup([1.2, 2.6, 1.1], [1.0, 2.0, 1.0])  # a slow round hits both models
     assert s["speedup"] == pytest.approx(1.2)
     assert [s["speedup_lo"], s["speedup_hi"]] == pytest.approx([1.1, 1.3])
-    reading = ldm.speed_reading(_speed_rows([(1.2, 1.3, 1.1), (0.8, 1.1, 1.0)]))
-    assert "DDPM's whole sample up 1.20× (rounds 1.10–1.30×, faster in every round)" in reading
-    assert "LDM's whole sample up 1.00× (rounds 0.80–1.10×, not distinguishable" in reading
-    assert "slower in every round" in ldm.speed_reading(_speed_rows([(1.2,), (0.9,)]))
+    rows = _speed_rows([(1.2, 1.3, 1.1), (0.8, 1.1, 1.0)])
+    pruned = {r["kind"]: r for r in rows if r["model"] != "teacher"}
+    assert pruned["DDPM"]["speedup"] == pytest.approx(1.2) and pruned["LDM"]["speedup"] == pytest.approx(1.0)
+    assert ldm.speed_kind(pruned["DDPM"]) is verdicts.Kind.BETTER  # faster in every round
+    assert ldm.speed_kind(pruned["LDM"]) is verdicts.Kind.INCONCLUSIVE  # rounds on both sides of 1x
+    slower = next(r for r in _speed_rows([(1.2,), (0.9,)]) if r["kind"] == "LDM" and r["model"] != "teacher")
+    assert ldm.speed_kind(slower) is verdicts.Kind.WORSE
+    assert list(ldm.speed_table(rows)["against the teacher"]) == ["–", "better", "–", "inconclusive"]
+    t = ldm.teachers_speed(rows)
+    assert t["ldm_faster"] == pytest.approx(10.0) and t["DDPM_ms"] == pytest.approx(100.0)
+
+
+def test_a_stop_t_moves_only_beyond_the_curves_stride():
+    assert [ldm.stop_move(a, b, 10) for a, b in [(300, 320), (300, 280), (300, 310), (None, None), (300, None)]] == [
+        "later on latents", "earlier on latents", "within the stride", "within the stride", "never on one kind"]

@@ -13,20 +13,17 @@ def _curve(stop_at: int) -> dict:
     return {"t": t, "loss": [loss, [v * 1.1 for v in loss]]}
 
 
-@pytest.mark.parametrize("stop_at, words", [
-    (50, "earlier than on both of the repository's curves"),
-    (200, "between the repository's two curves"),
-    (600, "later than on both of the repository's curves"),
-])
-def test_curve_reading_places_our_stop_t_against_the_repository(stop_at, words):
-    text = rq2.curve_reading(_curve(stop_at), "toy", 0.05)
-    assert text.startswith(f"On toy, T = 0.05 stops the walk at t = {stop_at}: {words}")
-    assert "cifar10 249" in text and "celeba-hq 178" in text  # the repository's numbers, named
+@pytest.mark.parametrize("stop_at, position", [(50, 0), (200, 1), (600, 2)])
+def test_our_stop_t_is_placed_against_the_repository_s(stop_at, position):
+    found = rq2.curve_stop(_curve(stop_at), 0.05)
+    assert found["stop"] == stop_at and found["position"] == rq2.POSITIONS[position]
+    assert found["repository"] == {"cifar10": 249, "celeba-hq": 178}  # the repository's numbers, named
 
 
-def test_curve_reading_when_the_rule_never_fires():
+def test_a_rule_that_never_fires_has_no_stop_and_no_position():
     c = {"t": [0, 10, 20], "loss": [[1.0, 0.9, 0.8]]}
-    assert rq2.curve_reading(c, "toy", 0.05) == "On toy, T = 0.05 never stops the walk within t < 1000."
+    assert rq2.curve_stop(c, 0.05) == {"T": 0.05, "stop": None, "repository": {"cifar10": 249, "celeba-hq": 178},
+                                       "position": None}
 
 
 def test_stop_table_gives_ours_the_batch_range_and_the_repository():
@@ -56,12 +53,16 @@ def test_importance_map_comparisons():
     by_block = rq2.jaccard_by_block(results, results[0]["removed"])
     assert list(by_block.index) == ["down_blocks.0", "mid_block", "whole UNet"]
     assert by_block.loc["whole UNet"].tolist() == jaccard and by_block.loc["mid_block", "500–1000"] == 0.5
-    assert rq2.share_reading(share).startswith("The windows differ in how much of a block they remove by up to 0.50")
-    assert rq2.share_reading(rq2.removed_share([results[0], results[0]])).startswith("Every window removes the same")
     # kept: window 0 = {d1, d2, d3, m0}; window 1 = {d0, d1, d2, m0, m1}: 3 shared of 6
     assert jaccard == [1.0, pytest.approx(3 / 6)]
-    text = rq2.map_reading(results, rho, jaccard, 0.05)
-    assert "Spearman ρ -1.00" in text and "closest to Diff-Pruning's at T = 0.05 is [0, 500) (Jaccard 1.00" in text
+    n = rq2.map_numbers(results, rho, jaccard, share)
+    assert n["neighbour_rho"] is None and n["first_last_rho"] == pytest.approx(-1.0)  # two windows: no neighbours
+    assert (n["closest"], n["closest_jaccard"], n["last"], n["last_jaccard"]) == ("[0, 500)", 1.0, "[500, 1000)", 0.5)
+    assert n["share_spread"] == pytest.approx(0.5)  # mid_block: half removed by one window, none by the other
+    same = rq2.map_numbers([results[0]] * 3, np.ones((3, 3)), [1.0] * 3, rq2.removed_share([results[0]] * 3))
+    assert same["share_spread"] == 0 and same["neighbour_rho"] == pytest.approx(1.0)
+    table = rq2.map_table({"toy": n}, 0.05)
+    assert table.loc["toy", "closest to Diff-Pruning T = 0.05 (Jaccard)"] == "[0, 500) (1.00)"
 
 
 def test_windows_tile_the_timesteps():

@@ -3,6 +3,7 @@ frontier and the readings that write the book's claims, on known inputs."""
 import pandas as pd
 import pytest
 
+from diffprune import verdicts
 from diffprune.chapters import rq3
 
 
@@ -66,20 +67,23 @@ def _speed(device, name, speedups, spread=0.0):
              "of_ideal": s / 2.0} for r, s in speedups]
 
 
-def test_speed_reading_judges_the_study_ratio_against_the_goal():
-    text = rq3.speed_reading(_speed("cpu", "cpu:x86_64", [(0.25, 1.6)]) + _speed("cuda", "cuda:H100", [(0.25, 1.02)]),
-                             0.25)
-    assert "On cpu:x86_64 (64 images, 2 threads), ratio 0.25 runs 1.60× as fast as the teacher" in text
-    assert "0.80 of the ideal, meeting the goal of 0.75" in text
-    assert "0.51 of the ideal, short of the goal" in text
-    assert "On cuda:H100 no pruned model is more than 10% faster in any setting" in text
+def test_the_speed_goal_reads_the_study_ratio_at_the_largest_setting_of_each_device():
+    found = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.6), (0.5, 1.8)])
+                           + _speed("cuda", "cuda:H100", [(0.25, 1.02)]), 0.25)
+    assert [(f["device"], f["threads"]) for f in found] == [("cpu:x86_64", 2), ("cuda:H100", None)]
+    assert found[0]["of_ideal"] == pytest.approx(0.8) and found[0]["kind"] is verdicts.Kind.BETTER
+    assert found[0]["best_anywhere"] == pytest.approx(1.8)  # any ratio of the device
+    assert found[1]["of_ideal"] == pytest.approx(0.51) and found[1]["kind"] is verdicts.Kind.WORSE
+    table = rq3.speed_goal_table(found)
+    assert list(table[f"against {rq3.GOAL:.2f}"]) == ["better", "worse"]
 
 
 def test_the_goal_is_met_or_missed_only_where_every_round_agrees():
-    text = rq3.speed_reading(_speed("cpu", "cpu:x86_64", [(0.25, 1.5)], spread=0.1), 0.25)
-    assert "0.75 of the ideal (rounds 0.70–0.80), with rounds on both sides of the goal of 0.75" in text
-    text = rq3.speed_reading(_speed("cpu", "cpu:x86_64", [(0.25, 1.3)], spread=0.1), 0.25)
-    assert "short of the goal of 0.75 (medians of 3 rounds)" in text
+    both_sides = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.5)], spread=0.1), 0.25)[0]
+    assert (both_sides["low"], both_sides["high"]) == pytest.approx((0.70, 0.80))
+    assert both_sides["kind"] is verdicts.Kind.INCONCLUSIVE
+    missed = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.3)], spread=0.1), 0.25)[0]
+    assert missed["kind"] is verdicts.Kind.WORSE
 
 
 @pytest.mark.parametrize("sampler, steps", [("ddim", 100), ("dpm-solver++", 10)])

@@ -176,7 +176,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         assert content["detail"].notna().all() and content["kappa"].notna().all()
         assert len(rq2.candidate_table(q)[0]) == len(rq2.CANDIDATE_METHODS) * len(q["content_candidates"])
     for q in evaluation.every_teacher(r):
-        assert rq2.map_section(q)["reading"]  # the importance map needs no pruned model's weights
+        assert rq2.map_section(q)["numbers"]  # the importance map needs no pruned model's weights
     assert plan.spent(rq2.work(r))["hours"] > 0  # every artifact behind RQ2 has its record
     q = spec("rq3").load("cpu")
     rows = rq3.sweep(q) + [row for s in q["tradeoff_seeds"] for ratio in [None, *q["frontier_ratios"]]

@@ -9,7 +9,7 @@ decode), the two L_t curves side by side, and the reading.
 """
 from __future__ import annotations
 
-from .. import evaluation, pipeline
+from .. import evaluation, pipeline, verdicts
 from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..paths import in_repo
@@ -121,17 +121,17 @@ def side_by_side(result: dict):
     return table
 
 
-def cost_reading(result: dict, ratio: float, steps: int) -> str:
-    """How much of a whole sample's cost pruning the UNet removes on each kind (the decode is not pruned)."""
-    parts = []
+def cost_fractions(result: dict) -> dict[str, dict[str, float]]:
+    """Per kind: the pruned rows' mean fraction of the teacher's UNet MACs (`unet`) and of its whole
+    sample's (`sample`: the sampler's steps, plus the decode, which is not pruned), and the decode's
+    share of the teacher's whole sample (`decode`, 0 on pixels)."""
+    out = {}
     for kind in KINDS:
         s = result[kind]["summary"]
         pruned = s[s["row"] != "pretrained"]
-        share = result[kind]["decode_macs"] / s["sampling_macs"].iloc[0]
-        decode = f", of which the decode is {100 * share:.1f}% of the teacher's" if share else ""
-        parts.append(f"on the {kind}, ×{pruned['macs_fraction'].mean():.2f} of the UNet's MACs and "
-                     f"×{pruned['sampling_fraction'].mean():.2f} of a whole sample's ({steps} sampler steps{decode})")
-    return f"Pruning at ratio {ratio:g} keeps " + "; ".join(parts) + "."
+        out[kind] = {"unet": float(pruned["macs_fraction"].mean()), "sample": float(pruned["sampling_fraction"].mean()),
+                     "decode": result[kind]["decode_macs"] / float(s["sampling_macs"].iloc[0])}
+    return out
 
 
 def comparisons(result: dict) -> list:
@@ -139,19 +139,17 @@ def comparisons(result: dict) -> list:
     return [v for kind in KINDS for v in rq1.comparisons(result[kind]["profile"], result[kind]["rows"], where=kind)]
 
 
-def gap_reading(result: dict) -> str:
-    """Does pruning cost the LDM more than the DDPM? The best Diff-Pruning row's Fréchet distance as a
-    multiple of its own teacher's, per kind (the distances share one reference set)."""
+def gap(result: dict) -> dict[str, float] | None:
+    """Does pruning cost the LDM more than the DDPM? Per kind, the best Diff-Pruning row's Fréchet
+    distance as a multiple of its own teacher's (means over seeds; one reference set for both)."""
     ratios = {}
     for kind in KINDS:
         s = result[kind]["summary"]
         dp = s[s["row"].str.startswith("diff-pruning")]
         if dp.empty:
-            return ""
-        ratios[kind] = dp["fd"].min() / s.loc[s["row"] == "pretrained", "fd"].iloc[0]
-    return (f"After the same finetune, the best Diff-Pruning row's Fréchet distance is {ratios['DDPM']:.2f}× its "
-            f"teacher's on the DDPM and {ratios['LDM']:.2f}× on the LDM (ratios of means over seeds; whether a row "
-            "is distinguishable from its teacher is the intervals' to say, above).")
+            return None
+        ratios[kind] = float(dp["fd"].min() / s.loc[s["row"] == "pretrained", "fd"].iloc[0])
+    return ratios
 
 
 # --- L_t of the two kinds ------------------------------------------------------------------------
@@ -165,30 +163,29 @@ def mean(c: dict) -> list[float]:
     return np.mean(c["loss"], axis=0).tolist()
 
 
-def stop_table(cs: dict[str, dict], thresholds: list[float]):
-    """T → stop t on each kind's mean curve."""
+STOP_MOVES = ("later on latents", "earlier on latents", "within the stride", "never on one kind")
+
+
+def stop_move(ddpm: int | None, ldm: int | None, stride: int) -> str:
+    """How a threshold's stop t moves from pixels to latents (one of STOP_MOVES; a move within the
+    curves' stride is not one)."""
+    if ddpm is None or ldm is None:
+        return STOP_MOVES[2] if ddpm == ldm else STOP_MOVES[3]
+    if abs(ldm - ddpm) <= stride:
+        return STOP_MOVES[2]
+    return STOP_MOVES[0] if ldm > ddpm else STOP_MOVES[1]
+
+
+def stop_table(cs: dict[str, dict], thresholds: list[float], stride: int):
+    """T → stop t on each kind's mean curve, and how it moves between them."""
     import pandas as pd
     stops = {kind: stop_times(c["t"], mean(c), thresholds) for kind, c in cs.items()}
-    return pd.DataFrame({f"stop t, {kind}": ["never" if stops[kind][T] is None else stops[kind][T]
-                                             for T in thresholds] for kind in cs},
-                        index=pd.Index([f"{T:g}" for T in thresholds], name="T"))
-
-
-def stop_reading(cs: dict[str, dict], thresholds: list[float], stride: int) -> str:
-    """Does the stop t of a threshold move from pixels to latents (beyond the curves' stride)?"""
-    stops = {kind: stop_times(c["t"], mean(c), thresholds) for kind, c in cs.items()}
-    moved = []
-    for T in thresholds:
-        a, b = stops["DDPM"][T], stops["LDM"][T]
-        if a is None or b is None:
-            if a != b:
-                moved.append(f"T = {T:g} (DDPM {'never' if a is None else a}, LDM {'never' if b is None else b})")
-        elif abs(a - b) > stride:
-            moved.append(f"T = {T:g} ({'later' if b > a else 'earlier'} on latents: {a} → {b})")
-    if not moved:
-        return (f"No threshold's stop t moves by more than the curves' stride ({stride}) between the two kinds.")
-    return (f"The stop t moves for {len(moved)} of the {len(thresholds)} thresholds: " + "; ".join(moved) +
-            f" (a move within the stride of {stride} is not counted).")
+    table = pd.DataFrame({f"stop t, {kind}": ["never" if stops[kind][T] is None else stops[kind][T]
+                                              for T in thresholds] for kind in cs},
+                         index=pd.Index([f"{T:g}" for T in thresholds], name="T"))
+    if set(KINDS) <= set(cs):
+        table["from pixels to latents"] = [stop_move(stops["DDPM"][T], stops["LDM"][T], stride) for T in thresholds]
+    return table
 
 
 # --- measured speed of a whole sample --------------------------------------------------------------
@@ -237,26 +234,19 @@ def speed_table(rows: list[dict]):
         "whole sample (ms)": f"{1e3 * r['sample_s']:.2f}",
         "speed-up (range over rounds)": (f"{r['speedup']:.2f}× ({r['speedup_lo']:.2f}–{r['speedup_hi']:.2f})"
                                          if r["speedup_hi"] > r["speedup_lo"] else f"{r['speedup']:.2f}×"),
+        "against the teacher": "–" if r["model"] == "teacher" else speed_kind(r).value,
     } for r in rows]).set_index(["kind", "model"])
 
 
-def speed_reading(rows: list[dict]) -> str:
-    teachers = {r["kind"]: r for r in rows if r["model"] == "teacher"}
-    d, ll = teachers["DDPM"], teachers["LDM"]
-    parts = [f"A whole sample of the LDM teacher takes {1e3 * ll['sample_s']:.2f} ms against the DDPM teacher's "
-             f"{1e3 * d['sample_s']:.2f} ms ({d['sample_s'] / ll['sample_s']:.1f}× faster; medians of "
-             f"{ll['rounds']} rounds on {ll['machine']}, batch {ll['batch']})"]
-    for r in rows:
-        if r["model"] == "teacher":
-            continue
-        if r["speedup_lo"] > 1:
-            verdict = "faster in every round"
-        elif r["speedup_hi"] < 1:
-            verdict = "slower in every round"
-        else:
-            verdict = "not distinguishable from the teacher's speed: the rounds fall on both sides of 1×"
-        parts.append(f"pruning ({r['model']}) speeds the {r['kind']}'s whole sample up {r['speedup']:.2f}× "
-                     f"(rounds {r['speedup_lo']:.2f}–{r['speedup_hi']:.2f}×, {verdict})")
+def speed_kind(r: dict) -> verdicts.Kind:
+    """Better: faster than the teacher in every round; worse: slower in every round; else inconclusive."""
+    return verdicts.judge(r["speedup_lo"] - 1, r["speedup_hi"] - 1, 0.0, lower_is_better=False)
+
+
+def teachers_speed(rows: list[dict]) -> dict:
+    """The two teachers' whole-sample times, how many times faster the LDM's is, and where they ran."""
+    t = {r["kind"]: r for r in rows if r["model"] == "teacher"}
     loads = [r["load"] for r in rows if r["load"] is not None]
-    tail = f" (the machine's 1-minute load average before each timing: at most {max(loads):.2f})" if loads else ""
-    return "; ".join(parts) + tail + "."
+    return {"DDPM_ms": 1e3 * t["DDPM"]["sample_s"], "LDM_ms": 1e3 * t["LDM"]["sample_s"],
+            "ldm_faster": t["DDPM"]["sample_s"] / t["LDM"]["sample_s"], "rounds": t["LDM"]["rounds"],
+            "machine": t["LDM"]["machine"], "batch": t["LDM"]["batch"], "max_load": max(loads) if loads else None}

@@ -114,21 +114,33 @@ def seed_devices(rows: list[dict]) -> dict[int, list[str]]:
     return {s: sorted(d) for s, d in sorted(out.items())}
 
 
-def seed_reading(rows: list[dict]) -> str:
-    """Does the seed move the Fréchet distance more than resampling one seed's samples does? The
-    standard deviation over seeds against the bootstrap standard error (interval width / 3.92)."""
+def seed_spread(rows: list[dict]) -> dict | None:
+    """Does the seed move the Fréchet distance more than resampling one seed's samples does? Per
+    row, the standard deviation over seeds divided by the bootstrap standard error (interval width /
+    3.92, mean over seeds): its median, minimum and maximum over the rows (None with one seed)."""
     import pandas as pd
     df = pd.DataFrame(rows)
     g = df.groupby("row", sort=False)
     if g["seed"].nunique().min() < 2:
-        return ""
+        return None
     spread = g["fd"].std() / g.apply(lambda x: ((x["fd_high"] - x["fd_low"]) / 3.92).mean(), include_groups=False)
-    verdict = ("the seed moves the distance more than resampling one seed's samples does, so a single seed's "
-               "bootstrap interval understates a row's uncertainty" if spread.median() > 1 else
-               "the seed moves the distance no more than resampling one seed's samples does")
-    return (f"Over {g['seed'].nunique().min()} seeds, the standard deviation of the FD between seeds is "
-            f"{spread.median():.1f} times one seed's bootstrap standard error (median over the {len(spread)} rows; "
-            f"from {spread.min():.1f} to {spread.max():.1f}): {verdict}.")
+    return {"seeds": int(g["seed"].nunique().min()), "rows": len(spread), "median": float(spread.median()),
+            "min": float(spread.min()), "max": float(spread.max())}
+
+
+def seed_spread_table(every: list[tuple[dict, list[dict]]]):
+    """`seed_spread` per teacher (the data set names it), as the book shows it."""
+    import pandas as pd
+    out = {}
+    for q, rows in every:
+        s = seed_spread(rows)
+        if s:
+            out[q["dataset"]] = {"seeds": s["seeds"], "rows": s["rows"],
+                                 "SD over seeds / bootstrap SE (median)": f"{s['median']:.1f}",
+                                 "range over rows": f"{s['min']:.1f}–{s['max']:.1f}"}
+    table = pd.DataFrame.from_dict(out, orient="index")
+    table.index.name = "teacher"
+    return table
 
 
 def _steps(r) -> str:

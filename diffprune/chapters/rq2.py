@@ -124,21 +124,21 @@ def stop_table(c: dict, thresholds: list[float]):
     }).set_index("T")
 
 
-def curve_reading(c: dict, dataset: str, T: float) -> str:
-    """Where our stop t for T falls against the repository's two curves."""
+POSITIONS = ("earlier than on both of", "between", "later than on both of")  # ours against the repository's
+
+
+def curve_stop(c: dict, T: float) -> dict:
+    """Where T stops the walk on our mean curve (`stop`, None: never within t < 1000), the stop t on
+    the repository's recorded curves, and ours against them (one of POSITIONS, None where either
+    side has none)."""
     ours = stop_times(c["t"], mean_curve(c), [T])[T]
     repo = {name: int(r["stop_t_for_threshold"][f"{T:g}"]) for name, r in repository_curves().items()
             if r["stop_t_for_threshold"].get(f"{T:g}", "").isdigit()}
-    if ours is None:
-        return f"On {dataset}, T = {T:g} never stops the walk within t < 1000."
-    if not repo:
-        return f"On {dataset}, T = {T:g} stops the walk at t = {ours} (the repository records no curve stop for it)."
-    lo, hi = min(repo.values()), max(repo.values())
-    where = ("earlier than on both of the repository's curves" if ours < lo else
-             "later than on both of the repository's curves" if ours > hi else
-             "between the repository's two curves")
-    names = ", ".join(f"{k} {v}" for k, v in repo.items())
-    return f"On {dataset}, T = {T:g} stops the walk at t = {ours}: {where} ({names})."
+    position = None
+    if ours is not None and repo:
+        lo, hi = min(repo.values()), max(repo.values())
+        position = POSITIONS[0] if ours < lo else POSITIONS[2] if ours > hi else POSITIONS[1]
+    return {"T": T, "stop": ours, "repository": repo, "position": position}
 
 
 def curve_section(p: dict) -> dict:
@@ -149,7 +149,7 @@ def curve_section(p: dict) -> dict:
     stops = stop_times(c["t"], mean_curve(c), p["curve_thresholds"])
     return {"curve": c, "figure": plots.loss_curves(c["t"], c["loss"], stops, repo, p["dataset"]),
             "table": stop_table(c, p["curve_thresholds"]),
-            "reading": curve_reading(c, p["dataset"], p["reference_threshold"])}
+            "stop": curve_stop(c, p["reference_threshold"])}
 
 
 # --- the importance map ---------------------------------------------------------------------------
@@ -212,35 +212,37 @@ def jaccard_by_block(results: list[dict], reference: dict[str, list[int]]):
     return pd.DataFrame(rows, index=[f"{r['window'][0]}–{r['window'][1]}" for r in results]).T
 
 
-def share_reading(share) -> str:
-    """Whether the windows differ in how much of each block they remove, computed."""
-    spread = (share.max(axis=1) - share.min(axis=1)).max()
-    if spread < 1e-9:
-        return (f"Every window removes the same share of each block ({share.min().min():.2f}–{share.max().max():.2f} "
-                "by block): at one local ratio the pruned widths are fixed, and the windows differ only in which "
-                "channels they remove.")
-    return f"The windows differ in how much of a block they remove by up to {spread:.2f} of its channels."
-
-
-def map_reading(results: list[dict], rho: np.ndarray, jaccard: list[float], T: float) -> str:
-    """What the map says, computed: neighbour agreement, first against last, the window closest to T."""
-    n = len(results)
+def map_numbers(results: list[dict], rho: np.ndarray, jaccard: list[float], share) -> dict:
+    """What the importance map says, as numbers: the mean Spearman ρ of neighbouring windows (None
+    with two or fewer), ρ of the first and last window, the window whose kept channels are closest
+    to Diff-Pruning's (its Jaccard index) and the last window's, and the most by which the windows
+    differ in the share of a block they remove (0: the same widths everywhere)."""
     label = [f"[{r['window'][0]}, {r['window'][1]})" for r in results]
     best = int(np.argmax(jaccard))
-    text = []
-    if n > 2:
-        neighbours = float(np.mean(np.diag(rho, 1)))
-        text.append(f"Neighbouring windows rank channels with mean Spearman ρ {neighbours:.2f}; the first and last "
-                    f"window {'less alike' if rho[0, -1] < neighbours else 'as alike or more'} (ρ {rho[0, -1]:.2f}).")
-    elif n == 2:
-        text.append(f"The two windows' rankings correlate with Spearman ρ {rho[0, 1]:.2f}.")
-    text.append(f"The window whose choice of channels is closest to Diff-Pruning's at T = {T:g} is {label[best]} "
-                f"(Jaccard {jaccard[best]:.2f} of kept channels; {label[-1]}: {jaccard[-1]:.2f}).")
-    return " ".join(text)
+    return {"neighbour_rho": float(np.mean(np.diag(rho, 1))) if len(results) > 2 else None,
+            "first_last_rho": float(rho[0, -1]), "closest": label[best], "closest_jaccard": float(jaccard[best]),
+            "last": label[-1], "last_jaccard": float(jaccard[-1]),
+            "share_spread": float((share.max(axis=1) - share.min(axis=1)).max())}
+
+
+def map_table(numbers: dict[str, dict], T: float):
+    """`map_numbers` per teacher (rows), as the book shows them."""
+    import pandas as pd
+
+    def f(x):
+        return "–" if x is None else f"{x:.2f}"
+    table = pd.DataFrame.from_dict({name: {
+        "ρ, neighbouring windows (mean)": f(n["neighbour_rho"]), "ρ, first vs last window": f(n["first_last_rho"]),
+        f"closest to Diff-Pruning T = {T:g} (Jaccard)": f"{n['closest']} ({n['closest_jaccard']:.2f})",
+        "last window (Jaccard)": f"{n['last']} ({n['last_jaccard']:.2f})",
+        "largest difference in a block's removed share": f(n["share_spread"]),
+    } for name, n in numbers.items()}, orient="index")
+    table.index.name = "teacher"
+    return table
 
 
 def map_section(p: dict) -> dict:
-    """The three heat maps and the reading of the importance map of the profile's teacher."""
+    """The heat maps and the numbers (`map_numbers`) of the importance map of the profile's teacher."""
     from .. import plots
     results = [window_result(p, w) for w in windows(p)]
     labels = [f"{a}–{b}" for a, b in windows(p)]
@@ -254,8 +256,7 @@ def map_section(p: dict) -> dict:
         "jaccard": plots.heatmap(overlap.to_numpy(), list(overlap.index), labels,
                                  f"{name}: kept channels shared with Diff-Pruning at T = {p['reference_threshold']:g}",
                                  "Jaccard", vmin=0, vmax=1),
-        "reading": " ".join([map_reading(results, rho, kept_jaccard(results, reference), p["reference_threshold"]),
-                             share_reading(removed_share(results))])}
+        "numbers": map_numbers(results, rho, kept_jaccard(results, reference), removed_share(results))}
 
 
 # --- content versus detail ------------------------------------------------------------------------
