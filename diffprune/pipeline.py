@@ -175,6 +175,32 @@ def _hub_teacher(name: str) -> Artifact:
     return _trained_teacher({"hub": name}, compute)
 
 
+def training_run(recipe: dict, *, steps: int, passing: tuple[int, ...] = ()) -> Artifact:
+    """A pixel teacher's recipe (dataset, preset, batch_size, lr, warmup_steps, seed) trained for
+    `steps`: a study artifact for the teacher's learning curve, not a study teacher. `passing`:
+    shorter lengths this run passes through, each its own artifact, the run resuming from the
+    longest one's checkpoint (which changes no weight, as for `finetuned`)."""
+    params = {**recipe, "steps": steps}
+    shorter = sorted(s for s in passing if 0 < s < steps)
+    before = training_run(recipe, steps=shorter[-1], passing=tuple(shorter[:-1])) if shorter else None
+
+    def compute(work: Path) -> None:
+        import shutil
+
+        from .data import load_dataset
+        from .models import DiffusionModel
+        from .unet import build_unet, default_scheduler
+        if before is not None:
+            ckpt = before.path / "checkpoint"
+            if ckpt.is_dir() and not (work / "checkpoint").exists():
+                shutil.copytree(ckpt, work / "checkpoint")
+        c, h, _ = load_dataset(recipe["dataset"], "train").shape
+        unet = build_unet(recipe["preset"], c, h, seed=recipe["seed"])
+        _train(work, DiffusionModel(unet, default_scheduler()), params, "train")
+
+    return _step("training_run", params, compute, (before,))
+
+
 def teacher_steps(t: Artifact) -> int | None:
     """Training steps of a teacher this project trained (None for one from the hub)."""
     return int(t.result("cost.json")["steps"]) if t.has("cost.json") else None

@@ -67,6 +67,24 @@ def training_curve(log_csv: str | Path, title: str = "training loss"):
     return _done(fig)
 
 
+def learning_curve(rows: list[dict], trained: int | None, teacher_fd: float, title: str):
+    """Fréchet distance (95% bootstrap interval) of the teacher's recipe retrained to each length;
+    the committed teacher's own distance and length marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    steps = [r["steps"] for r in rows]
+    fd = np.array([r["fd"] for r in rows])
+    err = np.vstack([fd - [r["fd_low"] for r in rows], [r["fd_high"] for r in rows] - fd])
+    ax.errorbar(steps, fd, yerr=err, marker="o", ms=4, capsize=3, label="the recipe, retrained (one run)")
+    ax.axhline(teacher_fd, ls=":", color="grey", label=f"the committed teacher ({trained:,} steps)" if trained
+               else "the committed teacher")
+    ax.set_xlabel("training steps")
+    ax.set_ylabel(f"{rows[0]['fd_metric']}, lower is better" if rows else "")
+    ax.set_title(f"{title}: is the teacher converged?", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _done(fig)
+
+
 def rq1_tradeoff(ours, paper, metric: str):
     """Quality vs MACs: our rows with 95% CIs (left), the paper's CIFAR-10 Table 1 (right)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))

@@ -66,6 +66,7 @@ RESUME_STATE = ("checkpoint", "vqvae-checkpoint")  # resumable training state: n
 
 STEPS = {
     "teacher": Step(1, MODEL_BULK, optional=LATENT),
+    "training_run": Step(1, MODEL_BULK, spare=("checkpoint",)),  # a teacher's recipe at one length: its learning curve
     "prune": Step(1, MODEL_BULK, optional=LATENT),
     "finetune": Step(1, MODEL_BULK, spare=("checkpoint",), optional=LATENT),  # a longer finetune resumes from it
     "sample": Step(1, ("samples.npz",)),

@@ -25,6 +25,10 @@
 # Diff-Pruning FID is {glue:text}`headline_within:.1f`% above its teacher's, so a checkpoint whose whole
 # interval lies within ±{glue:text}`headline_within:.1f`% of the teacher's distance reads *equivalent*
 # (the claim holds), one whose interval lies wholly beyond it *worse*.
+#
+# **Against a teacher trained longer** ({doc}`teachers`): {glue:text}`teacher_converged` If the teacher
+# improves with more training, "X % of the teacher's training" is a share of a teacher that is not
+# yet as good as its recipe allows, and the checkpoints above are measured against a lower bar.
 
 # %% tags=["parameters"]
 profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
@@ -34,8 +38,8 @@ overrides = {}   # profile values to change, e.g. {"tradeoff_ratios": [0.25, 0.5
 from IPython.display import Markdown
 from myst_nb import glue
 
-from diffprune import evaluation, plan, profiles
-from diffprune.chapters import findings, rq3
+from diffprune import evaluation, plan, profiles, verdicts
+from diffprune.chapters import findings, rq3, teachers
 
 p = rq3.CHAPTER.load(profile, overrides)
 head = rq3.headline_section(p)
@@ -45,6 +49,10 @@ glue("headline_finding", findings.within_window([v for v in head["verdicts"] if 
 glue("headline_macs", head["macs_fraction"], display=False)
 glue("headline_seeds", head["seeds"], display=False)
 glue("headline_within", 100 * head["within"], display=False)
+taught = teachers.CHAPTER.load(profile, overrides)
+converged = teachers.curve_verdicts(taught) if teachers.recipe(taught) else []
+glue("teacher_converged", " ".join(verdicts.sentence(v) for v in converged) or "not measured in this profile.",
+     display=False)
 
 # %% [markdown]
 # ```{glue:figure} headline_grid

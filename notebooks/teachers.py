@@ -22,9 +22,10 @@ profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
 overrides = {}   # profile values to change, e.g. {"n_samples": 200}
 
 # %%
+from IPython.display import Markdown
 from myst_nb import glue
 
-from diffprune import evaluation, plots, profiles
+from diffprune import evaluation, plots, profiles, verdicts
 from diffprune.chapters import teachers
 from diffprune.data import load_dataset
 
@@ -72,6 +73,25 @@ glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"
 # Training loss of the teacher (DDPM noise-prediction MSE, mean over each logging interval).
 # ```
 #
+# ## Is the teacher converged?
+#
+# The paper prunes a teacher trained for 800,000 steps and finetunes for 10–20 % of that. If our
+# 5,000-step teacher were still improving, "X % of the teacher's training" would mean something else
+# here: a teacher trained longer would be a higher bar. So its recipe is run again, once, through
+# `teacher_curve_steps` (past its own length), and each length is evaluated as the teacher is; each
+# length beyond the teacher's is compared with the retrained teacher at its own length, paired over
+# sample indices (one run and one seed: the interval covers sampling noise only).
+
+# %% tags=["hide-input"]
+if teachers.recipe(p) and p["teacher_curve_steps"]:
+    learning = teachers.curve_section(p)
+    display(learning["figure"], learning["verdicts"])
+    display(Markdown(" ".join(verdicts.sentence(v) for v in learning["found"])))
+else:
+    display(Markdown("Not run in this profile: its teacher was not trained by this study, or "
+                     "`teacher_curve_steps` is empty."))
+
+# %% [markdown]
 # ## Samples
 
 # %%

@@ -14,6 +14,7 @@ DEFINED_BY = {  # the functions whose source says what each step computes
     "teacher": [pipeline.teacher, pipeline._trained_teacher, pipeline._hub_teacher, pipeline._train,
                 pipeline._train_autoencoder, pipeline._config],
     "prune": [pipeline.pruned, pipeline.pruned_in_window, pipeline._prune_into],
+    "training_run": [pipeline.training_run, pipeline._train, pipeline._config],
     "finetune": [pipeline.finetuned, pipeline._train, pipeline._config],
     "sample": [pipeline.samples, pipeline.save_preview],
     "classifier": [pipeline.classifier],

@@ -393,3 +393,14 @@ def test_study_bulk_brings_back_the_sample_sets_and_names_the_model_directories(
     named = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert named and all(Path(r["model_dir"]).is_dir() and {"chapter", "row", "seed"} <= set(r) for r in named)
     assert {Path(r["samples_dir"]) / pipeline.SAMPLES for r in named} == set(sets)
+
+
+def test_the_teacher_s_recipe_retrained_through_checkpoints_is_the_teacher_at_its_length(tmp_path, monkeypatch):
+    from diffprune.chapters import teachers
+    from diffprune.unet import load_unet
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    p = teachers.CHAPTER.load("smoke", {"teacher_curve_steps": [10, 30, 40]})
+    at_30 = teachers.curve_model(p, 30).path  # resumed from the 10-step run's checkpoint
+    a, b = load_unet(at_30).state_dict(), load_unet(pipeline.teacher(p["teacher"]).path).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert teachers.curve_model(p, 40).record()["params"]["steps"] == 40

@@ -8,8 +8,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .. import evaluation, pipeline
+from .. import evaluation, pipeline, verdicts
 from ..chapter import Chapter
+from ..profiles import Parameter, integer
+
+OWN = {
+    "teacher_curve_steps": Parameter(
+        "an increasing list of training steps >= 1 (may be empty): the study teacher's recipe trained once "
+        "through these lengths, each evaluated as the teacher is", lambda v: isinstance(v, list) and all(
+            integer(1)(x) for x in v) and v == sorted(set(v))),
+}
 
 
 def _final_loss(log_csv: Path, last: int = 5) -> float | None:
@@ -40,13 +48,71 @@ def summary(p: dict) -> dict:
             "final_loss": _final_loss(log), "log": log, "n_reference": min(p["n_reference"] or n_test, n_test)}
 
 
+# --- the teacher's learning curve ----------------------------------------------------------------
+# Is the teacher trained to convergence? Its recipe, run again to past its length (one seed, the
+# study's sampling and metric): "X % of the teacher's training" means the same as in the paper only
+# if more training would not make a better teacher.
+
+def recipe(p: dict) -> dict | None:
+    """The study teacher's training recipe: its spec, or its cost.json (None: a teacher this study
+    did not train, or a latent one)."""
+    if isinstance(p["teacher"], dict):
+        spec = {k: v for k, v in p["teacher"].items() if k != "steps"}
+        return None if "autoencoder" in spec else {"warmup_steps": 0, **spec}
+    t = pipeline.teacher(p["teacher"])
+    if not t.has("cost.json"):
+        return None
+    cost = t.result("cost.json")
+    if cost.get("autoencoder"):
+        return None
+    cfg = cost["config"]
+    return {"dataset": cost["dataset"], "preset": cost["preset"], "batch_size": cfg["batch_size"], "lr": cfg["lr"],
+            "warmup_steps": cfg["warmup_steps"], "seed": cfg["seed"]}
+
+
+def curve_model(p: dict, steps: int) -> pipeline.Artifact:
+    return pipeline.training_run(recipe(p), steps=steps,
+                                 passing=tuple(s for s in p["teacher_curve_steps"] if s < steps))
+
+
+def curve_row(p: dict, steps: int) -> dict:
+    """The recipe after `steps`, evaluated as the teacher is (first seed)."""
+    return {"steps": steps, **evaluation.evaluate(curve_model(p, steps), p, p["seeds"][0])}
+
+
+def curve_verdicts(p: dict) -> list[verdicts.Verdict]:
+    """Each later length against the study teacher's own length, paired over sample indices (one
+    run, one seed: the interval covers sampling noise only)."""
+    trained = pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
+    seed = p["seeds"][0]
+    if trained not in p["teacher_curve_steps"]:
+        return []
+    base = curve_model(p, trained)
+    reference = curve_row(p, trained)["fd"]
+    return [verdicts.from_bootstrap(evaluation.paired_fd(p, curve_model(p, s), base, seed), "fd",
+                                    p["equivalence_margins"], a=f"{s:,} steps", b=f"{trained:,} steps",
+                                    reference=reference, where="the recipe retrained")
+            for s in p["teacher_curve_steps"] if s > trained]
+
+
+def curve_section(p: dict) -> dict:
+    from ..plots import learning_curve
+    rows = [curve_row(p, s) for s in p["teacher_curve_steps"]]
+    trained = pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
+    found = curve_verdicts(p)
+    return {"rows": rows, "figure": learning_curve(rows, trained, summary(p)["fd"], p["dataset"]),
+            "verdicts": verdicts.table(found), "found": found, "trained": trained}
+
+
 def work(p: dict) -> list:
-    return [(summary, (q,)) for q in evaluation.every_teacher(p)]
+    curve = [(curve_row, (p, s)) for s in p["teacher_curve_steps"]] if recipe(p) else []
+    return [(summary, (q,)) for q in evaluation.every_teacher(p)] + curve + (
+        [(curve_verdicts, (p,))] if curve else [])
 
 
 CHAPTER = Chapter("teachers", parameters=(
     "teacher", "dataset", "more_teachers", "features", "n_reference", "n_boot", "n_samples", "sampler",
-    "ddim_steps", "spacing", "seeds"), work=work)
+    "ddim_steps", "spacing", "seeds", "equivalence_margins"), own=OWN, work=work)
 
 
 def _training(r: dict) -> str:
