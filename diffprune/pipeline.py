@@ -175,18 +175,25 @@ def _hub_teacher(name: str) -> Artifact:
     return _trained_teacher({"hub": name}, compute)
 
 
-def training_run(recipe: dict, *, steps: int, passing: tuple[int, ...] = ()) -> Artifact:
-    """A pixel teacher's recipe (dataset, preset, batch_size, lr, warmup_steps, seed) trained for
-    `steps`: a study artifact for the teacher's learning curve, not a study teacher. `passing`:
-    shorter lengths this run passes through, each its own artifact, the run resuming from the
-    longest one's checkpoint (which changes no weight, as for `finetuned`)."""
+def training_run(recipe: dict, *, steps: int, passing: tuple[int, ...] = (),
+                 autoencoder: Artifact | None = None) -> Artifact:
+    """A teacher's recipe (dataset, preset, batch_size, lr, warmup_steps, seed) trained for `steps`,
+    on the latents of `autoencoder`'s autoencoder where given (a latent model; keyed by the
+    autoencoder's weights, so a new UNet beside it changes nothing here): a study artifact for a
+    learning curve, not a study teacher. `passing`: shorter lengths this run passes through, each
+    its own artifact, the run resuming from the longest one's checkpoint (which changes no weight,
+    as for `finetuned`)."""
     params = {**recipe, "steps": steps}
+    if autoencoder is not None:
+        params["autoencoder_key"] = autoencoder_key(autoencoder.path)
     shorter = sorted(s for s in passing if 0 < s < steps)
-    before = training_run(recipe, steps=shorter[-1], passing=tuple(shorter[:-1])) if shorter else None
+    before = (training_run(recipe, steps=shorter[-1], passing=tuple(shorter[:-1]), autoencoder=autoencoder)
+              if shorter else None)
 
     def compute(work: Path) -> None:
         import shutil
 
+        from .autoencoder import load_autoencoder
         from .data import load_dataset
         from .models import DiffusionModel
         from .unet import build_unet, default_scheduler
@@ -194,11 +201,48 @@ def training_run(recipe: dict, *, steps: int, passing: tuple[int, ...] = ()) -> 
             ckpt = before.path / "checkpoint"
             if ckpt.is_dir() and not (work / "checkpoint").exists():
                 shutil.copytree(ckpt, work / "checkpoint")
-        c, h, _ = load_dataset(recipe["dataset"], "train").shape
-        unet = build_unet(recipe["preset"], c, h, seed=recipe["seed"])
-        _train(work, DiffusionModel(unet, default_scheduler()), params, "train")
+        model = DiffusionModel(None, default_scheduler())
+        if autoencoder is not None:
+            source = autoencoder.path
+            model = DiffusionModel(None, default_scheduler(), load_autoencoder(source), source)
+        c, h, _ = model.to_unet_space(load_dataset(recipe["dataset"], "train").images[:1]).shape[1:]
+        model.unet = build_unet(recipe["preset"], c, h, seed=recipe["seed"])
+        _train(work, model, params, "train")
 
-    return _step("training_run", params, compute, (before,))
+    return _step("training_run", params, compute, (before, autoencoder))
+
+
+def autoencoder_key(d: Path) -> str:
+    """A latent model directory's autoencoder, by the sha256 of its weights (16 hex digits)."""
+    from .artifacts import sha256_file
+    from .autoencoder import SUBFOLDER
+    weights = d / SUBFOLDER / "diffusion_pytorch_model.safetensors"
+    if not weights.is_file():
+        raise DiffpruneError(f"{d} has no autoencoder ({SUBFOLDER}/): not a latent model")
+    return sha256_file(weights)[:16]
+
+
+def reconstructions(model: Artifact, *, dataset: str, split: str, n: int, seed: int) -> Artifact:
+    """`n` images of a split (drawn without replacement by `seed`) through a latent model's
+    autoencoder, encoded and decoded as its samples are: a sample set whose Fréchet distance is the
+    floor no model on those latents can beat (keyed by the autoencoder's weights)."""
+    params = {"autoencoder_key": autoencoder_key(model.path), "dataset": dataset, "split": split, "n": n, "seed": seed}
+
+    def compute(work: Path) -> None:
+        import torch
+
+        from .autoencoder import decode, encode, load_autoencoder
+        from .data import load_dataset
+        from .sample import load_samples, save_samples
+        vqvae = load_autoencoder(model.path)
+        images = load_dataset(dataset, split).images
+        index = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        with torch.no_grad():
+            out = decode(vqvae, encode(vqvae, images[index]))
+        save_samples(work / SAMPLES, out.permute(0, 2, 3, 1).numpy(), index.numpy(), params)
+        save_preview(work / PREVIEW, load_samples(work / SAMPLES)[0])
+
+    return _step("reconstruction", params, compute, (model,))
 
 
 def teacher_steps(t: Artifact) -> int | None:

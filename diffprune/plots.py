@@ -67,9 +67,11 @@ def training_curve(log_csv: str | Path, title: str = "training loss"):
     return _done(fig)
 
 
-def learning_curve(rows: list[dict], trained: int | None, teacher_fd: float, title: str):
+def learning_curve(rows: list[dict], trained: int | None, teacher_fd: float, title: str,
+                   floor: float | None = None):
     """Fréchet distance (95% bootstrap interval) of the teacher's recipe retrained to each length;
-    the committed teacher's own distance and length marked."""
+    the committed teacher's own distance and length marked, and a floor no model can beat (a latent
+    model's autoencoder's reconstructions) where given."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
     steps = [r["steps"] for r in rows]
     fd = np.array([r["fd"] for r in rows])
@@ -77,6 +79,8 @@ def learning_curve(rows: list[dict], trained: int | None, teacher_fd: float, tit
     ax.errorbar(steps, fd, yerr=err, marker="o", ms=4, capsize=3, label="the recipe, retrained (one run)")
     ax.axhline(teacher_fd, ls=":", color="grey", label=f"the committed teacher ({trained:,} steps)" if trained
                else "the committed teacher")
+    if floor is not None:
+        ax.axhline(floor, ls="--", color="black", label="the autoencoder's reconstructions (the floor)")
     ax.set_xlabel("training steps")
     ax.set_ylabel(f"{rows[0]['fd_metric']}, lower is better" if rows else "")
     ax.set_title(f"{title}: is the teacher converged?", fontsize=10)

@@ -66,7 +66,8 @@ RESUME_STATE = ("checkpoint", "vqvae-checkpoint")  # resumable training state: n
 
 STEPS = {
     "teacher": Step(1, MODEL_BULK, optional=LATENT),
-    "training_run": Step(1, MODEL_BULK, spare=("checkpoint",)),  # a teacher's recipe at one length: its learning curve
+    "training_run": Step(1, MODEL_BULK, spare=("checkpoint",), optional=LATENT),  # a recipe at one length
+    "reconstruction": Step(1, ("samples.npz",)),  # real images through an autoencoder: a latent model's floor
     "prune": Step(1, MODEL_BULK, optional=LATENT),
     "finetune": Step(1, MODEL_BULK, spare=("checkpoint",), optional=LATENT),  # a longer finetune resumes from it
     "sample": Step(1, ("samples.npz",)),

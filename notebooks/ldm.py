@@ -62,7 +62,7 @@ overrides = {}   # profile values to change, e.g. {"ldm_seeds": [0]}
 # %% tags=["hide-input"]
 import json
 
-from IPython.display import Image
+from IPython.display import Image, Markdown
 from myst_nb import glue
 
 from diffprune import evaluation, pipeline, plots, profiles, verdicts
@@ -101,6 +101,22 @@ Image(filename=str(latent_dir / "vqvae" / "reconstructions.png"), width=520)
 # trained on the autoencoder's latents: {glue:text}`unet_record`. The pixel-space teacher is
 # {glue:text}`pixel_teacher` (see {doc}`teachers`).
 #
+# ## An LDM worth pruning?
+#
+# A UNet too small for its task has nothing to spare, and pruning it says little about latents. So
+# the LDM's recipe (`ldm_recipe`, on the same autoencoder) is trained once through `ldm_curve_steps`,
+# each length evaluated as the LDM teacher is, until the Fréchet distance stops improving (the last
+# two lengths within 3 %); below the curve lies the floor no model on these latents can beat: the
+# distance of real training images after the autoencoder's encode and decode.
+
+# %% tags=["hide-input"]
+if p["ldm_curve_steps"]:
+    learning = ldm.learning_section(p)
+    display(learning["figure"], ldm.learning_table(learning))
+else:
+    display(Markdown("Not run in this profile: `ldm_curve_steps` is empty."))
+
+# %% [markdown]
 # ## RQ1's table for the LDM
 
 # %% tags=["hide-input"]

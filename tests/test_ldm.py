@@ -50,6 +50,40 @@ def test_the_teacher_key_covers_its_autoencoder(study):
     assert pipeline.teacher(str(copy)).key != key  # another decoder: other samples, another key
 
 
+def test_the_latent_recipe_trains_on_the_teacher_s_autoencoder_keyed_by_it_alone(study):
+    import shutil
+
+    import numpy as np
+
+    from diffprune.unet import load_unet
+    t = pipeline.teacher(LDM)
+    recipe = {"dataset": "openmoji-32", "preset": "tiny", "batch_size": 4, "lr": 1e-3, "warmup_steps": 0, "seed": 0}
+    run = pipeline.training_run(recipe, steps=3, passing=(1,), autoencoder=t)
+    assert (run.path / WEIGHTS).read_bytes() == (t.path / WEIGHTS).read_bytes()  # carried byte for byte
+    assert load_unet(run.path).config.in_channels == 4 and run.result("cost.json")["steps"] == 3
+    # a new UNet beside the same autoencoder: the same run, the same key
+    other = study.parent / "other"
+    shutil.copytree(t.path, other)
+    shutil.rmtree(other / "unet")
+    shutil.copytree(pipeline.training_run(recipe, steps=1, autoencoder=t).path / "unet", other / "unet")
+    again = pipeline.teacher(str(other))
+    assert again.key != t.key and pipeline.training_run(recipe, steps=3, passing=(1,), autoencoder=again).key == run.key
+    with pytest.raises(DiffpruneError, match="no autoencoder"):
+        pipeline.training_run(recipe, steps=1, autoencoder=pipeline.teacher("data/teachers/openmoji-32"))
+    floor = pipeline.reconstructions(t, dataset="openmoji-32", split="train", n=5, seed=0)
+    images, index = pipeline.load_full_samples(floor)
+    assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8 and len(set(index.tolist())) == 5
+    assert pipeline.reconstructions(again, dataset="openmoji-32", split="train", n=5, seed=0).key == floor.key
+
+
+def test_a_learning_curve_has_stopped_improving_where_its_last_two_lengths_are_close():
+    rows = [{"steps": 10, "fd": 100.0}, {"steps": 20, "fd": 80.0}, {"steps": 40, "fd": 79.0}]
+    found = ldm.plateau(rows)
+    assert (found["from"], found["to"], found["reached"]) == (20, 40, True)
+    assert found["change"] == pytest.approx(-1 / 80)
+    assert ldm.plateau(rows[:2])["reached"] is False and ldm.plateau(rows[:1]) is None
+
+
 def test_the_chapter_needs_a_pixel_teacher_of_the_same_data_set(study):
     from diffprune.chapter import spec
     c = spec("ldm")

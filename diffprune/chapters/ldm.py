@@ -15,6 +15,7 @@ from ..chapter import Chapter
 from ..paths import in_repo
 from ..profiles import PARAMETERS, Parameter, integer, is_number, is_teacher_dir, list_of
 from ..threshold import stop_times
+from ..unet import PRESETS
 from . import rq1
 
 TRAINING = ("preset", "steps", "batch_size", "lr", "seed")
@@ -28,6 +29,12 @@ def _ldm_teacher(v) -> bool:
     return is_teacher_dir(v) and (in_repo(v) / "vqvae" / "config.json").is_file()
 
 
+def _recipe(v) -> bool:
+    return (isinstance(v, dict) and set(v) == {"preset", "batch_size", "lr", "warmup_steps", "seed"}
+            and v["preset"] in PRESETS and integer(1)(v["batch_size"]) and is_number(v["lr"]) and v["lr"] > 0
+            and integer(0)(v["warmup_steps"]) and integer(0)(v["seed"]))
+
+
 OWN = {
     "ldm_teacher": Parameter("a latent model directory (vqvae/, unet/ and cost.json: `autoencoder`, then `train "
                              "--autoencoder`) or a dict of training parameters (dataset, preset, steps, batch_size, "
@@ -35,7 +42,15 @@ OWN = {
     "ldm_thresholds": Parameter("a list of thresholds in [0, 1): Diff-Pruning's rows of both kinds",
                                 list_of(lambda t: is_number(t) and 0 <= t < 1)),
     "ldm_seeds": Parameter("a non-empty list of seeds >= 0 of both kinds' rows", list_of(integer(0))),
+    "ldm_recipe": Parameter(
+        "the latent teacher's training recipe for its learning curve: a dict of preset, batch_size, lr, warmup_steps "
+        "and seed, trained on the LDM teacher's autoencoder and data set", _recipe),
+    "ldm_curve_steps": Parameter(
+        "an increasing list of training steps >= 1 (may be empty): `ldm_recipe` trained once through these "
+        "lengths, each evaluated as the LDM teacher is", lambda v: isinstance(v, list) and all(
+            integer(1)(x) for x in v) and v == sorted(set(v))),
 }
+PLATEAU = 0.03  # a learning curve has stopped improving when its last two lengths' FD are this close
 
 
 def ldm_dataset(p: dict) -> str:
@@ -66,10 +81,81 @@ def curve(q: dict) -> dict:
     return evaluation.loss_curve(q).result("loss_curve.json")
 
 
+# --- an LDM worth pruning: the latent teacher's learning curve and its autoencoder's floor ---------
+
+def curve_model(p: dict, steps: int) -> pipeline.Artifact:
+    """`ldm_recipe` on the LDM teacher's autoencoder and data set after `steps` (one run through
+    `ldm_curve_steps`)."""
+    return pipeline.training_run({"dataset": ldm_dataset(p), **p["ldm_recipe"]}, steps=steps,
+                                 passing=tuple(s for s in p["ldm_curve_steps"] if s < steps),
+                                 autoencoder=pipeline.teacher(p["ldm_teacher"]))
+
+
+def learning_row(p: dict, steps: int) -> dict:
+    """The recipe after `steps`, evaluated as the LDM teacher is (its first seed)."""
+    q = kinds(p)["LDM"]
+    return {"steps": steps, **evaluation.evaluate(curve_model(p, steps), q, q["seeds"][0])}
+
+
+def floor(p: dict) -> dict:
+    """The Fréchet distance of `n_samples` training images through the LDM's autoencoder (encoded
+    and decoded as its samples are) to the test split: no model on these latents can do better."""
+    q = kinds(p)["LDM"]
+    s = pipeline.reconstructions(pipeline.teacher(q["teacher"]), dataset=q["dataset"], split="train",
+                                 n=q["n_samples"], seed=q["seeds"][0])
+    return pipeline.fd(s, dataset=q["dataset"], split="test", features=q["features"], n_reference=q["n_reference"],
+                       n_boot=q["n_boot"])
+
+
+def plateau(rows: list[dict]) -> dict | None:
+    """The last two lengths' relative change in FD, and whether it is within PLATEAU (None with
+    fewer than two lengths)."""
+    if len(rows) < 2:
+        return None
+    change = rows[-1]["fd"] / rows[-2]["fd"] - 1
+    return {"from": rows[-2]["steps"], "to": rows[-1]["steps"], "change": change, "reached": abs(change) <= PLATEAU}
+
+
+def learning_section(p: dict) -> dict:
+    from ..plots import learning_curve
+    rows = [learning_row(p, s) for s in p["ldm_curve_steps"]]
+    teacher = pipeline.teacher(p["ldm_teacher"])
+    q = kinds(p)["LDM"]
+    now = evaluation.evaluate(teacher, q, q["seeds"][0])
+    bottom = floor(p)
+    return {"rows": rows, "plateau": plateau(rows), "floor": bottom, "teacher": now,
+            "unet_params": pipeline.size(teacher)["params"], "trained": pipeline.teacher_steps(teacher),
+            "figure": learning_curve(rows, pipeline.teacher_steps(teacher), now["fd"], q["dataset"],
+                                     floor=bottom["value"])}
+
+
+def learning_table(section: dict):
+    """The committed LDM teacher, the recipe at each length and the autoencoder's floor, as the book
+    shows them: UNet parameters, training steps, FD with its 95% bootstrap interval, and each
+    length's change from the one before."""
+    import pandas as pd
+    ci = evaluation.ci_text
+    t, bottom = section["teacher"], section["floor"]
+    rows = [{"model": "the committed teacher", "UNet parameters": f"{section['unet_params']:,}",
+             "training steps": f"{section['trained']:,}" if section["trained"] else "–",
+             "FD": ci(t["fd"], t["fd_low"], t["fd_high"], 1), "change": "–"}]
+    before = None
+    for r in section["rows"]:
+        rows.append({"model": "ldm_recipe, retrained", "UNet parameters": f"{r['params']:,}",
+                     "training steps": f"{r['steps']:,}", "FD": ci(r["fd"], r["fd_low"], r["fd_high"], 1),
+                     "change": "–" if before is None else f"{100 * (r['fd'] / before - 1):+.1f}%"})
+        before = r["fd"]
+    rows.append({"model": "the autoencoder's reconstructions (floor)", "UNet parameters": "–", "training steps": "–",
+                 "FD": ci(bottom["value"], bottom["ci_low"], bottom["ci_high"], 1), "change": "–"})
+    return pd.DataFrame(rows).set_index("model")
+
+
 def work(p: dict) -> list:
     ks = kinds(p).values()
     return ([(rq1.run_row, (q, *spec, seed)) for q in ks for seed in q["seeds"] for spec in rq1.row_specs(q)]
-            + [(rq1.teacher_verdicts, (q,)) for q in ks] + [(curve, (q,)) for q in ks])
+            + [(rq1.teacher_verdicts, (q,)) for q in ks] + [(curve, (q,)) for q in ks]
+            + [(learning_row, (p, s)) for s in p["ldm_curve_steps"]]
+            + ([(floor, (p,))] if p["ldm_curve_steps"] else []))
 
 
 CHAPTER = Chapter("ldm", parameters=(
