@@ -119,13 +119,13 @@ def plateau(rows: list[dict]) -> dict | None:
 def learning_section(p: dict) -> dict:
     from ..plots import learning_curve
     rows = [learning_row(p, s) for s in p["ldm_curve_steps"]]
-    teacher = pipeline.teacher(p["ldm_teacher"])
+    latent = pipeline.teacher(p["ldm_teacher"])
     q = kinds(p)["LDM"]
-    now = evaluation.evaluate(teacher, q, q["seeds"][0])
+    now = evaluation.evaluate(latent, q, q["seeds"][0])
     bottom = floor(p)
     return {"rows": rows, "plateau": plateau(rows), "floor": bottom, "teacher": now,
-            "unet_params": pipeline.size(teacher)["params"], "trained": pipeline.teacher_steps(teacher),
-            "figure": learning_curve(rows, pipeline.teacher_steps(teacher), now["fd"], q["dataset"],
+            "unet_params": pipeline.size(latent)["params"], "trained": pipeline.teacher_steps(latent),
+            "figure": learning_curve(rows, pipeline.teacher_steps(latent), now["fd"], q["dataset"],
                                      floor=bottom["value"])}
 
 
