@@ -214,23 +214,87 @@ def paired_fd_difference(feats_a: np.ndarray, feats_b: np.ndarray, mu_ref: np.nd
             "n_boot": n_boot, "n": n}
 
 
+def fd_infinity(feats: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, *, fractions=(0.2, 0.3, 0.4, 0.5,
+                0.6, 0.7, 0.8, 0.9, 1.0), draws: int = 20, seed: int = 0) -> dict:
+    """The Fréchet distance extrapolated to infinitely many samples (Chong & Forsyth, "Effectively
+    Unbiased FID", 2020): the FD of random subsets of N = fraction × n images, fitted as a + b/N
+    (the estimator's bias falls as 1/N); a is FD∞. Each draw redraws the subsets and fits again:
+    the value is the mean intercept, `spread_low`/`spread_high` the 2.5 and 97.5 percentiles over
+    draws (the extrapolation's own noise, not the sample set's). Subsets through `_Replicates`."""
+    n = len(feats)
+    sizes = sorted({max(int(round(f * n)), 2) for f in fractions})
+    if len(sizes) < 2:
+        raise ValueError(f"fd_infinity needs at least two subset sizes, got {sizes} from n = {n}")
+    rep = _Replicates(feats, mu_ref, sigma_ref)
+    rng = np.random.default_rng(seed)
+
+    def subset(size: int) -> np.ndarray:
+        counts = np.zeros(n, dtype=np.int64)
+        counts[rng.choice(n, size, replace=False)] = 1
+        return counts
+    fds = np.array([[rep(subset(size)) for size in sizes] for _ in range(draws)])
+    design = np.column_stack([np.ones(len(sizes)), 1.0 / np.asarray(sizes)])
+    intercepts, slopes = np.linalg.lstsq(design, fds.T, rcond=None)[0]
+    lo, hi = np.quantile(intercepts, [0.025, 0.975])
+    return {"value": float(intercepts.mean()), "spread_low": float(lo), "spread_high": float(hi),
+            "slope": float(slopes.mean()), "sizes": sizes, "draws": draws, "n": n}
+
+
+def kid(feats: np.ndarray, ref_feats: np.ndarray, *, subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0) -> dict:
+    """Kernel inception distance on any features (Bińkowski et al., 2018): the unbiased MMD² with the
+    kernel (x·y / d + 1)³, averaged over random subsets of both sets (of at most `subset_size`). Unlike
+    the Fréchet distance it needs no covariance, so it stays sound with fewer reference images than
+    feature dimensions; its estimate is unbiased at any n. `std`: over the subsets."""
+    d = feats.shape[1]
+    m = min(subset_size, len(feats), len(ref_feats))
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(subsets):
+        x = feats[rng.choice(len(feats), m, replace=False)]
+        y = ref_feats[rng.choice(len(ref_feats), m, replace=False)]
+        x, y = x.astype(np.float64), y.astype(np.float64)
+        kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        values.append((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
+    return {"value": float(np.mean(values)), "std": float(np.std(values)), "subsets": subsets, "subset_size": m}
+
+
+def reference_features(dataset: str, split: str = "test", name: str = DEFAULT_FEATURES, n: int | None = None,
+                       seed: int = 0, progress: bool = True) -> np.ndarray:
+    """The features of (a seeded subset of n images of) a data set, cached on disk (what a kernel
+    distance needs; the Fréchet distance needs only their statistics)."""
+    tag = dataset.replace("/", "_").replace(":", "_")
+    cache = CACHE_DIR / "fd-features" / f"{tag}-{split}-{name}-n{n or 'all'}-s{seed}.npy"
+    if cache.is_file():
+        return np.load(cache)
+    feats = features(_reference_images(dataset, split, n, seed), name, progress=progress).astype(np.float32)
+    buf = io.BytesIO()
+    np.save(buf, feats)
+    write_bytes_atomic(cache, buf.getvalue())
+    return feats
+
+
 def reference_statistics(dataset: str, split: str = "test", name: str = DEFAULT_FEATURES,
                          n: int | None = None, seed: int = 0, progress: bool = True):
     """Feature mean and covariance of (a seeded subset of n images of) a data set, cached on disk."""
-    from .data import load_dataset
     tag = dataset.replace("/", "_").replace(":", "_")
     cache = CACHE_DIR / "fd-stats" / f"{tag}-{split}-{name}-n{n or 'all'}-s{seed}.npz"
     if cache.is_file():
         with np.load(cache) as f:
             return f["mu"], f["sigma"]
-    ds = load_dataset(dataset, split)
-    images = ds.images
-    if n is not None and n < len(images):
-        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-        images = images[idx]
+    images = _reference_images(dataset, split, n, seed)
     mu, sigma = statistics(features(images, name, progress=progress))
     buf = io.BytesIO()
     np.savez(buf, mu=mu, sigma=sigma, meta=json.dumps({"dataset": dataset, "split": split, "features": name,
                                                        "n": len(images), "seed": seed}))
     write_bytes_atomic(cache, buf.getvalue())
     return mu, sigma
+
+
+def _reference_images(dataset: str, split: str, n: int | None, seed: int) -> torch.Tensor:
+    """The reference images: a split, or a seeded subset of n of its images."""
+    from .data import load_dataset
+    images = load_dataset(dataset, split).images
+    if n is not None and n < len(images):
+        images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]]
+    return images

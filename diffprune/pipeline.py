@@ -557,6 +557,27 @@ def fd(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int
     return _step("fd", params, compute, (s,)).result("fd.json")
 
 
+def distances(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int | None,
+              seed: int = 0) -> dict:
+    """Beside a sample set's Fréchet distance: the distance extrapolated to infinitely many samples
+    (`fid.fd_infinity`, the estimator's bias removed) and the kernel distance (`fid.kid`, unbiased and
+    sound with fewer reference images than feature dimensions), on the same features and reference."""
+    params = {"samples": s.key, "dataset": dataset, "split": split, "features": features,
+              "n_reference": n_reference, "seed": seed}
+
+    def compute(work: Path) -> None:
+        from .fid import METRIC_NAMES, fd_infinity, kid, reference_features, reference_statistics
+        from .fid import features as extract
+        feats = extract(load_full_samples(s)[0], features)
+        mu, sigma = reference_statistics(dataset, split, features, n_reference, seed, progress=False)
+        ref = reference_features(dataset, split, features, n_reference, seed, progress=False)
+        write_json_atomic(work / "distances.json", {
+            "metric": METRIC_NAMES[features], "fd_infinity": fd_infinity(feats, mu, sigma, seed=seed),
+            "kid": kid(feats, ref, seed=seed), "n_reference": len(ref), "dimensions": int(ref.shape[1]), **params})
+
+    return _step("distances", params, compute, (s,)).result("distances.json")
+
+
 def paired_fd(a: Artifact, b: Artifact, *, dataset: str, split: str, features: str, n_reference: int | None,
               n_boot: int, seed: int = 0) -> dict:
     """FD(a) − FD(b) of two sample sets drawn from the same noise, with a paired bootstrap interval

@@ -74,6 +74,7 @@ STEPS = {
     "classifier": Step(1, ("model.safetensors",)),
     "fd": Step(2),
     "paired_fd": Step(1),
+    "distances": Step(1),  # FD extrapolated to infinitely many samples, and the kernel distance
     "consistency": Step(1),
     "loss_curve": Step(1),
     "channel_scores": Step(1),

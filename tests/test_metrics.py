@@ -69,6 +69,33 @@ def test_bootstrap_interval_brackets_the_estimate(feats):
     assert r["bootstrap_bias"] > 0  # resampled sets repeat images: their FD is larger
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_fd_infinity_lands_closer_to_the_known_distance_than_the_raw_estimate(seed):
+    # samples from N(m, I) against the exact statistics of N(0, I): the true FD is |m|^2 = 1, and the
+    # n-sample estimate is biased upward by the poorer covariance of few samples
+    d, n = 32, 300
+    rng = np.random.default_rng(seed)
+    m = np.zeros(d)
+    m[0] = 1.0
+    feats = rng.standard_normal((n, d)) + m
+    raw = fid.frechet_distance(*fid.statistics(feats), np.zeros(d), np.eye(d))
+    inf = fid.fd_infinity(feats, np.zeros(d), np.eye(d), seed=seed)
+    assert raw - 1 > 0.02  # the bias this corrects
+    assert abs(inf["value"] - 1) < abs(raw - 1) / 2
+    assert inf["spread_low"] <= inf["value"] <= inf["spread_high"] and inf["slope"] > 0
+    assert inf["sizes"][-1] == n  # the whole set is the last point of the fit
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    d = 16
+    ref = rng.standard_normal((400, d))
+    same = fid.kid(rng.standard_normal((300, d)), ref, subsets=20, seed=0)
+    shifted = fid.kid(rng.standard_normal((300, d)) + 0.5, ref, subsets=20, seed=0)
+    assert abs(same["value"]) < 3 * same["std"] + 1e-3  # unbiased: no floor above zero
+    assert shifted["value"] > 10 * max(same["value"], same["std"]) and same["subset_size"] == 300
+
+
 def test_gray_and_nhwc_inputs(digits):
     a = fid.features(digits[:4])
     b = fid.features(digits[:4].permute(0, 2, 3, 1).numpy())

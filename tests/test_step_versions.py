@@ -21,6 +21,7 @@ DEFINED_BY = {  # the functions whose source says what each step computes
     "classifier": [pipeline.classifier],
     "fd": [pipeline.fd],
     "paired_fd": [pipeline.paired_fd],
+    "distances": [pipeline.distances],
     "consistency": [pipeline.consistency],
     "loss_curve": [pipeline.loss_curve, pipeline._importance_batch],
     "channel_scores": [pipeline.channel_scores, pipeline._walk, pipeline._importance_batch],

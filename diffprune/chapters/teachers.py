@@ -104,10 +104,42 @@ def curve_section(p: dict) -> dict:
             "verdicts": verdicts.table(found), "found": found, "trained": trained}
 
 
+# --- how to read the distance ----------------------------------------------------------------------
+# The Fréchet distance of n samples is biased upward by an amount that falls as 1/n and differs
+# between models; with fewer reference images than feature dimensions its reference covariance is
+# singular. Beside it: the distance extrapolated to infinitely many samples, and the kernel distance.
+
+def distance_row(p: dict) -> dict:
+    """The teacher's sample set under every distance the study has (first seed)."""
+    t = pipeline.teacher(p["teacher"])
+    s = evaluation.samples_of(t, p, p["seeds"][0])
+    fd = pipeline.fd(s, dataset=p["dataset"], split="test", features=p["features"], n_reference=p["n_reference"],
+                     n_boot=p["n_boot"])
+    more = pipeline.distances(s, dataset=p["dataset"], split="test", features=p["features"],
+                              n_reference=p["n_reference"])
+    return {"dataset": p["dataset"], "fd": fd, **more}
+
+
+def distance_table(rows: list[dict]):
+    import pandas as pd
+    ci = evaluation.ci_text
+    table = pd.DataFrame([{
+        "teacher": r["dataset"], "samples": f"{r['fd']['n']:,}", "reference images": f"{r['n_reference']:,}",
+        "feature dimensions": f"{r['dimensions']:,}",
+        f"{r['metric']} (95% bootstrap)": ci(r["fd"]["value"], r["fd"]["ci_low"], r["fd"]["ci_high"], 1),
+        "bootstrap bias": f"{r['fd']['bootstrap_bias']:.1f}",
+        "FD∞ (spread over subset draws)": ci(r["fd_infinity"]["value"], r["fd_infinity"]["spread_low"],
+                                              r["fd_infinity"]["spread_high"], 1),
+        "KID × 1000 (± SD over subsets)": f"{1e3 * r['kid']['value']:.2f} ± {1e3 * r['kid']['std']:.2f}",
+    } for r in rows])
+    return table.set_index("teacher")
+
+
 def work(p: dict) -> list:
     curve = [(curve_row, (p, s)) for s in p["teacher_curve_steps"]] if recipe(p) else []
-    return [(summary, (q,)) for q in evaluation.every_teacher(p)] + curve + (
-        [(curve_verdicts, (p,))] if curve else [])
+    teachers = evaluation.every_teacher(p)
+    return ([(summary, (q,)) for q in teachers] + [(distance_row, (q,)) for q in teachers] + curve
+            + ([(curve_verdicts, (p,))] if curve else []))
 
 
 CHAPTER = Chapter("teachers", parameters=(
