@@ -56,6 +56,15 @@ def judge_of(p: dict) -> dict | None:
     return clf.result("meta.json") if clf else None
 
 
+JUDGE_MIN_ACCURACY = 0.7  # below it a classifier's label does not say what a sample shows: content is not shown
+
+
+def content_judged(p: dict) -> bool:
+    """Whether the profile's data set has a content classifier accurate enough to show its verdicts."""
+    judge = judge_of(p)
+    return judge is not None and judge["test_accuracy"] >= JUDGE_MIN_ACCURACY
+
+
 def _flat(name: str, result: dict | None) -> dict:
     result = result or {}
     return {name: result.get("value"), f"{name}_low": result.get("ci_low"), f"{name}_high": result.get("ci_high")}

@@ -126,16 +126,20 @@ metric = latent["fd_metric"].iloc[0]
 glue("metric", metric, display=False)
 glue("interval", latent["interval"].iloc[0], display=False)
 glue("seeds", ", ".join(str(s) for s in p["ldm_seeds"]), display=False)
-glue("ldm_table", rq1.display_table(latent), display=False)
+glue("ldm_table", rq1.display_table(latent, evaluation.content_judged(kinds["LDM"])), display=False)
+judge = evaluation.judge_of(kinds["LDM"])
+glue("ldm_judge", f"{100 * judge['test_accuracy']:.1f}%" if judge else "–", display=False)
+glue("judge_min", f"{100 * evaluation.JUDGE_MIN_ACCURACY:.0f}%", display=False)
 glue("ldm_pairs", plots.paired_samples(evaluation.previews(result["LDM"]["rows"], p["ldm_seeds"][0])), display=False)
 
 # %% [markdown]
 # ```{glue:figure} ldm_table
 # :name: tab-ldm
 # RQ1's rows on the LDM: FD is {glue:text}`metric` of the decoded samples to the test split; SSIM
-# and "same class" compare each pruned model's decoded samples with the LDM teacher's from the same
-# noise; each with its {glue:text}`interval` (seeds {glue:text}`seeds`). Params and MACs are the
-# UNet's (one forward); the autoencoder is not pruned.
+# compares each pruned model's decoded samples with the LDM teacher's from the same noise; each with
+# its {glue:text}`interval` (seeds {glue:text}`seeds`). "Same class" is shown only where the data
+# set's classifier reaches {glue:text}`judge_min` on its test split (here: {glue:text}`ldm_judge`).
+# Params and MACs are the UNet's (one forward); the autoencoder is not pruned.
 # ```
 #
 # ```{glue:figure} ldm_pairs

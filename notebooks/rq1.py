@@ -87,7 +87,7 @@ glue("gpu_repeats", (f"GPU finetunes are not bit-reproducible: {repeats['n']} di
                      f"same keys differed by at most {repeats['max_pct']:.2f}% (data/results/gpu_repeats.json)")
      if repeats else "no distance was computed twice on a GPU", display=False)
 glue("rq1_seeds", plots.seed_spread(rows, summary, summary["fd_metric"].iloc[0]), display=False)
-glue("rq1_table", rq1.display_table(summary), display=False)
+glue("rq1_table", rq1.display_table(summary, evaluation.content_judged(p)), display=False)
 
 # %% [markdown]
 # ```{glue:figure} rq1_table
@@ -154,7 +154,11 @@ glue("rq1_pairs", plots.paired_samples(evaluation.previews(rows, p["seeds"][0]))
 for q, other_rows in every[1:]:
     other = rq1.summarize(other_rows)
     display(Markdown(f"**{q['dataset']}** (teacher `{q['teacher']}`)"))
-    display(rq1.display_table(other))
+    display(rq1.display_table(other, evaluation.content_judged(q)))
+    if not evaluation.content_judged(q) and (judge := evaluation.judge_of(q)):
+        display(Markdown(f"*Same class* is not shown for {q['dataset']}: its classifier reaches "
+                         f"{100 * judge['test_accuracy']:.1f}% on the test split, below "
+                         f"{100 * evaluation.JUDGE_MIN_ACCURACY:.0f}%, too low for a label to say what a sample shows."))
     display(plots.seed_spread(other_rows, other, other["fd_metric"].iloc[0]))
     display(plots.paired_samples(evaluation.previews(other_rows, q["seeds"][0])))
     display(Markdown(f"Samples from the same 12 noise draws through the {q['dataset']} teacher and each "

@@ -107,3 +107,19 @@ def test_the_seed_spread_divides_the_sd_over_seeds_by_the_bootstrap_standard_err
     assert rq1.seed_spread([r for r in rows if r["seed"] == 0]) is None  # one seed: nothing to compare
     table = rq1.seed_spread_table([({"dataset": "toy"}, rows), ({"dataset": "one seed"}, rows[:1])])
     assert list(table.index) == ["toy"] and table.loc["toy", "range over rows"] == "0.0–2.8"
+
+
+@pytest.mark.parametrize("accuracy, judged", [(0.9, True), (0.7, True), (0.465, False), (None, False)])
+def test_content_is_judged_only_by_a_classifier_accurate_enough(monkeypatch, accuracy, judged):
+    judge = None if accuracy is None else {"test_accuracy": accuracy, "classes": list("abc")}
+    monkeypatch.setattr(evaluation, "judge_of", lambda p: judge)
+    assert evaluation.content_judged({}) is judged
+
+
+def test_the_table_drops_same_class_where_content_is_not_judged():
+    rows = [{**_row(label, 10.0, 1.0), "params": 1e6, "macs": 1e8, "ssim": 0.5, "ssim_low": 0.4, "ssim_high": 0.6,
+             "content": 0.3, "content_low": 0.2, "content_high": 0.4, "steps": 0, "share": 0.0, "stop_t": None}
+            for label in ("pretrained", "random")]
+    summary = rq1.summarize(rows)
+    assert "same class" in rq1.display_table(summary).columns
+    assert "same class" not in rq1.display_table(summary, content=False).columns

@@ -150,8 +150,9 @@ def _steps(r) -> str:
     return f"{int(r.finetune_steps)}{share}"
 
 
-def display_table(summary):
-    """The table as the book shows it (the metric and the interval kind are named in its caption)."""
+def display_table(summary, content: bool = True):
+    """The table as the book shows it (the metric and the interval kind are named in its caption);
+    without `content` (no classifier accurate enough: `evaluation.content_judged`), no "same class"."""
     import pandas as pd
     ci = evaluation.ci_text
     return pd.DataFrame({
@@ -163,7 +164,8 @@ def display_table(summary):
         **({"FD, one seed's bootstrap": [f"{r.fd_boot_low:.1f}–{r.fd_boot_high:.1f}" for r in summary.itertuples()]}
            if summary["seeds"].min() > 1 else {}),
         "SSIM": [ci(r.ssim, r.ssim_low, r.ssim_high, 3) for r in summary.itertuples()],
-        "same class": [ci(r.content, r.content_low, r.content_high, 3) for r in summary.itertuples()],
+        **({"same class": [ci(r.content, r.content_low, r.content_high, 3) for r in summary.itertuples()]}
+           if content else {}),
         "finetune steps": [_steps(r) for r in summary.itertuples()],
         "stop t": ["–" if pd.isna(r.stop_t) else f"{int(r.stop_t)}" for r in summary.itertuples()],
     }).set_index("method")
