@@ -158,7 +158,8 @@ for q, other_rows in every[1:]:
     if not evaluation.content_judged(q) and (judge := evaluation.judge_of(q)):
         display(Markdown(f"*Same class* is not shown for {q['dataset']}: its classifier reaches "
                          f"{100 * judge['test_accuracy']:.1f}% on the test split, below "
-                         f"{100 * evaluation.JUDGE_MIN_ACCURACY:.0f}%, too low for a label to say what a sample shows."))
+                         f"{100 * evaluation.JUDGE_MIN_ACCURACY:.0f}%: too low for a label to say what a "
+                         "sample shows."))
     display(plots.seed_spread(other_rows, other, other["fd_metric"].iloc[0]))
     display(plots.paired_samples(evaluation.previews(other_rows, q["seeds"][0])))
     display(Markdown(f"Samples from the same 12 noise draws through the {q['dataset']} teacher and each "
