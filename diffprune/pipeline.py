@@ -573,7 +573,7 @@ def distances(s: Artifact, *, dataset: str, split: str, features: str, n_referen
         ref = reference_features(dataset, split, features, n_reference, seed, progress=False)
         write_json_atomic(work / "distances.json", {
             "metric": METRIC_NAMES[features], "fd_infinity": fd_infinity(feats, mu, sigma, seed=seed),
-            "kid": kid(feats, ref, seed=seed), "n_reference": len(ref), "dimensions": int(ref.shape[1]), **params})
+            "kid": kid(feats, ref, seed=seed), "dimensions": int(ref.shape[1]), **params})
 
     return _step("distances", params, compute, (s,)).result("distances.json")
 

@@ -33,19 +33,24 @@ def _final_loss(log_csv: Path, last: int = 5) -> float | None:
 def summary(p: dict) -> dict:
     """Size, training cost and quality of the profile's teacher; its samples and Fréchet distance
     use the profile's sampling and metric parameters (the same cached artifacts RQ1 uses)."""
-    from ..data import load_dataset
     from ..unet import image_shape, load_unet
 
     t = pipeline.teacher(p["teacher"])
     cost = t.result("cost.json") if t.has("cost.json") else {}
     row = evaluation.evaluate(t, p, p["seeds"][0])
-    n_test = len(load_dataset(p["dataset"], "test"))
     log = t.results / "train_log.csv"
     return {**row, "teacher": Path(p["teacher"]).name if isinstance(p["teacher"], str) else t.key,
             "dataset": p["dataset"], "image": "×".join(map(str, image_shape(load_unet(t.path)))),
             "steps": cost.get("steps"), "images_seen": cost.get("images_seen"),
             "hours": cost.get("wall_time_s", 0) / 3600 or None, "device": cost.get("device"),
-            "final_loss": _final_loss(log), "log": log, "n_reference": min(p["n_reference"] or n_test, n_test)}
+            "final_loss": _final_loss(log), "log": log, "n_reference": reference_count(p)}
+
+
+def reference_count(p: dict) -> int:
+    """How many test images the Fréchet distance's reference statistics come from."""
+    from ..data import load_dataset
+    n_test = len(load_dataset(p["dataset"], "test"))
+    return min(p["n_reference"] or n_test, n_test)
 
 
 # --- the teacher's learning curve ----------------------------------------------------------------
@@ -117,14 +122,14 @@ def distance_row(p: dict) -> dict:
                      n_boot=p["n_boot"])
     more = pipeline.distances(s, dataset=p["dataset"], split="test", features=p["features"],
                               n_reference=p["n_reference"])
-    return {"dataset": p["dataset"], "fd": fd, **more}
+    return {"dataset": p["dataset"], "fd": fd, "reference_images": reference_count(p), **more}
 
 
 def distance_table(rows: list[dict]):
     import pandas as pd
     ci = evaluation.ci_text
     table = pd.DataFrame([{
-        "teacher": r["dataset"], "samples": f"{r['fd']['n']:,}", "reference images": f"{r['n_reference']:,}",
+        "teacher": r["dataset"], "samples": f"{r['fd']['n']:,}", "reference images": f"{r['reference_images']:,}",
         "feature dimensions": f"{r['dimensions']:,}",
         f"{r['metric']} (95% bootstrap)": ci(r["fd"]["value"], r["fd"]["ci_low"], r["fd"]["ci_high"], 1),
         "bootstrap bias": f"{r['fd']['bootstrap_bias']:.1f}",
