@@ -293,9 +293,13 @@ def _method_panels(summary, by: str, x, metric: str, teacher_fd: float, width: f
     its 95% intervals, the teacher dashed; returns the figure and (axis, value, rows) per panel."""
     pruned = summary[summary["row"] != "teacher"]
     values = sorted(pruned[by].unique())
-    fig, axes = plt.subplots(1, len(values), figsize=(width * len(values), 3.6), sharey=True, squeeze=False)
+    cols = min(len(values), 3)  # at most three panels in a row: the book's column is narrow
+    rows = -(-len(values) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.4 * rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(values):]:
+        ax.set_visible(False)
     panels = []
-    for ax, v in zip(axes[0], values, strict=True):
+    for ax, v in zip(axes.flat, values, strict=False):
         here = pruned[pruned[by] == v]
         for method, g in here.groupby("method", sort=False):
             g = g.assign(_x=x(g)).sort_values("_x")
@@ -304,8 +308,9 @@ def _method_panels(summary, by: str, x, metric: str, teacher_fd: float, width: f
         ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
         panels.append((ax, v, here))
-    axes[0][0].set_ylabel(f"{metric} (log; lower is better)")
-    axes[0][-1].legend(fontsize=7)
+    for row in axes:
+        row[0].set_ylabel(f"{metric} (log; lower is better)")
+    panels[-1][0].legend(fontsize=7)
     return fig, panels
 
 

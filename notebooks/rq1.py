@@ -172,5 +172,5 @@ for q, other_rows in every[1:]:
 # The paper's Table 1 (CIFAR-10, `google/ddpm-cifar10-32`), as published; these are **the paper's
 # numbers**, not ours.
 
-# %%
+# %% tags=["hide-input"]
 rq1.paper_display("cifar10")
