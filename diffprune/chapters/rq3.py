@@ -347,8 +347,8 @@ def work(p: dict) -> list:
 CHAPTER = Chapter("rq3", parameters=(
     "teacher", "dataset", "teacher_steps", "timestep_stride", "importance_batch", "finetune_batch",
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
-    "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_rounds", "speed_devices"),
-    own=OWN, work=work, checks=(_frontier_in_sweep,))
+    "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_rounds", "speed_devices",
+    "equivalence_margins"), own=OWN, work=work, checks=(_frontier_in_sweep,))
 
 
 def cpu_estimate(p: dict) -> dict:
