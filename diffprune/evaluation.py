@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 
 from . import pipeline
-from .verdicts import LOWER_IS_BETTER
 
 METRICS = ("fd", "ssim", "detail", "content", "kappa")   # the metrics a row may carry, each with _low and _high
 RANGE = {"fd": (0.0, math.inf), "ssim": (-1.0, 1.0), "detail": (-1.0, 1.0), "content": (0.0, 1.0),
@@ -256,16 +255,3 @@ def ci_text(value, low, high, digits: int = 2) -> str:
     if low is None or high is None or math.isnan(low) or math.isnan(high):
         return f"{value:.{digits}f}"
     return f"{value:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
-
-
-def compare(a: dict, b: dict, metric: str = "fd") -> str:
-    """How row `a` stands against row `b` on a metric, judged only by their 95% intervals."""
-    lower = LOWER_IS_BETTER[metric]
-    a_lo, a_hi, b_lo, b_hi = a[f"{metric}_low"], a[f"{metric}_high"], b[f"{metric}_low"], b[f"{metric}_high"]
-    if any(v is None or math.isnan(v) for v in (a_lo, a_hi, b_lo, b_hi)):
-        return "not comparable: an interval is missing"
-    if a_hi < b_lo:
-        return "better, with non-overlapping 95% intervals" if lower else "worse, with non-overlapping 95% intervals"
-    if b_hi < a_lo:
-        return "worse, with non-overlapping 95% intervals" if lower else "better, with non-overlapping 95% intervals"
-    return "not distinguishable: the 95% intervals overlap"

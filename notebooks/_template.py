@@ -58,5 +58,5 @@ glue("interval", r.interval, display=False)
 #
 # ## Summary
 #
-# End with a reading computed from the data (`evaluation.compare` / `evaluation.versus` judge
-# rows by their intervals), never with a sentence written to fit.
+# End with a reading computed from the data (`verdicts.across_seeds` / `verdicts.from_bootstrap`
+# compare two rows paired, `verdicts.table` shows them), never with a sentence written to fit.

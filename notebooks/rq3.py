@@ -195,7 +195,13 @@ else:
 frontier = rq3.frontier_section(p, speed["rows"])
 glue("frontier_figure", frontier["figure"], display=False)
 glue("frontier_table", frontier["table"], display=False)
-glue("frontier_reading", frontier["reading"], display=False)
+glue("frontier_verdicts", frontier["verdicts"], display=False)
+glue("frontier_best", frontier["best"], display=False)
+for kind, count in frontier["kinds"].items():
+    glue(f"frontier_{kind}", count, display=False)
+glue("frontier_compared", frontier["compared"], display=False)
+glue("frontier_front", frontier["front"], display=False)
+glue("frontier_pruned_on_front", frontier["pruned_on_front"], display=False)
 glue("frontier_n", frontier["n"], display=False)
 glue("frontier_timing", frontier["timing"], display=False)
 
@@ -214,7 +220,20 @@ glue("frontier_timing", frontier["timing"], display=False)
 # The frontier's points (● on the Pareto frontier).
 # ```
 #
-# {glue:text}`frontier_reading`
+# **Equal time.** Each pruned point is compared with the teacher point of lowest Fréchet distance
+# among those that cost no more time, paired over the {glue:text}`frontier_n` sample indices (a
+# bootstrap of the difference; one seed, so the interval covers sampling noise only, not another
+# prune or finetune): of {glue:text}`frontier_compared` pruned points, {glue:text}`frontier_better`
+# are better, {glue:text}`frontier_worse` worse, {glue:text}`frontier_equivalent` equivalent within
+# the margin and {glue:text}`frontier_inconclusive` inconclusive; {glue:text}`frontier_pruned_on_front`
+# of the {glue:text}`frontier_front` points on the Pareto frontier are pruned models. The best case
+# for pruning: {glue:text}`frontier_best`
+#
+# ```{glue:figure} frontier_verdicts
+# :name: tab-rq3-frontier-verdicts
+# Each pruned point (rows) against the best teacher point that costs no more time: the reading
+# and FD(pruned) − FD(teacher) with its 95 % paired bootstrap interval over sample indices.
+# ```
 #
 # DPM-Solver++ keeps DDIM's pairing of sample $i$ with the noise of (seed, $i$): it draws no noise
 # after $x_T$, so the same index starts from the same $x_T$ under both samplers. It takes neither
@@ -257,4 +276,7 @@ glue("cpu_hours", f"{cpu['finetune_hours'] + cpu['sample_hours']:.0f}" if cpu el
 #   {glue:text}`headline_seeds` seeds): {glue:text}`headline_finding`.
 # - **Speed** (the study's ratio against {glue:text}`goal` of the MACs ideal, {ref}`table <tab-rq3-speed-goal>`):
 #   {glue:text}`speed_goal_kinds`.
-# - **Fewer steps or a smaller model**: {glue:text}`frontier_reading`
+# - **Fewer steps or a smaller model** (each pruned point against the best teacher point of no more
+#   time, paired): {glue:text}`frontier_better` of {glue:text}`frontier_compared` better,
+#   {glue:text}`frontier_worse` worse, {glue:text}`frontier_equivalent` equivalent,
+#   {glue:text}`frontier_inconclusive` inconclusive ({ref}`table <tab-rq3-frontier-verdicts>`).

@@ -51,15 +51,6 @@ def test_ci_text():
     assert evaluation.ci_text(None, None, None) == "–"
 
 
-def test_compare_judges_only_by_intervals():
-    a, b = _row("a", 10.0, 1.0), _row("b", 13.0, 1.0)
-    assert evaluation.compare(a, b) == "better, with non-overlapping 95% intervals"
-    assert evaluation.compare(b, a) == "worse, with non-overlapping 95% intervals"
-    assert evaluation.compare(a, _row("c", 11.5, 1.0)) == "not distinguishable: the 95% intervals overlap"
-    hi, lo = {"ssim_low": 0.9, "ssim_high": 0.95}, {"ssim_low": 0.5, "ssim_high": 0.6}
-    assert evaluation.compare(hi, lo, "ssim") == "better, with non-overlapping 95% intervals"  # higher is better
-
-
 def _summary(dp_fd, taylor_fd, half=1.0):
     rows = [_row("pretrained", 5.0, half), _row("taylor", taylor_fd, half),
             _row("diff-pruning T=0.05", dp_fd, half, method="diff-pruning")]

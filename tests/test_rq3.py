@@ -52,15 +52,6 @@ def test_pareto_front_keeps_the_points_nothing_beats():
     assert kept == [("small", 10), ("small", 25), ("teacher", 10), ("teacher", 25)]
 
 
-def test_frontier_reading_counts_pruned_points_against_the_teacher_at_no_more_time():
-    text = rq3.frontier_reading(_points())
-    # small@25 (12 s, 40) vs teacher@10 (10 s, 50): lower; small@dpm20 (11 s, 60) vs teacher@10: higher;
-    # small@10 (5 s) has no teacher point as cheap
-    assert text.startswith("Against the best teacher point that costs no more time, 1 of 2 pruned points have a "
-                           "lower Fréchet distance beyond the intervals, 0 are not distinguishable and 1 are higher.")
-    assert "2 of the 4 points on the Pareto frontier are pruned models" in text
-
-
 def _speed(device, name, speedups, spread=0.0):
     return [{"device": device, "device_name": name, "model": f"r={r:g}", "ratio": r, "batch": 64, "threads": 2,
              "speedup": s, "speedup_lo": s - spread, "speedup_hi": s + spread, "rounds": 3, "ideal": 2.0,
@@ -94,3 +85,17 @@ def test_every_frontier_sampler_takes_a_spacing_it_accepts(sampler, steps):
     assert q["sampler"] == sampler and q["ddim_steps"] == steps
     assert q["spacing"] == ("quad" if sampler == "ddim" else "uniform")  # DDIM keeps the paper's quad
     check(default_scheduler(), 4, seed=0, sampler=sampler, steps=steps, eta=0.0, spacing=q["spacing"], batch_size=4)
+
+
+def test_each_pruned_point_meets_the_best_teacher_point_that_costs_no_more_time(monkeypatch):
+    rows = {None: [("ddim", 10, 50.0), ("ddim", 25, 40.0), ("dpm-solver++", 5, 70.0)],
+            0.25: [("ddim", 10, 45.0), ("ddim", 25, 38.0), ("dpm-solver++", 20, 60.0)]}
+    monkeypatch.setattr(rq3, "frontier_rows", lambda p, ratio, seed: [
+        {"sampler": s, "sampler_steps": n, "fd": fd} for s, n, fd in rows[ratio]])
+    # one step costs the teacher 1 s per 1,000 images and the pruned model 0.5 s
+    speed = [{"device": "cpu", "model": m, "batch": 64, "threads": 2, "seconds_per_batch": s}
+             for m, s in (("teacher", 0.064), ("r=0.25", 0.032))]
+    pairs = rq3.frontier_pairs({"tradeoff_seeds": [0], "frontier_ratios": [0.25]}, speed)
+    assert pairs == [((0.25, "ddim", 10), (None, "dpm-solver++", 5)),   # 5 s: only DPM-5 is as cheap
+                     ((0.25, "ddim", 25), (None, "ddim", 10)),          # 12.5 s: DDIM-10 beats DPM-5
+                     ((0.25, "dpm-solver++", 20), (None, "ddim", 10))]  # 10 s: a tie in time counts

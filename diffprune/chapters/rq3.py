@@ -175,6 +175,15 @@ def samplers(p: dict) -> list[tuple[str, int]]:
     return [("ddim", s) for s in p["frontier_ddim_steps"]] + [("dpm-solver++", s) for s in p["frontier_dpm_steps"]]
 
 
+def _frontier_point(p: dict, ratio: float | None, sampler: str, steps: int, seed: int):
+    """(model, profile) of one frontier point: the teacher (ratio None) or the sweep's Diff-Pruning
+    model at `ratio` after the longest finetune, and the profile that samples it `sampler`-`steps`."""
+    if ratio is None:
+        return pipeline.teacher(p["teacher"]), sampled_by({**p, "n_samples": p["frontier_samples"]}, sampler, steps)
+    return (model(p, "diff-pruning", ratio, seed, p["recovery_steps"][-1]),
+            sampled_by(_at(p, ratio, p["recovery_steps"][-1], p["frontier_samples"]), sampler, steps))
+
+
 def frontier_rows(p: dict, ratio: float | None, seed: int) -> list[dict]:
     """The teacher (ratio None) or the sweep's Diff-Pruning model at `ratio` after the longest
     finetune, sampled by every sampler of the frontier."""
@@ -183,16 +192,53 @@ def frontier_rows(p: dict, ratio: float | None, seed: int) -> list[dict]:
         if ratio is None:
             row = teacher_row(p, seed, p["frontier_samples"], (name, steps))
         else:
-            m = model(p, "diff-pruning", ratio, seed, p["recovery_steps"][-1])
-            q = sampled_by(_at(p, ratio, p["recovery_steps"][-1], p["frontier_samples"]), name, steps)
+            m, q = _frontier_point(p, ratio, name, steps, seed)
             row = {"row": f"diff-pruning r={ratio:g}", "method": "diff-pruning", "ratio": ratio,
                    **evaluation.evaluate(m, q, seed)}
         rows.append({**row, "sampler": name, "sampler_steps": steps})
     return rows
 
 
+def frontier_pairs(p: dict, speed: list[dict]) -> list[tuple[tuple, tuple]]:
+    """((ratio, sampler, steps), (None, sampler, steps)): each pruned point and the teacher point of
+    lowest Fréchet distance among those that cost no more time (CPU timing), from the recorded rows."""
+    seed = p["tradeoff_seeds"][0]
+    dense = [(r, seconds_per_1000(speed, "teacher", r["sampler_steps"])) for r in frontier_rows(p, None, seed)]
+    out = []
+    for ratio in p["frontier_ratios"]:
+        for r in frontier_rows(p, ratio, seed):
+            time = seconds_per_1000(speed, f"r={ratio:g}", r["sampler_steps"])
+            cheaper = [t for t, s in dense if s <= time]
+            if cheaper:
+                t = min(cheaper, key=lambda x: x["fd"])
+                out.append(((ratio, r["sampler"], r["sampler_steps"]), (None, t["sampler"], t["sampler_steps"])))
+    return out
+
+
+def _point_label(ratio: float | None, sampler: str, steps: int) -> str:
+    return f"{'teacher' if ratio is None else f'r={ratio:g}'} {sampler}-{steps}"
+
+
+def frontier_verdicts(p: dict) -> list[verdicts.Verdict]:
+    """Each pruned point against the best teacher point that costs no more time: the paired
+    bootstrap of FD(pruned) − FD(teacher) over sample indices (one seed: sampling noise only)."""
+    seed = p["tradeoff_seeds"][0]
+    out = []
+    for a, b in frontier_pairs(p, speed_section(p)["rows"]):
+        (ma, qa), (mb, qb) = _frontier_point(p, *a, seed), _frontier_point(p, *b, seed)
+        sa, sb = evaluation.samples_of(ma, qa, seed), evaluation.samples_of(mb, qb, seed)
+        result = pipeline.paired_fd(sa, sb, dataset=p["dataset"], split="test", features=p["features"],
+                                    n_reference=p["n_reference"], n_boot=p["n_boot"])
+        reference = pipeline.fd(sb, dataset=p["dataset"], split="test", features=p["features"],
+                                n_reference=p["n_reference"], n_boot=p["n_boot"])["value"]
+        out.append(verdicts.from_bootstrap(result, "fd", p["equivalence_margins"], a=_point_label(*a),
+                                           b=_point_label(*b), reference=reference, where="equal time or less"))
+    return out
+
+
 def frontier_jobs(p: dict) -> list:
-    return [(frontier_rows, (p, r, s)) for s in p["tradeoff_seeds"] for r in [None, *p["frontier_ratios"]]]
+    return ([(frontier_rows, (p, r, s)) for s in p["tradeoff_seeds"] for r in [None, *p["frontier_ratios"]]]
+            + [(frontier_verdicts, (p,))])
 
 
 # --- measured speed --------------------------------------------------------------------------------
@@ -300,8 +346,8 @@ def work(p: dict) -> list:
 CHAPTER = Chapter("rq3", parameters=(
     "teacher", "dataset", "teacher_steps", "timestep_stride", "importance_batch", "finetune_batch",
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
-    "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_rounds", "speed_devices"),
-    own=OWN, work=work, checks=(_frontier_in_sweep,))
+    "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_rounds", "speed_devices",
+    "equivalence_margins"), own=OWN, work=work, checks=(_frontier_in_sweep,))
 
 
 def cpu_estimate(p: dict) -> dict:
@@ -459,37 +505,6 @@ def pareto_front(rows):
     return rows.loc[keep]
 
 
-def frontier_reading(rows) -> str:
-    """At equal (or less) wall-clock, is a pruned model with more steps better than the teacher with
-    fewer? Each pruned point against the best teacher point that costs no more time, by intervals."""
-    dense = rows[rows["model"] == "teacher"]
-    verdicts = {"better": 0, "not distinguishable": 0, "worse": 0}
-    examples = []
-    for r in rows[rows["model"] != "teacher"].to_dict("records"):
-        cheaper = dense[dense["seconds_per_1000"] <= r["seconds_per_1000"]]
-        if cheaper.empty:
-            continue
-        t = cheaper.loc[cheaper["fd"].idxmin()].to_dict()
-        c = evaluation.compare(r, t)
-        kind = c.split(",")[0] if c.startswith(("better", "worse")) else "not distinguishable"
-        verdicts[kind] += 1
-        examples.append((r, t, c))
-    n = sum(verdicts.values())
-    if not n:
-        return "No pruned point costs as much time as the cheapest teacher point."
-    front = pareto_front(rows)
-    pruned_front = int((front["model"] != "teacher").sum())
-    best = min(examples, key=lambda e: e[0]["fd"] - e[1]["fd"])
-    r, t, c = best
-    return (f"Against the best teacher point that costs no more time, {verdicts['better']} of {n} pruned points "
-            f"have a lower Fréchet distance beyond the intervals, {verdicts['not distinguishable']} are not "
-            f"distinguishable and {verdicts['worse']} are higher. {pruned_front} of the {len(front)} points on the "
-            f"Pareto frontier are pruned models. Best case for pruning: {r['model']} with "
-            f"{r['sampler']}-{r['sampler_steps']} "
-            f"({r['fd']:.1f}, {r['seconds_per_1000']:.0f} s) against the teacher with {t['sampler']}-"
-            f"{t['sampler_steps']} ({t['fd']:.1f}, {t['seconds_per_1000']:.0f} s): {c}.")
-
-
 def frontier_section(p: dict, speed: list[dict]) -> dict:
     import pandas as pd
 
@@ -512,8 +527,13 @@ def frontier_section(p: dict, speed: list[dict]) -> dict:
                       frontier=["●" if i in front.index else "" for i in df.index])
     table = table[["model", "sampler", "sampler_steps", "seconds", "FD", "frontier"]].rename(
         columns={"sampler_steps": "steps", "seconds": "s / 1,000 images", "FD": metric}).set_index(["model", "sampler"])
+    found = frontier_verdicts(p)
+    kinds = {k.value: sum(v.kind is k for v in found) for k in verdicts.Kind}
+    best = min(found, key=lambda v: v.difference, default=None)
     return {"rows": df, "table": table, "figure": plots.sampler_frontier(df, front, metric, timing, sampler_steps()),
-            "reading": frontier_reading(df), "n": p["frontier_samples"], "timing": timing}
+            "verdicts": verdicts.table(found), "kinds": kinds, "compared": len(found),
+            "best": verdicts.sentence(best) if best else "–", "front": len(front),
+            "pruned_on_front": int((front["model"] != "teacher").sum()), "n": p["frontier_samples"], "timing": timing}
 
 
 def levers_section() -> dict | None:
