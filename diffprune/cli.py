@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pack", action="store_true",
                    help="only move the loose records of the study cache into the step kinds' packs (what git "
                         "keeps; a run does it when it ends)")
+    p.add_argument("--from", dest="source", metavar="DIR",
+                   help="with --pack: first bring in the records of another study cache (e.g. another "
+                        "machine's data/study) that this one lacks")
     p.add_argument("--bulk", action="store_true",
                    help="also bring back the models and full sample sets behind the results (recomputed where "
                         "only results are kept) and list the model directories")
@@ -506,7 +509,13 @@ def cmd_study(a) -> None:
         raise DiffpruneError("--step STEP:KEY computes one step of one job: add one --job I (see --plan --commands)")
     if a.wait and not a.step:
         raise DiffpruneError("--wait is for --step: how long one step waits for its inputs")
+    if a.source and not a.pack:
+        raise DiffpruneError("--from brings another cache's records in to pack them: add --pack")
     if a.pack:
+        if a.source:
+            if not Path(a.source).is_dir():
+                raise DiffpruneError(f"--from {a.source}: not a directory")
+            print(f"brought in {study.import_records(Path(a.source))} records from {a.source}", file=sys.stderr)
         print(f"packed {study.pack()} loose records into {study.study_dir()}/<step>/{study.PACK}", file=sys.stderr)
         return
     specs = [spec(name) for name in a.chapter or chapters()]

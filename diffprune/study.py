@@ -304,6 +304,21 @@ def _packed(kind_dir: Path) -> dict[str, str]:
     return _packs[path][1]
 
 
+def import_records(source: Path, root: Path | None = None) -> int:
+    """Write the records of another study cache (packed or loose) that this one lacks as loose
+    records here (to be packed): how caches filled on several machines come together. Bulk stays
+    behind; it is recomputed where a computation asks for it. Returns how many were written."""
+    root, written = root or study_dir(), 0
+    for kind_dir in sorted(p for p in Path(source).iterdir() if p.name in STEPS):
+        lines = dict(_packed(kind_dir))
+        lines.update({p.parent.name: p.read_text().strip() for p in kind_dir.glob(f"*/{RECORD}")})
+        for key, line in sorted(lines.items()):
+            if not is_recorded(root / kind_dir.name / key):
+                write_bytes_atomic(root / kind_dir.name / key / RECORD, (line + "\n").encode())
+                written += 1
+    return written
+
+
 def pack(root: Path | None = None) -> int:
     """Move every loose record under `root` (the study cache) into its step kind's pack, unchanged;
     the artifact directories keep their bulk and local result files. Returns how many moved."""

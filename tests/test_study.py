@@ -67,6 +67,24 @@ def test_packing_the_records_changed_no_committed_record(tmp_path):
         assert diffprune.study.record(old, with_results=True) == diffprune.study.record(new, with_results=True)
 
 
+def test_another_cache_s_records_come_in_and_are_packed(tiny_teacher, tmp_path, monkeypatch, capsys):
+    from diffprune.cli import main
+    a, b, c = (pipeline.samples(tiny_teacher, n=2, seed=s, steps=2) for s in range(3))
+    _ = a.results, b.results
+    diffprune.study.pack(tmp_path / "study")  # the other machine's cache: packed records beside a loose one
+    _ = c.results
+    here = tmp_path / "here"
+    (here / "sample").mkdir(parents=True)
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(here))
+    assert main(["study", "--from", str(tmp_path / "study")]) == 2  # --from only with --pack
+    assert main(["study", "--pack", "--from", str(tmp_path / "study")]) == 0
+    assert "brought in 3 records" in capsys.readouterr().err
+    assert [r["key"] for r in diffprune.study.records("sample")] == sorted([a.key, b.key, c.key])
+    assert not list(here.glob(f"*/*/{RECORD}"))  # all packed
+    assert main(["study", "--pack", "--from", str(tmp_path / "study")]) == 0
+    assert "brought in 0 records" in capsys.readouterr().err  # nothing twice
+
+
 def test_packed_records_read_as_loose_ones_and_a_recomputed_step_replaces_its_line(tiny_teacher, tmp_path,
                                                                                   monkeypatch):
     s = pipeline.samples(tiny_teacher, n=3, seed=0, steps=2)
