@@ -47,6 +47,11 @@ def list_of(ok: Callable[[object], bool], non_empty: bool = True) -> Callable[[o
     return lambda v: isinstance(v, list) and (len(v) > 0 or not non_empty) and all(ok(x) for x in v)
 
 
+def increasing(ok: Callable[[object], bool]) -> Callable[[object], bool]:
+    """A strictly increasing list (may be empty) whose every item passes `ok`, e.g. training lengths."""
+    return lambda v: isinstance(v, list) and all(ok(x) for x in v) and v == sorted(set(v))
+
+
 def one_of(names) -> Callable[[object], bool]:
     return lambda v: v in names
 

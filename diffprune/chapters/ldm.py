@@ -13,7 +13,7 @@ from .. import evaluation, pipeline, verdicts
 from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..paths import in_repo
-from ..profiles import PARAMETERS, Parameter, integer, is_number, is_teacher_dir, list_of
+from ..profiles import PARAMETERS, Parameter, increasing, integer, is_number, is_teacher_dir, list_of
 from ..threshold import stop_times
 from ..unet import PRESETS
 from . import rq1
@@ -47,8 +47,7 @@ OWN = {
         "and seed, trained on the LDM teacher's autoencoder and data set", _recipe),
     "ldm_curve_steps": Parameter(
         "an increasing list of training steps >= 1 (may be empty): `ldm_recipe` trained once through these "
-        "lengths, each evaluated as the LDM teacher is", lambda v: isinstance(v, list) and all(
-            integer(1)(x) for x in v) and v == sorted(set(v))),
+        "lengths, each evaluated as the LDM teacher is", increasing(integer(1))),
 }
 PLATEAU = 0.03  # a learning curve has stopped improving when its last two lengths' FD are this close
 

@@ -10,13 +10,12 @@ from pathlib import Path
 
 from .. import evaluation, pipeline, verdicts
 from ..chapter import Chapter
-from ..profiles import Parameter, integer
+from ..profiles import Parameter, increasing, integer
 
 OWN = {
     "teacher_curve_steps": Parameter(
         "an increasing list of training steps >= 1 (may be empty): the study teacher's recipe trained once "
-        "through these lengths, each evaluated as the teacher is", lambda v: isinstance(v, list) and all(
-            integer(1)(x) for x in v) and v == sorted(set(v))),
+        "through these lengths, each evaluated as the teacher is", increasing(integer(1))),
 }
 
 
