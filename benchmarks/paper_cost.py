@@ -18,21 +18,14 @@ import statistics
 import time
 
 import torch
-from diffusers import UNet2DModel
 
 from diffprune.artifacts import code_version, device_description, write_json_atomic
 from diffprune.cost import count_macs, count_params
 from diffprune.paths import RESULTS_DIR
 from diffprune.prune import prune
 from diffprune.timestep_loss import noise_prediction_loss
-from diffprune.unet import default_scheduler
+from diffprune.unet import build_unet, default_scheduler
 
-# google/ddpm-cifar10-32's unet/config.json (the keys that set the architecture)
-DDPM_CIFAR10 = dict(sample_size=32, in_channels=3, out_channels=3, layers_per_block=2,
-                    block_out_channels=(128, 256, 256, 256), norm_num_groups=32, norm_eps=1e-6,
-                    down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
-                    up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
-                    attention_head_dim=None, downsample_padding=0, flip_sin_to_cos=False, freq_shift=1)
 PAPER = {"ratio": 0.3, "finetune_steps": 100_000, "batch": 128, "n_samples": 50_000, "ddim_steps": 100}
 
 
@@ -76,8 +69,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    dense = UNet2DModel(**DDPM_CIFAR10)
+    dense = build_unet("ddpm-cifar10-32", 3, 32)
     pruned, _ = prune(copy.deepcopy(dense), "magnitude", PAPER["ratio"], progress=False)
     rows = {"dense": timings(dense, a.batch, a.repeats), "pruned": timings(pruned, a.batch, a.repeats)}
     scale = PAPER["batch"] / a.batch  # per-image time taken as constant when --batch is not 128

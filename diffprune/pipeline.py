@@ -212,6 +212,20 @@ def training_run(recipe: dict, *, steps: int, passing: tuple[int, ...] = (),
     return _step("training_run", params, compute, (before, autoencoder))
 
 
+def architecture(name: str, *, channels: int, size: int, seed: int) -> Artifact:
+    """A UNet preset with random weights: a model to time where only the structure matters (the
+    paper's model, whose trained weights need a network). Keyed by its parameters, not its weights,
+    so a chapter reads its prune's and timings' records without building it."""
+    params = {"architecture": name, "channels": channels, "size": size, "seed": seed}
+
+    def compute(work: Path) -> None:
+        from .models import DiffusionModel
+        from .unet import build_unet, default_scheduler
+        DiffusionModel(build_unet(name, channels, size, seed=seed), default_scheduler()).write_into(work)
+
+    return _step("architecture", params, compute)
+
+
 def autoencoder_key(d: Path) -> str:
     """A latent model directory's autoencoder, by the sha256 of its weights (16 hex digits)."""
     from .artifacts import sha256_file

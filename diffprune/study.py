@@ -68,6 +68,7 @@ STEPS = {
     "teacher": Step(1, MODEL_BULK, optional=LATENT),
     "training_run": Step(1, MODEL_BULK, spare=("checkpoint",), optional=LATENT),  # a recipe at one length
     "reconstruction": Step(1, ("samples.npz",)),  # real images through an autoencoder: a latent model's floor
+    "architecture": Step(1, MODEL_BULK),  # a preset with random weights, for timings
     "prune": Step(1, MODEL_BULK, optional=LATENT),
     "finetune": Step(1, MODEL_BULK, spare=("checkpoint",), optional=LATENT),  # a longer finetune resumes from it
     "sample": Step(1, ("samples.npz",)),

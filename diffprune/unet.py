@@ -41,6 +41,13 @@ PRESETS = {
                  attention_head_dim=4, dropout=0.0,
                  down_block_types=("DownBlock2D", "AttnDownBlock2D"),
                  up_block_types=("AttnUpBlock2D", "UpBlock2D")),
+    # google/ddpm-cifar10-32's unet/config.json (the keys that set the architecture, 35.7 M
+    # parameters): the paper's model, built here with random weights where only its size matters
+    "ddpm-cifar10-32": dict(layers_per_block=2, block_out_channels=(128, 256, 256, 256), norm_num_groups=32,
+                            norm_eps=1e-6, attention_head_dim=None, downsample_padding=0, flip_sin_to_cos=False,
+                            freq_shift=1,
+                            down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+                            up_block_types=("UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D")),
 }
 
 

@@ -52,10 +52,12 @@ def test_pareto_front_keeps_the_points_nothing_beats():
     assert kept == [("small", 10), ("small", 25), ("teacher", 10), ("teacher", 25)]
 
 
-def _speed(device, name, speedups, spread=0.0):
-    return [{"device": device, "device_name": name, "model": f"r={r:g}", "ratio": r, "batch": 64, "threads": 2,
-             "speedup": s, "speedup_lo": s - spread, "speedup_hi": s + spread, "rounds": 3, "ideal": 2.0,
-             "of_ideal": s / 2.0} for r, s in speedups]
+def _speed(device, name, speedups, spread=0.0, base="teacher"):
+    """Rows of one unpruned model (`base`, speed-up 1) and its prunes at (ratio, speed-up)."""
+    return [{"device": device, "device_name": name, "model": base if r == 0 else f"{base} r={r:g}", "base": base,
+             "params": 1e6, "ratio": r, "batch": 64, "threads": 2, "speedup": s, "speedup_lo": s - spread,
+             "speedup_hi": s + spread, "rounds": 3, "ideal": 2.0, "of_ideal": s / 2.0}
+            for r, s in [(0.0, 1.0), *speedups]]
 
 
 def test_the_speed_goal_reads_the_study_ratio_at_the_largest_setting_of_each_device():
@@ -75,6 +77,30 @@ def test_the_goal_is_met_or_missed_only_where_every_round_agrees():
     assert both_sides["kind"] is verdicts.Kind.INCONCLUSIVE
     missed = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.3)], spread=0.1), 0.25)[0]
     assert missed["kind"] is verdicts.Kind.WORSE
+
+
+def test_a_timed_architecture_is_read_against_its_own_unpruned_model():
+    found = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.1), (0.5, 1.2)])
+                           + _speed("cpu", "cpu:x86_64", [(0.25, 1.7)], base="ddpm-cifar10-32"), 0.25)
+    assert [(f["model"], f["kind"]) for f in found] == [("teacher", verdicts.Kind.WORSE),
+                                                         ("ddpm-cifar10-32", verdicts.Kind.BETTER)]
+    assert [f["best_anywhere"] for f in found] == pytest.approx([1.2, 1.7])  # its own prunes only
+
+
+def test_speed_rows_pair_each_prune_with_its_own_unpruned_model_by_round(monkeypatch):
+    specs = [("teacher", 0.0, "t", "teacher"), ("r=0.25", 0.25, "p", "teacher"),
+             ("big", 0.0, "B", "big"), ("big r=0.25", 0.25, "P", "big")]
+    macs = {"t": 100, "p": 50, "B": 1000, "P": 400}
+    seconds = {"t": [1.0, 2.0], "p": [0.8, 1.0], "B": [10.0, 10.0], "P": [5.0, 4.0]}
+    monkeypatch.setattr(rq3.pipeline, "size", lambda m: {"params": macs[m], "macs": macs[m]})
+    monkeypatch.setattr(rq3.evaluation, "timing_rounds", lambda models, settings, **kw: {
+        (label, 64, 1): [{"seconds_per_batch": s, "key": f"{m}{i}"} for i, s in enumerate(seconds[m])]
+        for label, m in models.items()})
+    p = {"speed_batches": [64], "speed_threads": [1], "speed_rounds": 2, "speed_repeats": 5}
+    rows = {r["model"]: r for r in rq3.speed_rows(p, "cpu", specs=specs)}
+    assert rows["r=0.25"]["speedup_lo"] == pytest.approx(1.25) and rows["r=0.25"]["speedup_hi"] == pytest.approx(2.0)
+    assert (rows["big r=0.25"]["speedup_lo"], rows["big r=0.25"]["speedup_hi"]) == pytest.approx((2.0, 2.5))
+    assert rows["big r=0.25"]["ideal"] == pytest.approx(2.5) and rows["big r=0.25"]["macs_fraction"] == 0.4
 
 
 @pytest.mark.parametrize("sampler, steps", [("ddim", 100), ("dpm-solver++", 10)])

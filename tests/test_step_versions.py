@@ -13,6 +13,7 @@ REVIEWED = Path(__file__).with_name("step_sources.json")
 DEFINED_BY = {  # the functions whose source says what each step computes
     "teacher": [pipeline.teacher, pipeline._trained_teacher, pipeline._hub_teacher, pipeline._train,
                 pipeline._train_autoencoder, pipeline._config],
+    "architecture": [pipeline.architecture],
     "prune": [pipeline.pruned, pipeline.pruned_in_window, pipeline._prune_into],
     "training_run": [pipeline.training_run, pipeline.autoencoder_key, pipeline._train, pipeline._config],
     "reconstruction": [pipeline.reconstructions, pipeline.autoencoder_key],

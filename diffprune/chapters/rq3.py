@@ -14,6 +14,7 @@ from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..importance import METHODS
 from ..profiles import Parameter, integer, is_number, list_of, one_of
+from ..unet import PRESETS
 
 LABELS = {"reinit": "scratch"}
 
@@ -40,6 +41,9 @@ OWN = {
                                 "10-20% window, one run per method and seed",
                                 lambda v: list_of(integer(1))(v) and v == sorted(set(v))),
     "headline_seeds": Parameter("a non-empty list of seeds >= 0, each paired with the teacher's", list_of(integer(0))),
+    "speed_architectures": Parameter(f"a list (may be empty) of UNet presets out of {', '.join(PRESETS)}: timed with "
+                                     "random weights beside the teacher, with their prune at the study ratio",
+                                     list_of(one_of(PRESETS), non_empty=False)),
 }
 
 
@@ -243,22 +247,31 @@ def frontier_jobs(p: dict) -> list:
 
 # --- measured speed --------------------------------------------------------------------------------
 
-def speed_models(p: dict) -> list[tuple[str, float, pipeline.Artifact]]:
-    """(label, ratio, model): the teacher and the sweep's Diff-Pruning prunes (speed depends on the
-    structure only, which a uniform ratio fixes for every method)."""
+def speed_models(p: dict) -> list[tuple[str, float, pipeline.Artifact, str]]:
+    """(label, ratio, model, the label of its unpruned model): the teacher and the sweep's
+    Diff-Pruning prunes (speed depends on the structure only, which a uniform ratio fixes for every
+    method), then each of `speed_architectures` with random weights and its magnitude prune at the
+    study ratio (no data needed: the same structure), so the speed-up shows where a model is big."""
     t = pipeline.teacher(p["teacher"])
-    return [("teacher", 0.0, t)] + [(f"r={r:g}", r, model(p, "diff-pruning", r, p["tradeoff_seeds"][0], 0))
-                                    for r in p["tradeoff_ratios"]]
+    out = [("teacher", 0.0, t, "teacher")] + [(f"r={r:g}", r, model(p, "diff-pruning", r, p["tradeoff_seeds"][0], 0),
+                                               "teacher") for r in p["tradeoff_ratios"]]
+    r = _study_ratio(p)
+    for name in p["speed_architectures"]:
+        dense = pipeline.architecture(name, channels=3, size=32, seed=0)  # CIFAR-10's images
+        out += [(name, 0.0, dense, name),
+                (f"{name} r={r:g}", r, pipeline.pruned(dense, method="magnitude", ratio=r, seed=0), name)]
+    return out
 
 
-def speed_rows(p: dict, device: str, rounds: list[int] | None = None) -> list[dict]:
+def speed_rows(p: dict, device: str, rounds: list[int] | None = None, specs: list | None = None) -> list[dict]:
     """Seconds per denoising step (one UNet forward) of every speed model, per batch size and (on
     the CPU) thread count, with the speed-up beside the MACs ideal: medians over `speed_rounds`
     rounds (or the given ones), the speed-up paired by round with its range. Not part of `work`: a
     timing runs alone, never beside `study`'s parallel jobs."""
     import statistics
-    specs = speed_models(p)
-    models, ratios = {label: m for label, _, m in specs}, {label: r for label, r, _ in specs}
+    specs = speed_models(p) if specs is None else specs
+    models, ratios = {label: m for label, _, m, _ in specs}, {label: r for label, r, _, _ in specs}
+    base_of = {label: base for label, _, _, base in specs}
     sizes = {label: pipeline.size(m) for label, m in models.items()}
     settings = [(b, th) for b in p["speed_batches"] for th in (p["speed_threads"] if device == "cpu" else [1])]
     timed = evaluation.timing_rounds(models, settings, rounds=list(range(p["speed_rounds"])) if rounds is None
@@ -266,12 +279,13 @@ def speed_rows(p: dict, device: str, rounds: list[int] | None = None) -> list[di
     rows = []
     for (label, b, th), runs in timed.items():
         own = [r["seconds_per_batch"] for r in runs]
-        base = [r["seconds_per_batch"] for r in timed[("teacher", b, th)]]
-        r = {"model": label, "ratio": ratios[label], "batch": b, "threads": th, "device": device, **sizes[label],
-             "timing_key": runs[0]["key"], "seconds_per_batch": statistics.median(own),
+        base_label = base_of[label]
+        base = [r["seconds_per_batch"] for r in timed[(base_label, b, th)]]
+        r = {"model": label, "base": base_label, "ratio": ratios[label], "batch": b, "threads": th, "device": device,
+             **sizes[label], "timing_key": runs[0]["key"], "seconds_per_batch": statistics.median(own),
              **evaluation.paired_speedup(base, own)}
-        r["ideal"] = sizes["teacher"]["macs"] / r["macs"]
-        r["macs_fraction"] = r["macs"] / sizes["teacher"]["macs"]
+        r["ideal"] = sizes[base_label]["macs"] / r["macs"]
+        r["macs_fraction"] = r["macs"] / sizes[base_label]["macs"]
         r["of_ideal"] = r["speedup"] / r["ideal"]
         rows.append(r)
     return rows
@@ -400,13 +414,14 @@ def sweep_section(p: dict) -> dict:
 
 
 def speed_table(rows: list[dict]):
-    """Milliseconds per denoising step and the speed-up against the MACs ideal, per model and setting."""
+    """Milliseconds per denoising step and the speed-up against the MACs ideal, per model and setting
+    (MACs and speed-ups relative to each model's unpruned one)."""
     import pandas as pd
     table = {}
     for r in rows:
         where = f"{r['device']}, batch {r['batch']}" + (f", {r['threads']} thr." if r["device"] == "cpu" else "")
         cell = f"{1e3 * r['seconds_per_batch']:.1f} ms"
-        if r["model"] != "teacher":
+        if r["model"] != r["base"]:
             cell += f" ({r['speedup']:.2f}× of {r['ideal']:.2f}×)"
         table.setdefault(where, {})[(r["model"], f"{r['macs_fraction']:.2f}")] = cell
     out = pd.DataFrame(table)
@@ -418,36 +433,40 @@ GOAL = 0.75  # the share of the MACs ideal a pruned model's measured speed-up sh
 
 
 def speed_goal(rows: list[dict], ratio: float, goal: float = GOAL) -> list[dict]:
-    """Per device, the study's ratio at the largest batch and thread count against the goal: the
-    share of the MACs ideal its speed-up reaches (median and range over rounds) and the reading —
-    better (met in every round), worse (missed in every round) or inconclusive —, and the device's
-    best speed-up in any setting."""
+    """Per device and unpruned model (the teacher, each timed architecture), the prune at the study's
+    ratio at the largest batch and thread count against the goal: the share of the MACs ideal its
+    speed-up reaches (median and range over rounds) and the reading — better (met in every round),
+    worse (missed in every round) or inconclusive —, and the best speed-up of that model's prunes in
+    any setting."""
     out = []
-    for device in dict.fromkeys(r["device"] for r in rows):
-        here = [r for r in rows if r["device"] == device]
+    for device, base in dict.fromkeys((r["device"], r["base"]) for r in rows):
+        here = [r for r in rows if r["device"] == device and r["base"] == base]
         b, th = max(r["batch"] for r in here), max(r["threads"] for r in here)
         at = [r for r in here if r["batch"] == b and r["threads"] == th and r["ratio"] == ratio]
         if at:
             r = at[0]
             lo, hi = r["speedup_lo"] / r["ideal"], r["speedup_hi"] / r["ideal"]
-            out.append({"device": r["device_name"], "batch": b, "threads": th if device == "cpu" else None,
+            out.append({"device": r["device_name"], "model": base, "params": next(x["params"] for x in here
+                                                                                   if x["model"] == base),
+                        "batch": b, "threads": th if device == "cpu" else None,
                         "speedup": r["speedup"], "ideal": r["ideal"], "of_ideal": r["of_ideal"], "low": lo,
                         "high": hi, "rounds": r["rounds"],
                         "kind": verdicts.judge(lo - goal, hi - goal, 0.0, lower_is_better=False),
-                        "best_anywhere": max(x["speedup"] for x in here)})
+                        "best_anywhere": max(x["speedup"] for x in here if x["model"] != base)})
     return out
 
 
 def speed_goal_table(found: list[dict]):
     import pandas as pd
     table = pd.DataFrame([{
-        "device": f["device"], "setting": f"batch {f['batch']}" + (f", {f['threads']} threads" if f["threads"] else ""),
+        "device": f["device"], "unpruned model": f"{f['model']} ({f['params'] / 1e6:.2g} M params)",
+        "setting": f"batch {f['batch']}" + (f", {f['threads']} threads" if f["threads"] else ""),
         "speed-up": f"{f['speedup']:.2f}×", "MACs ideal": f"{f['ideal']:.2f}×",
         "share of the ideal (rounds)": f"{f['of_ideal']:.2f}" + (f" ({f['low']:.2f}–{f['high']:.2f})"
                                                                  if f["high"] > f["low"] else ""),
         f"against {GOAL:.2f}": f["kind"].value, "best speed-up, any setting": f"{f['best_anywhere']:.2f}×",
     } for f in found])
-    return table.set_index(["device", "setting"]) if len(table) else table
+    return table.set_index(["device", "unpruned model", "setting"]) if len(table) else table
 
 
 def speed_section(p: dict) -> dict:
@@ -465,22 +484,24 @@ def _recorded_speed(p: dict, device: str) -> list[dict]:
     """Speed rows of a device, each with the machine its record names; cuda rows only from the
     rounds that were recorded, since they cannot be measured without a GPU."""
     import torch
-    rounds = None
+    rounds, specs = None, speed_models(p)
     if device == "cuda" and not torch.cuda.is_available():
-        def recorded(rnd: int) -> bool:
+        def recorded(m: pipeline.Artifact, rnd: int) -> bool:
             try:
-                for _, _, m in speed_models(p):
-                    for b in p["speed_batches"]:
-                        t = pipeline.timing(m, batch_size=b, threads=1, repeats=p["speed_repeats"], device=device,
-                                            round=rnd)
-                        _ = pipeline.recorded("timing", t.key).results
+                for b in p["speed_batches"]:
+                    t = pipeline.timing(m, batch_size=b, threads=1, repeats=p["speed_repeats"], device=device,
+                                        round=rnd)
+                    _ = pipeline.recorded("timing", t.key).results
             except DiffpruneError:
                 return False
             return True
-        rounds = [rnd for rnd in range(p["speed_rounds"]) if recorded(rnd)]
+        rounds = [rnd for rnd in range(p["speed_rounds"])
+                  if all(recorded(m, rnd) for _, _, m, base in specs if base == "teacher")]
         if not rounds:
             return []
-    rows = speed_rows(p, device, rounds)
+        specs = [s for s in specs if all(recorded(s[2], rnd) for rnd in rounds)]
+        specs = [s for s in specs if s[3] in {label for label, *_ in specs}]  # a speed-up needs its base
+    rows = speed_rows(p, device, rounds, specs)
     for r in rows:
         r["device_name"] = pipeline.recorded("timing", r["timing_key"]).compute()["device"]
     return rows
