@@ -155,16 +155,17 @@ glue("sweep_seeds", len(p["tradeoff_seeds"]), display=False)
 speed = rq3.speed_section(p)
 glue("speed_table", speed["table"], display=False)
 glue("speed_goal", speed["goal_table"], display=False)
-glue("speed_goal_kinds", ", ".join(f"{f['kind'].value} for {f['model']} on {f['device']}" for f in speed["goal"]) or "–", display=False)
+glue("speed_goal_kinds", ", ".join(f"{f['kind'].value} for {f['model']} on {f['device']}"
+                                   for f in speed["goal"]) or "–", display=False)
 glue("goal", f"{rq3.GOAL:.2f}", display=False)
 
 # %% [markdown]
 # ```{glue:figure} speed_table
 # :name: tab-rq3-speed
 # Milliseconds per denoising step (in brackets: measured speed-up of the pruned model over its
-# unpruned one, then the MACs ideal), per device, batch and CPU thread count, medians over rounds. Each column was measured
-# on the machine its records name (`data/study/timing/`); GPU columns come from the run made when one
-# was lent, in the rounds recorded then.
+# unpruned one, then the MACs ideal), per device, batch and CPU thread count, medians over rounds.
+# Each column was measured on the machine its records name (`data/study/timing/`); GPU columns
+# come from the run made when one was lent, in the rounds recorded then.
 # ```
 #
 # ```{glue:figure} speed_goal
