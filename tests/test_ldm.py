@@ -97,6 +97,17 @@ def test_the_chapter_needs_a_pixel_teacher_of_the_same_data_set(study):
     assert kinds["LDM"]["seeds"] == p["ldm_seeds"] and kinds["LDM"]["thresholds"] == p["ldm_thresholds"]
 
 
+@pytest.mark.parametrize("ldm_steps, pixel_finetune, expected", [(8000, 400, 800), (2000, 400, 200), (30, 5, 1)])
+def test_the_latent_rows_finetune_the_same_share_of_their_teacher_s_training(study, ldm_steps, pixel_finetune,
+                                                                           expected):
+    from diffprune.chapter import spec
+    p = spec("ldm").load("smoke", {"finetune_steps": pixel_finetune,
+                                   "ldm_teacher": {**LDM, "steps": ldm_steps}})
+    kinds = ldm.kinds(p)  # the pixel teacher, data/teachers/openmoji-32, trained 4,000 steps
+    assert pipeline.teacher_steps(pipeline.teacher(kinds["DDPM"]["teacher"])) == 4000
+    assert kinds["DDPM"]["finetune_steps"] == pixel_finetune and kinds["LDM"]["finetune_steps"] == expected
+
+
 def _speed_rows(ratios):
     """Rows of rounds in which the DDPM's prune is `ratios[0][i]`× and the LDM's `ratios[1][i]`× faster."""
     rows = []

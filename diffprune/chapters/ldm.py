@@ -59,14 +59,27 @@ def ldm_dataset(p: dict) -> str:
 
 def kinds(p: dict) -> dict[str, dict]:
     """{"DDPM": RQ1's profile for the pixel-space teacher of the LDM's data set, "LDM": the same
-    for the LDM}, both with the chapter's thresholds and seeds."""
+    for the LDM}, both with the chapter's thresholds and seeds. The LDM's finetunes take the same
+    share of its teacher's training steps as the pixel rows' of theirs (at least one step)."""
     trained_on = ldm_dataset(p)
     same = [q for q in evaluation.every_teacher(p) if q["dataset"] == trained_on]
     if not same:
         raise DiffpruneError(f"the LDM is trained on {trained_on}, but neither teacher nor more_teachers is: the "
                              "chapter compares it with the pixel-space teacher of the same data set")
     pixel = {**same[0], "thresholds": p["ldm_thresholds"], "seeds": p["ldm_seeds"]}
-    return {"DDPM": pixel, "LDM": {**pixel, "teacher": p["ldm_teacher"], "teacher_steps": None}}
+    latent = {**pixel, "teacher": p["ldm_teacher"], "teacher_steps": None}
+    pixel_steps, latent_steps = _trained_steps(pixel), _trained_steps(latent)
+    if pixel_steps and latent_steps:
+        latent["finetune_steps"] = max(1, round(pixel["finetune_steps"] * latent_steps / pixel_steps))
+    return {"DDPM": pixel, "LDM": latent}
+
+
+def _trained_steps(q: dict) -> int | None:
+    """A profile's teacher's training steps: given, in its training parameters, or from its record
+    (None for a model from the hub)."""
+    spec = q["teacher"]
+    return q["teacher_steps"] or (spec["steps"] if isinstance(spec, dict)
+                                  else pipeline.teacher_steps(pipeline.teacher(spec)))
 
 
 def _check(p: dict) -> None:
