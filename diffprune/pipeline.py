@@ -215,13 +215,16 @@ def training_run(recipe: dict, *, steps: int, passing: tuple[int, ...] = (),
 def architecture(name: str, *, channels: int, size: int, seed: int) -> Artifact:
     """A UNet preset with random weights: a model to time where only the structure matters (the
     paper's model, whose trained weights need a network). Keyed by its parameters, not its weights,
-    so a chapter reads its prune's and timings' records without building it."""
+    so a chapter reads its prune's and timings' records without building it; its size is a result."""
     params = {"architecture": name, "channels": channels, "size": size, "seed": seed}
 
     def compute(work: Path) -> None:
+        from .cost import count_macs, count_params
         from .models import DiffusionModel
         from .unet import build_unet, default_scheduler
-        DiffusionModel(build_unet(name, channels, size, seed=seed), default_scheduler()).write_into(work)
+        unet = build_unet(name, channels, size, seed=seed)
+        DiffusionModel(unet, default_scheduler()).write_into(work)
+        write_json_atomic(work / "size.json", {"params": count_params(unet), "macs": count_macs(unet)})
 
     return _step("architecture", params, compute)
 
@@ -470,11 +473,13 @@ def channel_scores(t: Artifact, *, method: str, window: tuple[int, int], stride:
 
 
 def size(model: Artifact) -> dict:
-    """Parameters and MACs of a model: from its prune report where it has one (pruning and
-    finetuning record them), else counted on its weights."""
+    """Parameters and MACs of a model: from its prune report or its size record where it has one
+    (pruning, finetuning and `architecture` record them), else counted on its weights."""
     if model.has("prune_report.json"):
         r = model.result("prune_report.json")
         return {"params": r["params_after"], "macs": r["macs_after"]}
+    if model.has("size.json"):
+        return model.result("size.json")
     from .cost import count_macs, count_params
     from .unet import load_unet
     unet = load_unet(model.path)

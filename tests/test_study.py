@@ -209,6 +209,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     assert {v.n for v in rq3.headline_section(q)["verdicts"]} == {len(q["headline_seeds"])}  # paired by seed
     speed = rq3.speed_section(q)["rows"]  # the GPU's timings are read, never measured here
     assert {row["device"] for row in speed} == {"cpu", "cuda"} and all(row["seconds_per_batch"] > 0 for row in speed)
+    assert {row["base"] for row in speed if row["device"] == "cpu"} == {"teacher", *q["speed_architectures"]}
     assert plan.spent(rq3.work(q))["hours"] > 0
     q = spec("ldm").load("cpu")
     for kind in ldm.run(q).values():
