@@ -165,7 +165,8 @@ glue("goal", f"{rq3.GOAL:.2f}", display=False)
 # Milliseconds per denoising step (in brackets: measured speed-up of the pruned model over its
 # unpruned one, then the MACs ideal), per device, batch and CPU thread count, medians over rounds.
 # Each column was measured on the machine its records name (`data/study/timing/`); GPU columns
-# come from the run made when one was lent, in the rounds recorded then.
+# come from the run made when one was lent, in the rounds recorded then (–: a model that run did
+# not time).
 # ```
 #
 # ```{glue:figure} speed_goal

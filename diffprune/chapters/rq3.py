@@ -424,7 +424,7 @@ def speed_table(rows: list[dict]):
         if r["model"] != r["base"]:
             cell += f" ({r['speedup']:.2f}× of {r['ideal']:.2f}×)"
         table.setdefault(where, {})[(r["model"], f"{r['macs_fraction']:.2f}")] = cell
-    out = pd.DataFrame(table)
+    out = pd.DataFrame(table).fillna("–")  # a model not timed on that device (a GPU run made before it was added)
     out.index.names = ["model", "MACs ×"]
     return out
 
