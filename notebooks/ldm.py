@@ -16,7 +16,9 @@
 # The paper prunes pixel-space DDPMs and, as its model-type axis, a latent diffusion model (LDM)
 # on ImageNet. Does Diff-Pruning behave the same when the UNet denoises an autoencoder's latents
 # instead of pixels? This chapter puts a small LDM beside the pixel-space teacher of the same data
-# set and runs RQ1's rows on both: the same methods, ratio, finetune and metrics.
+# set and runs RQ1's rows on both: the same methods, ratio and metrics, and finetunes of the same
+# share of each teacher's training ({glue:text}`finetune_DDPM` steps on the DDPM,
+# {glue:text}`finetune_LDM` on the LDM).
 #
 # **Before this chapter**: {doc}`rq1` (the rows and columns) and the $L_t$ curve of {doc}`rq2`.
 #
@@ -31,7 +33,7 @@
 # - **What pruning the UNet saves of a whole sample**: the pruned rows keep ×{glue:text}`cost_DDPM_sample`
 #   of the DDPM teacher's sample and ×{glue:text}`cost_LDM_sample` of the LDM teacher's, whose
 #   decode (not pruned) is {glue:text}`cost_LDM_decode` of it ({ref}`table <tab-ldm-both>`).
-# - **Does pruning cost the LDM more?** After the same finetune, the best Diff-Pruning row's
+# - **Does pruning cost the LDM more?** After the same share of finetune, the best Diff-Pruning row's
 #   Fréchet distance is {glue:text}`gap_DDPM`× its teacher's on the DDPM and {glue:text}`gap_LDM`×
 #   on the LDM (ratios of means over seeds; the intervals are in the {ref}`tables <tab-ldm-both>`).
 # - **Does the threshold stop elsewhere on latents?** The stop $t$ moves by more than the curves'
@@ -71,6 +73,8 @@ from diffprune.threshold import stop_times
 
 p = ldm.CHAPTER.load(profile, overrides)
 kinds = ldm.kinds(p)
+for kind, q in kinds.items():
+    glue(f"finetune_{kind}", f"{q['finetune_steps']:,}", display=False)
 # the chapter's own teachers, not the profile's first one
 glue("ldm_parameters", profiles.table({**p, "teacher": kinds["DDPM"]["teacher"], "dataset": kinds["DDPM"]["dataset"]}),
      display=False)
