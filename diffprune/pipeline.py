@@ -192,24 +192,29 @@ def training_run(recipe: dict, *, steps: int, passing: tuple[int, ...] = (),
 
     def compute(work: Path) -> None:
         import shutil
-
-        from .autoencoder import load_autoencoder
-        from .data import load_dataset
-        from .models import DiffusionModel
-        from .unet import build_unet, default_scheduler
         if before is not None:
             ckpt = before.path / "checkpoint"
             if ckpt.is_dir() and not (work / "checkpoint").exists():
                 shutil.copytree(ckpt, work / "checkpoint")
-        model = DiffusionModel(None, default_scheduler())
-        if autoencoder is not None:
-            source = autoencoder.path
-            model = DiffusionModel(None, default_scheduler(), load_autoencoder(source), source)
-        c, h, _ = model.to_unet_space(load_dataset(recipe["dataset"], "train").images[:1]).shape[1:]
-        model.unet = build_unet(recipe["preset"], c, h, seed=recipe["seed"])
-        _train(work, model, params, "train")
+        _train(work, _recipe_model(recipe, autoencoder), params, "train")
 
     return _step("training_run", params, compute, (before, autoencoder))
+
+
+def _recipe_model(recipe: dict, autoencoder: Artifact | None):
+    """A recipe's model before training: its UNet shaped for what it sees, pixels or the latents of
+    `autoencoder`'s autoencoder."""
+    from .autoencoder import load_autoencoder
+    from .data import load_dataset
+    from .models import DiffusionModel
+    from .unet import build_unet, default_scheduler
+    model = DiffusionModel(None, default_scheduler())
+    if autoencoder is not None:
+        source = autoencoder.path
+        model = DiffusionModel(None, default_scheduler(), load_autoencoder(source), source)
+    c, h, _ = model.to_unet_space(load_dataset(recipe["dataset"], "train").images[:1]).shape[1:]
+    model.unet = build_unet(recipe["preset"], c, h, seed=recipe["seed"])
+    return model
 
 
 def architecture(name: str, *, channels: int, size: int, seed: int) -> Artifact:
@@ -474,7 +479,8 @@ def channel_scores(t: Artifact, *, method: str, window: tuple[int, int], stride:
 
 def size(model: Artifact) -> dict:
     """Parameters and MACs of a model: from its prune report or its size record where it has one
-    (pruning, finetuning and `architecture` record them), else counted on its weights."""
+    (pruning, finetuning and `architecture` record them), for a training run on its recipe's
+    architecture, else counted on its weights."""
     if model.has("prune_report.json"):
         r = model.result("prune_report.json")
         return {"params": r["params_after"], "macs": r["macs_after"]}
@@ -482,7 +488,10 @@ def size(model: Artifact) -> dict:
         return model.result("size.json")
     from .cost import count_macs, count_params
     from .unet import load_unet
-    unet = load_unet(model.path)
+    if model.step == "training_run":  # its recipe fixes the architecture: counted on a fresh build, no weights read
+        unet = _recipe_model(model.params, next((a for a in model.inputs if a.step != "training_run"), None)).unet
+    else:
+        unet = load_unet(model.path)
     return {"params": count_params(unet), "macs": count_macs(unet)}
 
 

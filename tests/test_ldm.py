@@ -2,6 +2,7 @@
 import pytest
 
 from diffprune import DiffpruneError, evaluation, pipeline, verdicts
+from diffprune import study as diffprune_study
 from diffprune.chapters import ldm
 
 LDM = {"dataset": "openmoji-32", "preset": "tiny", "steps": 2, "batch_size": 8, "lr": 1e-3, "seed": 0,
@@ -50,7 +51,7 @@ def test_the_teacher_key_covers_its_autoencoder(study):
     assert pipeline.teacher(str(copy)).key != key  # another decoder: other samples, another key
 
 
-def test_the_latent_recipe_trains_on_the_teacher_s_autoencoder_keyed_by_it_alone(study):
+def test_the_latent_recipe_trains_on_the_teacher_s_autoencoder_keyed_by_it_alone(study, monkeypatch):
     import shutil
 
     import numpy as np
@@ -74,6 +75,14 @@ def test_the_latent_recipe_trains_on_the_teacher_s_autoencoder_keyed_by_it_alone
     images, index = pipeline.load_full_samples(floor)
     assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8 and len(set(index.tolist())) == 5
     assert pipeline.reconstructions(again, dataset="openmoji-32", split="train", n=5, seed=0).key == floor.key
+    # its size is read without its weights (a fresh clone has none): the recipe's architecture
+    from diffprune.cost import count_macs, count_params
+    weights = load_unet(run.path)
+    shutil.rmtree(run.path / "unet")
+    monkeypatch.setattr(diffprune_study, "_compute", None)  # any computation would fail
+    monkeypatch.setattr(diffprune_study, "_regenerate", None)
+    assert pipeline.size(run) == {"params": count_params(weights), "macs": count_macs(weights)}
+    assert not (study / "training_run" / run.key / "unet").exists()
 
 
 def test_a_learning_curve_has_stopped_improving_where_its_last_two_lengths_are_close():

@@ -219,6 +219,10 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         used.update(row["samples"] for row in rows)
     assert {len(c["loss"]) for c in ldm.curves(q).values()} == {q["lt_batches"]}
     assert {row["kind"] for row in ldm.speed_rows(q)} == {"DDPM", "LDM"}  # timings read, never measured here
+    learning = ldm.learning_section(q)  # the learning curve's sizes from its recipe, not its weights
+    assert [r["steps"] for r in learning["rows"]] == q["ldm_curve_steps"] and learning["plateau"]["reached"]
+    used.update(r["samples"] for r in learning["rows"])
+    used.add(learning["floor"]["samples"])
     found = findings.verdicts_of("cpu", {})
     assert all(r.evidence is not None and r.evidence.findings for r, c in zip(found, findings.CLAIMS, strict=True)
                if c.test)  # every testable claim is read from recorded results
