@@ -124,7 +124,8 @@ if p["ldm_curve_steps"]:
     glue("plateau_change", "–" if found is None else f"{100 * found['change']:+.1f} % from {found['from']:,} to "
          f"{found['to']:,} steps", display=False)
     glue("floor_ratio", f"{last['fd'] / bottom['value']:.2f}", display=False)
-    glue("floor_limits", "does not yet limit" if last["fd_low"] > bottom["ci_high"] else "may limit", display=False)
+    glue("floor_limits", "does not yet limit it (their intervals are disjoint)" if last["fd_low"] > bottom["ci_high"]
+         else "may limit it (their intervals overlap)", display=False)
 else:
     display(Markdown("Not run in this profile: `ldm_curve_steps` is empty."))
     for name in ("plateau_state", "plateau_change", "floor_ratio", "floor_limits"):
@@ -133,7 +134,7 @@ else:
 # %% [markdown]
 # **Reading.** The recipe has {glue:text}`plateau_state` ({glue:text}`plateau_change`; the rule:
 # within {glue:text}`plateau_rule`). Its longest run's distance is {glue:text}`floor_ratio`× the
-# floor's, so the autoencoder {glue:text}`floor_limits` it (*may*: the two intervals overlap).
+# floor's, so the autoencoder {glue:text}`floor_limits`.
 
 # %% [markdown]
 # ## RQ1's table for the LDM
