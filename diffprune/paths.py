@@ -15,8 +15,9 @@ BOOK = ROOT / "book"
 
 
 def study_dir() -> Path:
-    """The study cache; `DIFFPRUNE_STUDY` moves it (the tests use a temporary one)."""
-    return Path(os.environ.get("DIFFPRUNE_STUDY", DATA_DIR / "study"))
+    """The study cache; `DIFFPRUNE_STUDY` moves it (the tests use a temporary one); set but empty,
+    it is the default, not the working directory."""
+    return Path(os.environ.get("DIFFPRUNE_STUDY") or DATA_DIR / "study")
 
 
 def in_repo(path: str | os.PathLike) -> Path:

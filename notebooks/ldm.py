@@ -114,11 +114,27 @@ Image(filename=str(latent_dir / "vqvae" / "reconstructions.png"), width=520)
 # distance of real training images after the autoencoder's encode and decode.
 
 # %% tags=["hide-input"]
+glue("plateau_rule", f"{100 * ldm.PLATEAU:.0f} %", display=False)
 if p["ldm_curve_steps"]:
     learning = ldm.learning_section(p)
     display(learning["figure"], ldm.learning_table(learning))
+    last, bottom, found = learning["rows"][-1], learning["floor"], learning["plateau"]
+    glue("plateau_state", "–" if found is None else "stopped improving" if found["reached"] else "still improving",
+         display=False)
+    glue("plateau_change", "–" if found is None else f"{100 * found['change']:+.1f} % from {found['from']:,} to "
+         f"{found['to']:,} steps", display=False)
+    glue("floor_ratio", f"{last['fd'] / bottom['value']:.2f}", display=False)
+    glue("floor_limits", "does not yet limit it (their intervals are disjoint)" if last["fd_low"] > bottom["ci_high"]
+         else "may limit it (their intervals overlap)", display=False)
 else:
     display(Markdown("Not run in this profile: `ldm_curve_steps` is empty."))
+    for name in ("plateau_state", "plateau_change", "floor_ratio", "floor_limits"):
+        glue(name, "–", display=False)
+
+# %% [markdown]
+# **Reading.** The recipe has {glue:text}`plateau_state` ({glue:text}`plateau_change`; the rule:
+# within {glue:text}`plateau_rule`). Its longest run's distance is {glue:text}`floor_ratio`× the
+# floor's, so the autoencoder {glue:text}`floor_limits`.
 
 # %% [markdown]
 # ## RQ1's table for the LDM

@@ -25,7 +25,7 @@ overrides = {}   # profile values to change, e.g. {"n_samples": 200}
 from IPython.display import Markdown
 from myst_nb import glue
 
-from diffprune import evaluation, plots, profiles, verdicts
+from diffprune import evaluation, plots, profiles
 from diffprune.chapters import teachers
 from diffprune.data import load_dataset
 
@@ -86,7 +86,6 @@ glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"
 if teachers.recipe(p) and p["teacher_curve_steps"]:
     learning = teachers.curve_section(p)
     display(learning["figure"], learning["verdicts"])
-    display(Markdown(" ".join(verdicts.sentence(v) for v in learning["found"])))
 else:
     display(Markdown("Not run in this profile: its teacher was not trained by this study, or "
                      "`teacher_curve_steps` is empty."))

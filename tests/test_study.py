@@ -28,6 +28,12 @@ def _forbid_computing(monkeypatch):
     monkeypatch.setattr(diffprune.study, "_regenerate", computing)
 
 
+def test_an_empty_study_variable_keeps_the_default_cache(monkeypatch):
+    from diffprune.paths import study_dir
+    monkeypatch.setenv("DIFFPRUNE_STUDY", "")  # e.g. `DIFFPRUNE_STUDY= python ...`: not the working directory
+    assert study_dir() == DATA_DIR / "study"
+
+
 def test_bulk_is_never_committed():
     for step, s in STEPS.items():
         for name in s.bulk + s.optional:
@@ -182,6 +188,9 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     for q in evaluation.every_teacher(t):
         row = teachers.summary(q)
         assert row["fd"] == fd_by_samples[row["samples"]] and evaluation.preview(row).shape[0] == pipeline.PREVIEW_N
+    curve = teachers.curve_section(t)  # the teacher's recipe retrained: sizes from the recipe, not its weights
+    assert [r["steps"] for r in curve["rows"]] == t["teacher_curve_steps"]
+    used.update(r["samples"] for r in curve["rows"])
     r = spec("rq2").load("cpu")
     for q in rq2.sweep_teachers(r, "ablations"):
         rows = [rq2.threshold_row(q, T, s) for s in q["ablation_seeds"] for T in q["ablation_thresholds"]]
