@@ -70,6 +70,12 @@ RETIRED = {"1811965ae092b0b3": "the 0.18 M-parameter LDM of openmoji-32, too sma
            **dict.fromkeys(["232dada4ed051803", "2c0290295a560547", "40b17207a8e3adcc", "8ddb9406db0d2dcc",
                             "a72c20198ef1cbb4", "b4448553a4cdc6a5"], "the teachers' 256 samples of that design")}
 
+# timings taken again (same parameters, so the same key) at a clean commit: the DDPM versus LDM
+# chapter's DDPM models, first timed in other rounds than its LDM models, at uncommitted code
+REMEASURED = dict.fromkeys(["0e90877c7a30eebd", "15b494d690f5aabf", "1c67ae2d5008f4c8", "1f1f4a76bbeb2f59",
+                            "436640bdddf58ba1", "4ce24f2c610134db", "857420c286a06b27", "d5dc148a6a23c90b",
+                            "e48102342e9edb2c", "f88d2e07b4edf0d8"], "timing")
+
 
 def _descends_from(records: dict, keys: set[str]) -> set[tuple[str, str]]:
     """The (step, key) of every record that is one of `keys`, or whose parameters name one of them
@@ -95,7 +101,7 @@ def _keys(step: str) -> set[str]:
 
 def test_packing_the_records_changed_no_committed_record(tmp_path):
     """Every record committed loose, read through the same API then and now (results included),
-    except the retired ones, which are gone."""
+    except the retired ones, which are gone, and the remeasured ones, newer with the same parameters."""
     old_study = _committed_study(BEFORE_PACKS, tmp_path)
     old_dirs = sorted(d.parent for d in old_study.glob(f"*/*/{RECORD}"))
     assert len(old_dirs) == 2178
@@ -106,6 +112,9 @@ def test_packing_the_records_changed_no_committed_record(tmp_path):
         assert not (new / RECORD).is_file()  # read from the pack
         if (step, key) in retired:
             assert key not in _keys(step)
+        elif REMEASURED.get(key) == step:
+            now = diffprune.study.record(new)
+            assert now["params"] == record["params"] and now["created"] > record["created"]
         else:
             assert record == diffprune.study.record(new, with_results=True)
 
@@ -172,6 +181,8 @@ def test_folding_the_results_into_records_changed_no_committed_result(tmp_path):
         if (old.parent.name, old.name) in retired:
             assert old.name not in _keys(old.parent.name)
             continue
+        if REMEASURED.get(old.name) == old.parent.name:
+            continue  # its record as it is now: test_packing_the_records_changed_no_committed_record
         names = sorted(p.name for p in old.iterdir() if p.name != "params.json")
         legacy = legacies[(old.parent.name, old.name)]
         new = DATA_DIR / "study" / old.parent.name / old.name
