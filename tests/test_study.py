@@ -466,8 +466,11 @@ def test_a_step_records_its_own_time_not_that_of_the_steps_it_computed_inside_it
 
 
 def test_study_bulk_brings_back_the_sample_sets_and_names_the_model_directories(tmp_path, monkeypatch, capsys):
+    import os
+
     from diffprune.cli import main
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    monkeypatch.delenv("DIFFPRUNE_BULK", raising=False)
     assert main(["study", "--profile", "smoke", "--chapter", "teachers", "--yes"]) == 0
     sets = list((tmp_path / "study" / "sample").glob("*/" + pipeline.SAMPLES))
     assert sets and capsys.readouterr().out == ""
@@ -478,6 +481,7 @@ def test_study_bulk_brings_back_the_sample_sets_and_names_the_model_directories(
     named = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert named and all(Path(r["model_dir"]).is_dir() and {"chapter", "row", "seed"} <= set(r) for r in named)
     assert {Path(r["samples_dir"]) / pipeline.SAMPLES for r in named} == set(sets)
+    assert "DIFFPRUNE_BULK" not in os.environ  # --bulk ends with its call: the next one reads results only
 
 
 def test_the_teacher_s_recipe_retrained_through_checkpoints_is_the_teacher_at_its_length(tmp_path, monkeypatch):
