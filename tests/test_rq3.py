@@ -71,6 +71,21 @@ def test_the_speed_goal_reads_the_study_ratio_at_the_largest_setting_of_each_dev
     assert list(table[f"against {rq3.GOAL:.2f}"]) == ["better", "worse"]
 
 
+def test_batch_growth_compares_each_unpruned_model_s_largest_batch_with_its_smallest():
+    def row(device, model, batch, threads, seconds):
+        return {"device": device, "device_name": f"{device}:x", "model": model, "base": "teacher",
+                "batch": batch, "threads": threads, "seconds_per_batch": seconds}
+    rows = [row("cpu", "teacher", 1, 1, 1.0), row("cpu", "teacher", 64, 1, 40.0),
+            row("cpu", "teacher", 1, 2, 0.5), row("cpu", "teacher", 64, 2, 16.0),
+            row("cpu", "teacher r=0.25", 64, 2, 8.0),  # a prune: not an unpruned model's growth
+            row("cuda", "teacher", 1, 1, 0.010), row("cuda", "teacher", 64, 1, 0.012)]
+    growth = rq3.batch_growth(rows)
+    assert [(g["device"], g["growth"]) for g in growth] == [("cpu:x", pytest.approx(32.0)),
+                                                            ("cuda:x", pytest.approx(1.2))]
+    assert "1.20× the time of batch 1 at batch 64 (64× the images)" in rq3.batch_growth_text(growth)
+    assert rq3.batch_growth([row("cuda", "teacher", 64, 1, 0.01)]) == []  # one batch size: nothing to compare
+
+
 def test_the_goal_is_met_or_missed_only_where_every_round_agrees():
     both_sides = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.5)], spread=0.1), 0.25)[0]
     assert (both_sides["low"], both_sides["high"]) == pytest.approx((0.70, 0.80))

@@ -70,12 +70,16 @@ RETIRED = {"1811965ae092b0b3": "the 0.18 M-parameter LDM of openmoji-32, too sma
            **dict.fromkeys(["232dada4ed051803", "2c0290295a560547", "40b17207a8e3adcc", "8ddb9406db0d2dcc",
                             "a72c20198ef1cbb4", "b4448553a4cdc6a5"], "the teachers' 256 samples of that design")}
 
-# timings taken again (same parameters, so the same key) at a clean commit: the DDPM versus LDM
-# chapter's DDPM models, first timed in other rounds than its LDM models, at uncommitted code
-REMEASURED = {("timing", key) for key in ["0e90877c7a30eebd", "15b494d690f5aabf", "1c67ae2d5008f4c8",
-                                          "1f1f4a76bbeb2f59", "436640bdddf58ba1", "4ce24f2c610134db",
-                                          "857420c286a06b27", "d5dc148a6a23c90b", "e48102342e9edb2c",
-                                          "f88d2e07b4edf0d8"]}
+# timings taken again (same parameters, so the same key): the DDPM versus LDM chapter's DDPM models at a
+# clean commit, first timed in other rounds than its LDM models at uncommitted code; RQ3's GPU timings
+# on a lent H200 with the paper's architecture in the same 5 rounds (round 0 had been timed alone, on an H100)
+REMEASURED = {("timing", key) for key in [
+    "0e90877c7a30eebd", "15b494d690f5aabf", "1c67ae2d5008f4c8", "1f1f4a76bbeb2f59", "436640bdddf58ba1",
+    "4ce24f2c610134db", "857420c286a06b27", "d5dc148a6a23c90b", "e48102342e9edb2c", "f88d2e07b4edf0d8",
+    # RQ3, cuda
+    "0391e6b22b26c2f1", "1487b47d7a7fbb88", "155365de08cf7e82", "227bdd5c8931074d", "30949f58e5260b1a",
+    "6093bb5143c71758", "7690121d03d17c5a", "a3fa824142bfa3c3", "b219d9e1ac175ee7", "c991a40e6bcbb842",
+    "eb1b79de174aacf0", "ecbf067b90daaf41"]}
 
 
 def _descends_from(records: dict, keys: set[str]) -> set[tuple[str, str]]:

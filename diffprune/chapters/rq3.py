@@ -419,7 +419,8 @@ def speed_table(rows: list[dict]):
     import pandas as pd
     table = {}
     for r in rows:
-        where = f"{r['device']}, batch {r['batch']}" + (f", {r['threads']} thr." if r["device"] == "cpu" else "")
+        where = (f"{r['device']}, batch {r['batch']}, {r['threads']} thr." if r["device"] == "cpu"
+                 else f"{r['device_name']}, batch {r['batch']}")  # GPUs differ more than CPUs: name it
         cell = f"{1e3 * r['seconds_per_batch']:.1f} ms"
         if r["model"] != r["base"]:
             cell += f" ({r['speedup']:.2f}× of {r['ideal']:.2f}×)"
@@ -427,6 +428,27 @@ def speed_table(rows: list[dict]):
     out = pd.DataFrame(table).fillna("–")  # a model not timed on that device (a GPU run made before it was added)
     out.index.names = ["model", "MACs ×"]
     return out
+
+
+def batch_growth(rows: list[dict]) -> list[dict]:
+    """Per device and unpruned model, how much longer its step takes at the largest batch than at
+    the smallest (at the most threads): a step that barely grows with many times the images is
+    limited by something other than the arithmetic that pruning removes."""
+    out = []
+    for device, base in dict.fromkeys((r["device"], r["base"]) for r in rows):
+        own = [r for r in rows if r["device"] == device and r["model"] == base]
+        th = max(r["threads"] for r in own)
+        by_batch = {r["batch"]: r for r in own if r["threads"] == th}
+        small, large = min(by_batch), max(by_batch)
+        if large > small:
+            out.append({"device": by_batch[large]["device_name"], "model": base, "small": small, "large": large,
+                        "growth": by_batch[large]["seconds_per_batch"] / by_batch[small]["seconds_per_batch"]})
+    return out
+
+
+def batch_growth_text(growth: list[dict]) -> str:
+    return "; ".join(f"{g['model']} on {g['device']}: {g['growth']:.2f}× the time of batch {g['small']} "
+                     f"at batch {g['large']} ({g['large'] // g['small']}× the images)" for g in growth) or "–"
 
 
 GOAL = 0.75  # the share of the MACs ideal a pruned model's measured speed-up should reach
@@ -472,7 +494,8 @@ def speed_goal_table(found: list[dict]):
 def speed_section(p: dict) -> dict:
     rows = [r for d in p["speed_devices"] for r in _recorded_speed(p, d)]
     goal = speed_goal(rows, _study_ratio(p))
-    return {"rows": rows, "table": speed_table(rows), "goal": goal, "goal_table": speed_goal_table(goal)}
+    return {"rows": rows, "table": speed_table(rows), "goal": goal, "goal_table": speed_goal_table(goal),
+            "growth": batch_growth(rows)}
 
 
 def _study_ratio(p: dict) -> float:
