@@ -71,6 +71,15 @@ def test_the_speed_goal_reads_the_study_ratio_at_the_largest_setting_of_each_dev
     assert list(table[f"against {rq3.GOAL:.2f}"]) == ["better", "worse"]
 
 
+def test_the_speed_table_names_the_gpu_each_column_was_timed_on():
+    rows = [{**r, "seconds_per_batch": 0.01, "macs_fraction": 1.0 if r["ratio"] == 0 else 0.58}
+            for r in _speed("cpu", "cpu:x86_64 x2 threads", [(0.25, 1.2)])
+            + _speed("cuda", "cuda:NVIDIA H200", [(0.25, 0.9)])]
+    table = rq3.speed_table(rows)
+    assert list(table.columns) == ["cpu, batch 64, 2 thr.", "cuda:NVIDIA H200, batch 64"]
+    assert table.loc[("teacher r=0.25", "0.58"), "cuda:NVIDIA H200, batch 64"] == "10.0 ms (0.90× of 2.00×)"
+
+
 def test_batch_growth_compares_each_unpruned_model_s_largest_batch_with_its_smallest():
     def row(device, model, batch, threads, seconds):
         return {"device": device, "device_name": f"{device}:x", "model": model, "base": "teacher",
