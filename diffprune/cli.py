@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from unittest import mock
 
 from .artifacts import DiffpruneError
 
@@ -520,43 +521,44 @@ def cmd_study(a) -> None:
         return
     specs = [spec(name) for name in a.chapter or chapters()]
     params = [c.load(a.profile, _overrides(a)) for c in specs]  # every value checked before any work
-    if a.bulk:
-        os.environ["DIFFPRUNE_BULK"] = "1"
-    for c, p in zip(specs, params, strict=True):
-        jobs = c.work(p) if c.work else []
-        if a.job is not None:
-            wrong = [i for i in a.job if not 0 <= i < len(jobs)]
-            if wrong:
-                raise DiffpruneError(f"--job {wrong[0]}: chapter {c.name} has jobs 0 to {len(jobs) - 1} here")
-            jobs = [jobs[i] for i in a.job]
-        if a.step:
-            planning.compute_step(jobs[0], *a.step.split(":", 1), wait_s=a.wait)
-            study.pack()
-            continue
-        plan = planning.of(jobs)
-        print(f"plan for {c.name}: {len(plan.steps)} steps to compute\n{plan.table()}", file=sys.stderr)
-        if a.plan:
-            if a.commands:
-                lines, later = planning.commands(plan, c.name, a.profile, _overrides(a), a.job)
-                for line in lines:
-                    print(line)
-                if later or plan.stopped:
-                    print(f"{later} listed steps need a model these commands train, {len(plan.stopped)} jobs could "
-                          "be followed only partway: plan again once the commands ran", file=sys.stderr)
-            continue
-        planning.confirm(plan, yes=a.yes, what=c.name)
-        if a.jobs == 1:  # in this process, one thread as in a pool's worker: progress step by step
-            rows = planning.compute([(_run_job, (job,)) for job in jobs], plan)
-        else:
-            with ProcessPoolExecutor(a.jobs) as pool:
-                rows = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc=f"{c.name}: jobs"))
-        study.pack()  # the new records into the packs git keeps
-        if a.bulk:  # the model directories and sample sets behind the chapter's evaluated rows
-            for row in (r for job in rows for r in (job if isinstance(job, list) else [job])):
-                if isinstance(row, dict) and "model_dir" in row:
-                    print(json.dumps({"chapter": c.name, "row": row.get("row", row.get("teacher")),
-                                      "seed": row["seed"], "dataset": row["dataset"], "model_dir": row["model_dir"],
-                                      "samples_dir": row.get("samples_dir")}))
+    # every artifact reads it, here and in the pool's workers; scoped, so `main()` called twice
+    # (tests, a notebook) does not carry --bulk into the next call
+    with mock.patch.dict(os.environ, {"DIFFPRUNE_BULK": "1"} if a.bulk else {}):
+        for c, p in zip(specs, params, strict=True):
+            jobs = c.work(p) if c.work else []
+            if a.job is not None:
+                wrong = [i for i in a.job if not 0 <= i < len(jobs)]
+                if wrong:
+                    raise DiffpruneError(f"--job {wrong[0]}: chapter {c.name} has jobs 0 to {len(jobs) - 1} here")
+                jobs = [jobs[i] for i in a.job]
+            if a.step:
+                planning.compute_step(jobs[0], *a.step.split(":", 1), wait_s=a.wait)
+                study.pack()
+                continue
+            plan = planning.of(jobs)
+            print(f"plan for {c.name}: {len(plan.steps)} steps to compute\n{plan.table()}", file=sys.stderr)
+            if a.plan:
+                if a.commands:
+                    lines, later = planning.commands(plan, c.name, a.profile, _overrides(a), a.job)
+                    for line in lines:
+                        print(line)
+                    if later or plan.stopped:
+                        print(f"{later} listed steps need a model these commands train, {len(plan.stopped)} jobs could "
+                              "be followed only partway: plan again once the commands ran", file=sys.stderr)
+                continue
+            planning.confirm(plan, yes=a.yes, what=c.name)
+            if a.jobs == 1:  # in this process, one thread as in a pool's worker: progress step by step
+                rows = planning.compute([(_run_job, (job,)) for job in jobs], plan)
+            else:
+                with ProcessPoolExecutor(a.jobs) as pool:
+                    rows = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc=f"{c.name}: jobs"))
+            study.pack()  # the new records into the packs git keeps
+            if a.bulk:  # the model directories and sample sets behind the chapter's evaluated rows
+                for row in (r for job in rows for r in (job if isinstance(job, list) else [job])):
+                    if isinstance(row, dict) and "model_dir" in row:
+                        print(json.dumps({"chapter": c.name, "row": row.get("row", row.get("teacher")),
+                                          "seed": row["seed"], "dataset": row["dataset"], "model_dir": row["model_dir"],
+                                          "samples_dir": row.get("samples_dir")}))
 
 
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "autoencoder": cmd_autoencoder, "finetune": cmd_finetune,

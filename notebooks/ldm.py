@@ -252,7 +252,7 @@ glue("speed_load", "–" if teachers_speed["max_load"] is None else f"{teachers_
 # that time all four models once each; the speed-up is over the teacher of the same round, and it
 # reads *better* where the model is faster in every round, *worse* where slower in every round,
 # *inconclusive* where the rounds fall on both sides of 1× (the machine's 1-minute load average
-# before each timing: at most {glue:text}`speed_load`).
+# before each timing, the previous timings' own threads included: at most {glue:text}`speed_load`).
 # ```
 #
 # ## Beside the paper

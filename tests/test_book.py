@@ -118,6 +118,8 @@ def check_pages(html, pages: list[str]) -> dict[str, list[str]]:
             found += ["traceback or warning in the page" for t in ("Traceback (most recent call last)", "Warning:")
                       if t in prose]
             found += [f"wider than the column: {e}" for e in page.evaluate(TOO_WIDE)]
+            cells = page.evaluate("Array.from(document.querySelectorAll('td, th')).map(c => c.textContent.trim())")
+            found += [f"table cell cut short: {c[-40:]!r}" for c in cells if c.endswith("...")]
             problems[name] = found
         page.goto((html / "chapters" / "exercises.html").as_uri())
         toc = page.evaluate("Array.from(document.querySelectorAll('.bd-sidebar-secondary a.nav-link'))"
@@ -133,7 +135,8 @@ def check_pages(html, pages: list[str]) -> dict[str, list[str]]:
 def test_every_page_renders_cleanly_in_chromium(request):
     """On the smoke build, or on the build DIFFPRUNE_BOOK_HTML names (the cpu book, the paper dry run;
     then no smoke build is made): no raw glue or role, no literal backtick or unrendered math in the
-    prose, every image loaded, nothing wider than the column, and the exercises in the contents."""
+    prose, every image loaded, nothing wider than the column, no table cell cut short, and the
+    exercises in the contents."""
     import os
     from pathlib import Path
     given = os.environ.get("DIFFPRUNE_BOOK_HTML")
