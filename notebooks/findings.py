@@ -86,7 +86,8 @@ glue("headline_within", 100 * head["within"] if head else float("nan"), display=
 # :name: tab-findings-evidence
 # Every paired comparison behind the findings ("a vs b": Diff-Pruning T = 0.05 is the reference row
 # of {doc}`rq1`; the headline's rows are checkpoints of {doc}`rq3`): the reading (better or worse for
-# a) and a − b with its 95% interval, paired over the seeds in the column's header.
+# a) and a − b with its 95% interval, paired over the seeds in the column's header ("3/5 seeds": some
+# comparisons over 3 seeds, others over 5, as each chapter's profile keys set them).
 # ```
 #
 # ```{glue:figure} paper_numbers
