@@ -180,7 +180,8 @@ glue("speed_growth", rq3.batch_growth_text(speed["growth"]), display=False)
 # unpruned model: our teacher, and each timed architecture.
 # ```
 #
-# How an unpruned model's step grows with the batch: {glue:text}`speed_growth`. Pruning removes
+# How much longer an unpruned model's step takes for many times the images (the time at the largest
+# batch over the time at the smallest): {glue:text}`speed_growth`. Pruning removes
 # arithmetic; a step that takes little longer for many times the images is paying mostly for
 # something else (launching and scheduling the layers' kernels, moving activations), which a
 # narrower layer still pays, so there the measured speed-up stays far from the MACs ideal.

@@ -419,8 +419,9 @@ def speed_table(rows: list[dict]):
     import pandas as pd
     table = {}
     for r in rows:
+        # GPUs differ more than CPUs: a GPU column names its model ("cuda:NVIDIA H200" -> "H200")
         where = (f"{r['device']}, batch {r['batch']}, {r['threads']} thr." if r["device"] == "cpu"
-                 else f"{r['device_name']}, batch {r['batch']}")  # GPUs differ more than CPUs: name it
+                 else f"{r['device_name'].split(':', 1)[-1].removeprefix('NVIDIA ')}, batch {r['batch']}")
         cell = f"{1e3 * r['seconds_per_batch']:.1f} ms"
         if r["model"] != r["base"]:
             cell += f" ({r['speedup']:.2f}× of {r['ideal']:.2f}×)"
@@ -447,8 +448,8 @@ def batch_growth(rows: list[dict]) -> list[dict]:
 
 
 def batch_growth_text(growth: list[dict]) -> str:
-    return "; ".join(f"{g['model']} on {g['device']}: {g['growth']:.2f}× the time of batch {g['small']} "
-                     f"at batch {g['large']} ({g['large'] // g['small']}× the images)" for g in growth) or "–"
+    return "; ".join(f"{g['model']} on {g['device']}, batch {g['large']} against {g['small']}: {g['growth']:.1f}×"
+                     for g in growth) or "–"
 
 
 GOAL = 0.75  # the share of the MACs ideal a pruned model's measured speed-up should reach
