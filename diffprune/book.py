@@ -138,8 +138,7 @@ def render(profile: str, overrides: dict | None = None, chapters_to_run: list[st
     """Execute the chapters (their declared work first, here, after its plan: `plan.run`) and build
     the HTML. `plan_only`: print the plan and stop."""
     overrides = overrides or {}
-    book_dir = stage(out, extra, pages) if out else BOOK
-    every = chapters(book_dir)
+    every = chapters(BOOK) + [n for n in extra if n not in chapters(BOOK)]  # the staged copy's, before staging
     names = chapters_to_run or every
     unknown = [n for n in names if n not in every]
     if unknown:
@@ -148,7 +147,8 @@ def render(profile: str, overrides: dict | None = None, chapters_to_run: list[st
     if recompute:
         os.environ["DIFFPRUNE_RECOMPUTE"] = uuid.uuid4().hex[:12]
     if not plan.run(names, profile, overrides, only_plan=plan_only, yes=yes):
-        return None
+        return None  # a plan writes nothing: the copy of the book is staged only for a run
+    book_dir = stage(out, extra, pages) if out else BOOK
     for name in names:
         start = time.perf_counter()
         execute_chapter(name, profile, overrides, book_dir)

@@ -23,6 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_training_args(p, steps: int, diffusion: bool = True):
     from .data import NAMES, dataset_name
+    from .train import PRECISIONS
     p.add_argument("--dataset", type=dataset_name, default="fashion-mnist",
                    help=f"training data: {', '.join(NAMES)}")
     p.add_argument("--steps", type=int, default=steps, help="optimizer steps")
@@ -38,6 +39,8 @@ def _add_training_args(p, steps: int, diffusion: bool = True):
     p.add_argument("--out", required=True, help="output model directory (written atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     if diffusion:
+        p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                       help="bf16: forward passes under autocast, attention in fp32 (faster on CPUs with bf16 units)")
         p.add_argument("--dropout", type=float, default=None, help="override the model's dropout")
         p.add_argument("--grid", type=int, default=64, help="samples in the final grid (0: none)")
 
@@ -253,7 +256,8 @@ def _train_config(a):
     from dataclasses import fields
 
     from .train import TrainConfig
-    cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig)})  # flags mirror its fields
+    # flags mirror its fields (the autoencoder's training has no --precision)
+    cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in fields(TrainConfig) if hasattr(a, f.name)})
     cfg.validate()
     if getattr(a, "dropout", None) is not None and not 0 <= a.dropout < 1:
         raise DiffpruneError(f"dropout must be in [0, 1), got {a.dropout}")

@@ -272,11 +272,21 @@ def teacher_steps(t: Artifact) -> int | None:
     return int(t.result("cost.json")["steps"]) if t.has("cost.json") else None
 
 
+def _precision(precision: str) -> dict:
+    """A training step's precision as a parameter: absent for fp32, the precision every record before
+    the lever was trained at."""
+    from .train import PRECISIONS
+    if precision not in PRECISIONS:
+        raise DiffpruneError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return {} if precision == "fp32" else {"precision": precision}
+
+
 def _config(params: dict):
     from .train import TrainConfig
     steps = params["steps"]
     return TrainConfig(steps=steps, batch_size=params["batch_size"], lr=params["lr"],
                        warmup_steps=params.get("warmup_steps", 0), seed=params["seed"],
+                       precision=params.get("precision", "fp32"),
                        checkpoint_every=max(min(250, steps // 2), 1), log_every=max(steps // 50, 1))
 
 
@@ -388,21 +398,23 @@ def pruned_in_window(t: Artifact, stages: Artifact, window: tuple[int, int], *, 
 
 
 def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr: float,
-              warmup_steps: int, seed: int, passing: tuple[int, ...] = ()) -> Artifact:
+              warmup_steps: int, seed: int, passing: tuple[int, ...] = (), precision: str = "fp32") -> Artifact:
     """The model finetuned for `steps` (0: the model itself).
 
     `passing`: shorter step counts that this run passes through, each its own cached artifact; the
     run resumes from the longest one's kept checkpoint. That changes no weight (everything random
     at step s is drawn from (seed, s) and the learning rate is constant after warm-up; tested), so
     it is not part of the key: one run of the longest finetune yields every checkpoint of a
-    recovery curve."""
+    recovery curve. `precision`: `train.PRECISIONS` (in the key only when not fp32, so the keys of
+    earlier results stay valid)."""
     if steps == 0:
         return model
     params = {"model": model.key, "dataset": dataset, "steps": steps, "batch_size": batch_size, "lr": lr,
-              "warmup_steps": warmup_steps, "seed": seed}
+              "warmup_steps": warmup_steps, "seed": seed, **_precision(precision)}
     shorter = sorted(s for s in passing if 0 < s < steps)
     before = (finetuned(model, dataset=dataset, steps=shorter[-1], batch_size=batch_size, lr=lr,
-                        warmup_steps=warmup_steps, seed=seed, passing=tuple(shorter[:-1])) if shorter else None)
+                        warmup_steps=warmup_steps, seed=seed, passing=tuple(shorter[:-1]), precision=precision)
+              if shorter else None)
 
     def compute(work: Path) -> None:
         import shutil

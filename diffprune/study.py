@@ -300,9 +300,29 @@ def _packed(kind_dir: Path) -> dict[str, str]:
         return {}
     stamp = (st.st_mtime_ns, st.st_size)
     if path not in _packs or _packs[path][0] != stamp:
-        lines = (line for line in path.read_text().splitlines() if line)
-        _packs[path] = (stamp, {json.loads(line)["key"]: line for line in lines})
+        _packs[path] = (stamp, _read_pack(path))
     return _packs[path][1]
+
+
+def _read_pack(path: Path) -> dict[str, str]:
+    """key -> line of a pack. Packs merge with git's union driver (.gitattributes): both sides'
+    lines are kept, so a key recorded on both (a step recomputed on one branch) may appear twice;
+    the newer record (`created`) wins. A line that is not a record (a conflict marker, a cut line)
+    is one error naming the file and the line."""
+    out: dict[str, tuple[str, str]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line:
+            continue
+        try:
+            r = json.loads(line)
+            key, created = r["key"], r.get("created") or ""
+        except (ValueError, KeyError, TypeError):
+            what = "a merge-conflict marker" if line[:7] in ("<<<<<<<", "=======", ">>>>>>>") else "not a record"
+            raise DiffpruneError(f"{path}:{number}: {what}; mend the pack (one record per line) and run again") \
+                from None
+        if key not in out or created >= out[key][0]:
+            out[key] = (created, line)
+    return {k: line for k, (_, line) in out.items()}
 
 
 def import_records(source: Path, root: Path | None = None) -> int:

@@ -98,7 +98,7 @@ def test_book_plan_prints_the_missing_steps_and_runs_no_chapter(capsys, monkeypa
     assert cli.main(["book", "--profile", "smoke", "--chapter", "rq1", "--plan", "--out", str(tmp_path / "b")]) == 0
     err = capsys.readouterr().err
     assert err.startswith("plan for rq1 (profile smoke): ") and "finetune" in err and "teacher" in err
-    assert not (tmp_path / "b" / "chapters").exists()
+    assert not (tmp_path / "b").exists()  # a plan writes nothing, not even a staged copy (whatever book/ holds)
 
 
 def test_computing_a_plan_shows_each_step_in_the_terminal(teacher_dir, capsys):

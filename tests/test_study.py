@@ -498,3 +498,61 @@ def test_the_teacher_s_recipe_retrained_through_checkpoints_is_the_teacher_at_it
     a, b = load_unet(at_30).state_dict(), load_unet(pipeline.teacher(p["teacher"]).path).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert teachers.curve_model(p, 40).record()["params"]["steps"] == 40
+
+
+def _record_line(key: str, created: str, value: float) -> str:
+    return json.dumps({"step": "fd", "key": key, "version": STEPS["fd"].version, "params": {}, "code_version": "x",
+                       "device": "cpu", "wall_time_s": 1.0, "created": created, "run_id": None,
+                       "results": {"fd.json": {"value": value}}})
+
+
+def test_a_pack_with_merge_conflict_markers_is_one_line_naming_the_file_and_line(tmp_path, monkeypatch, capsys):
+    from diffprune.cli import main
+    study = tmp_path / "study"
+    (study / "fd").mkdir(parents=True)
+    lines = ["<<<<<<< HEAD", _record_line("a" * 16, "2026-12-01T00:00:00Z", 1.0), "=======",
+             _record_line("a" * 16, "2026-12-02T00:00:00Z", 2.0), ">>>>>>> other"]
+    (study / "fd" / PACK).write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(study))
+    with pytest.raises(diffprune.DiffpruneError, match=rf"fd/{PACK}:1: a merge-conflict marker"):
+        list(diffprune.study.records("fd"))
+    loose = study / "fd" / ("c" * 16) / RECORD
+    loose.parent.mkdir()
+    loose.write_text(_record_line("c" * 16, "2026-12-03T00:00:00Z", 3.0))
+    assert main(["study", "--pack"]) == 2 and loose.is_file()  # nothing moved into a broken pack
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{PACK}:1: a merge-conflict marker" in err
+    (study / "fd" / PACK).write_text(lines[1] + "\n" + lines[1][:40] + "\n")  # a line cut short
+    with pytest.raises(diffprune.DiffpruneError, match=rf"{PACK}:2: not a record"):
+        list(diffprune.study.records("fd"))
+
+
+def test_packs_merge_by_git_s_union_rule_and_a_key_on_both_sides_reads_back_the_newer(tmp_path, monkeypatch):
+    """Two branches each add a record and recompute the same one; git merges the pack without a
+    conflict (the repository's .gitattributes), and the recomputed key reads back as the newer record."""
+    repo = tmp_path / "repo"
+    pack = repo / "data" / "study" / "fd" / PACK
+    pack.parent.mkdir(parents=True)
+    shutil.copy(ROOT / ".gitattributes", repo / ".gitattributes")
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                       capture_output=True)
+    shared, old = "b" * 16, "2026-12-01T00:00:00Z"
+    pack.write_text(_record_line(shared, old, 1.0) + "\n")
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("checkout", "-qb", "other")
+    pack.write_text(_record_line("a" * 16, old, 5.0) + "\n" + _record_line(shared, "2026-12-03T00:00:00Z", 3.0) + "\n")
+    git("commit", "-qam", "other")
+    git("checkout", "-q", "main")
+    pack.write_text(_record_line(shared, "2026-12-02T00:00:00Z", 2.0) + "\n" + _record_line("c" * 16, old, 6.0) + "\n")
+    git("commit", "-qam", "main")
+    git("merge", "-q", "--no-edit", "other")  # raises on a conflict
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(repo / "data" / "study"))
+    study = repo / "data" / "study"
+    got = {r["key"]: diffprune.study.result(study / "fd" / r["key"], "fd.json")["value"]
+           for r in diffprune.study.records("fd")}
+    assert got == {"a" * 16: 5.0, shared: 3.0, "c" * 16: 6.0}
+    assert diffprune.study.pack(study) == 0

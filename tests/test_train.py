@@ -70,3 +70,31 @@ def test_batches_cover_each_epoch_once():
 def test_bad_training_config(kw):
     with pytest.raises(DiffpruneError):
         _cfg(**kw).validate()
+
+
+def test_bf16_training_stays_close_to_fp32_and_keeps_attention_in_fp32(tmp_path, scheduler):
+    """The bf16 lever: the same run's losses within bf16's rounding of fp32's, the attention layers
+    computed in fp32 during training and given back their own processors after, and the precision
+    recorded with the run."""
+    import json
+
+    from diffusers.models.attention_processor import Attention
+    seen = []
+    model = _model()
+    attention = next(m for m in model.modules() if isinstance(m, Attention))
+    original = attention.processor
+    attention.register_forward_hook(lambda m, args, kwargs, out: seen.append(out.dtype), with_kwargs=True)
+    train(DiffusionModel(_model(), scheduler), _images(), _cfg(), tmp_path / "fp32", progress=False)
+    train(DiffusionModel(model, scheduler), _images(), _cfg(precision="bf16"), tmp_path / "bf16", progress=False)
+    assert seen and set(seen) == {torch.float32} and attention.processor is original
+
+    def losses(d):
+        return [float(r.split(",")[1]) for r in (tmp_path / d / "train_log.csv").read_text().splitlines()[1:]]
+    assert losses("bf16") == pytest.approx(losses("fp32"), rel=0.03)
+    assert json.loads((tmp_path / "bf16" / "cost.json").read_text())["config"]["precision"] == "bf16"
+
+
+def test_an_unknown_precision_is_one_clear_error(tmp_path, scheduler):
+    with pytest.raises(DiffpruneError, match="precision must be one of fp32, bf16"):
+        train(DiffusionModel(_model(), scheduler), _images(), _cfg(precision="fp8"), tmp_path, progress=False)
+    assert not tmp_path.joinpath("unet").exists()
