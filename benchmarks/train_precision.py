@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import statistics
 
 import torch
@@ -24,8 +25,7 @@ from diffprune.paths import RESULTS_DIR
 
 
 def last_losses(model: pipeline.Artifact, n: int = 5) -> float:
-    with open(model.results / "train_log.csv") as f:
-        losses = [float(r["loss"]) for r in csv.DictReader(f)]
+    losses = [float(r["loss"]) for r in csv.DictReader(io.StringIO(model.result("train_log.csv")))]
     return statistics.mean(losses[-n:])
 
 
