@@ -109,18 +109,25 @@ class Plan:
                     duration(sum(rate * units(s.step, s.params) for s in self.steps.values() if s.kind == kind)))
             lines.append(f"  {kind:<24} {n:>5}{f' ({regen} to regenerate)' if regen else '':<20} ~ {cost}")
         total, unpriced = self.seconds()
-        lines.append(f"  about {duration(total)} on {device_description()}"
-                     + (f", plus the unpriced {', '.join(unpriced)}" if unpriced else "")
-                     + "; with study --jobs N, N jobs run side by side")
+        if len(unpriced) == len({s.kind for s in self.steps.values()}):
+            lines.append(f"  time unknown: no recorded step of these kinds prices them on {device_description()} "
+                         "(an empty study cache, or a new device)")
+        else:
+            lines.append(f"  about {duration(total)} on {device_description()}"
+                         + (f" for the priced steps; no recorded step prices the {', '.join(unpriced)}"
+                            if unpriced else "") + "; with study --jobs N, N jobs run side by side")
         if self.stopped:
             lines.append(f"  {len(self.stopped)} of {self.jobs} jobs could only be followed to their first "
                          "missing model's files: the plan lists at least this")
         return "\n".join(lines)
 
 
+TRAINING = ("finetune", "teacher", "training_run")  # priced per optimizer step
+
+
 def units(step: str, params: dict) -> float:
     """The work of one step in the unit its time scales with."""
-    if step in ("finetune", "teacher"):
+    if step in TRAINING:
         return float(params.get("steps", 1))
     if step == "sample":
         return float(params["n"] * params["steps"])
@@ -144,8 +151,10 @@ def recorded_rates() -> dict[str, float]:
     for r in study.records():
         try:
             s = Planned(r["step"], r["key"], r["params"], False)
-            rate = r["wall_time_s"] / units(s.step, s.params)
-        except (KeyError, ValueError, TypeError, ZeroDivisionError, json.JSONDecodeError):
+            rate = _training_rate(r) if s.step in TRAINING else r["wall_time_s"] / units(s.step, s.params)
+        except (KeyError, ValueError, TypeError, ZeroDivisionError, OSError):  # (JSONDecodeError is a ValueError)
+            continue
+        if s.step in TRAINING and not rate:  # a training record whose own steps are not known
             continue
         closeness = 0 if r["device"] == here else 1 if r["device"].split(":")[0] == here.split(":")[0] else 2
         found.setdefault(s.kind, []).append((closeness, rate))
@@ -154,6 +163,18 @@ def recorded_rates() -> dict[str, float]:
         best = min(c for c, _ in rated)
         out[kind] = statistics.median(rate for c, rate in rated if c == best)
     return out
+
+
+def _training_rate(r: dict) -> float:
+    """Seconds per optimizer step of a training record, by the steps its own run trained: one
+    resumed from a shorter run's checkpoint trained only the rest (its cost.json says from where);
+    for a record from before cost.json said so, only when its own time and the run's whole time
+    agree (it did not resume); else 0: not a rate."""
+    cost = study.result(study.study_dir() / r["step"] / r["key"], "cost.json")
+    if "resumed_at_step" in cost:
+        return cost["wall_time_this_run_s"] / (cost["steps"] - cost["resumed_at_step"])
+    return r["wall_time_s"] / cost["steps"] if abs(cost["wall_time_s"] - r["wall_time_s"]) <= 0.1 * r["wall_time_s"] \
+        else 0.0
 
 
 def duration(seconds: float) -> str:

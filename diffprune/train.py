@@ -176,5 +176,7 @@ def train(diffusion: DiffusionModel, images: torch.Tensor, cfg: TrainConfig, out
     write_json_atomic(out / "cost.json", {
         "steps": cfg.steps, "batch_size": cfg.batch_size, "images_seen": cfg.steps * cfg.batch_size,
         "wall_time_s": round(wall, 1), "device": device_description(), "code_version": version,
+        # this process's share (a run resumed from a checkpoint): what a plan prices a step by
+        "resumed_at_step": start_step, "wall_time_this_run_s": round(wall - wall_before, 1),
         "command": command, **({"processes": world} if world > 1 else {}), **run})
     return model
