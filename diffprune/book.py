@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from . import plan
+from . import plan, study
 from .artifacts import DiffpruneError, write_bytes_atomic
 from .paths import BOOK, NOTEBOOKS, ROOT
 
@@ -144,16 +144,17 @@ def render(profile: str, overrides: dict | None = None, chapters_to_run: list[st
     if unknown:
         raise DiffpruneError(f"unknown chapter(s) {', '.join(unknown)}; the book has {', '.join(every)}")
     check_parameters(profile, overrides, names)
-    if recompute:
-        os.environ["DIFFPRUNE_RECOMPUTE"] = uuid.uuid4().hex[:12]
-    if not plan.run(names, profile, overrides, only_plan=plan_only, yes=yes):
-        return None  # a plan writes nothing: the copy of the book is staged only for a run
-    book_dir = stage(out, extra, pages) if out else BOOK
-    for name in names:
-        start = time.perf_counter()
-        execute_chapter(name, profile, overrides, book_dir)
-        if progress:
-            print(f"chapter {name}: executed in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    # --recompute: every step once in this run (its id in each record), and only in this call
+    with study.environment(DIFFPRUNE_RECOMPUTE=uuid.uuid4().hex[:12] if recompute
+                           else os.environ.get("DIFFPRUNE_RECOMPUTE")):
+        if not plan.run(names, profile, overrides, only_plan=plan_only, yes=yes):
+            return None  # a plan writes nothing: the copy of the book is staged only for a run
+        book_dir = stage(out, extra, pages) if out else BOOK
+        for name in names:
+            start = time.perf_counter()
+            execute_chapter(name, profile, overrides, book_dir)
+            if progress:
+                print(f"chapter {name}: executed in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     missing = [c for c in every if not (book_dir / "chapters" / f"{c}.ipynb").is_file()]
     if build and missing:
         raise DiffpruneError(f"cannot build: chapter(s) {', '.join(missing)} never executed; run without --chapter")

@@ -11,7 +11,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from unittest import mock
 
 from .artifacts import DiffpruneError
 
@@ -525,9 +524,7 @@ def cmd_study(a) -> None:
         return
     specs = [spec(name) for name in a.chapter or chapters()]
     params = [c.load(a.profile, _overrides(a)) for c in specs]  # every value checked before any work
-    # every artifact reads it, here and in the pool's workers; scoped, so `main()` called twice
-    # (tests, a notebook) does not carry --bulk into the next call
-    with mock.patch.dict(os.environ, {"DIFFPRUNE_BULK": "1"} if a.bulk else {}):
+    with study.environment(DIFFPRUNE_BULK="1" if a.bulk else os.environ.get("DIFFPRUNE_BULK")):
         for c, p in zip(specs, params, strict=True):
             jobs = c.work(p) if c.work else []
             if a.job is not None:

@@ -13,6 +13,7 @@ The dry run keeps its study cache, feature statistics and book under its own fol
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from dataclasses import dataclass
@@ -32,6 +33,17 @@ PAGE = "dry_run"
 
 
 # --- the stand-ins -------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _swapped(owner, name: str, value):
+    """`owner.name` replaced by `value` for the scope."""
+    before = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, before)
+
 
 def _shape(draw, kind: str, rng: np.random.Generator, fg: tuple) -> None:
     r = int(rng.integers(7, 13))
@@ -107,11 +119,10 @@ def inception_weights(hub_dir: Path, real_hub_dir: Path, images) -> str:
     if not target.is_file() or target.is_symlink():
         # pytorch-fid builds its network only to load the downloaded file into it: catch the
         # network there instead of loading.
-        from unittest import mock
         built = []
         with torch.random.fork_rng(), \
-                mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: {}), \
-                mock.patch.object(Inception3, "load_state_dict", lambda self, *a, **k: built.append(self)):
+                _swapped(inception, "load_state_dict_from_url", lambda *a, **k: {}), \
+                _swapped(Inception3, "load_state_dict", lambda self, *a, **k: built.append(self)):
             torch.manual_seed(0)
             inception.fid_inception_v3()
         net = built[0].train()

@@ -119,6 +119,27 @@ def planning_with(listed: Callable):
         _planner = before
 
 
+@contextlib.contextmanager
+def environment(**values: str | None):
+    """Environment variables set for the scope (None: unset) and restored after. The study's modes
+    (`DIFFPRUNE_BULK`, `DIFFPRUNE_RECOMPUTE`) travel as variables so that the worker processes of
+    `study --jobs` inherit them; scoped, so a second call in the same process (tests, a notebook)
+    does not carry them over."""
+    before = {k: os.environ.get(k) for k in values}
+
+    def put(items) -> None:
+        for k, v in items:
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    put(values.items())
+    try:
+        yield
+    finally:
+        put(before.items())
+
+
 _watchers: list[Callable[[str, str, str], None]] = []
 
 

@@ -90,3 +90,11 @@ def test_the_walk_sees_function_level_imports_and_finds_a_cycle():
     assert cycles(graph) == [["diffprune.a", "diffprune.b", "diffprune.c"]]
     # a function-level import is found like a top-level one
     assert imports_of(PACKAGE / "pipeline.py", _modules()) >= {"diffprune.models", "diffprune.train"}
+
+
+def test_the_library_does_not_import_the_test_framework():
+    """unittest (and its mock) belong to the tests: the library scopes its own patches."""
+    found = [p.name for p in PACKAGE.rglob("*.py") for node in ast.walk(ast.parse(p.read_text()))
+             if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "unittest" for a in node.names)
+             or isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "unittest"]
+    assert found == []

@@ -85,14 +85,6 @@ def test_the_latent_recipe_trains_on_the_teacher_s_autoencoder_keyed_by_it_alone
     assert not (study / "training_run" / run.key / "unet").exists()
 
 
-def test_a_learning_curve_has_stopped_improving_where_its_last_two_lengths_are_close():
-    rows = [{"steps": 10, "fd": 100.0}, {"steps": 20, "fd": 80.0}, {"steps": 40, "fd": 79.0}]
-    found = ldm.plateau(rows)
-    assert (found["from"], found["to"], found["reached"]) == (20, 40, True)
-    assert found["change"] == pytest.approx(-1 / 80)
-    assert ldm.plateau(rows[:2])["reached"] is False and ldm.plateau(rows[:1]) is None
-
-
 def test_the_chapter_needs_a_pixel_teacher_of_the_same_data_set(study):
     from diffprune.chapter import spec
     c = spec("ldm")

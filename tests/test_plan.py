@@ -185,3 +185,12 @@ def test_steps_a_plan_could_not_follow_are_counted_apart_not_past_the_total(caps
     progress.close()
     err = capsys.readouterr().err
     assert "[0/0 planned steps done + 1 found on the way]" in err
+
+
+def test_recompute_ends_with_its_call(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    monkeypatch.delenv("DIFFPRUNE_RECOMPUTE", raising=False)
+    seen = []
+    monkeypatch.setattr(plan, "run", lambda *a, **k: seen.append(os.environ.get("DIFFPRUNE_RECOMPUTE")))
+    assert render("smoke", chapters_to_run=["rq1"], recompute=True, plan_only=True) is None
+    assert seen[0] and "DIFFPRUNE_RECOMPUTE" not in os.environ  # set for the run, gone after it

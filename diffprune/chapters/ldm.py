@@ -13,6 +13,7 @@ from .. import evaluation, pipeline, verdicts
 from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..paths import in_repo
+from ..plateau import PLATEAU, plateau  # noqa: F401  (PLATEAU: the chapter's reading glues it)
 from ..profiles import PARAMETERS, Parameter, increasing, integer, is_number, is_teacher_dir, list_of
 from ..threshold import stop_times
 from ..unet import PRESETS
@@ -49,7 +50,6 @@ OWN = {
         "an increasing list of training steps >= 1 (may be empty): `ldm_recipe` trained once through these "
         "lengths, each evaluated as the LDM teacher is", increasing(integer(1))),
 }
-PLATEAU = 0.03  # a learning curve has stopped improving when its last two lengths' FD are this close
 
 
 def ldm_dataset(p: dict) -> str:
@@ -117,15 +117,6 @@ def floor(p: dict) -> dict:
                                  n=q["n_samples"], seed=q["seeds"][0])
     return pipeline.fd(s, dataset=q["dataset"], split="test", features=q["features"], n_reference=q["n_reference"],
                        n_boot=q["n_boot"])
-
-
-def plateau(rows: list[dict]) -> dict | None:
-    """The last two lengths' relative change in FD, and whether it is within PLATEAU (None with
-    fewer than two lengths)."""
-    if len(rows) < 2:
-        return None
-    change = rows[-1]["fd"] / rows[-2]["fd"] - 1
-    return {"from": rows[-2]["steps"], "to": rows[-1]["steps"], "change": change, "reached": abs(change) <= PLATEAU}
 
 
 def learning_section(p: dict) -> dict:
