@@ -94,18 +94,26 @@ def pruned_model(p: dict, method: str, seed: int, threshold: float | None = None
 def finetuned_model(p: dict, method: str, seed: int, threshold: float | None = None,
                     score: str | None = None, passing: tuple[int, ...] = ()) -> pipeline.Artifact:
     """`pruned_model`, then finetuned as the profile says (see `pipeline.finetuned` for `passing`)."""
-    return pipeline.finetuned(pruned_model(p, method, seed, threshold, score), dataset=p["dataset"],
-                              steps=p["finetune_steps"], batch_size=p["finetune_batch"], lr=p["finetune_lr"],
-                              warmup_steps=p["finetune_warmup"], seed=seed, passing=passing)
+    return finetune_of(p, pruned_model(p, method, seed, threshold, score), seed, passing)
+
+
+def finetune_of(p: dict, model: pipeline.Artifact, seed: int, passing: tuple[int, ...] = ()) -> pipeline.Artifact:
+    """`model` finetuned with the profile's recipe and `seed`."""
+    return pipeline.finetuned(model, dataset=p["dataset"], steps=p["finetune_steps"], batch_size=p["finetune_batch"],
+                              lr=p["finetune_lr"], warmup_steps=p["finetune_warmup"], seed=seed, passing=passing)
+
+
+CONTROL = "control"  # the method of the control row: no pruning, the same finetune
 
 
 def method_row(p: dict, label: str, method: str | None, threshold: float | None, seed: int,
                score: str | None = None) -> dict:
     """One evaluated row of a pruning method after the profile's finetune (the teacher itself for
-    method None), with the finetune's share of the teacher's training and the importance pass's stop t."""
+    method None, the teacher finetuned for CONTROL), with the finetune's share of the teacher's
+    training and the importance pass's stop t."""
     t = pipeline.teacher(p["teacher"])
     model = row_model(p, method, threshold, seed, score)
-    report = model.result("prune_report.json") if method is not None else None
+    report = model.result("prune_report.json") if method not in (None, CONTROL) else None
     return {"row": label, "method": method or "pretrained", "threshold": threshold, "score": score,
             **evaluate(model, p, seed, teacher=t),
             "finetune_steps": p["finetune_steps"] if method else 0,
@@ -116,9 +124,12 @@ def method_row(p: dict, label: str, method: str | None, threshold: float | None,
 
 def row_model(p: dict, method: str | None, threshold: float | None, seed: int,
               score: str | None = None) -> pipeline.Artifact:
-    """The model behind a `method_row` (the teacher for method None)."""
+    """The model behind a `method_row` (the teacher for method None; for CONTROL the teacher
+    finetuned as the pruned rows are: what the finetune's compute buys without pruning)."""
     if method is None:
         return pipeline.teacher(p["teacher"])
+    if method == CONTROL:
+        return finetune_of(p, pipeline.teacher(p["teacher"]), seed)
     return finetuned_model(p, method, seed, threshold, score)
 
 

@@ -423,7 +423,9 @@ def finetuned(model: Artifact, *, dataset: str, steps: int, batch_size: int, lr:
             if ckpt.is_dir() and not (work / "checkpoint").exists():
                 shutil.copytree(ckpt, work / "checkpoint")
         _train(work, _model(model.path), params, "finetune")
-        (work / "prune_report.json").write_text((model.path / "prune_report.json").read_text())
+        report = model.path / "prune_report.json"
+        if report.is_file():  # a prune's report goes with it (an unpruned teacher finetuned has none)
+            (work / "prune_report.json").write_text(report.read_text())
 
     return _step("finetune", params, compute, (model, before))
 

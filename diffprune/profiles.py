@@ -119,6 +119,9 @@ PARAMETERS = {
     "n_boot": Parameter("an integer >= 0", integer(0)),
     "seeds": Parameter("a non-empty list of integers >= 0", list_of(integer(0))),
     "classifier_epochs": Parameter("an integer >= 0 (0: no content consistency)", integer(0)),
+    "control_row": Parameter(
+        "true or false: RQ1 adds the teacher finetuned exactly as the pruned rows are (steps, recipe, seed), the "
+        "teacher the same compute buys without pruning", lambda v: isinstance(v, bool)),
     # comparisons (RQ1, RQ2, Findings)
     "reference_threshold": Parameter("a threshold in [0, 1): the Diff-Pruning row the others are compared with",
                                      lambda v: is_number(v) and 0 <= v < 1),

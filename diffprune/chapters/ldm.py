@@ -66,7 +66,8 @@ def kinds(p: dict) -> dict[str, dict]:
     if not same:
         raise DiffpruneError(f"the LDM is trained on {trained_on}, but neither teacher nor more_teachers is: the "
                              "chapter compares it with the pixel-space teacher of the same data set")
-    pixel = {**same[0], "thresholds": p["ldm_thresholds"], "seeds": p["ldm_seeds"]}
+    # the kinds' pruned rows only: RQ1's control row is read on its page
+    pixel = {**same[0], "thresholds": p["ldm_thresholds"], "seeds": p["ldm_seeds"], "control_row": False}
     latent = {**pixel, "teacher": p["ldm_teacher"], "teacher_steps": None}
     pixel_steps, latent_steps = _trained_steps(pixel), _trained_steps(latent)
     if pixel_steps and latent_steps:

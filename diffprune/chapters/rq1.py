@@ -1,6 +1,7 @@
 """RQ1 — the paper's Table 1: can structural pruning find redundancy without retraining?
 
-Rows: the pretrained teacher; then each of the profile's `methods` at one ratio, each finetuned
+Rows: the pretrained teacher; with `control_row`, the teacher finetuned as the pruned rows are (what
+the finetune's compute buys without pruning); then each of the profile's `methods` at one ratio, each finetuned
 for the same steps — "scratch" (`reinit`: the pruned structure re-initialised), random, magnitude
 and Taylor pruning, and Diff-Pruning once per threshold T. Columns come from the shared
 evaluation layer; what is RQ1's own is the row list, the finetune share and the reading.
@@ -15,11 +16,12 @@ from ..chapter import Chapter
 from ..published import paper_table
 
 LABELS = {"reinit": "scratch"}  # the paper's name for the pruned structure trained from scratch
+CONTROL_LABEL = "pretrained + finetune"  # the control row (profile `control_row`)
 
 
 def row_specs(p: dict) -> list[tuple[str, str | None, float | None]]:
     """(label, method, threshold) of every row; the teacher first."""
-    rows = [("pretrained", None, None)]
+    rows = [("pretrained", None, None)] + ([(CONTROL_LABEL, evaluation.CONTROL, None)] if p["control_row"] else [])
     for m in p["methods"]:
         if m == "diff-pruning":
             rows += [(f"diff-pruning T={t:g}", m, t) for t in p["thresholds"]]
@@ -66,7 +68,7 @@ CHAPTER = Chapter("rq1", parameters=(
     "timestep_stride",
     "importance_batch", "finetune_steps", "finetune_batch", "finetune_lr", "finetune_warmup", "n_samples",
     "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot", "seeds", "classifier_epochs",
-    "reference_threshold", "equivalence_margins"),
+    "reference_threshold", "equivalence_margins", "control_row"),
     work=work, checks=(_reference_is_a_row,))
 
 
