@@ -80,15 +80,25 @@ glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"
 # here: a teacher trained longer would be a higher bar. So its recipe is run again, once, through
 # `teacher_curve_steps` (past its own length), and each length is evaluated as the teacher is; each
 # length beyond the teacher's is compared with the retrained teacher at its own length, paired over
-# sample indices (one run and one seed: the interval covers sampling noise only).
+# sample indices (one run and one seed: the interval covers sampling noise only). The stopping rule,
+# written before the curves (`diffprune/plateau.py`): a recipe has reached its plateau when its last
+# doubling of the steps, or its last quarter, changed the distance by less than 3 %; 40,000 steps at most.
 
 # %% tags=["hide-input"]
-if teachers.recipe(p) and p["teacher_curve_steps"]:
-    learning = teachers.curve_section(p)
-    display(learning["figure"], learning["verdicts"])
-else:
-    display(Markdown("Not run in this profile: its teacher was not trained by this study, or "
-                     "`teacher_curve_steps` is empty."))
+curved = [q for q in evaluation.every_teacher(p) if teachers.recipe(q) and teachers.curve_steps(q)]
+for q in curved:
+    learning = teachers.curve_section(q)
+    found = learning["plateau"]
+    state = ("one length only: the rule needs two" if found is None else
+             f"{100 * found['change']:+.1f} % from {found['from']:,} to {found['to']:,} steps: "
+             + ("the plateau is reached" if found["reached"] else "capped without reaching the plateau"
+                if found["capped"] else "still improving" if found["readable"] else
+                "the two lengths are too far apart to read the rule"))
+    display(Markdown(f"**{q['dataset']}** ({q['curve_precision']}): {state}."), learning["figure"],
+            learning["verdicts"])
+if not curved:
+    display(Markdown("Not run in this profile: its teachers were not trained by this study, or "
+                     "`teacher_curve_steps` names none of their data sets."))
 
 # %% [markdown]
 # ## Samples

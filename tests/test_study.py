@@ -247,7 +247,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         row = teachers.summary(q)
         assert row["fd"] == fd_by_samples[row["samples"]] and evaluation.preview(row).shape[0] == pipeline.PREVIEW_N
     curve = teachers.curve_section(t)  # the teacher's recipe retrained: sizes from the recipe, not its weights
-    assert [r["steps"] for r in curve["rows"]] == t["teacher_curve_steps"]
+    assert [r["steps"] for r in curve["rows"]] == teachers.curve_steps(t)
     used.update(r["samples"] for r in curve["rows"])
     r = spec("rq2").load("cpu")
     for q in rq2.sweep_teachers(r, "ablations"):
@@ -493,7 +493,7 @@ def test_the_teacher_s_recipe_retrained_through_checkpoints_is_the_teacher_at_it
     from diffprune.chapters import teachers
     from diffprune.unet import load_unet
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
-    p = teachers.CHAPTER.load("smoke", {"teacher_curve_steps": [10, 30, 40]})
+    p = teachers.CHAPTER.load("smoke", {"teacher_curve_steps": {"mnist-5k": [10, 30, 40]}})
     at_30 = teachers.curve_model(p, 30).path  # resumed from the 10-step run's checkpoint
     a, b = load_unet(at_30).state_dict(), load_unet(pipeline.teacher(p["teacher"]).path).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -10,12 +10,23 @@ from pathlib import Path
 
 from .. import evaluation, pipeline, verdicts
 from ..chapter import Chapter
-from ..profiles import Parameter, increasing, integer
+from ..plateau import plateau
+from ..profiles import Parameter, increasing, integer, is_dataset_name, one_of
+from ..train import PRECISIONS
+
+
+def _curves(v) -> bool:
+    return isinstance(v, dict) and all(is_dataset_name(k) and increasing(integer(1))(s) for k, s in v.items())
+
 
 OWN = {
     "teacher_curve_steps": Parameter(
-        "an increasing list of training steps >= 1 (may be empty): the study teacher's recipe trained once "
-        "through these lengths, each evaluated as the teacher is", increasing(integer(1))),
+        "a mapping of data sets to increasing lists of training steps >= 1: the recipe of each teacher (the "
+        "study's and more_teachers) of that data set trained once through these lengths, each evaluated as the "
+        "teacher is (a data set not named: no curve)", _curves),
+    "curve_precision": Parameter(
+        f"one of {', '.join(PRECISIONS)}: the training precision of the teachers' curves (the teachers' own "
+        "recipes were fp32)", one_of(PRECISIONS)),
 }
 
 
@@ -70,13 +81,19 @@ def recipe(p: dict) -> dict | None:
     if cost.get("autoencoder"):
         return None
     cfg = cost["config"]
+    # the curve's precision where it is not the recipe's fp32 (so fp32 curves keep their keys)
+    precision = {} if p["curve_precision"] == "fp32" else {"precision": p["curve_precision"]}
     return {"dataset": cost["dataset"], "preset": cost["preset"], "batch_size": cfg["batch_size"], "lr": cfg["lr"],
-            "warmup_steps": cfg["warmup_steps"], "seed": cfg["seed"]}
+            "warmup_steps": cfg["warmup_steps"], "seed": cfg["seed"], **precision}
+
+
+def curve_steps(p: dict) -> list[int]:
+    """The lengths of the curve of the profile's teacher (by its data set)."""
+    return p["teacher_curve_steps"].get(p["dataset"], [])
 
 
 def curve_model(p: dict, steps: int) -> pipeline.Artifact:
-    return pipeline.training_run(recipe(p), steps=steps,
-                                 passing=tuple(s for s in p["teacher_curve_steps"] if s < steps))
+    return pipeline.training_run(recipe(p), steps=steps, passing=tuple(s for s in curve_steps(p) if s < steps))
 
 
 def curve_row(p: dict, steps: int) -> dict:
@@ -89,23 +106,23 @@ def curve_verdicts(p: dict) -> list[verdicts.Verdict]:
     run, one seed: the interval covers sampling noise only)."""
     trained = pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
     seed = p["seeds"][0]
-    if trained not in p["teacher_curve_steps"]:
+    if trained not in curve_steps(p):
         return []
     base = curve_model(p, trained)
     reference = curve_row(p, trained)["fd"]
     return [verdicts.from_bootstrap(evaluation.paired_fd(p, curve_model(p, s), base, seed), "fd",
                                     p["equivalence_margins"], a=f"{s:,} steps", b=f"{trained:,} steps",
                                     reference=reference, where="the recipe retrained")
-            for s in p["teacher_curve_steps"] if s > trained]
+            for s in curve_steps(p) if s > trained]
 
 
 def curve_section(p: dict) -> dict:
     from ..plots import learning_curve
-    rows = [curve_row(p, s) for s in p["teacher_curve_steps"]]
+    rows = [curve_row(p, s) for s in curve_steps(p)]
     trained = pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
     found = curve_verdicts(p)
     return {"rows": rows, "figure": learning_curve(rows, trained, summary(p)["fd"], p["dataset"]),
-            "verdicts": verdicts.table(found), "found": found, "trained": trained}
+            "verdicts": verdicts.table(found), "found": found, "trained": trained, "plateau": plateau(rows)}
 
 
 # --- how to read the distance ----------------------------------------------------------------------
@@ -140,10 +157,10 @@ def distance_table(rows: list[dict]):
 
 
 def work(p: dict) -> list:
-    curve = [(curve_row, (p, s)) for s in p["teacher_curve_steps"]] if recipe(p) else []
     teachers = evaluation.every_teacher(p)
-    return ([(summary, (q,)) for q in teachers] + [(distance_row, (q,)) for q in teachers] + curve
-            + ([(curve_verdicts, (p,))] if curve else []))
+    curved = [q for q in teachers if curve_steps(q) and recipe(q)]
+    return ([(summary, (q,)) for q in teachers] + [(distance_row, (q,)) for q in teachers]
+            + [(curve_row, (q, s)) for q in curved for s in curve_steps(q)] + [(curve_verdicts, (q,)) for q in curved])
 
 
 CHAPTER = Chapter("teachers", parameters=(
