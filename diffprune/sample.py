@@ -181,10 +181,11 @@ def save_samples(path, images: np.ndarray, index: np.ndarray, meta: dict) -> Non
 
 def load_samples(path) -> tuple[np.ndarray, np.ndarray, dict]:
     import json
+    import zipfile
     try:
         with np.load(path) as f:
             return f["images"], f["index"], json.loads(str(f["meta"]))
     except FileNotFoundError:
         raise DiffpruneError(f"samples file not found: {path}") from None
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as e:  # a cut or foreign file
         raise DiffpruneError(f"{path} is not a samples file ({type(e).__name__})") from None

@@ -168,3 +168,96 @@ def test_train_cli_resumes_only_the_same_run_unless_told_not_to(tmp_path, capsys
     assert main([*run, "--steps", "2", "--lr", "0.001", "--no-resume"]) == 0
     cost = json.loads((tmp_path / "teacher" / "cost.json").read_text())
     assert cost["steps"] == 2 and cost["config"]["lr"] == 0.001
+
+
+def _one_line_error(capsys, code: int, message: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+
+
+@pytest.fixture(scope="module")
+def samples(dense_dir, tmp_path_factory):
+    """A sample file of 6 images, one of 1 image, and a corrupt one."""
+    d = tmp_path_factory.mktemp("samples")
+    for n, name in ((6, "six"), (1, "one")):
+        assert main(["sample", "--model", str(dense_dir), "--n", str(n), "--steps", "2", "--out",
+                     str(d / f"{name}.npz"), "--quiet"]) == 0
+    (d / "corrupt.npz").write_bytes((d / "six.npz").read_bytes()[:200])
+    return d
+
+
+def test_every_command_refuses_a_missing_model_in_one_line(tmp_path, capsys):
+    none = str(tmp_path / "none")
+    for args in (["finetune", "--model", none, "--dataset", "mnist-5k", "--steps", "1"],
+                 ["sample", "--model", none, "--n", "2"], ["cost", "--model", none]):
+        out = tmp_path / ("out.npz" if args[0] == "sample" else "out")
+        _one_line_error(capsys, main([*args, "--out", str(out)] if args[0] != "cost" else args), "not found")
+        assert not out.exists()
+
+
+def test_pruning_a_pruned_model_is_refused(dense_dir, tmp_path, capsys):
+    once = tmp_path / "once"
+    assert main(["prune", "--model", str(dense_dir), "--method", "random", "--ratio", "0.3", "--out", str(once),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    code = main(["prune", "--model", str(once), "--method", "random", "--ratio", "0.3", "--out",
+                 str(tmp_path / "twice"), "--quiet"])
+    _one_line_error(capsys, code, "already pruned")
+    assert not (tmp_path / "twice").exists()
+
+
+def test_sample_refuses_an_output_that_is_not_npz(dense_dir, tmp_path, capsys):
+    _one_line_error(capsys, main(["sample", "--model", str(dense_dir), "--out", str(tmp_path / "x.png")]),
+                    "--out must end in .npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--reference", "dataset:mnist-5k", "--bootstrap", "-1"], "--bootstrap must be >= 0"),
+    (["--reference", "dataset:mnist-5k", "--n-reference", "1"], "--n-reference >= 2"),
+    ([], "give exactly one of --reference"),
+])
+def test_metrics_refuses_bad_flags_in_one_line(samples, capsys, extra, message):
+    _one_line_error(capsys, main(["metrics", "--samples", str(samples / "six.npz"), *extra]), message)
+
+
+def test_metrics_needs_two_samples_and_a_readable_file(samples, capsys):
+    _one_line_error(capsys, main(["metrics", "--samples", str(samples / "one.npz"), "--reference",
+                                  "dataset:mnist-5k"]), "at least 2 samples")
+    code = main(["metrics", "--samples", str(samples / "corrupt.npz"), "--reference", "dataset:mnist-5k"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "corrupt.npz" in err and len(err.splitlines()) == 1
+
+
+def test_train_refuses_an_autoencoder_directory_without_one(dense_dir, tmp_path, capsys):
+    code = main(["train", "--dataset", "mnist-5k", "--steps", "1", "--autoencoder", str(dense_dir),
+                 "--out", str(tmp_path / "ldm"), "--quiet"])
+    _one_line_error(capsys, code, "holds no autoencoder (no vqvae/)")
+    assert not (tmp_path / "ldm").exists()
+
+
+def test_the_autoencoder_refuses_images_whose_side_is_not_a_multiple_of_4(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from diffprune import data
+    odd = data.ImageSet("odd", "train", torch.zeros(4, 1, 30, 30, dtype=torch.uint8), torch.zeros(4), [], "here")
+    monkeypatch.setitem(data.DATASETS, "odd", lambda split="train": odd)
+    code = main(["autoencoder", "--dataset", "odd", "--steps", "1", "--out", str(tmp_path / "ae"), "--quiet"])
+    _one_line_error(capsys, code, "30x30 is not a multiple of 4")
+    assert not (tmp_path / "ae").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jobs", "0"], "--jobs must be >= 1"),
+    (["--job", "0"], "--job needs exactly one --chapter"),
+    (["--commands"], "--commands prints a plan's commands: add --plan"),
+    (["--chapter", "rq1", "--step", "fd:x"], "--step STEP:KEY computes one step of one job"),
+    (["--wait", "5"], "--wait is for --step"),
+    (["--from", "x"], "--from brings another cache's records in"),
+    (["--pack", "--from", "/nonexistent/cache"], "not a directory"),
+    (["--chapter", "rq1", "--job", "100000", "--plan"], "--job 100000: chapter rq1 has jobs 0 to"),
+])
+def test_study_refuses_flags_that_do_not_go_together_in_one_line(args, message, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    _one_line_error(capsys, main(["study", "--profile", "smoke", *args]), message)
+    assert not (tmp_path / "study").exists() or not any((tmp_path / "study").rglob("record.json"))
