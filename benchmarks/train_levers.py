@@ -5,8 +5,10 @@ library's `--precision bf16`), bf16 with attention in bf16 too, channels-last, a
 Each lever times the training step's arithmetic (forward, loss, backward, gradient clip, Adam) on
 the Fashion-MNIST teacher's architecture at the study's batch and thread count, the levers in
 alternation round by round so that a drift of the machine's speed touches them alike; the median
-per lever and its speed-up against fp32, paired by round. Then the library's own `train` loop
-(EMA, data indexing and logging included) at fp32 and bf16, for the number a study run sees.
+per lever and its speed-up against fp32, paired by round. Then torch.profiler's self CPU time by
+operator over three steps of fp32 and of bf16 (attention fp32): which operators bf16 speeds up and
+which hold the step back. Last, the library's own `train` loop (EMA, data indexing and logging
+included) at fp32 and bf16, for the number a study run sees.
 Run it alone: timings beside other work mean nothing. Writes data/results/train_levers.json.
 
     .venv/bin/python benchmarks/train_levers.py [--batch 64] [--threads 1] [--rounds 5] [--steps 8] [--no-compile]
@@ -67,6 +69,16 @@ def stepper(lever, batch: int, size: int):
     return step
 
 
+def by_operator(step, top: int = 10) -> dict[str, float]:
+    """Self CPU seconds per step by operator, over three steps."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            step()
+    rows = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    return {e.key: round(e.self_cpu_time_total / 3e6, 4) for e in rows[:top]}
+
+
 def loop_seconds(precision: str, batch: int, steps: int, size: int) -> float:
     """Seconds per step of the library's `train` (its own wall time over `steps` after 3 warm-up steps)."""
     images = torch.randint(0, 256, (2048, 1, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
@@ -109,10 +121,11 @@ def main() -> None:
         rows.append({"lever": name, "seconds_per_step": statistics.median(times), "per_round": times,
                      "speedup": statistics.median(speedups), "speedup_low": min(speedups),
                      "speedup_high": max(speedups)})
+    operators = {name: by_operator(steps[name]) for name in ("fp32", "bf16 (attention fp32)", "bf16 (attention bf16)")}
     loop = {p: loop_seconds(p, a.batch, 3 * a.steps, size) for p in ("fp32", "bf16")}
     out = {"what": "seconds per training step of the Fashion-MNIST teacher's architecture (small preset, 1x28x28)",
            "batch": a.batch, "threads": a.threads, "rounds": a.rounds, "steps_per_round": a.steps,
-           "levers": rows, "train_loop_seconds_per_step": loop,
+           "levers": rows, "operators_seconds_per_step": operators, "train_loop_seconds_per_step": loop,
            "train_loop_speedup_bf16": loop["fp32"] / loop["bf16"],
            "load_before": os.getloadavg()[0], "device": device_description(), "code_version": code_version(),
            "torch": torch.__version__, "cpu_bf16": _cpu_flags()}

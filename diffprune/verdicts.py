@@ -56,6 +56,35 @@ class Verdict:
         """The difference as a fraction of b's value."""
         return self.difference / self.reference if self.reference else math.nan
 
+    @property
+    def resolution(self) -> float:
+        """The interval's half-width: differences much smaller than it cannot be told from 0 with
+        these seeds (or samples), and equivalence within the margin is out of reach unless it is
+        below the margin."""
+        return (self.high - self.low) / 2
+
+    @property
+    def different(self) -> bool:
+        """Whether the interval excludes 0 (also where it lies within the margin: both readings hold)."""
+        return self.low > 0 or self.high < 0
+
+    def p_value(self, margin: float | None = None) -> float:
+        """Two-sided p of a − b = 0; with `margin`, the equivalence test's p (both one-sided tests of
+        a − b beyond ±margin, the larger). From the interval: its half-width over the 97.5 % quantile
+        of Student's t with n − 1 degrees of freedom (over seeds) or of the normal (bootstrap) is the
+        standard error."""
+        from scipy import stats
+        if math.isnan(self.low) or math.isnan(self.high) or self.n < 2:
+            return math.nan
+        dist = stats.t(self.n - 1) if self.interval == SEEDS else stats.norm()
+        se = self.resolution / dist.ppf(0.975)
+        if se == 0:
+            return 0.0 if (margin is None and self.difference != 0) or (margin is not None and abs(
+                self.difference) < margin) else 1.0
+        if margin is None:
+            return float(2 * dist.sf(abs(self.difference) / se))
+        return float(max(dist.sf((self.difference + margin) / se), dist.sf((margin - self.difference) / se)))
+
 
 def judge(low: float, high: float, margin: float, lower_is_better: bool) -> Kind:
     """The reading an interval of a − b supports (margin ≥ 0; NaN bounds: inconclusive)."""
@@ -68,6 +97,35 @@ def judge(low: float, high: float, margin: float, lower_is_better: bool) -> Kind
     if low > 0:
         return Kind.WORSE if lower_is_better else Kind.BETTER
     return Kind.INCONCLUSIVE
+
+
+def holm(p_values: list[float], alpha: float = 0.05) -> list[bool]:
+    """Holm's step-down rule: which of a family's hypotheses are rejected at family-wise level
+    `alpha` (the smallest p against alpha / m, the next against alpha / (m − 1), ... until one
+    fails; NaN never rejects)."""
+    order = sorted(range(len(p_values)), key=lambda i: (math.isnan(p_values[i]), p_values[i]))
+    rejected, m = [False] * len(p_values), len(p_values)
+    for rank, i in enumerate(order):
+        if math.isnan(p_values[i]) or p_values[i] > alpha / (m - rank):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def adjusted(family: list[Verdict], alpha: float = 0.05) -> list[Verdict]:
+    """The family's verdicts read with Holm's adjustment: *better*/*worse* where the difference
+    from 0 survives it, *equivalent* where the equivalence test within the margin does (both
+    families of tests adjusted over the family's size), else *inconclusive*."""
+    from dataclasses import replace
+    differs = holm([v.p_value() for v in family], alpha)
+    within = holm([v.p_value(v.margin) if v.margin > 0 else math.nan for v in family], alpha)
+    out = []
+    for v, d, e in zip(family, differs, within, strict=True):
+        lower_is_better = LOWER_IS_BETTER[v.metric]
+        kind = (Kind.EQUIVALENT if e else (Kind.BETTER if (v.difference < 0) == lower_is_better else Kind.WORSE)
+                if d else Kind.INCONCLUSIVE)
+        out.append(replace(v, kind=kind))
+    return out
 
 
 def margin_of(metric: str, margins: dict, reference: float) -> float:
@@ -122,12 +180,20 @@ def difference_text(v: Verdict, digits: int | None = None) -> str:
 
 
 def kind_text(v: Verdict, digits: int | None = None) -> str:
+    """The reading; an equivalence that also excludes 0 says so, and an inconclusive one says what
+    its data could resolve against the margin (whether equivalence was in reach)."""
     digits = DIGITS.get(v.metric, 3) if digits is None else digits
+    if v.kind is Kind.INCONCLUSIVE and not math.isnan(v.resolution):
+        return f"inconclusive (resolves ±{v.resolution:.{digits}f}; margin ±{v.margin:.{digits}f})"
     if v.kind is not Kind.EQUIVALENT:
         return v.kind.value
     if v.metric in RELATIVE and v.reference:
-        return f"equivalent within ±{100 * v.margin / abs(v.reference):.0f}% (±{v.margin:.{digits}f})"
-    return f"equivalent within ±{v.margin:.{digits}f}"
+        text = f"equivalent within ±{100 * v.margin / abs(v.reference):.0f}% (±{v.margin:.{digits}f})"
+    else:
+        text = f"equivalent within ±{v.margin:.{digits}f}"
+    if v.different:
+        text += f" and {(Kind.BETTER if (v.difference < 0) == LOWER_IS_BETTER[v.metric] else Kind.WORSE).value}"
+    return text
 
 
 def _paired_over(vs: list[Verdict]) -> str:

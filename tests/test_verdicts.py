@@ -45,7 +45,8 @@ def test_the_renderer_covers_every_kind():
                                  (1, -3, 5, Kind.INCONCLUSIVE))]
     made = [dataclasses.replace(v, b=f"b{i}") for i, v in enumerate(made)]
     cells = list(verdicts.table(made, digits=2)["d (3 seeds)"])
-    assert [c.split(":")[0] for c in cells] == ["better", "worse", "equivalent within ±1% (±1.00)", "inconclusive"]
+    assert [c.split(":")[0] for c in cells] == ["better", "worse", "equivalent within ±1% (±1.00)",
+                                                 "inconclusive (resolves ±4.00; margin ±1.00)"]
     assert cells[0] == "better: -5.00 (-8.00 to -2.00), -5.0%"
     assert all(verdicts.sentence(v) for v in made)
 
@@ -89,3 +90,47 @@ def test_a_table_of_comparisons_with_different_first_rows_names_each():
     assert list(table(same).index.get_level_values(0)) == ["vs r", "vs m"]
     mixed = [same[0], Verdict("dp @500", "teacher", "fd", 1.0, 0.5, 1.5, 3, SEEDS, 0.1, Kind.WORSE, "x", 10.0)]
     assert list(table(mixed).index.get_level_values(0)) == ["dp vs r", "dp @500 vs teacher"]
+
+
+def _v(d, lo, hi, n=5, margin=1.0, kind=Kind.INCONCLUSIVE, interval=verdicts.SEEDS):
+    return verdicts.Verdict("a", "b", "fd", d, lo, hi, n, interval, margin, kind, "d", 100.0)
+
+
+def test_the_p_value_comes_back_from_the_interval():
+    """A t interval over 5 seeds whose lower bound touches 0 has p = 0.05; one centred on 0, p = 1."""
+    from scipy import stats
+    half = stats.t.ppf(0.975, 4) * 1.0  # the half-width for a standard error of 1
+    assert _v(half, 0.0, 2 * half).p_value() == pytest.approx(0.05)
+    assert _v(0.0, -half, half).p_value() == pytest.approx(1.0)
+    assert _v(0.0, -0.2, 0.2).p_value(margin=1.0) < 0.01  # well inside the margin: equivalent
+    assert _v(0.0, -2.0, 2.0).p_value(margin=1.0) > 0.05
+    boot = _v(1.96, 0.0, 3.92, interval=verdicts.BOOTSTRAP)  # a normal interval touching 0
+    assert boot.p_value() == pytest.approx(0.05, abs=1e-3)
+
+
+def test_holm_on_a_constructed_family():
+    # alpha / 4, / 3, / 2, / 1 = 0.0125, 0.0167, 0.025, 0.05: the third fails, so the fourth is not tested
+    assert verdicts.holm([0.01, 0.04, 0.015, 0.03]) == [True, False, True, False]
+    assert verdicts.holm([0.001, 0.002, 0.003]) == [True, True, True]
+    assert verdicts.holm([0.02, float("nan")]) == [True, False]  # 0.02 <= 0.05 / 2; NaN never rejects
+    assert verdicts.holm([]) == []
+
+
+def test_adjusted_verdicts_need_the_family_s_stronger_evidence():
+    from scipy import stats
+    se = 1.0
+    q = stats.t.ppf(0.975, 4)
+    lone = _v(2.6 * se, 2.6 * se - q, 2.6 * se + q)  # t = 2.6 over 5 seeds: p = 0.06, not beyond 0 even alone
+    strong = _v(10.0, 10.0 - q, 10.0 + q, kind=Kind.WORSE)
+    edge = _v(3.0, 3.0 - q, 3.0 + q, kind=Kind.WORSE)  # p = 0.04: beyond 0 alone, not against 0.05 / 2
+    assert edge.p_value() < 0.05 and lone.p_value() > 0.05
+    kinds = [v.kind for v in verdicts.adjusted([strong, edge, lone])]
+    assert kinds == [Kind.WORSE, Kind.INCONCLUSIVE, Kind.INCONCLUSIVE]
+    assert verdicts.adjusted([edge])[0].kind is Kind.WORSE  # a family of one: no adjustment
+
+
+def test_both_readings_show_where_both_hold_and_inconclusive_says_what_it_resolves():
+    both = _v(-0.5, -0.9, -0.1, margin=1.0, kind=Kind.EQUIVALENT)
+    assert both.different and verdicts.kind_text(both, 1) == "equivalent within ±1% (±1.0) and better"
+    wide = _v(1.0, -9.0, 11.0, margin=3.0)
+    assert verdicts.kind_text(wide, 1) == "inconclusive (resolves ±10.0; margin ±3.0)"
