@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .fid import FEATURES
     from .importance import METHODS, SCORES
     from .sample import SAMPLERS, SPACINGS
+    from .threshold import DEFAULT as DEFAULT_T
     from .unet import PRESETS as UNET_PRESETS
 
     parser = _Parser(prog="python -m diffprune", description=__doc__.splitlines()[0])
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model directory or hub id")
     p.add_argument("--method", required=True, choices=METHODS, help="importance criterion")
     p.add_argument("--ratio", type=float, required=True, help="channel pruning ratio in (0, 1)")
-    p.add_argument("--threshold", type=float, default=None, help="Diff-Pruning's T in [0, 1) (default 0.05)")
+    p.add_argument("--threshold", type=float, default=None, help=f"Diff-Pruning's T in [0, 1) (default {DEFAULT_T})")
     p.add_argument("--timesteps", type=_window, default=None, metavar="A:B",
                    help="take the gradients from the timesteps [A, B) instead of the threshold rule")
     p.add_argument("--timestep-stride", type=int, default=1, help="visit every k-th timestep")
@@ -223,7 +224,8 @@ def cmd_prune(a) -> None:
 
     if a.threshold is not None and a.timesteps is not None:
         raise DiffpruneError("give --threshold or --timesteps, not both")
-    threshold = 0.05 if a.threshold is None else a.threshold
+    from .threshold import DEFAULT
+    threshold = DEFAULT if a.threshold is None else a.threshold
     validate(a.method, a.ratio, threshold, a.timestep_stride, a.score)
     if a.method in GRADIENT_METHODS and a.dataset is None:
         raise DiffpruneError(f"method {a.method!r} needs data: pass --dataset NAME")

@@ -313,10 +313,12 @@ def _train_autoencoder(work: Path, dataset: str, params: dict):
     return load_autoencoder(work).to(default_device())
 
 
-def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float = 0.05,
+def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float | None = None,
            timestep_stride: int = 1, batch_size: int = 128, dataset: str | None = None,
            window: tuple[int, int] | None = None, score: str | None = None) -> Artifact:
     from .importance import GRADIENT_METHODS, fingerprint
+    from .threshold import DEFAULT
+    threshold = DEFAULT if threshold is None else threshold
     params = {"teacher": t.key, "method": method, "ratio": ratio, "seed": seed}
     if fingerprint(method):  # a registered criterion: its source is part of what the prune means
         params["criterion"] = fingerprint(method)

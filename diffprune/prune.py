@@ -32,6 +32,7 @@ from .importance import (
     criterion,
     fixed_noise,
 )
+from .threshold import DEFAULT as DEFAULT_THRESHOLD
 from .unet import example_inputs, sync_widths
 
 
@@ -98,7 +99,7 @@ def removed_channels(history) -> dict[str, list[int]]:
 
 
 def prune(model, method: str, ratio: float, *, scheduler=None, images: torch.Tensor | None = None,
-          threshold: float = 0.05, timestep_stride: int = 1, window: tuple[int, int] | None = None,
+          threshold: float = DEFAULT_THRESHOLD, timestep_stride: int = 1, window: tuple[int, int] | None = None,
           gradients: dict[str, torch.Tensor] | None = None, score: str | None = None, seed: int = 0,
           progress: bool = True) -> tuple[torch.nn.Module, dict]:
     """Prune `model` in place by channel ratio `ratio` with `method`; return it and a report.

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+DEFAULT = 0.05  # T where none is given: the official diffusers scripts' default (ddpm_exp's is 0.01)
+
 
 def should_stop(loss: float, max_loss: float, threshold: float) -> bool:
     """True when `loss` is uninformative: below T times the largest loss seen so far (itself included)."""

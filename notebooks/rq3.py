@@ -70,10 +70,13 @@ glue("teacher_converged", " ".join(verdicts.sentence(v) for v in converged) or "
 # ````
 #
 # **Before this chapter**: {doc}`teachers`, {doc}`rq1` (the methods and the finetune recipe, shared
-# here: RQ1's rows are this chapter's ratio-0.25 rows after 400 steps) and {doc}`rq2` (the threshold).
+# here: RQ1's rows are this chapter's ratio-{glue:text}`rq1_ratio` rows after {glue:text}`rq1_steps`
+# steps) and {doc}`rq2` (the threshold).
 
 # %% tags=["remove-cell"]
 glue("rq3_parameters", profiles.table(p), display=False)
+glue("rq1_ratio", f"{p['ratio']:g}", display=False)
+glue("rq1_steps", f"{p['finetune_steps']:,}", display=False)
 
 # %% [markdown]
 # ## Ratio × recovery

@@ -361,7 +361,7 @@ CHAPTER = Chapter("rq3", parameters=(
     "teacher", "dataset", "teacher_steps", "timestep_stride", "importance_batch", "finetune_batch",
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
     "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_rounds", "speed_devices",
-    "equivalence_margins"), own=OWN, work=work, checks=(_frontier_in_sweep,))
+    "equivalence_margins", "ratio", "finetune_steps"), own=OWN, work=work, checks=(_frontier_in_sweep,))
 
 
 def cpu_estimate(p: dict) -> dict:
@@ -500,8 +500,8 @@ def speed_section(p: dict) -> dict:
 
 
 def _study_ratio(p: dict) -> float:
-    """The sweep's ratio nearest RQ1's 0.25 (MACs ×0.58)."""
-    return min(p["tradeoff_ratios"], key=lambda r: abs(r - 0.25))
+    """The sweep's ratio nearest RQ1's (`ratio`)."""
+    return min(p["tradeoff_ratios"], key=lambda r: abs(r - p["ratio"]))
 
 
 def _recorded_speed(p: dict, device: str) -> list[dict]:
