@@ -21,25 +21,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_training_args(p, steps: int, diffusion: bool = True):
+    from dataclasses import fields
+
     from .data import NAMES, dataset_name
-    from .train import PRECISIONS
+    from .train import TrainConfig
     p.add_argument("--dataset", type=dataset_name, default="fashion-mnist",
                    help=f"training data: {', '.join(NAMES)}")
-    p.add_argument("--steps", type=int, default=steps, help="optimizer steps")
-    p.add_argument("--batch-size", type=int, default=64, help="global batch (split across accelerate's processes)")
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate, constant after the warm-up")
-    p.add_argument("--warmup-steps", type=int, default=200, help="linear learning-rate warm-up steps")
-    p.add_argument("--grad-clip", type=float, default=1.0, help="gradient norm clip")
-    p.add_argument("--ema-decay", type=float, default=0.9999, help="decay of the weights' moving average (saved)")
-    p.add_argument("--seed", type=int, default=0, help="batches and noise of step s are drawn from (seed, s)")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
-    p.add_argument("--log-every", type=int, default=50, help="steps between rows of train_log.csv")
+    for f in fields(TrainConfig):  # TrainConfig's fields are the flags: their defaults and help live there
+        meta = dict(f.metadata)
+        if meta.pop("diffusion_only", False) and not diffusion:
+            continue
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default),
+                       default=steps if f.name == "steps" else f.default, **meta)
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds a checkpoint")
     p.add_argument("--out", required=True, help="output model directory (written atomically)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     if diffusion:
-        p.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                       help="bf16: forward passes under autocast, attention in fp32 (faster on CPUs with bf16 units)")
         p.add_argument("--dropout", type=float, default=None, help="override the model's dropout")
         p.add_argument("--grid", type=int, default=64, help="samples in the final grid (0: none)")
 

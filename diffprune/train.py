@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +31,29 @@ from .models import DiffusionModel, accelerate_cpu
 from .timestep_loss import noise_prediction_loss
 
 
+def _flag(default, help: str, **argparse):
+    """A field that is also a command-line flag of `train`, `finetune` and `autoencoder` (the CLI
+    generates them from these fields: one home for each default and its help)."""
+    return field(default=default, metadata={"help": help, **argparse})
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass
 class TrainConfig:
-    steps: int = 10_000
-    batch_size: int = 64
-    lr: float = 2e-4          # the paper's CIFAR recipe
-    warmup_steps: int = 200
-    grad_clip: float = 1.0
-    ema_decay: float = 0.9999  # upper bound; diffusers' EMAModel warms up as (1+s)/(10+s)
-    seed: int = 0
-    checkpoint_every: int = 500
-    log_every: int = 50
-    precision: str = "fp32"  # or "bf16": the forward under autocast, attention kept in fp32
+    steps: int = _flag(10_000, "optimizer steps")
+    batch_size: int = _flag(64, "global batch (split across accelerate's processes)")
+    lr: float = _flag(2e-4, "Adam learning rate, constant after the warm-up (the paper's CIFAR recipe)")
+    warmup_steps: int = _flag(200, "linear learning-rate warm-up steps")
+    grad_clip: float = _flag(1.0, "gradient norm clip")
+    # an upper bound: diffusers' EMAModel warms up as (1+s)/(10+s)
+    ema_decay: float = _flag(0.9999, "decay of the weights' moving average (saved)")
+    seed: int = _flag(0, "batches and noise of step s are drawn from (seed, s)")
+    checkpoint_every: int = _flag(500, "steps between resumable checkpoints")
+    log_every: int = _flag(50, "steps between rows of train_log.csv")
+    precision: str = _flag("fp32", "bf16: forward passes under autocast, attention in fp32 (faster on CPUs with "
+                           "bf16 units)", choices=PRECISIONS, diffusion_only=True)
 
     def validate(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -58,9 +69,6 @@ class TrainConfig:
             raise DiffpruneError(f"ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.precision not in PRECISIONS:
             raise DiffpruneError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-
-
-PRECISIONS = ("fp32", "bf16")
 
 
 class _FullPrecisionAttention:
