@@ -147,6 +147,17 @@ def loss_curve(p: dict) -> pipeline.Artifact:
                                batch_size=p["importance_batch"], stride=p["lt_stride"], seed=p["seeds"][0])
 
 
+def lt_curve(p: dict) -> dict:
+    """{t, loss: one row per fixed batch} of the teacher's L_t (`loss_curve`'s record)."""
+    return loss_curve(p).result("loss_curve.json")
+
+
+def mean_lt(c: dict) -> list[float]:
+    """An L_t curve's mean over its fixed batches, per visited t."""
+    import numpy as np
+    return np.mean(c["loss"], axis=0).tolist()
+
+
 def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, seed: int, n: int) -> dict:
     """One row without a Fréchet distance: SSIM, edge SSIM (detail) and class agreement (content)
     of n samples of the model with the teacher's from the same noise; the agreement also as Cohen's

@@ -206,7 +206,7 @@ glue("ddim_steps", p["ddim_steps"], display=False)
 
 # %% tags=["hide-input"]
 curves = ldm.curves(p)
-stops = {k: stop_times(c["t"], ldm.mean(c), p["curve_thresholds"]) for k, c in curves.items()}
+stops = {k: stop_times(c["t"], evaluation.mean_lt(c), p["curve_thresholds"]) for k, c in curves.items()}
 glue("curves_figure", plots.kinds_loss_curves(curves, stops), display=False)
 stop_table = ldm.stop_table(curves, p["curve_thresholds"], p["lt_stride"])
 glue("stop_table", stop_table, display=False)

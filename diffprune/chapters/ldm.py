@@ -90,10 +90,6 @@ def _check(p: dict) -> None:
                              f"{p['ldm_thresholds']}: the chapter compares the other rows with that row")
 
 
-def curve(q: dict) -> dict:
-    return evaluation.loss_curve(q).result("loss_curve.json")
-
-
 # --- an LDM worth pruning: the latent teacher's learning curve and its autoencoder's floor ---------
 
 def curve_model(p: dict, steps: int) -> pipeline.Artifact:
@@ -157,7 +153,7 @@ def learning_table(section: dict):
 def work(p: dict) -> list:
     ks = kinds(p).values()
     return ([(rq1.run_row, (q, *spec, seed)) for q in ks for seed in q["seeds"] for spec in rq1.row_specs(q)]
-            + [(rq1.teacher_verdicts, (q,)) for q in ks] + [(curve, (q,)) for q in ks]
+            + [(rq1.teacher_verdicts, (q,)) for q in ks] + [(evaluation.lt_curve, (q,)) for q in ks]
             + [(learning_row, (p, s)) for s in p["ldm_curve_steps"]]
             + ([(floor, (p,))] if p["ldm_curve_steps"] else []))
 
@@ -245,12 +241,7 @@ def gap(result: dict) -> dict[str, float] | None:
 # --- L_t of the two kinds ------------------------------------------------------------------------
 
 def curves(p: dict) -> dict[str, dict]:
-    return {kind: curve(q) for kind, q in kinds(p).items()}
-
-
-def mean(c: dict) -> list[float]:
-    import numpy as np
-    return np.mean(c["loss"], axis=0).tolist()
+    return {kind: evaluation.lt_curve(q) for kind, q in kinds(p).items()}
 
 
 STOP_MOVES = ("later on latents", "earlier on latents", "within the stride", "never on one kind")
@@ -269,7 +260,7 @@ def stop_move(ddpm: int | None, ldm: int | None, stride: int) -> str:
 def stop_table(cs: dict[str, dict], thresholds: list[float], stride: int):
     """T → stop t on each kind's mean curve, and how it moves between them."""
     import pandas as pd
-    stops = {kind: stop_times(c["t"], mean(c), thresholds) for kind, c in cs.items()}
+    stops = {kind: stop_times(c["t"], evaluation.mean_lt(c), thresholds) for kind, c in cs.items()}
     table = pd.DataFrame({f"stop t, {kind}": ["never" if stops[kind][T] is None else stops[kind][T]
                                               for T in thresholds] for kind in cs},
                          index=pd.Index([f"{T:g}" for T in thresholds], name="T"))

@@ -52,11 +52,6 @@ def windows(p: dict) -> list[tuple[int, int]]:
     return [(a, a + p["window_size"]) for a in range(0, 1000, p["window_size"])]
 
 
-def curve(p: dict) -> dict:
-    """{t, loss: one row per fixed batch} of the teacher's L_t."""
-    return evaluation.loss_curve(p).result("loss_curve.json")
-
-
 def _window_prune(p: dict, window) -> pipeline.Artifact:
     return pipeline.pruned(pipeline.teacher(p["teacher"]), method="diff-pruning", ratio=p["ratio"],
                            seed=p["seeds"][0], timestep_stride=p["timestep_stride"], batch_size=p["importance_batch"],
@@ -89,20 +84,17 @@ def reference_removed(p: dict) -> dict[str, list[int]]:
 
 def map_work(p: dict) -> list:
     return [job for q in evaluation.every_teacher(p)
-            for job in [(curve, (q,)), (reference_removed, (q,)), *((window_result, (q, w)) for w in windows(q))]]
+            for job in [(evaluation.lt_curve, (q,)), (reference_removed, (q,)),
+                        *((window_result, (q, w)) for w in windows(q))]]
 
 
 # --- the L_t curve and the stop t -----------------------------------------------------------------
-
-def mean_curve(c: dict) -> list[float]:
-    return np.mean(c["loss"], axis=0).tolist()
-
 
 def stop_table(c: dict, thresholds: list[float]):
     """T → stop t: ours on the mean curve and the range over the fixed batches, beside the
     official repository's CIFAR-10 and CelebA-HQ curves."""
     import pandas as pd
-    ours = stop_times(c["t"], mean_curve(c), thresholds)
+    ours = stop_times(c["t"], evaluation.mean_lt(c), thresholds)
     per_batch = [stop_times(c["t"], batch, thresholds) for batch in c["loss"]]
     repo = repository_curves()
 
@@ -131,7 +123,7 @@ def curve_stop(c: dict, T: float) -> dict:
     """Where T stops the walk on our mean curve (`stop`, None: never within t < 1000), the stop t on
     the repository's recorded curves, and ours against them (one of POSITIONS, None where either
     side has none)."""
-    ours = stop_times(c["t"], mean_curve(c), [T])[T]
+    ours = stop_times(c["t"], evaluation.mean_lt(c), [T])[T]
     repo = {name: int(r["stop_t_for_threshold"][f"{T:g}"]) for name, r in repository_curves().items()
             if r["stop_t_for_threshold"].get(f"{T:g}", "").isdigit()}
     position = None
@@ -144,9 +136,9 @@ def curve_stop(c: dict, T: float) -> dict:
 def curve_section(p: dict) -> dict:
     """Figure, table and reading of the L_t curve of the profile's teacher."""
     from .. import plots
-    c = curve(p)
+    c = evaluation.lt_curve(p)
     repo = {name: r["relative_loss_at_t"] for name, r in repository_curves().items()}
-    stops = stop_times(c["t"], mean_curve(c), p["curve_thresholds"])
+    stops = stop_times(c["t"], evaluation.mean_lt(c), p["curve_thresholds"])
     return {"curve": c, "figure": plots.loss_curves(c["t"], c["loss"], stops, repo, p["dataset"]),
             "table": stop_table(c, p["curve_thresholds"]),
             "stop": curve_stop(c, p["reference_threshold"])}
