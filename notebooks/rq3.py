@@ -41,7 +41,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from diffprune import evaluation, plan, profiles, verdicts
-from diffprune.chapters import findings, rq3, teachers
+from diffprune.chapters import findings, rq3, teachers, training_step
 
 p = rq3.CHAPTER.load(profile, overrides)
 head = rq3.headline_section(p)
@@ -201,6 +201,35 @@ if levers is None:
     display(Markdown("No recorded run of `benchmarks/speed_levers.py` yet."))
 else:
     display(levers["levers"], levers["operators"], Markdown(levers["reading"]))
+
+# %% [markdown]
+# ### The training step
+#
+# The study's binding constraint is its own compute: a teacher or finetune step takes about a second
+# on one CPU thread. `benchmarks/train_levers.py` (run alone; `data/results/train_levers.json`) times
+# the teacher's training step under the levers a user would try, the levers in alternation round by
+# round; `benchmarks/train_precision.py` finetunes RQ1's Diff-Pruning row again at the fastest
+# precision on every seed and reads it against the fp32 row, paired by seed. The rule, fixed before
+# the numbers: a lever is adopted only if that finetune is equivalent to fp32's on FD and on SSIM to the
+# teacher, within the margins every comparison of this book uses.
+
+# %% tags=["hide-input"]
+step = training_step.section(p)
+if step is None:
+    display(Markdown("No recorded run of `benchmarks/train_levers.py` yet."))
+else:
+    display(step["levers"], step["operators"])
+    loop = (f"On {step['device']} at batch {step['batch']}, the library's own training loop takes "
+            f"{step['loop_fp32']:.2f} s per step in fp32 and {step['loop_bf16']:.2f} s in bf16 "
+            f"({step['loop_speedup']:.2f}×; the goal was 2×). ")
+    if step["verdicts"] is None:
+        display(Markdown(loop + "Whether bf16 changes what a finetune learns is not measured yet."))
+    else:
+        display(step["verdicts"], Markdown(
+            loop + f"Over seeds {', '.join(map(str, step['seeds']))}: "
+            + " ".join(verdicts.sentence(v) for v in step["found"])
+            + (" bf16 is adopted for the study's training." if step["adopted"] else
+               " bf16 is **not** adopted: equivalence to fp32 was not shown, so the study trains in fp32.")))
 
 # %% [markdown]
 # ## The sampler frontier

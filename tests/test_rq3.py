@@ -150,3 +150,27 @@ def test_each_pruned_point_meets_the_best_teacher_point_that_costs_no_more_time(
     assert pairs == [((0.25, "ddim", 10), (None, "dpm-solver++", 5)),   # 5 s: only DPM-5 is as cheap
                      ((0.25, "ddim", 25), (None, "ddim", 10)),          # 12.5 s: DDIM-10 beats DPM-5
                      ((0.25, "dpm-solver++", 20), (None, "ddim", 10))]  # 10 s: a tie in time counts
+
+
+def test_a_training_lever_is_adopted_only_where_its_finetune_is_equivalent(tmp_path, monkeypatch):
+    """The rule fixed before the numbers: equivalent to fp32 on FD and SSIM, paired by seed."""
+    import json
+
+    from diffprune.chapters import training_step
+    levers = {"levers": [{"lever": "fp32", "seconds_per_step": 1.0, "speedup": 1.0, "speedup_low": 1.0,
+                          "speedup_high": 1.0}], "train_loop_seconds_per_step": {"fp32": 1.0, "bf16": 0.7},
+              "train_loop_speedup_bf16": 1.0 / 0.7, "device": "cpu", "batch": 64, "threads": 1}
+    (tmp_path / "levers.json").write_text(json.dumps(levers))
+    monkeypatch.setattr(training_step, "LEVERS", tmp_path / "levers.json")
+    monkeypatch.setattr(training_step, "PRECISION", tmp_path / "precision.json")
+    p = {"equivalence_margins": {"fd": 0.02, "ssim": 0.01}}
+    assert training_step.section(p)["verdicts"] is None and not training_step.section(p)["adopted"]
+
+    def rows(fd_shift, ssim_shift):
+        fp32 = [{"seed": s, "fd": 180.0 + 7 * s, "ssim": 0.80 + 0.01 * s} for s in range(5)]
+        return {"fp32": fp32, "bf16": [{**r, "fd": r["fd"] + fd_shift[r["seed"]], "ssim": r["ssim"] + ssim_shift}
+                                       for r in fp32]}
+    for shifts, adopted in ((([0.1, -0.2, 0.3, 0.0, -0.1], 0.001), True), (([6.9, 1.9, -3.0, 8.0, 0.5], 0.0), False)):
+        (tmp_path / "precision.json").write_text(json.dumps({"rows": rows(*shifts), "seeds": list(range(5))}))
+        found = training_step.section(p)
+        assert found["adopted"] is adopted and len(found["found"]) == 2
