@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score", choices=SCORES, default=None,
                    help="score form of taylor / diff-pruning: abs sum|w*g| (diff-pruning's default), sum |sum w*g| "
                         "(taylor's default), square sum (w*g)^2 (the official ddpm_exp code)")
+    p.add_argument("--round-to", type=int, default=1, metavar="N",
+                   help="keep a multiple of N channels in every pruned layer, GroupNorm groups and attention heads "
+                        "kept even (e.g. 8 for tensor cores); 1: the paper's uniform ratio")
     p.add_argument("--dataset", type=dataset_name, default=None, help="data for taylor and diff-pruning")
     p.add_argument("--batch-size", type=int, default=128, help="images of the fixed importance batch")
     p.add_argument("--seed", type=int, default=0, help="the importance batch, its noise, and random's choice")
@@ -223,7 +226,7 @@ def cmd_prune(a) -> None:
         raise DiffpruneError("give --threshold or --timesteps, not both")
     from .threshold import DEFAULT
     threshold = DEFAULT if a.threshold is None else a.threshold
-    validate(a.method, a.ratio, threshold, a.timestep_stride, a.score)
+    validate(a.method, a.ratio, threshold, a.timestep_stride, a.score, a.round_to)
     if a.method in GRADIENT_METHODS and a.dataset is None:
         raise DiffpruneError(f"method {a.method!r} needs data: pass --dataset NAME")
     if a.batch_size < 1:
@@ -243,7 +246,7 @@ def cmd_prune(a) -> None:
     torch.manual_seed(a.seed)
     model.unet, report = prune(model.unet, a.method, a.ratio, scheduler=model.scheduler, images=images,
                                threshold=threshold, timestep_stride=a.timestep_stride, window=a.timesteps,
-                               score=a.score, seed=a.seed, progress=not a.quiet)
+                               score=a.score, seed=a.seed, round_to=a.round_to, progress=not a.quiet)
     report.update({"model": a.model, "dataset": a.dataset if images is not None else None})
     model.save(a.out, extra_files={"prune_report.json": report})
     print(json.dumps({k: report[k] for k in ("method", "score", "ratio", "params_fraction", "macs_fraction",

@@ -315,7 +315,7 @@ def _train_autoencoder(work: Path, dataset: str, params: dict):
 
 def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: float | None = None,
            timestep_stride: int = 1, batch_size: int = 128, dataset: str | None = None,
-           window: tuple[int, int] | None = None, score: str | None = None) -> Artifact:
+           window: tuple[int, int] | None = None, score: str | None = None, round_to: int = 1) -> Artifact:
     from .importance import GRADIENT_METHODS, fingerprint
     from .threshold import DEFAULT
     threshold = DEFAULT if threshold is None else threshold
@@ -330,12 +330,14 @@ def pruned(t: Artifact, *, method: str, ratio: float, seed: int, threshold: floa
         params["threshold"] = threshold
     if score is not None:
         params["score"] = score
+    if round_to != 1:  # likewise
+        params["round_to"] = round_to
 
     def compute(work: Path) -> None:
         from .data import fixed_batch, load_dataset
         images = fixed_batch(load_dataset(dataset), batch_size, seed) if method in GRADIENT_METHODS else None
         _prune_into(work, t, params.get("dataset"), method, ratio, images=images, threshold=threshold,
-                    timestep_stride=timestep_stride, window=window, score=score, seed=seed)
+                    timestep_stride=timestep_stride, window=window, score=score, seed=seed, round_to=round_to)
 
     return _step("prune", params, compute, (t,))
 

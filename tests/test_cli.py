@@ -57,6 +57,7 @@ BAD = [
     (["--method", "taylor", "--ratio", "0.3"], "needs data"),
     (["--method", "diff-pruning", "--ratio", "0.3", "--dataset", "nope"], "unknown dataset"),
     (["--method", "random", "--ratio", "abc"], "invalid float"),
+    (["--method", "random", "--ratio", "0.3", "--round-to", "0"], "round-to must be an integer >= 1"),
 ]
 
 

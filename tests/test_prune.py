@@ -118,6 +118,8 @@ def test_same_seed_same_pruning_and_reinit_shares_random_structure(scheduler):
     (dict(method="diff-pruning", ratio=0.3, threshold=1.0), "threshold"),
     (dict(method="diff-pruning", ratio=0.3, threshold=-0.1), "threshold"),
     (dict(method="diff-pruning", ratio=0.3, timestep_stride=0), "stride"),
+    (dict(method="random", ratio=0.3, round_to=0), "round-to must be an integer >= 1"),
+    (dict(method="random", ratio=0.3, round_to=2.5), "round-to must be an integer >= 1"),
 ])
 def test_bad_arguments_are_refused(scheduler, kwargs, message):
     with pytest.raises(DiffpruneError, match=message):
@@ -176,3 +178,24 @@ def test_a_registered_criterion_prunes_and_its_source_is_in_the_cache_key(regist
     assert importance.fingerprint("l1x") != first  # an edited criterion gets another cache key
     with pytest.raises(DiffpruneError, match="built in"):
         importance.register("magnitude", lambda: None)
+
+
+@pytest.mark.parametrize("preset, ratio", [("small", 0.25), ("small", 0.35), ("tiny", 0.3)])
+def test_rounding_keeps_every_pruned_width_a_multiple_of_8_and_the_model_working(scheduler, preset, ratio):
+    """torch-pruning's own round_to leaves every GroupNorm layer unpruned; ours rounds the kept
+    channels per GroupNorm group and attention head so the widths are multiples of 8, groups even."""
+    from torch.nn import Conv2d, GroupNorm
+    model, report = prune(build_unet(preset, 1, 28, seed=0), "magnitude", ratio, round_to=8, progress=False)
+    dense, plain = build_unet(preset, 1, 28, seed=0), prune(build_unet(preset, 1, 28, seed=0), "magnitude", ratio,
+                                                           progress=False)[1]
+    widths = [m.out_channels for m in model.modules() if isinstance(m, Conv2d) and m is not model.conv_out]
+    assert widths and all(w % 8 == 0 for w in widths) and report["round_to"] == 8
+    assert all(m.num_channels % m.num_groups == 0 for m in model.modules() if isinstance(m, GroupNorm))
+    assert report["macs_after"] < count_macs(dense)  # it prunes (torch-pruning's round_to: MACs x0.99)
+    assert abs(report["macs_fraction"] - plain["macs_fraction"]) < 0.15  # near the unrounded ratio
+    for m in model.modules():
+        if isinstance(m, Attention):
+            assert m.to_q.out_features % m.heads == 0
+    x = torch.zeros(2, 1, 28, 28)
+    with torch.no_grad():
+        assert model(x, torch.tensor([0, 999])).sample.shape == x.shape
