@@ -24,10 +24,11 @@ import time
 import torch
 
 from diffprune.artifacts import code_version, device_description, write_json_atomic
+from diffprune.levers import attention_in_fp32
 from diffprune.models import DiffusionModel
 from diffprune.paths import RESULTS_DIR
 from diffprune.timestep_loss import noise_prediction_loss
-from diffprune.train import TrainConfig, _attention_in_fp32, train
+from diffprune.train import TrainConfig, train
 from diffprune.unet import build_unet, default_scheduler
 
 LEVERS = {  # name: (autocast dtype, attention in fp32, channels-last, compile)
@@ -47,7 +48,7 @@ def stepper(lever, batch: int, size: int):
     scheduler = default_scheduler()
     model = build_unet("small", 1, size, seed=0).train()
     if fp32_attention:
-        _attention_in_fp32(model)
+        attention_in_fp32(model)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
     net = torch.compile(model) if compiled else model

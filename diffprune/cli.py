@@ -41,6 +41,22 @@ def _add_training_args(p, steps: int, diffusion: bool = True):
         p.add_argument("--grid", type=int, default=64, help="samples in the final grid (0: none)")
 
 
+def _add_lever_args(p) -> None:
+    """The inference levers (`levers.Levers`) as flags."""
+    from .levers import PRECISIONS
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="bf16 / fp16 (GPU): the UNet's forward under autocast, attention kept in fp32")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory layout for the convolutions")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the UNet (on a GPU in reduce-overhead mode: CUDA graphs)")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms per shape (GPU)")
+
+
+def _levers(a):
+    from .levers import Levers
+    return Levers(a.precision, a.channels_last, a.compile, a.cudnn_benchmark)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .autoencoder import PRESETS as AUTOENCODER_PRESETS
     from .book import chapters
@@ -102,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=int, default=None,
                    help="images per shard in OUT.shards/, a multiple of --batch-size (default 4 batches): processes "
                         "of `accelerate launch` split the shards, and a rerun draws only the missing ones")
+    _add_lever_args(p)
     p.add_argument("--out", required=True, help="output .npz (a .png grid is written beside it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = sub.add_parser("metrics", **defaults, help="Fréchet distance, SSIM and content consistency of samples")
@@ -365,13 +382,15 @@ def cmd_sample(a) -> None:
         raise DiffpruneError(f"--out must end in .npz, got {a.out}")
     _require_model(a.model)
     state = PartialState(cpu=accelerate_cpu())  # one process unless started by `accelerate launch`
+    levers = _levers(a)
+    levers.check(state.device)
     model = DiffusionModel.load(a.model, state.device)  # a latent model's samples are decoded
     meta = {"model": a.model, "seed": a.seed, "sampler": a.sampler, "steps": a.steps, "eta": a.eta,
-            "spacing": a.spacing, "n": a.n}
+            "spacing": a.spacing, "n": a.n, **levers.params()}
     if sample_to_file(a.out, model, a.n, meta=meta, seed=a.seed, sampler=a.sampler,
                       steps=a.steps, eta=a.eta, spacing=a.spacing, batch_size=a.batch_size, shard_size=a.shard_size,
                       process_index=state.process_index, num_processes=state.num_processes,
-                      wait=state.wait_for_everyone, progress=not a.quiet and state.is_main_process):
+                      wait=state.wait_for_everyone, levers=levers, progress=not a.quiet and state.is_main_process):
         save_grid(load_samples(a.out)[0][:64], a.out[:-4] + ".png")
         print(json.dumps({"out": a.out, "processes": state.num_processes, **meta}))
 

@@ -66,18 +66,25 @@ def _timed(run, cuda: bool, batch_size: int, repeats: int, warmup: int) -> dict:
 
 
 @torch.no_grad()
-def throughput(model: torch.nn.Module, batch_size: int = 64, repeats: int = 5, warmup: int = 1) -> dict:
-    """Images per second through one denoising step (one UNet forward), median of `repeats`.
+def throughput(model: torch.nn.Module, batch_size: int = 64, repeats: int = 5, warmup: int = 1,
+               levers=None) -> dict:
+    """Images per second through one denoising step (one UNet forward), median of `repeats`, under
+    the inference `levers` (`levers.Levers`; None: the plain fp32 forward).
 
     Sampling cost is this forward times the number of sampler steps, so the ratio of two models'
     throughputs is their sampling speed-up.
     """
+    from .levers import Levers, applied
     c, h, w = image_shape(model)
     param = next(model.parameters())
     x = torch.randn(batch_size, c, h, w, generator=torch.Generator().manual_seed(0)).to(param.device)
     t = torch.full((batch_size,), 500, dtype=torch.long, device=param.device)
     model.eval()
-    return _timed(lambda: model(x, t), param.is_cuda, batch_size, repeats, warmup)
+    if levers is None or levers == Levers():
+        return _timed(lambda: model(x, t), param.is_cuda, batch_size, repeats, warmup)
+    with applied(model, levers, param.device) as forward:
+        return {**_timed(lambda: forward(x, t), param.is_cuda, batch_size, repeats, warmup),
+                "levers": levers.params()}
 
 
 @torch.no_grad()

@@ -514,7 +514,7 @@ def size(model: Artifact) -> dict:
 
 
 def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, device: str,
-           round: int = 0) -> Artifact:
+           round: int = 0, levers=None) -> Artifact:
     """Seconds per denoising step (one UNet forward) of a model, median of `repeats` after warm-up,
     and for a latent model also per decode (`decode`), measured on the machine that computes it
     (its record names it): run it alone, not beside other jobs. The record keeps the machine's
@@ -523,9 +523,13 @@ def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, devi
     `round` > 0 is a repeat of the same timing: a caller that times several models round by round
     pairs each model with the others measured minutes apart, so a slow spell of a shared machine
     shows as spread across rounds instead of as one model's speed."""
+    from .levers import Levers
+    levers = levers or Levers()
     params = {"model": model.key, "batch_size": batch_size, "threads": threads, "repeats": repeats, "device": device}
     if round:  # round 0 keeps the key of a timing recorded before rounds existed
         params["round"] = round
+    if levers.params():  # likewise: the plain forward keeps the keys of earlier timings
+        params["levers"] = levers.params()
 
     def compute(work: Path) -> None:
         import torch
@@ -539,7 +543,7 @@ def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, devi
         torch.set_num_threads(threads)
         try:
             m = DiffusionModel.load(model.path, device)
-            result = throughput(m.unet, batch_size, repeats, warmup=2)
+            result = throughput(m.unet, batch_size, repeats, warmup=2, levers=levers)
             if m.latent:
                 result["decode"] = decode_throughput(m.autoencoder, m.unet_shape(), batch_size, repeats, warmup=2)
         finally:
@@ -550,15 +554,19 @@ def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, devi
 
 
 def samples(model: Artifact, *, n: int, seed: int, steps: int, spacing: str = "uniform",
-            sampler: str = "ddim", eta: float = 0.0, batch_size: int = 250) -> Artifact:
+            sampler: str = "ddim", eta: float = 0.0, batch_size: int = 250, levers=None) -> Artifact:
+    """A sample set; `levers` (`levers.Levers`, None: the plain fp32 forward) are in its key only
+    where they are not the default, so the keys of earlier sets stay valid."""
+    from .levers import Levers
+    levers = levers or Levers()
     params = {"model": model.key, "n": n, "seed": seed, "sampler": sampler, "steps": steps, "eta": eta,
-              "spacing": spacing}
+              "spacing": spacing, **({"levers": levers.params()} if levers.params() else {})}
 
     def compute(work: Path) -> None:
         from .sample import load_samples, sample_to_file
         # through shards in the work folder: an interrupted 50,000-sample set resumes
         sample_to_file(work / SAMPLES, _model(model.path), n, meta=params, seed=seed, sampler=sampler, steps=steps,
-                       eta=eta, spacing=spacing, batch_size=batch_size, progress=False)
+                       eta=eta, spacing=spacing, batch_size=batch_size, levers=levers, progress=False)
         save_preview(work / PREVIEW, load_samples(work / SAMPLES)[0])
 
     return _step("sample", params, compute, (model,))

@@ -15,6 +15,8 @@ x_T for sample i under either sampler.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
@@ -51,9 +53,11 @@ def ddim_step(eps, x, alpha_t, alpha_prev, eta, noise):
 @torch.no_grad()
 def sample_batch(model, scheduler: DDPMScheduler, generators: list[torch.Generator], *,
                  sampler: str = "ddim", steps: int = 100, eta: float = 0.0,
-                 spacing: str = "uniform") -> torch.Tensor:
-    """Images in [-1, 1] for one batch; one generator per image."""
+                 spacing: str = "uniform", forward=None) -> torch.Tensor:
+    """Images in [-1, 1] for one batch; one generator per image. `forward(x, t)` -> the predicted
+    noise (default the model's own forward; `levers.applied` gives one under the inference levers)."""
     model.eval()
+    forward = forward or (lambda x_, t_: model(x_, t_).sample)
     shape = (len(generators), *image_shape(model))
     device = next(model.parameters()).device
     x = randn_tensor(shape, generator=generators, device=device)
@@ -61,21 +65,21 @@ def sample_batch(model, scheduler: DDPMScheduler, generators: list[torch.Generat
         sched = DDPMScheduler.from_config(scheduler.config)
         sched.set_timesteps(scheduler.config.num_train_timesteps)
         for t in sched.timesteps:
-            eps = model(x, t).sample
+            eps = forward(x, t)
             x = sched.step(eps, t, x, generator=generators).prev_sample
         return x
     if sampler == "dpm-solver++":
         sched = DPMSolverMultistepScheduler.from_config(scheduler.config, algorithm_type="dpmsolver++", solver_order=2)
         sched.set_timesteps(steps, device=device)
         for t in sched.timesteps:
-            eps = model(x, t.expand(shape[0])).sample
+            eps = forward(x, t.expand(shape[0]))
             x = sched.step(eps, t, x).prev_sample
         return x
     alphas = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
     seq = ddim_timesteps(scheduler.config.num_train_timesteps, steps, spacing)
     for t, t_prev in zip(reversed(seq), reversed([-1] + seq[:-1]), strict=True):
         tt = torch.full((shape[0],), t, dtype=torch.long, device=device)
-        eps = model(x, tt).sample
+        eps = forward(x, tt)
         alpha_prev = alphas[t_prev] if t_prev >= 0 else torch.tensor(1.0, device=device)
         noise = randn_tensor(shape, generator=generators, device=device) if eta > 0 else None
         x = ddim_step(eps, x, alphas[t], alpha_prev, eta, noise)
@@ -83,18 +87,24 @@ def sample_batch(model, scheduler: DDPMScheduler, generators: list[torch.Generat
 
 
 def sample(model, n: int, *, seed: int = 0, sampler: str = "ddim", steps: int = 100, eta: float = 0.0,
-           spacing: str = "uniform", batch_size: int = 256, start: int = 0, progress: bool = True) -> np.ndarray:
+           spacing: str = "uniform", batch_size: int = 256, start: int = 0, levers=None,
+           progress: bool = True) -> np.ndarray:
     """n images of a `DiffusionModel` as uint8 (N, H, W, C); image i uses noise (seed, start + i)
-    (a latent model's samples decoded by its autoencoder)."""
+    (a latent model's samples decoded by its autoencoder); `levers`: `levers.Levers` of the UNet's
+    forward (None: the plain fp32 forward)."""
+    from .levers import Levers, applied
     scheduler = model.scheduler
     check(scheduler, n, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size)
+    levers = levers or Levers()
     out = []
     bar = tqdm(total=n, desc=f"sample {sampler}", unit="img", disable=not progress)
-    for lo in range(0, n, batch_size):
-        gens = [seeds.generator(seed, seeds.SAMPLE, start + i) for i in range(lo, min(lo + batch_size, n))]
-        x = sample_batch(model.unet, scheduler, gens, sampler=sampler, steps=steps, eta=eta, spacing=spacing)
-        out.append(model.to_images(x).permute(0, 2, 3, 1).cpu().numpy())
-        bar.update(len(gens))
+    with (applied(model.unet, levers, model.device) if levers != Levers() else contextlib.nullcontext()) as forward:
+        for lo in range(0, n, batch_size):
+            gens = [seeds.generator(seed, seeds.SAMPLE, start + i) for i in range(lo, min(lo + batch_size, n))]
+            x = sample_batch(model.unet, scheduler, gens, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
+                             forward=forward)
+            out.append(model.to_images(x).permute(0, 2, 3, 1).cpu().numpy())
+            bar.update(len(gens))
     bar.close()
     return np.concatenate(out)
 
@@ -127,7 +137,7 @@ def shard_ranges(n: int, shard_size: int) -> list[tuple[int, int]]:
 def sample_to_file(path, model, n: int, *, meta: dict, seed: int = 0,
                    sampler: str = "ddim", steps: int = 100, eta: float = 0.0, spacing: str = "uniform",
                    batch_size: int = 256, shard_size: int | None = None, process_index: int = 0,
-                   num_processes: int = 1, wait=lambda: None, progress: bool = True) -> bool:
+                   num_processes: int = 1, wait=lambda: None, levers=None, progress: bool = True) -> bool:
     """Sample n images of a `DiffusionModel` into `path` (.npz) through shards in `<path>.shards/`,
     as one process of `num_processes` (accelerate supplies them; diffusers' pipelines split prompts across processes,
     not a sample index range, and nothing there resumes a partial sample set).
@@ -156,7 +166,7 @@ def sample_to_file(path, model, n: int, *, meta: dict, seed: int = 0,
         f = shards / f"{lo:08d}-{hi:08d}.npz"
         if not (f.is_file() and load_samples(f)[2] == meta):  # a shard of other parameters is drawn again
             images = sample(model, hi - lo, seed=seed, sampler=sampler, steps=steps, eta=eta,
-                            spacing=spacing, batch_size=batch_size, start=lo, progress=False)
+                            spacing=spacing, batch_size=batch_size, start=lo, levers=levers, progress=False)
             save_samples(f, images, np.arange(lo, hi), meta)
         bar.update(hi - lo)
     bar.close()

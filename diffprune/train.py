@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tqdm import tqdm
 from . import seeds
 from .artifacts import DiffpruneError, code_version, device_description, write_json_atomic
 from .checkpoint import batch_indices, restore, save_checkpoint, write_log
+from .levers import attention_in_fp32
 from .models import DiffusionModel, accelerate_cpu
 from .timestep_loss import noise_prediction_loss
 
@@ -71,36 +71,6 @@ class TrainConfig:
             raise DiffpruneError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
-class _FullPrecisionAttention:
-    """An attention processor that runs its wrapped one outside autocast, in fp32. The gap it fills:
-    diffusers has no such processor, and under CPU autocast the bf16 SDPA backward of the study's
-    8-wide heads is 4x slower than fp32, while bf16 makes the convolutions 3x faster
-    (benchmarks/train_levers.py)."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None):
-        # the inner processor's own arguments, named: diffusers passes a processor only those it names
-        with torch.autocast(hidden_states.device.type, enabled=False):
-            return self.inner(attn, hidden_states.float(), encoder_hidden_states, attention_mask,
-                              None if temb is None else temb.float())
-
-
-def _attention_in_fp32(model) -> Callable[[], None]:
-    """Wrap every attention layer's processor in `_FullPrecisionAttention`; returns the undo."""
-    from diffusers.models.attention_processor import Attention
-    layers = [m for m in model.modules() if isinstance(m, Attention)]
-    before = [m.processor for m in layers]
-    for m in layers:
-        m.set_processor(_FullPrecisionAttention(m.processor))
-
-    def undo() -> None:
-        for m, proc in zip(layers, before, strict=True):
-            m.set_processor(proc)
-    return undo
-
-
 def train(diffusion: DiffusionModel, images: torch.Tensor, cfg: TrainConfig, out: str | Path, *,
           run_info: dict | None = None, resume: bool = True, progress: bool = True,
           command: str | None = None):
@@ -136,7 +106,7 @@ def train(diffusion: DiffusionModel, images: torch.Tensor, cfg: TrainConfig, out
     t0 = time.perf_counter()
     pending = []
     bf16 = cfg.precision == "bf16"
-    fp32_attention_undo = _attention_in_fp32(model) if bf16 else None
+    fp32_attention_undo = attention_in_fp32(model) if bf16 else None
     bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="train",
                disable=not (progress and acc.is_main_process))
     for step in bar:
