@@ -4,8 +4,9 @@
 For the teacher and its Diff-Pruning prune at the study's ratio (from the study cache), at one
 batch size and thread count: (1) torch.profiler's self CPU time by operator, teacher against
 pruned — the operators whose time shrinks less than the MACs are the gap; (2) the seconds per
-denoising step under each lever a user would try — inference mode, channels_last, diffusers'
-classic attention processor against its default SDPA one, torch.compile — each the median of
+denoising step under each lever a user would try — inference mode, channels_last, the library's
+bf16 autocast (attention kept in fp32, `levers.Levers`), diffusers' classic attention processor
+against its default SDPA one, torch.compile — each the median of
 `--repeats` after warm-up, teacher and pruned timed in alternation, with its speed-up and share
 of the MACs ideal. Run it alone: timings on a busy machine mean nothing. Writes
 data/results/speed_levers.json.
@@ -25,6 +26,7 @@ import torch
 from diffprune.artifacts import code_version, device_description, write_json_atomic
 from diffprune.chapters import rq3
 from diffprune.cost import count_macs
+from diffprune.levers import Levers, applied
 from diffprune.paths import RESULTS_DIR
 from diffprune.unet import image_shape, load_unet
 
@@ -36,15 +38,15 @@ def _inputs(model, batch: int):
 
 
 def seconds_per_step(models: dict, batch: int, repeats: int, *, mode=torch.no_grad, channels_last=False,
-                     warmup=2) -> dict[str, float]:
-    """Median seconds per forward of each model, the models timed in alternation so that a drift of
-    the machine's speed affects them alike."""
+                     warmup=2, forwards: dict | None = None) -> dict[str, float]:
+    """Median seconds per forward of each model (or of its `forwards[label]`), the models timed in
+    alternation so that a drift of the machine's speed affects them alike."""
     inputs = {}
     for label, model in models.items():
         x, t = _inputs(model, batch)
         if channels_last:
             model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
-        inputs[label] = (model, x, t)
+        inputs[label] = ((forwards or {}).get(label, model), x, t)
     times = {label: [] for label in models}
     with mode():
         for i in range(warmup + repeats):
@@ -68,6 +70,13 @@ def by_operator(model, batch: int, top: int = 12) -> dict[str, float]:
     return {e.key: e.self_cpu_time_total / 1e6 for e in rows[:top]}
 
 
+def under(levers: Levers, models: dict, batch: int, repeats: int) -> dict[str, float]:
+    """`seconds_per_step` with every model's forward under the library's inference `levers`."""
+    with contextlib.ExitStack() as stack:
+        forwards = {label: stack.enter_context(applied(m, levers, "cpu")) for label, m in models.items()}
+        return seconds_per_step(models, batch, repeats, forwards=forwards)
+
+
 def classic_attention(model):
     from diffusers.models.attention_processor import Attention, AttnProcessor
     m = copy.deepcopy(model)
@@ -87,7 +96,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     p = rq3.CHAPTER.load(a.profile)
-    ratio = min(p["tradeoff_ratios"], key=lambda r: abs(r - 0.25))
+    ratio = min(p["tradeoff_ratios"], key=lambda r: abs(r - p["ratio"]))
     models = {label: load_unet(m.path).eval() for label, r, m in rq3.speed_models(p) if r in (0.0, ratio)}
     teacher, pruned = models["teacher"], models[f"r={ratio:g}"]
     ideal = count_macs(teacher) / count_macs(pruned)
@@ -95,6 +104,8 @@ def main() -> None:
     levers = {"no_grad (baseline)": {}, "inference_mode": {"mode": torch.inference_mode},
               "channels_last": {"channels_last": True}}
     results = {name: seconds_per_step(models, a.batch, a.repeats, **kw) for name, kw in levers.items()}
+    results["bf16 autocast (attention fp32)"] = under(Levers(precision="bf16"), models, a.batch, a.repeats)
+    results["bf16 + channels_last"] = under(Levers(precision="bf16", channels_last=True), models, a.batch, a.repeats)
     results["classic attention (not SDPA)"] = seconds_per_step(
         {label: classic_attention(m) for label, m in models.items()}, a.batch, a.repeats)
     if not a.no_compile:
