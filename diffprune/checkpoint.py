@@ -65,8 +65,14 @@ def _load_checkpoint(ckpt: Path, model, ema: EMAModel, optimizer) -> dict:
 _NOT_IDENTITY = ("steps", "checkpoint_every", "log_every")
 
 
+# Fields added to the config later, with the value every run before them had: an older checkpoint
+# resumes as the same run.
+_ADDED = {"precision": "fp32"}
+
+
 def _identity(run: dict) -> dict:
-    return {**run, "config": {k: v for k, v in run["config"].items() if k not in _NOT_IDENTITY}}
+    config = {**_ADDED, **run["config"]}
+    return {**run, "config": {k: v for k, v in config.items() if k not in _NOT_IDENTITY}}
 
 
 def restore(ckpt: Path, model, ema: EMAModel, optimizer, run: dict, steps: int,

@@ -166,15 +166,18 @@ def recorded_rates() -> dict[str, float]:
 
 
 def _training_rate(r: dict) -> float:
-    """Seconds per optimizer step of a training record, by the steps its own run trained: one
-    resumed from a shorter run's checkpoint trained only the rest (its cost.json says from where);
-    for a record from before cost.json said so, only when its own time and the run's whole time
-    agree (it did not resume); else 0: not a rate."""
+    """Seconds per optimizer step of a training record (its own time, loading and saving included,
+    as every kind's rate is), by the steps its own run trained: one resumed from a shorter run's
+    checkpoint trained only the rest (its cost.json says from where). A record from before cost.json
+    said so counts only where its own time covers the run's whole training time (it did not resume);
+    else 0: not a rate."""
     cost = study.result(study.study_dir() / r["step"] / r["key"], "cost.json")
-    if "resumed_at_step" in cost:
-        return cost["wall_time_this_run_s"] / (cost["steps"] - cost["resumed_at_step"])
-    return r["wall_time_s"] / cost["steps"] if abs(cost["wall_time_s"] - r["wall_time_s"]) <= 0.1 * r["wall_time_s"] \
-        else 0.0
+    resumed = cost.get("resumed_at_step")
+    if resumed is None:
+        if r["wall_time_s"] < 0.9 * cost["wall_time_s"]:
+            return 0.0
+        resumed = 0
+    return r["wall_time_s"] / (cost["steps"] - resumed)
 
 
 def duration(seconds: float) -> str:

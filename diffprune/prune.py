@@ -107,7 +107,7 @@ def _rounded(pruner: tp.pruner.MetaPruner, ratio: float, round_to: int) -> dict:
                  else pruner.DG.get_in_channels(module))
         groups = pruner._get_channel_groups(group)
         size, step = width // groups, round_to // math.gcd(round_to, groups)
-        keep = min(size, max(step, round(size * (1 - ratio) / step) * step))
+        keep = min(size, max(step, math.floor(size * (1 - ratio) / step + 0.5) * step))  # halves up
         out[module] = 1 - (keep + 0.5) / size  # torch-pruning keeps int(size * (1 - r)) per group
     return out
 

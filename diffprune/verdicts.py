@@ -70,20 +70,23 @@ class Verdict:
 
     def p_value(self, margin: float | None = None) -> float:
         """Two-sided p of a − b = 0; with `margin`, the equivalence test's p (both one-sided tests of
-        a − b beyond ±margin, the larger). From the interval: its half-width over the 97.5 % quantile
-        of Student's t with n − 1 degrees of freedom (over seeds) or of the normal (bootstrap) is the
-        standard error."""
+        a − b beyond ±margin, the larger: equivalent at level alpha where it is below alpha / 2, as
+        the 95 % interval reads it). From the interval: each side's distance from the difference over
+        the 97.5 % quantile of Student's t with n − 1 degrees of freedom (over seeds) or of the normal
+        (bootstrap) is that side's standard error."""
         from scipy import stats
         if math.isnan(self.low) or math.isnan(self.high) or self.n < 2:
             return math.nan
         dist = stats.t(self.n - 1) if self.interval == SEEDS else stats.norm()
-        se = self.resolution / dist.ppf(0.975)
-        if se == 0:
-            return 0.0 if (margin is None and self.difference != 0) or (margin is not None and abs(
-                self.difference) < margin) else 1.0
+        q, d = dist.ppf(0.975), self.difference
+        # each side's own standard error: a bootstrap's percentile interval need not be symmetric
+        below, above = (d - self.low) / q, (self.high - d) / q
+
+        def sf(distance: float, se: float) -> float:  # P(beyond `distance` standard errors on one side)
+            return float(dist.sf(distance / se)) if se > 0 else (0.0 if distance > 0 else 1.0)
         if margin is None:
-            return float(2 * dist.sf(abs(self.difference) / se))
-        return float(max(dist.sf((self.difference + margin) / se), dist.sf((margin - self.difference) / se)))
+            return min(1.0, 2 * (sf(d, below) if d > 0 else sf(-d, above)))
+        return max(sf(d + margin, below), sf(margin - d, above))
 
 
 def judge(low: float, high: float, margin: float, lower_is_better: bool) -> Kind:
@@ -118,7 +121,8 @@ def adjusted(family: list[Verdict], alpha: float = 0.05) -> list[Verdict]:
     families of tests adjusted over the family's size), else *inconclusive*."""
     from dataclasses import replace
     differs = holm([v.p_value() for v in family], alpha)
-    within = holm([v.p_value(v.margin) if v.margin > 0 else math.nan for v in family], alpha)
+    # the equivalence test at alpha / 2, as `judge` reads it: the 95 % interval within the margin
+    within = holm([v.p_value(v.margin) if v.margin > 0 else math.nan for v in family], alpha / 2)
     out = []
     for v, d, e in zip(family, differs, within, strict=True):
         lower_is_better = LOWER_IS_BETTER[v.metric]

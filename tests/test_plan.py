@@ -66,8 +66,7 @@ def test_the_estimate_prices_each_step_by_its_unit_from_the_records(teacher_dir)
     _row(teacher_dir, 4)
     rates = plan.recorded_rates()
     finetune = next(diffprune.study.records("finetune"))
-    cost = diffprune.study.result(diffprune.study.study_dir() / "finetune" / finetune["key"], "cost.json")
-    assert rates["finetune"] == pytest.approx(cost["wall_time_this_run_s"] / 4)  # seconds per finetune step
+    assert rates["finetune"] == pytest.approx(finetune["wall_time_s"] / 4)  # seconds per finetune step
     p = plan.of([(_row, (teacher_dir, 10))])
     seconds, unpriced = p.seconds()
     finetune_s = rates["finetune"] * 10
@@ -83,14 +82,13 @@ def test_a_resumed_finetune_is_priced_by_the_steps_it_trained_itself(teacher_dir
     resumed = diffprune.study.record(longer.path)  # computed: the 4-step finetune, then the rest from its checkpoint
     cost = longer.result("cost.json")
     assert cost["resumed_at_step"] == 4 and cost["wall_time_this_run_s"] <= cost["wall_time_s"]
-    assert plan._training_rate(resumed) == pytest.approx(cost["wall_time_this_run_s"] / 4)
-    # a record from before cost.json said where it resumed: priced only where its own time is the run's
-    old = {**resumed, "wall_time_s": cost["wall_time_s"] / 2}
+    assert plan._training_rate(resumed) == pytest.approx(resumed["wall_time_s"] / 4)
+    # a record from before cost.json said where it resumed: priced only where its own time covers the run's
     del cost["resumed_at_step"]
     with pytest.MonkeyPatch.context() as m:
         m.setattr(diffprune.study, "result", lambda d, name: cost)
-        assert plan._training_rate(old) == 0.0
-        assert plan._training_rate({**old, "wall_time_s": cost["wall_time_s"]}) == pytest.approx(
+        assert plan._training_rate({**resumed, "wall_time_s": cost["wall_time_s"] / 2}) == 0.0
+        assert plan._training_rate({**resumed, "wall_time_s": cost["wall_time_s"]}) == pytest.approx(
             cost["wall_time_s"] / 8)
 
 

@@ -85,12 +85,12 @@ def _callees(fn) -> list:
 
 
 def _imported(module: types.ModuleType) -> list:
-    """The diffprune modules that `module` imports at its top level (what its tables and constants
-    may name, e.g. a registry of data sets), bookkeeping aside."""
+    """The diffprune modules that `module` imports anywhere (what its tables and constants may name,
+    e.g. a registry of data sets, and its functions' lazy imports), bookkeeping aside."""
     if module.__name__ in BOOKKEEPING:
         return []
     names = set()
-    for node in ast.parse(inspect.getsource(module)).body:
+    for node in ast.walk(ast.parse(inspect.getsource(module))):  # at any depth: a function's lazy imports too
         if isinstance(node, ast.ImportFrom) and node.level:
             base = importlib.util.resolve_name("." * node.level + (node.module or ""), module.__package__)
             names |= {base} if node.module else {f"{base}.{a.name}" for a in node.names}
@@ -121,11 +121,19 @@ def reached(fns) -> tuple[list, set[str]]:
     return sorted(own, key=lambda f: f.__qualname__), modules - BOOKKEEPING
 
 
+def _constants(fns) -> str:
+    """The values of the `pipeline` constants the functions name (e.g. PREVIEW_N, what a sample
+    step stores): `pipeline` is hashed per function, so its constants are hashed by value."""
+    names = sorted({node.id for f in fns for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(f))))
+                    if isinstance(node, ast.Name) and node.id.isupper() and hasattr(pipeline, node.id)})
+    return "".join(f"{n}={getattr(pipeline, n)!r}\n" for n in names)
+
+
 def sources() -> dict[str, dict]:
     out = {}
     for step, fns in sorted(DEFINED_BY.items()):
         own, modules = reached(fns)
-        h = hashlib.sha256("".join(inspect.getsource(f) for f in own).encode())
+        h = hashlib.sha256("".join(inspect.getsource(f) for f in own).encode() + _constants(own).encode())
         for m in sorted(modules):
             h.update(f"\n# {m}\n".encode() + inspect.getsource(importlib.import_module(m)).encode())
         out[step] = {"version": STEPS[step].version, "modules": sorted(modules), "source_sha256": h.hexdigest()}
@@ -174,6 +182,12 @@ def test_editing_a_library_module_flags_exactly_the_steps_that_use_it(tmp_path, 
                          env={**os.environ, "PYTHONPATH": str(tmp_path)}, check=True)
     edited = json.loads(run.stdout)
     assert set(unreviewed(sources(), edited)) == steps
+
+
+def test_a_pipeline_constant_counts_as_the_step_s_code(monkeypatch):
+    before = sources()
+    monkeypatch.setattr(pipeline, "PREVIEW_N", pipeline.PREVIEW_N + 1)  # what a sample step stores
+    assert "sample" in unreviewed(before, sources())
 
 
 if __name__ == "__main__":

@@ -98,3 +98,18 @@ def test_an_unknown_precision_is_one_clear_error(tmp_path, scheduler):
     with pytest.raises(DiffpruneError, match="precision must be one of fp32, bf16"):
         train(DiffusionModel(_model(), scheduler), _images(), _cfg(precision="fp8"), tmp_path, progress=False)
     assert not tmp_path.joinpath("unet").exists()
+
+
+def test_a_checkpoint_from_before_the_precision_field_resumes_as_the_same_run(tmp_path, scheduler):
+    """Runs recorded before `precision` existed were fp32: their checkpoints resume."""
+    import json
+    train(DiffusionModel(_model(), scheduler), _images(), _cfg(steps=3), tmp_path / "a", progress=False)
+    state = tmp_path / "a" / "checkpoint" / "state.json"
+    old = json.loads(state.read_text())
+    del old["run"]["config"]["precision"]
+    state.write_text(json.dumps(old))
+    train(DiffusionModel(_model(), scheduler), _images(), _cfg(steps=6), tmp_path / "a", progress=False)
+    assert (tmp_path / "a" / "train_log.csv").read_text().count("\n") == 7  # resumed at 3, on to 6
+    with pytest.raises(DiffpruneError, match="other parameters"):  # but not as a bf16 run
+        train(DiffusionModel(_model(), scheduler), _images(), _cfg(steps=9, precision="bf16"), tmp_path / "a",
+              progress=False)

@@ -134,3 +134,16 @@ def test_both_readings_show_where_both_hold_and_inconclusive_says_what_it_resolv
     assert both.different and verdicts.kind_text(both, 1) == "equivalent within ±1% (±1.0) and better"
     wide = _v(1.0, -9.0, 11.0, margin=3.0)
     assert verdicts.kind_text(wide, 1) == "inconclusive (resolves ±10.0; margin ±3.0)"
+
+
+def test_a_family_of_one_reads_as_its_own_interval_does():
+    """Adjusting a single verdict changes nothing: TOST at alpha / 2 is the 95 % interval within the
+    margin, and an asymmetric bootstrap interval excluding 0 keeps its p below 0.05."""
+    from scipy import stats
+    q = stats.t.ppf(0.975, 4)
+    for d, half, margin in ((0.0, 1.0, 0.9 * q), (0.0, 1.0, 1.1 * q), (2.0, 1.0, 0.5), (0.3, 1.0, 5.0)):
+        v = _v(d, d - half * q, d + half * q, margin=margin)
+        v = dataclasses.replace(v, kind=verdicts.judge(v.low, v.high, margin, True))
+        assert verdicts.adjusted([v])[0].kind is v.kind, (d, half, margin)
+    skewed = _v(0.5, 0.1, 3.0, interval=verdicts.BOOTSTRAP, kind=Kind.WORSE)
+    assert skewed.p_value() < 0.05 and verdicts.adjusted([skewed])[0].kind is Kind.WORSE
