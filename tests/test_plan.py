@@ -138,7 +138,8 @@ def test_the_plan_s_commands_fill_the_cache_and_the_chapter_reports_what_they_co
     from diffprune import cli
     from diffprune.paths import ROOT
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
-    small = ["-p", "methods", "[random]", "-p", "seeds", "[0]", "-p", "more_teachers", "[]"]
+    small = ["-p", "methods", "[random]", "-p", "seeds", "[0]", "-p", "more_teachers", "[]",
+             "-p", "control_row", "false"]
 
     def planned() -> list[list[str]]:
         assert cli.main(["study", "--profile", "smoke", "--chapter", "rq1", *small, "--plan", "--commands"]) == 0
@@ -166,7 +167,7 @@ def test_the_plan_s_commands_fill_the_cache_and_the_chapter_reports_what_they_co
     # command, each after the steps it reads
     assert rounds == [["teacher", "classifier"],
                       ["sample", "fd", "consistency", "prune", "finetune", "sample", "fd", "consistency"]]
-    overrides = {"methods": ["random"], "seeds": [0], "more_teachers": []}
+    overrides = {"methods": ["random"], "seeds": [0], "more_teachers": [], "control_row": False}
     assert plan.of_chapters(["rq1"], "smoke", overrides)[0].steps == {}
     records = list(diffprune.study.records())
     assert not list((tmp_path / "study").glob(f"*/*/{diffprune.study.RECORD}"))  # every command packed its records
