@@ -52,7 +52,7 @@ def main() -> None:
                                    warmup_steps=p["finetune_warmup"], seed=seed, precision=a.precision)
         for name, model in (("fp32", fp32), (a.precision, lever)):
             row = evaluation.evaluate(model, p, seed, teacher=t)
-            rows[name].append({**{k: row[k] for k in ("seed", "fd", "fd_low", "fd_high", "ssim", "model")},
+            rows[name].append({**{k: row[k] for k in ("seed", "fd", "fd_low", "fd_high", "ssim", "model", "samples")},
                                "final_loss": last_losses(model), "seconds_per_step": step_seconds(model),
                                "device": model.record()["device"]})
             print(name, seed, f"FD {row['fd']:.1f}", f"SSIM {row['ssim']:.3f}", flush=True)

@@ -290,6 +290,11 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     assert [r["steps"] for r in learning["rows"]] == q["ldm_curve_steps"] and learning["plateau"]["reached"]
     used.update(r["samples"] for r in learning["rows"])
     used.add(learning["floor"]["samples"])
+    from diffprune.chapters import training_step
+    precision = training_step._read(training_step.PRECISION)  # RQ3's training step, from its benchmark's record
+    for rows in precision["rows"].values():
+        assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
+        used.update(row["samples"] for row in rows)
     found = findings.verdicts_of("cpu", {})
     assert all(r.evidence is not None and r.evidence.findings for r, c in zip(found, findings.CLAIMS, strict=True)
                if c.test)  # every testable claim is read from recorded results
