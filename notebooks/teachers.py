@@ -31,8 +31,11 @@ from diffprune.data import load_dataset
 
 p = teachers.CHAPTER.load(profile, overrides)
 profiles.table(p)
+glue("teachers_answer", teachers.answer(p), display=False)
 
 # %% [markdown]
+# **Answer.** {glue:text}`teachers_answer`
+#
 # ## The data
 
 # %%

@@ -125,6 +125,30 @@ def curve_section(p: dict) -> dict:
             "verdicts": verdicts.table(found), "found": found, "trained": trained, "plateau": plateau(rows)}
 
 
+def answer(p: dict) -> str:
+    """The page's answer in words, computed from the records: each teacher's size, training and
+    distance, and whether its recipe's learning curve met the plateau rule."""
+    from ..plateau import PLATEAU
+    parts = []
+    for q in evaluation.every_teacher(p):
+        row = summary(q)
+        text = (f"The {q['dataset']} teacher has {row['params'] / 1e6:.2f} M parameters, trained for "
+                f"{row['steps']:,} steps (FD {row['fd']:.1f})" if row["steps"] else
+                f"The {q['dataset']} teacher has {row['params'] / 1e6:.2f} M parameters (FD {row['fd']:.1f})")
+        found = curve_section(q)["plateau"] if recipe(q) and curve_steps(q) else None
+        if found is None:
+            text += "; its recipe has no learning curve yet, so whether it is converged is not measured."
+        elif found["reached"]:
+            text += (f"; its recipe has reached the plateau ({100 * found['change']:+.1f} % from {found['from']:,} "
+                     f"to {found['to']:,} steps, within {100 * PLATEAU:.0f} %).")
+        else:
+            text += (f"; it is not converged: its recipe's FD still changed {100 * found['change']:+.1f} % from "
+                     f"{found['from']:,} to {found['to']:,} steps, beyond the {100 * PLATEAU:.0f} % plateau rule, so "
+                     "a finetune's share of its training is read against a teacher still learning.")
+        parts.append(text)
+    return " ".join(parts)
+
+
 # --- how to read the distance ----------------------------------------------------------------------
 # The Fréchet distance of n samples is biased upward by an amount that falls as 1/n and differs
 # between models; with fewer reference images than feature dimensions its reference covariance is
