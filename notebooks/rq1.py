@@ -17,7 +17,9 @@
 # a short finetuning recovers its quality — and does Diff-Pruning's timestep-aware importance find
 # it better than scratch training, random, magnitude and plain Taylor pruning at the same size?
 #
-# **Answer at our scale**, per teacher: the Diff-Pruning row at the reference threshold against
+# **Answer at our scale.** {glue:text}`rq1_answer`
+#
+# How that is read, per teacher: the Diff-Pruning row at the reference threshold against
 # every other row, paired (the per-seed difference, or a paired bootstrap over sample indices
 # where there is one seed). *Better* / *worse*: the interval of the difference excludes 0 on that
 # side; *equivalent*: the whole interval lies within the profile's margin; *inconclusive*: neither.
@@ -37,6 +39,7 @@ from diffprune.chapters import rq1
 p = rq1.CHAPTER.load(profile, overrides)
 every = [(q, rq1.run(q, progress=False)) for q in evaluation.every_teacher(p)]
 glue("rq1_verdicts", verdicts.table([v for q, rows in every for v in rq1.comparisons(q, rows)]), display=False)
+glue("rq1_answer", rq1.answer(every), display=False)
 rows = every[0][1]
 summary = rq1.summarize(rows)
 glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"), summary["fd_metric"].iloc[0]),

@@ -18,8 +18,8 @@
 # point: how much quality each pruning ratio costs, how fast finetuning buys it back, whether a
 # smaller model samples faster in seconds, and whether pruning beats taking fewer sampler steps.
 #
-# **Answer at our scale: {glue:text}`headline_finding`.** The methods of `headline_methods`, pruned at ratio
-# `headline_ratio` (MACs ×{glue:text}`headline_macs:.2f`) are finetuned once per seed through
+# **Answer at our scale: {glue:text}`headline_finding`.** The methods {glue:text}`p_headline_methods`, pruned at ratio
+# {glue:text}`p_headline_ratio` (MACs ×{glue:text}`headline_macs:.2f`) are finetuned once per seed through
 # checkpoints inside the paper's window, and each checkpoint is compared with the teacher paired by
 # seed ({glue:text}`headline_seeds` seeds). "Close to the teacher" is the paper's own gap: its CIFAR-10
 # Diff-Pruning FID is {glue:text}`headline_within:.1f`% above its teacher's, so a checkpoint whose whole
@@ -44,6 +44,12 @@ from diffprune import evaluation, plan, profiles, verdicts
 from diffprune.chapters import findings, rq3, teachers, training_step
 
 p = rq3.CHAPTER.load(profile, overrides)
+for name in ("headline_methods", "headline_ratio", "tradeoff_ratios", "tradeoff_threshold", "recovery_steps",
+             "speed_repeats", "speed_rounds", "frontier_ratios", "frontier_ddim_steps", "frontier_dpm_steps"):
+    # the prose names the values this page ran with, not the profile's keys
+    value = p[name]
+    glue(f"p_{name}", ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+         if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value), display=False)
 head = rq3.headline_section(p)
 glue("headline_grid", head["table"], display=False)
 glue("headline_finding", findings.within_window([v for v in head["verdicts"] if v.a == "diff-pruning"]).value,
@@ -81,9 +87,9 @@ glue("rq1_steps", f"{p['finetune_steps']:,}", display=False)
 # %% [markdown]
 # ## Ratio × recovery
 #
-# Every method prunes the teacher at every ratio of `tradeoff_ratios` (uniform per layer, as the
-# paper's CIFAR-10 runs; Diff-Pruning with $T$ = `tradeoff_threshold`), and each pruned model is
-# finetuned **once**, for the longest budget of `recovery_steps`. The shorter budgets are that
+# Every method prunes the teacher at every ratio of {glue:text}`p_tradeoff_ratios` (uniform per layer, as the
+# paper's CIFAR-10 runs; Diff-Pruning with $T$ = {glue:text}`p_tradeoff_threshold`), and each pruned model is
+# finetuned **once**, for the longest budget of {glue:text}`p_recovery_steps` steps. The shorter budgets are that
 # run's checkpoints: a run of $k$ steps is exactly the first $k$ steps of a longer one here (the
 # data order, the noise and the dropout of step $s$ are drawn from the seed and $s$, and the
 # learning rate is constant after warm-up; tested), so each checkpoint is evaluated as its own
@@ -140,9 +146,9 @@ glue("sweep_seeds", len(p["tradeoff_seeds"]), display=False)
 # ## Measured speed
 #
 # Seconds per denoising step (one forward pass of the UNet; every sampler step costs one), the
-# median of `speed_repeats` timed passes after two warm-up passes, for the teacher and
+# median of {glue:text}`p_speed_repeats` timed passes after two warm-up passes, for the teacher and
 # Diff-Pruning's prune at each ratio (speed depends on the structure only, which the ratio fixes
-# for every method). Every one of `speed_rounds` rounds times all of them in every setting, so a
+# for every method). Every one of {glue:text}`p_speed_rounds` rounds times all of them in every setting, so a
 # slow spell of the machine spreads across rounds instead of landing on one model: a cell is the
 # median over rounds, and its speed-up over the teacher is paired by round (the reading gives the
 # range). Each cell gives the measured speed-up over the teacher and the MACs ideal.
@@ -235,9 +241,9 @@ else:
 # ## The sampler frontier
 #
 # Pruning is one way to sample faster; taking fewer sampler steps is the other, and it costs no
-# training. Here the teacher and Diff-Pruning's models at `frontier_ratios` (after the longest
-# finetune) are sampled with DDIM at `frontier_ddim_steps` steps and DPM-Solver++ (diffusers'
-# `DPMSolverMultistepScheduler`, second order) at `frontier_dpm_steps` steps. Time is the measured
+# training. Here the teacher and Diff-Pruning's models at ratios {glue:text}`p_frontier_ratios` (after the longest
+# finetune) are sampled with DDIM at {glue:text}`p_frontier_ddim_steps` steps and DPM-Solver++ (diffusers'
+# `DPMSolverMultistepScheduler`, second order) at {glue:text}`p_frontier_dpm_steps` steps. Time is the measured
 # step time above times the number of steps.
 
 # %% tags=["hide-input"]

@@ -100,6 +100,29 @@ def comparisons(p: dict, rows: list[dict], metrics: tuple[str, ...] = ("fd", "ss
     return out
 
 
+def answer(every: list[tuple[dict, list[dict]]]) -> str:
+    """The chapter's answer in words, per teacher, from its FD verdicts: which rows the reference
+    row beats, which beat it, and what the inconclusive ones could resolve."""
+    parts = []
+    for q, rows in every:
+        found = [v for v in comparisons(q, rows, metrics=("fd",))]
+        if not found:
+            continue
+        by = {kind: [v for v in found if v.kind is kind] for kind in verdicts.Kind}
+        said = []
+        for kind, verb in ((verdicts.Kind.BETTER, "beats"), (verdicts.Kind.WORSE, "is worse than"),
+                           (verdicts.Kind.EQUIVALENT, "is equivalent to")):
+            if by[kind]:
+                said.append(f"{verb} " + ", ".join(f"{v.b} ({v.difference:+.1f})" for v in by[kind]))
+        if by[verdicts.Kind.INCONCLUSIVE]:
+            said.append("cannot be told from " + ", ".join(
+                f"{v.b} (these seeds resolve ±{v.resolution:.1f}, the margin is ±{v.margin:.1f})"
+                for v in by[verdicts.Kind.INCONCLUSIVE]))
+        parts.append(f"On {q['dataset']} ({found[0].n} {'seeds' if found[0].interval == verdicts.SEEDS else 'samples'}"
+                     f", FD), {found[0].a} " + "; it ".join(said) + ".")
+    return " ".join(parts) + (" (Each comparison at 95 %, not adjusted for the number made.)" if parts else "")
+
+
 def summarize(rows: list[dict]):
     """The table's numbers: mean over seeds, fractions of the teacher's size, finetune share."""
     s = evaluation.summarize(rows, baseline="pretrained")
