@@ -112,17 +112,21 @@ def test_ssim_table_and_windows():
         rq2.content_stages({**p, "timestep_stride": 30})
 
 
-def test_threshold_verdicts_compare_the_reference_paired_by_seed():
+def test_threshold_verdicts_compare_the_reference_paired_by_seed_over_every_seed_both_rows_have(monkeypatch):
     from diffprune.verdicts import Kind
-    p = {"reference_threshold": 0.05, "equivalence_margins": {"fd": 0.02, "ssim": 0.01}, "dataset": "d"}
-    # T = 0.05 is 5 lower than T = 0 at every seed although the seeds spread by 50
-    rows = [{"threshold": T, "seed": s, "fd": base + shift, "ssim": 0.5}
-            for s, base in enumerate((100.0, 150.0, 200.0)) for T, shift in ((0.0, 5.0), (0.05, 0.0), (0.1, 0.0))]
-    v = {(x.b, x.metric): x for x in rq2.threshold_verdicts(p, rows)}
+    p = {"reference_threshold": 0.05, "equivalence_margins": {"fd": 0.02, "ssim": 0.01}, "dataset": "d",
+         "ablation_thresholds": [0.0, 0.05, 0.1], "ablation_seeds": [0, 1, 2], "seeds": [0, 1, 2, 3, 4],
+         "methods": ["diff-pruning"], "thresholds": [0.0, 0.05]}
+    base = (100.0, 150.0, 200.0, 120.0, 170.0)  # T = 0.05 is 5 lower than T = 0 at every seed, the seeds spread by 50
+    monkeypatch.setattr(rq2, "threshold_row", lambda q, T, s: {"threshold": T, "seed": s, "ssim": 0.5,
+                                                               "fd": base[s] + (5.0 if T == 0.0 else 0.0)})
+    v = {(x.b, x.metric): x for x in rq2.threshold_verdicts(p)}
     assert set(v) == {("T=0", "fd"), ("T=0.1", "fd"), ("T=0", "ssim"), ("T=0.1", "ssim")}
     assert v[("T=0", "fd")].kind is Kind.BETTER and v[("T=0", "fd")].difference == pytest.approx(-5.0)
     assert v[("T=0.1", "fd")].kind is Kind.EQUIVALENT and v[("T=0", "ssim")].kind is Kind.EQUIVALENT
-    assert rq2.threshold_verdicts({**p, "reference_threshold": 0.2}, rows) == []  # no such row: nothing claimed
+    # RQ1 has T = 0.05 and T = 0 on five seeds: the one comparison uses all five; T = 0.1 only the ablation's
+    assert (v[("T=0", "fd")].n, v[("T=0.1", "fd")].n) == (5, 3)
+    assert rq2.threshold_verdicts({**p, "reference_threshold": 0.2}) == []  # no such row: nothing claimed
 
 
 def test_score_specs_reuse_rq1_rows():

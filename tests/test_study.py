@@ -295,6 +295,12 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     for rows in precision["rows"].values():
         assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
         used.update(row["samples"] for row in rows)
+    # one comparison, one answer: RQ1's and RQ2's Diff-Pruning T = 0.05 against T = 0 are one verdict
+    for q1, q2 in zip(evaluation.every_teacher(p), rq2.sweep_teachers(r, "ablations"), strict=True):
+        v1 = next(v for v in rq1.comparisons(q1, rq1.run(q1, progress=False))
+                  if v.b == "diff-pruning T=0" and v.metric == "fd")
+        v2 = rq2.threshold_comparison(q2, q2["reference_threshold"], 0.0, "fd")
+        assert (v1.difference, v1.low, v1.high, v1.n) == (v2.difference, v2.low, v2.high, v2.n)
     found = findings.verdicts_of("cpu", {})
     assert all(r.evidence is not None and r.evidence.findings for r, c in zip(found, findings.CLAIMS, strict=True)
                if c.test)  # every testable claim is read from recorded results

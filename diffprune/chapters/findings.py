@@ -95,11 +95,8 @@ def threshold_helps(profile: str, overrides: dict) -> Evidence:
     from . import rq2
     p = rq2.CHAPTER.load(profile, overrides)
     T, found = p["reference_threshold"], []
-    for q in rq2.sweep_teachers(p, "ablations"):
-        rows = [rq2.threshold_row(q, t, s) for s in q["ablation_seeds"] for t in (T, 0.0)]
-        found.append(verdicts.across_seeds([r for r in rows if r["threshold"] == T],
-                                           [r for r in rows if r["threshold"] == 0.0], "fd",
-                                           q["equivalence_margins"], a=f"T={T:g}", b="T=0", where=q["dataset"]))
+    for q in rq2.sweep_teachers(p, "ablations"):  # the one comparison RQ1 and RQ2 show, on every seed both rows have
+        found.append(rq2.threshold_comparison(q, T, 0.0, "fd"))
     c, h = _paper("cifar10"), _paper("celeba-hq")
     return Evidence({v.where: FROM_KIND[v.kind] for v in found}, found, "rq2",
                     f"FID at T = {T:g} / T = 0: CIFAR-10 {c.get(f'diff-pruning T={T:g}', {}).get('fid')} / "

@@ -498,7 +498,8 @@ def score_row(p: dict, label: str, method: str, threshold: float | None, score: 
 def ablation_work(p: dict) -> list:
     return [job for q in sweep_teachers(p, "ablations") for s in q["ablation_seeds"]
             for job in [*((threshold_row, (q, T, s)) for T in q["ablation_thresholds"]),
-                        *((score_row, (q, *spec, s)) for spec in score_specs(q))]]
+                        *((score_row, (q, *spec, s)) for spec in score_specs(q))]] + [
+        (threshold_verdicts, (q,)) for q in sweep_teachers(p, "ablations")]  # RQ1's seeds of the rows it shares
 
 
 def threshold_table(summary):
@@ -521,14 +522,31 @@ def threshold_table(summary):
     }).set_index("T")
 
 
-def threshold_verdicts(p: dict, rows: list[dict]) -> list[verdicts.Verdict]:
+def threshold_seeds(p: dict, a: float, b: float) -> list[int]:
+    """The seeds a comparison of thresholds a and b is paired over, fixed by the profile: the
+    ablation's seeds, and RQ1's too where RQ1 has both rows (the same artifacts), so that one
+    comparison has one answer on every page."""
+    seeds = set(p["ablation_seeds"])
+    if "diff-pruning" in p["methods"] and a in p["thresholds"] and b in p["thresholds"]:
+        seeds |= set(p["seeds"])
+    return sorted(seeds)
+
+
+def threshold_comparison(p: dict, a: float, b: float, metric: str) -> verdicts.Verdict:
+    """Diff-Pruning at threshold a against threshold b, paired over `threshold_seeds`."""
+    seeds = threshold_seeds(p, a, b)
+    return verdicts.across_seeds([threshold_row(p, a, s) for s in seeds], [threshold_row(p, b, s) for s in seeds],
+                                 metric, p["equivalence_margins"], a=f"T={a:g}", b=f"T={b:g}", where=p["dataset"])
+
+
+def threshold_verdicts(p: dict) -> list[verdicts.Verdict]:
     """The reference threshold against every other threshold, paired by seed (a threshold chosen
     before the results, so no best row is picked by its value and then compared)."""
     T = p["reference_threshold"]
-    mine = [r for r in rows if r["threshold"] == T]
-    return [verdicts.across_seeds(mine, [r for r in rows if r["threshold"] == t], metric, p["equivalence_margins"],
-                                  a=f"T={T:g}", b=f"T={t:g}", where=p["dataset"])
-            for metric in ("fd", "ssim") for t in dict.fromkeys(r["threshold"] for r in rows) if t != T] if mine else []
+    if T not in p["ablation_thresholds"]:
+        return []
+    return [threshold_comparison(p, T, t, metric) for metric in ("fd", "ssim") for t in p["ablation_thresholds"]
+            if t != T]
 
 
 def threshold_section(p: dict) -> dict:
@@ -537,7 +555,7 @@ def threshold_section(p: dict) -> dict:
     summary = evaluation.summarize(rows)
     return {"summary": summary, "table": threshold_table(summary),
             "figure": plots.threshold_ablation(summary, p["dataset"]),
-            "verdicts": threshold_verdicts(p, rows)}
+            "verdicts": threshold_verdicts(p)}
 
 
 SCORE_NAMES = {"abs": "Σ|w·g|", "sum": "|Σ w·g|", "square": "Σ(w·g)²"}
@@ -587,7 +605,8 @@ def work(p: dict) -> list:
 
 
 CHAPTER = Chapter("rq2", parameters=(
-    "teacher", "dataset", "more_teachers", "ratio", "timestep_stride", "importance_batch", "seeds",
+    "teacher", "dataset", "more_teachers", "ratio", "timestep_stride", "importance_batch", "seeds", "methods",
+    "thresholds",
     "finetune_batch", "finetune_lr", "finetune_warmup", "finetune_steps", "sampler", "ddim_steps", "spacing",
     "classifier_epochs", "teacher_steps", "n_samples", "features", "n_reference", "n_boot", "lt_batches", "lt_stride",
     "curve_thresholds", "reference_threshold", "equivalence_margins"), own=OWN, work=work, checks=(content_stages,))
