@@ -33,8 +33,9 @@
 # - **What pruning the UNet saves of a whole sample**: the pruned rows keep ×{glue:text}`cost_DDPM_sample`
 #   of the DDPM teacher's sample and ×{glue:text}`cost_LDM_sample` of the LDM teacher's, whose
 #   decode (not pruned) is {glue:text}`cost_LDM_decode` of it ({ref}`table <tab-ldm-both>`).
-# - **Does pruning cost the LDM more?** After the same share of finetune, the best Diff-Pruning row's
-#   Fréchet distance is {glue:text}`gap_DDPM`× its teacher's on the DDPM and {glue:text}`gap_LDM`×
+# - **Does pruning cost the LDM more?** After the same share of finetune, the reference Diff-Pruning
+#   row's (T = the profile's reference threshold, fixed before the results) Fréchet distance is
+#   {glue:text}`gap_DDPM`× its teacher's on the DDPM and {glue:text}`gap_LDM`×
 #   on the LDM (ratios of means over seeds; the intervals are in the {ref}`tables <tab-ldm-both>`).
 # - **Does the threshold stop elsewhere on latents?** The stop $t$ moves by more than the curves'
 #   stride at {glue:text}`stops_moved` of {glue:text}`n_thresholds` thresholds ({ref}`table <tab-ldm-stops>`).
@@ -145,7 +146,8 @@ latent = result["LDM"]["summary"]
 metric = latent["fd_metric"].iloc[0]
 glue("metric", metric, display=False)
 glue("interval", latent["interval"].iloc[0], display=False)
-glue("seeds", ", ".join(str(s) for s in p["ldm_seeds"]), display=False)
+glue("seeds", f"{', '.join(map(str, kinds['DDPM']['seeds']))} for the pixel model (RQ1's rows) and "
+     f"{', '.join(map(str, kinds['LDM']['seeds']))} for the LDM", display=False)
 glue("ldm_table", rq1.display_table(latent, evaluation.content_judged(kinds["LDM"])), display=False)
 judge = evaluation.judge_of(kinds["LDM"])
 glue("ldm_judge", f"{100 * judge['test_accuracy']:.1f}%" if judge else "–", display=False)

@@ -281,7 +281,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     q = spec("ldm").load("cpu")
     for kind in ldm.run(q).values():
         rows = kind["rows"]
-        assert len(rows) == len(rq1.row_specs(kind["profile"])) * len(q["ldm_seeds"])
+        assert len(rows) == len(rq1.row_specs(kind["profile"])) * len(kind["profile"]["seeds"])
         assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
         used.update(row["samples"] for row in rows)
     assert {len(c["loss"]) for c in ldm.curves(q).values()} == {q["lt_batches"]}
@@ -295,6 +295,13 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     for rows in precision["rows"].values():
         assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
         used.update(row["samples"] for row in rows)
+    # one comparison, one answer: DDPM versus LDM's pixel column is RQ1's OpenMoji verdicts
+    pixel = ldm.run(spec("ldm").load("cpu"))["DDPM"]
+    on_rq1 = {(v.b, v.metric): v for q1 in evaluation.every_teacher(p) if q1["dataset"] == pixel["profile"]["dataset"]
+              for v in rq1.comparisons(q1, rq1.run(q1, progress=False))}
+    for v in rq1.comparisons(pixel["profile"], pixel["rows"]):
+        w = on_rq1[(v.b, v.metric)]
+        assert (v.difference, v.low, v.high, v.n) == (w.difference, w.low, w.high, w.n), v
     # one comparison, one answer: RQ1's and RQ2's Diff-Pruning T = 0.05 against T = 0 are one verdict
     for q1, q2 in zip(evaluation.every_teacher(p), rq2.sweep_teachers(r, "ablations"), strict=True):
         v1 = next(v for v in rq1.comparisons(q1, rq1.run(q1, progress=False))
