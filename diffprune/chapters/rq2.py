@@ -526,16 +526,16 @@ def threshold_seeds(p: dict, a: float, b: float) -> list[int]:
     """The seeds a comparison of thresholds a and b is paired over, fixed by the profile: the
     ablation's seeds, and RQ1's too where RQ1 has both rows (the same artifacts), so that one
     comparison has one answer on every page."""
-    seeds = set(p["ablation_seeds"])
+    paired = set(p["ablation_seeds"])
     if "diff-pruning" in p["methods"] and a in p["thresholds"] and b in p["thresholds"]:
-        seeds |= set(p["seeds"])
-    return sorted(seeds)
+        paired |= set(p["seeds"])
+    return sorted(paired)
 
 
 def threshold_comparison(p: dict, a: float, b: float, metric: str) -> verdicts.Verdict:
     """Diff-Pruning at threshold a against threshold b, paired over `threshold_seeds`."""
-    seeds = threshold_seeds(p, a, b)
-    return verdicts.across_seeds([threshold_row(p, a, s) for s in seeds], [threshold_row(p, b, s) for s in seeds],
+    paired = threshold_seeds(p, a, b)
+    return verdicts.across_seeds([threshold_row(p, a, s) for s in paired], [threshold_row(p, b, s) for s in paired],
                                  metric, p["equivalence_margins"], a=f"T={a:g}", b=f"T={b:g}", where=p["dataset"])
 
 
