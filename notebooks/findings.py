@@ -77,8 +77,9 @@ glue("headline_within", 100 * head["within"] if head else float("nan"), display=
 # **The headline** is read from {doc}`rq3`'s finetune checkpoints inside the paper's window (10–20%
 # of the teacher's steps), each paired with the teacher by seed ({glue:text}`headline_seeds` seeds),
 # at MACs ×{glue:text}`headline_macs:.2f`. Its margin is the paper's own gap ({glue:text}`headline_within:.1f`%
-# of the teacher's distance): *reproduced* where some checkpoint's whole interval lies within it,
-# *contradicted* where every checkpoint's interval lies wholly beyond it, *inconclusive* otherwise.
+# of the teacher's distance), and the claim is judged at one checkpoint fixed in the profile before the
+# results (`headline_point`: the paper's own 12.5 %): *reproduced* where its whole interval lies within
+# the gap, *contradicted* where it lies wholly beyond it, *inconclusive* otherwise.
 #
 # ## The evidence
 #

@@ -1,4 +1,6 @@
 """The findings page: verdicts come from recorded results only, and a chapter not yet run says so."""
+import dataclasses
+
 import pytest
 
 import diffprune.study
@@ -52,11 +54,15 @@ def _at_checkpoint(low, high, margin=10.0):
                    judge(low, high, margin, True), "fashion-mnist", 100.0)
 
 
-def test_the_headline_window_needs_one_close_checkpoint_and_every_one_beyond_the_gap_to_contradict():
+def test_the_headline_is_judged_at_its_one_fixed_checkpoint_never_the_best_of_several():
     F = findings.Finding
-    # one checkpoint inside the paper's gap is enough: the claim is "at 10-20% of the cost"
-    assert findings.within_window([_at_checkpoint(15, 30), _at_checkpoint(2, 8)]) is F.REPRODUCED
-    # worse than the teacher, but not surely beyond the gap at one checkpoint: not a contradiction
-    assert findings.within_window([_at_checkpoint(15, 30), _at_checkpoint(5, 12)]) is F.INCONCLUSIVE
-    assert findings.within_window([_at_checkpoint(15, 30), _at_checkpoint(11, 20)]) is F.CONTRADICTED
-    assert findings.within_window([]) is F.INCONCLUSIVE
+    assert findings.at_point(_at_checkpoint(2, 8)) is F.REPRODUCED  # inside the paper's gap
+    assert findings.at_point(_at_checkpoint(5, 12)) is F.INCONCLUSIVE  # reaches into the gap
+    assert findings.at_point(_at_checkpoint(11, 20)) is F.CONTRADICTED  # wholly beyond it
+    assert findings.at_point(None) is F.INCONCLUSIVE
+    # the point is the profile's, whatever the other checkpoints show: a close one elsewhere is no rescue
+    from diffprune.chapters import rq3
+    p = {"headline_steps": [500, 625, 750, 1000], "headline_point": 625}
+    found = [dataclasses.replace(_at_checkpoint(*b), a="diff-pruning")
+             for b in ((2, 8), (11, 20), (2, 8), (2, 8))]
+    assert findings.at_point(rq3.at_point(p, found)) is F.CONTRADICTED

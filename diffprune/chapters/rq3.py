@@ -41,10 +41,17 @@ OWN = {
                                 "10-20% window, one run per method and seed",
                                 lambda v: list_of(integer(1))(v) and v == sorted(set(v))),
     "headline_seeds": Parameter("a non-empty list of seeds >= 0, each paired with the teacher's", list_of(integer(0))),
+    "headline_point": Parameter("one of headline_steps: the checkpoint the headline claim is judged at, fixed "
+                                "before the results (the others are context, not more chances)", integer(1)),
     "speed_architectures": Parameter(f"a list (may be empty) of UNet presets out of {', '.join(PRESETS)}: timed with "
                                      "random weights beside the teacher, with their prune at the study ratio",
                                      list_of(one_of(PRESETS), non_empty=False)),
 }
+
+
+def _headline_point(p: dict) -> None:
+    if p["headline_point"] not in p["headline_steps"]:
+        raise DiffpruneError(f"headline_point {p['headline_point']} is not one of headline_steps {p['headline_steps']}")
 
 
 def _frontier_in_sweep(p: dict) -> None:
@@ -343,6 +350,12 @@ def headline_verdicts(p: dict, within: float) -> list[verdicts.Verdict]:
     return out
 
 
+def at_point(p: dict, found: list[verdicts.Verdict], method: str = "diff-pruning") -> verdicts.Verdict:
+    """`method`'s verdict at `headline_point` (the verdicts as `headline_verdicts` orders them)."""
+    mine = [v for v in found if v.a == method]
+    return mine[p["headline_steps"].index(p["headline_point"])]
+
+
 def headline_section(p: dict) -> dict:
     """The verdict grid of the paper's window and the MACs of its prune."""
     t = pipeline.size(pipeline.teacher(p["teacher"]))["macs"]
@@ -361,7 +374,7 @@ CHAPTER = Chapter("rq3", parameters=(
     "teacher", "dataset", "teacher_steps", "timestep_stride", "importance_batch", "finetune_batch",
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
     "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_rounds", "speed_devices",
-    "equivalence_margins", "ratio", "finetune_steps"), own=OWN, work=work, checks=(_frontier_in_sweep,))
+    "equivalence_margins", "ratio", "finetune_steps"), own=OWN, work=work, checks=(_frontier_in_sweep, _headline_point))
 
 
 def cpu_estimate(p: dict) -> dict:
