@@ -8,6 +8,7 @@ parameters cell hidden (each chapter shows the values it ran with as a table).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,11 +20,12 @@ from pathlib import Path
 
 import yaml
 
-from . import plan, study
+from . import evidence, plan, study
 from .artifacts import DiffpruneError, write_bytes_atomic
 from .paths import BOOK, NOTEBOOKS, ROOT
 
 EXECUTED = "chapters/"  # toc entries under this folder are executed notebooks
+EVIDENCE = "_build/evidence.jsonl"  # every verdict the executed pages show (`evidence`), kept beside the HTML
 
 
 def toc(book_dir: Path = BOOK) -> dict:
@@ -81,13 +83,15 @@ def execute_chapter(name: str, profile: str, overrides: dict, book_dir: Path = B
         source = Path(tmp) / f"{name}.ipynb"
         nbformat.write(jupytext.read(NOTEBOOKS / f"{name}.py"), source)
         executed = Path(tmp) / "executed.ipynb"
-        try:
-            papermill.execute_notebook(str(source), str(executed), cwd=str(ROOT), kernel_name="python3",
-                                       parameters={"profile": profile, "overrides": overrides},
-                                       progress_bar=False, log_output=False,
-                                       kernel_manager_class=_ipc_kernel_manager())
-        except papermill.PapermillExecutionError as e:
-            raise DiffpruneError(f"chapter {name}: {e.ename}: {e.evalue}".splitlines()[0]) from None
+        # the kernel inherits the page's name: the page its rendered verdicts are logged under (`evidence`)
+        with study.environment(**{evidence.PAGE: name}):
+            try:
+                papermill.execute_notebook(str(source), str(executed), cwd=str(ROOT), kernel_name="python3",
+                                           parameters={"profile": profile, "overrides": overrides},
+                                           progress_bar=False, log_output=False,
+                                           kernel_manager_class=_ipc_kernel_manager())
+            except papermill.PapermillExecutionError as e:
+                raise DiffpruneError(f"chapter {name}: {e.ename}: {e.evalue}".splitlines()[0]) from None
         nb = nbformat.read(executed, as_version=4)
         for cell in nb.cells:
             tags = cell.metadata.setdefault("tags", [])
@@ -131,6 +135,23 @@ def stage(out: Path, extra: tuple[str, ...] = (), pages: dict[str, str] | None =
     return out
 
 
+def check_evidence(book_dir: Path, names: list[str], log: Path) -> Path:
+    """The verdicts the pages just executed rendered (`log`), merged into the book's evidence log
+    with the other pages' (`EVIDENCE`), which must show one verdict per comparison: else one error
+    naming the first conflict."""
+    path = book_dir / EVIDENCE
+    kept = [e for e in evidence.read(path) if e["page"] not in names] if path.is_file() else []
+    entries = kept + (evidence.read(log) if log.is_file() else [])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, "".join(json.dumps(e) + "\n" for e in entries).encode())
+    found = evidence.conflicts(entries) + [f"{e}: inconclusive without its detectable difference"
+                                           for e in evidence.undetectable(entries)]
+    if found:
+        raise DiffpruneError(f"{len(found)} verdict(s) disagree with the book's evidence ({path}); "
+                             f"the first: {found[0]}")
+    return path
+
+
 def render(profile: str, overrides: dict | None = None, chapters_to_run: list[str] | None = None,
            out: Path | None = None, extra: tuple[str, ...] = (), recompute: bool = False, build: bool = True,
            progress: bool = True, pages: dict[str, str] | None = None, plan_only: bool = False,
@@ -150,11 +171,14 @@ def render(profile: str, overrides: dict | None = None, chapters_to_run: list[st
         if not plan.run(names, profile, overrides, only_plan=plan_only, yes=yes):
             return None  # a plan writes nothing: the copy of the book is staged only for a run
         book_dir = stage(out, extra, pages) if out else BOOK
-        for name in names:
-            start = time.perf_counter()
-            execute_chapter(name, profile, overrides, book_dir)
-            if progress:
-                print(f"chapter {name}: executed in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp, study.environment(**{
+                evidence.LOG: str(Path(tmp) / "log"), evidence.BOOK_LOG: str(book_dir / EVIDENCE)}):
+            for name in names:
+                start = time.perf_counter()
+                execute_chapter(name, profile, overrides, book_dir)
+                if progress:
+                    print(f"chapter {name}: executed in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+            check_evidence(book_dir, names, Path(tmp) / "log")
     missing = [c for c in every if not (book_dir / "chapters" / f"{c}.ipynb").is_file()]
     if build and missing:
         raise DiffpruneError(f"cannot build: chapter(s) {', '.join(missing)} never executed; run without --chapter")

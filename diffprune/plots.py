@@ -12,8 +12,70 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
+# How the book shows a figure: saved at DPI and scaled down to the content column's COLUMN_PX (the
+# article's figure width in a 1280-px window) when wider. No text may show smaller than MIN_TEXT_PX.
+DPI, COLUMN_PX, MIN_TEXT_PX = 100, 672, 9.0
+MAX_WIDTH_IN = COLUMN_PX / DPI  # wider figures are only scaled down by the browser, with their text
+MAX_STACKED = 4  # panels side by side restacked one per row; a larger grid is tiles, scaled instead
+
+
+def _texts(fig) -> list:
+    return [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text"))
+            if t.get_visible() and t.get_text().strip()]
+
+
+def displayed_px(fig, points: float) -> float:
+    """How tall text of `points` shows in the book: pt → px at DPI, times the column's scaling."""
+    return points * min(DPI, COLUMN_PX / fig.get_size_inches()[0]) / 72
+
+
+def smallest_text_px(fig) -> float:
+    return min((displayed_px(fig, t.get_fontsize()) for t in _texts(fig)), default=float("inf"))
+
+
+def _one_column(fig) -> bool:
+    """Panels side by side (one `subplots` grid, nothing else in the figure) restacked one under the
+    other at the column's width, each keeping its height: side by side they would be scaled down
+    with their text. False where the figure is not such a grid (it is then scaled as a whole)."""
+    specs = [ax.get_subplotspec() for ax in fig.axes]
+    if len(specs) < 2 or any(s is None for s in specs) or len({id(s.get_gridspec()) for s in specs}) != 1:
+        return False
+    rows, cols = specs[0].get_gridspec().get_geometry()
+    if cols < 2:
+        return False
+    height = fig.get_size_inches()[1] / rows
+    panels = [ax for ax in fig.axes if ax.axison or ax.get_images()]
+    if len(panels) > MAX_STACKED:  # a grid of tiles (sample images): scaled as a whole
+        return False
+    def own_height(ax) -> float:  # an image keeps its aspect at the column's width, up to the panel's height
+        if not ax.get_images():
+            return height
+        rows_px, cols_px = ax.get_images()[0].get_array().shape[:2]
+        return min(height, MAX_WIDTH_IN * rows_px / cols_px + 0.4)  # + its title
+    heights = [own_height(ax) for ax in panels]
+    grid = fig.add_gridspec(len(panels), 1, height_ratios=heights)
+    for i, ax in enumerate(panels):
+        ax.set_subplotspec(grid[i])
+        ax.tick_params(labelleft=True, labelbottom=True)  # a shared axis hid them beside or below another
+    for ax in fig.axes:
+        if ax not in panels:
+            fig.delaxes(ax)  # an empty slot of the grid
+    fig.set_size_inches(MAX_WIDTH_IN, sum(heights))
+    return True
+
 
 def _done(fig):
+    """Every figure ends here: at most the column's width (side-by-side panels restacked, anything
+    else scaled to it, aspect kept, since the browser would shrink it and its text anyway), then
+    every text raised to show at least MIN_TEXT_PX, then laid out."""
+    width, height = fig.get_size_inches()
+    if width > MAX_WIDTH_IN and not _one_column(fig):
+        fig.set_size_inches(MAX_WIDTH_IN, height * MAX_WIDTH_IN / width)
+    least = MIN_TEXT_PX * 72 / min(DPI, COLUMN_PX / fig.get_size_inches()[0])
+    for t in _texts(fig):
+        if t.get_fontsize() < least:
+            t.set_fontsize(least)
+    fig.set_dpi(DPI)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -250,9 +312,7 @@ def repair_axis(summary, compared: list, metrics: dict[str, str], band: list[flo
         ax.set_title(f"{metrics[metric]}: the paper predicts {predicted}", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return _done(fig)
 
 
 def threshold_ablation(summary, title: str):

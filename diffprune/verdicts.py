@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from . import evidence
 from .uncertainty import mean_ci
 
 
@@ -50,6 +51,11 @@ class Verdict:
     kind: Kind
     where: str = ""        # e.g. the teacher's data set
     reference: float = math.nan  # b's value (mean over the paired seeds): what a relative margin is of
+    pairs: tuple[tuple[int, str, str], ...] = ()  # (seed, a's sample set, b's): what is compared (`evidence`)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(sorted({s for s, _, _ in self.pairs}))
 
     @property
     def relative(self) -> float:
@@ -144,24 +150,33 @@ def across_seeds(rows_a: list[dict], rows_b: list[dict], metric: str, margins: d
     va = {r["seed"]: r[metric] for r in rows_a if _number(r.get(metric))}
     vb = {r["seed"]: r[metric] for r in rows_b if _number(r.get(metric))}
     seeds = sorted(set(va) & set(vb))
+    ida, idb = ({r["seed"]: _identity(r) for r in rows} for rows in (rows_a, rows_b))
     diffs = [va[s] - vb[s] for s in seeds]
     ref = sum(vb[s] for s in seeds) / len(seeds) if seeds else math.nan
     ci = mean_ci(diffs) if diffs else {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan}
     m = margin_of(metric, margins, ref)
     return Verdict(a or _label(rows_a), b or _label(rows_b), metric, ci["mean"], ci["ci_low"], ci["ci_high"],
-                   len(seeds), SEEDS, m, judge(ci["ci_low"], ci["ci_high"], m, LOWER_IS_BETTER[metric]), where, ref)
+                   len(seeds), SEEDS, m, judge(ci["ci_low"], ci["ci_high"], m, LOWER_IS_BETTER[metric]), where, ref,
+                   tuple((s, ida[s], idb[s]) for s in seeds))
 
 
-def from_bootstrap(result: dict, metric: str, margins: dict, *, a: str, b: str, reference: float,
+def from_bootstrap(result: dict, metric: str, margins: dict, *, a: str, b: str, reference: float, seed: int,
                    where: str = "") -> Verdict:
-    """A verdict from a paired bootstrap's result (`value`, `ci_low`, `ci_high`, `n`)."""
+    """A verdict from a paired bootstrap's result (`pipeline.paired_fd`'s: `value`, `ci_low`, `ci_high`,
+    `n`, and the sample sets `a`, `b` of `seed`)."""
     m = margin_of(metric, margins, reference)
     return Verdict(a, b, metric, result["value"], result["ci_low"], result["ci_high"], result["n"], BOOTSTRAP, m,
-                   judge(result["ci_low"], result["ci_high"], m, LOWER_IS_BETTER[metric]), where, reference)
+                   judge(result["ci_low"], result["ci_high"], m, LOWER_IS_BETTER[metric]), where, reference,
+                   ((seed, result["a"], result["b"]),))
 
 
 def _number(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _identity(row: dict) -> str:
+    """What a row's metrics were measured on: its sample set (or its model, for rows without one)."""
+    return row.get("samples") or row.get("model") or ""
 
 
 def _label(rows: list[dict]) -> str:
@@ -212,6 +227,7 @@ def table(verdicts: list[Verdict], digits: int | None = None):
     per place (`where`, e.g. the teacher) with what it is paired over, each cell the reading and the
     difference a − b with its 95% interval."""
     import pandas as pd
+    evidence.shown(verdicts)
     places = list(dict.fromkeys(v.where for v in verdicts))
     one_a = len({v.a for v in verdicts}) == 1
     header = {w: f"{w} ({_paired_over([v for v in verdicts if v.where == w])})" for w in places}
@@ -226,5 +242,6 @@ def table(verdicts: list[Verdict], digits: int | None = None):
 
 def sentence(v: Verdict, digits: int | None = None) -> str:
     """One short sentence, where a sentence reads better than a table row."""
+    evidence.shown([v])
     return (f"{v.a} against {v.b} ({v.metric}, {v.where + ', ' if v.where else ''}{v.interval}, n = {v.n}): "
             f"{difference_text(v, digits)} — {kind_text(v, digits)}.")

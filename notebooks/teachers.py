@@ -149,24 +149,29 @@ for row in others:
 #
 # Every chapter compares models by the Fréchet distance of their samples to the test split, with a
 # bootstrap interval over the samples. Two things about it are worth knowing before reading the
-# numbers. The distance of n samples is biased upward, by an amount that falls as 1/n and differs
+# numbers. The distance of n samples is biased upward, by an amount that falls with n (as 1/n once n is
+# well above the features' dimension) and differs
 # from model to model; the interval is re-centred on the estimate (it removes the resampling's
 # extra bias, shown as *bootstrap bias*, not the estimator's own). And where the reference split has
 # fewer images than the features have dimensions (OpenMoji), its covariance is singular. Beside the
-# distance, each teacher's samples under two distances without those weaknesses: the Fréchet
-# distance extrapolated to infinitely many samples (FD∞: the distance of subsets of 20–100 % of the
-# samples fitted as a + b/n, its spread over redrawn subsets), and the kernel distance (KID: an
-# unbiased MMD² on the same features that needs no covariance). The verdicts of the chapters use
-# the plain distance, paired: two rows with the same number of samples carry nearly the same bias,
-# and the paired difference removes what they share.
+# distance, each teacher's samples under two other distances: the Fréchet distance extrapolated to
+# infinitely many samples (FD∞: the distance of subsets of 20–100 % of the samples fitted as
+# a + b/n, its spread over redrawn subsets) — shown only where every subset has more samples than the
+# features have dimensions, since below that the bias does not fall as 1/n and the fit removes only
+# part of it — and the kernel distance (KID: an unbiased MMD² on the same features that needs no
+# covariance). The verdicts of the chapters use the plain distance, paired: two rows with the same
+# number of samples carry nearly the same bias, and the paired difference removes what they share.
 
 # %% tags=["hide-input"]
-glue("distance_table", teachers.distance_table([teachers.distance_row(q) for q in evaluation.every_teacher(p)]),
-     display=False)
+distances = [teachers.distance_row(q) for q in evaluation.every_teacher(p)]
+glue("distance_table", teachers.distance_table(distances), display=False)
+glue("residual_bias", teachers.residual_bias(distances), display=False)
 
 # %% [markdown]
 # ```{glue:figure} distance_table
 # :name: tab-teachers-distances
 # Each teacher's samples (first seed) against its data set's test split: the Fréchet distance with
-# its 95% bootstrap interval and the bootstrap's bias, FD∞ and KID (× 1000) on the same features.
+# its 95% bootstrap interval and the bootstrap's bias, FD∞ (where n > d) and KID (× 1000) on the same features.
 # ```
+#
+# Of the bias itself: {glue:text}`residual_bias`

@@ -145,6 +145,22 @@ def test_every_page_renders_cleanly_in_chromium(request):
     assert {name: found for name, found in problems.items() if found} == {}
 
 
+def test_every_verdict_the_book_shows_has_one_value_and_one_seed_set(request):
+    """On the smoke build, or on the build DIFFPRUNE_BOOK_HTML names (the cpu book: `make book`): the
+    evidence log beside the HTML holds every verdict the pages rendered; one comparison (the same
+    sample sets, one metric) has one difference, interval and seed set on every page, and every
+    inconclusive one carries what its data could resolve."""
+    import os
+    from pathlib import Path
+
+    from diffprune import evidence
+    given = os.environ.get("DIFFPRUNE_BOOK_HTML")
+    html = Path(given) if given else request.getfixturevalue("book")[1].parent
+    entries = evidence.read(html.parent / "evidence.jsonl")
+    assert {"rq1", "rq2", "rq3", "ldm", "findings"} <= {e["page"] for e in entries}
+    assert evidence.conflicts(entries) == [] and evidence.undetectable(entries) == []
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make test installs it as root)")
 def test_pages_show_their_figures_in_chromium(book):
     from playwright.sync_api import sync_playwright

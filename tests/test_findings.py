@@ -3,6 +3,8 @@ import dataclasses
 
 import pytest
 
+import diffprune.artifacts
+import diffprune.profiles
 import diffprune.study
 from diffprune.chapters import findings
 from diffprune.study import NotRecorded, recorded_only
@@ -66,3 +68,51 @@ def test_the_headline_is_judged_at_its_one_fixed_checkpoint_never_the_best_of_se
     found = [dataclasses.replace(_at_checkpoint(*b), a="diff-pruning")
              for b in ((2, 8), (11, 20), (2, 8), (2, 8))]
     assert findings.at_point(rq3.at_point(p, found)) is F.CONTRADICTED
+
+
+def _per_seed(where, low, high, n=5, interval=None):
+    from diffprune.verdicts import SEEDS, Verdict, judge
+    return Verdict("dp", "random", "fd", (low + high) / 2, low, high, n, interval or SEEDS, 0.5,
+                   judge(low, high, 0.5, True), where, 100.0)
+
+
+def test_a_claim_on_two_teachers_is_one_family_and_one_seed_decides_nothing():
+    from diffprune.verdicts import BOOTSTRAP
+    F = findings.Finding
+    # each interval just clears 0 at 95 %: alone, "better"; as a family of two (Holm), neither survives
+    edge = [_per_seed(w, -4.0, -0.05) for w in ("t1", "t2")]
+    assert {v.kind.value for v in edge} == {"better"}
+    assert findings.per_teacher(edge) == {"t1": F.INCONCLUSIVE, "t2": F.INCONCLUSIVE}
+    strong = [_per_seed("t1", -40.0, -30.0), edge[1]]
+    assert findings.per_teacher(strong) == {"t1": F.REPRODUCED, "t2": F.REPRODUCED}  # Holm's step-down
+    # one seed's bootstrap, or two seeds: no finding, and it does not widen the family of the others
+    few = [_per_seed("t1", -4.0, -0.05), _per_seed("t2", -40.0, -30.0, n=1000, interval=BOOTSTRAP),
+           _per_seed("t3", -40.0, -30.0, n=2)]
+    assert findings.per_teacher(few) == {"t1": F.REPRODUCED, "t2": F.FEW_SEEDS, "t3": F.FEW_SEEDS}
+
+
+def test_a_claim_s_rule_is_the_profile_s_read_before_its_rows(monkeypatch):
+    order = []
+    real = findings.rule_text
+    monkeypatch.setattr(findings, "rule_text", lambda *a: order.append("rule") or real(*a))
+
+    def rows(profile, overrides):
+        order.append("rows")
+        return findings.Evidence({"t1": findings.Finding.REPRODUCED}, [], "rq1")
+    claim = dataclasses.replace(findings.CLAIMS[2], test=rows)
+    row = findings.verdict(claim, "smoke", {})
+    assert order == ["rule", "rows"] and "against random" in row.rule and "{" not in row.rule
+    rules = {**diffprune.profiles.read("smoke", {})["decision_rules"], claim.id: "judged at {finetune_steps} steps"}
+    assert findings.verdict(claim, "smoke", {"decision_rules": rules}).rule == (
+        f"judged at {diffprune.profiles.read('smoke', {})['finetune_steps']} steps")
+    for bad, match in (({**rules, claim.id: "at {no_such_key}"}, "names no profile value"),
+                       ({k: v for k, v in rules.items() if k != claim.id}, "decision_rules")):
+        with pytest.raises(diffprune.artifacts.DiffpruneError, match=match):
+            findings.verdict(claim, "smoke", {"decision_rules": bad})
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_every_profile_fixes_a_rule_for_every_tested_claim_and_none_picks_the_best_of_several(profile):
+    for claim in findings.TESTED:
+        text = findings.rule_text(claim, profile, {})
+        assert "any of" not in text and "best of" not in text.replace("not the best of", "")

@@ -86,6 +86,29 @@ def test_fd_infinity_lands_closer_to_the_known_distance_than_the_raw_estimate(se
     assert inf["sizes"][-1] == n  # the whole set is the last point of the fit
 
 
+def test_fd_infinity_is_not_used_with_fewer_samples_than_dimensions():
+    # the study's case (n = 1,000 samples, d = 1,280 features) in small: N(m, I) with |m|^2 = 1 again.
+    # Below d the bias does not fall as 1/n: the fit misses the distance measured at n and leaves most
+    # of the bias, so the page must not show it (and above d, as in the test before, it may)
+    d, n = 128, 100
+    rng = np.random.default_rng(0)
+    m = np.zeros(d)
+    m[0] = 1.0
+    feats = rng.standard_normal((n, d)) + m
+    raw = fid.frechet_distance(*fid.statistics(feats), np.zeros(d), np.eye(d))
+    inf = fid.fd_infinity(feats, np.zeros(d), np.eye(d))
+    assert inf["value"] - 1 > 0.5 * (raw - 1)  # most of the bias is left
+    assert abs(fid.fd_infinity_at(inf, n) - raw) > 0.1 * raw  # the fit does not describe the sizes it came from
+    assert not fid.fd_infinity_applies(inf, d) and fid.fd_infinity_applies(inf, inf["sizes"][0] - 1)
+    from diffprune.chapters import teachers
+    fd = {"value": raw, "ci_low": raw - 1, "ci_high": raw + 1, "n": n, "bootstrap_bias": 0.1}
+    row = {"dataset": "gauss", "fd": fd,
+           "reference_images": 10_000, "dimensions": d, "metric": "FD", "fd_infinity": inf,
+           "kid": {"value": 0.01, "std": 0.001}}
+    assert teachers.distance_table([row])["FD∞ (spread over subset draws)"].iloc[0] == "not shown: n ≤ d"
+    assert "FD∞ is not shown" in teachers.residual_bias([row]) and "not estimated" in teachers.residual_bias([row])
+
+
 def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
     rng = np.random.default_rng(0)
     d = 16

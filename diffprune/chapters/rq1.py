@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from .. import evaluation, pipeline, verdicts
+from .. import evaluation, evidence, pipeline, verdicts
 from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..published import paper_table
@@ -95,7 +95,7 @@ def comparisons(p: dict, rows: list[dict], metrics: tuple[str, ...] = ("fd", "ss
                 seed = by[ref][0]["seed"]
                 models = [evaluation.row_model(p, *specs[x], seed) for x in (ref, label)]
                 v = verdicts.from_bootstrap(evaluation.paired_fd(p, *models, seed), "fd", margins, a=ref, b=label,
-                                            reference=other[0]["fd"], where=where)
+                                            reference=other[0]["fd"], seed=seed, where=where)
             out.append(v)
     return out
 
@@ -105,9 +105,10 @@ def answer(every: list[tuple[dict, list[dict]]]) -> str:
     row beats, which beat it, and what the inconclusive ones could resolve."""
     parts = []
     for q, rows in every:
-        found = [v for v in comparisons(q, rows, metrics=("fd",))]
+        found = comparisons(q, rows, metrics=("fd",))
         if not found:
             continue
+        evidence.shown(found)
         by = {kind: [v for v in found if v.kind is kind] for kind in verdicts.Kind}
         said = []
         for kind, verb in ((verdicts.Kind.BETTER, "beats"), (verdicts.Kind.WORSE, "is worse than"),

@@ -596,8 +596,13 @@ def score_verdicts(p: dict, rows: list[dict]) -> list[verdicts.Verdict]:
 def score_section(p: dict) -> dict:
     rows = [score_row(p, *spec, s) for s in p["ablation_seeds"] for spec in score_specs(p)]
     summary = evaluation.summarize(rows)
+    # Diff-Pruning's own form with and without the threshold is the threshold ablation's comparison:
+    # paired over the same seeds (`threshold_seeds`), so that it has one answer on every page
+    own, T = DEFAULT_SCORE["diff-pruning"], p["reference_threshold"]
+    more = [score_row(p, *spec, s) for spec in score_specs(p) if spec[0].startswith(f"{own}, ")
+            for s in threshold_seeds(p, T, 0.0) if s not in p["ablation_seeds"]]
     return {"summary": summary, "table": score_table(summary, p["reference_threshold"]),
-            "verdicts": score_verdicts(p, rows)}
+            "verdicts": score_verdicts(p, rows + more)}
 
 
 def work(p: dict) -> list:

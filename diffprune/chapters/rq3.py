@@ -243,7 +243,8 @@ def frontier_verdicts(p: dict) -> list[verdicts.Verdict]:
         reference = pipeline.fd(sb, dataset=p["dataset"], split="test", features=p["features"],
                                 n_reference=p["n_reference"], n_boot=p["n_boot"])["value"]
         out.append(verdicts.from_bootstrap(result, "fd", p["equivalence_margins"], a=_point_label(*a),
-                                           b=_point_label(*b), reference=reference, where="equal time or less"))
+                                           b=_point_label(*b), reference=reference, seed=seed,
+                                           where="equal time or less"))
     return out
 
 
@@ -486,7 +487,8 @@ def speed_goal(rows: list[dict], ratio: float, goal: float = GOAL) -> list[dict]
                                                                                    if x["model"] == base),
                         "batch": b, "threads": th if device == "cpu" else None,
                         "speedup": r["speedup"], "ideal": r["ideal"], "of_ideal": r["of_ideal"], "low": lo,
-                        "high": hi, "rounds": r["rounds"],
+                        "high": hi, "rounds": r["rounds"], "speedup_low": r["speedup_lo"],
+                        "speedup_high": r["speedup_hi"],
                         "kind": verdicts.judge(lo - goal, hi - goal, 0.0, lower_is_better=False),
                         "best_anywhere": max(x["speedup"] for x in here if x["model"] != base)})
     return out

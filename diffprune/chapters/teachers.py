@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import evaluation, pipeline, verdicts
 from ..chapter import Chapter
+from ..fid import fd_infinity_applies, fd_infinity_at
 from ..plateau import plateau
 from ..profiles import Parameter, increasing, integer, is_dataset_name, one_of
 from ..train import PRECISIONS
@@ -112,7 +113,7 @@ def curve_verdicts(p: dict) -> list[verdicts.Verdict]:
     reference = curve_row(p, trained)["fd"]
     return [verdicts.from_bootstrap(evaluation.paired_fd(p, curve_model(p, s), base, seed), "fd",
                                     p["equivalence_margins"], a=f"{s:,} steps", b=f"{trained:,} steps",
-                                    reference=reference, where="the recipe retrained")
+                                    reference=reference, seed=seed, where="the recipe retrained")
             for s in curve_steps(p) if s > trained]
 
 
@@ -174,10 +175,30 @@ def distance_table(rows: list[dict]):
         f"{r['metric']} (95% bootstrap)": ci(r["fd"]["value"], r["fd"]["ci_low"], r["fd"]["ci_high"], 1),
         "bootstrap bias": f"{r['fd']['bootstrap_bias']:.1f}",
         "FD∞ (spread over subset draws)": ci(r["fd_infinity"]["value"], r["fd_infinity"]["spread_low"],
-                                              r["fd_infinity"]["spread_high"], 1),
+                                              r["fd_infinity"]["spread_high"], 1)
+        if fd_infinity_applies(r["fd_infinity"], r["dimensions"]) else "not shown: n ≤ d",
         "KID × 1000 (± SD over subsets)": f"{1e3 * r['kid']['value']:.2f} ± {1e3 * r['kid']['std']:.2f}",
     } for r in rows])
     return table.set_index("teacher")
+
+
+def residual_bias(rows: list[dict]) -> str:
+    """What the page can say of the plain distance's own bias, per teacher: FD∞ where its law holds,
+    else how far its fit misses the distance measured at n (why it is not shown)."""
+    said = []
+    for r in rows:
+        inf, n, d = r["fd_infinity"], r["fd"]["n"], r["dimensions"]
+        if fd_infinity_applies(inf, d):
+            said.append(f"on {r['dataset']} the plain distance {r['fd']['value']:.1f} lies "
+                        f"{r['fd']['value'] - inf['value']:.1f} above FD∞ {inf['value']:.1f}")
+        else:
+            said.append(f"on {r['dataset']} (n = {n:,} samples, fewer than the d = {d:,} dimensions) FD∞ is not "
+                        f"shown (its a + b/n fit gives {fd_infinity_at(inf, n):.1f} at n = {n:,} against the measured "
+                        f"{r['fd']['value']:.1f})")
+    if len(said) > sum(fd_infinity_applies(r["fd_infinity"], r["dimensions"]) for r in rows):
+        said.append("below d the bias need not fall as 1/n, and on Gaussians in that regime the extrapolation "
+                    "removes only part of it, so the plain distance's own bias is not estimated here")
+    return "; ".join(said) + "."
 
 
 def work(p: dict) -> list:
