@@ -243,47 +243,60 @@ def confirm(plan: Plan, *, yes: bool, what: str) -> None:
 class Progress:
     """Steps done of the plan's N, the step now running, the time elapsed and the estimate of what is
     left, on stderr: the terminal's sign of life while a plan is computed in this process. A step
-    that needs another one's files computes that one inside it, so the running steps nest."""
+    that needs another one's files computes that one inside it, so the running steps nest. A step
+    the plan could not see (after a model it could not follow: `Plan.stopped`) is found on the way:
+    it joins the total when it starts, so the bar measures what is known and ends at 100 %."""
 
     def __init__(self, plan: Plan):
         from tqdm import tqdm
-        self.plan, self.rates, self.done, self.unplanned, self.running = plan, recorded_rates(), 0, 0, []
+        self.plan, self.rates, self.done, self.found, self.running = plan, recorded_rates(), 0, 0, []
         total, unpriced = plan.seconds()
         self.by_time = not unpriced  # else the bar counts steps
         self.bar = tqdm(total=max(round(total), 1) if self.by_time else len(plan.steps), file=sys.stderr,
                         dynamic_ncols=True, bar_format="{desc} {percentage:3.0f}% | {elapsed} elapsed, ~{remaining} "
                                                        "left" + (" (estimate)" if self.by_time else ""))
 
-    def __call__(self, event: str, step: str, key: str) -> None:
+    def _weight(self, step: str, params: dict) -> int:
+        """What one step adds to the bar: its estimated seconds, or one step when the bar counts steps."""
+        if not self.by_time:
+            return 1
+        rate = self.rates.get(Planned(step, "", params, False).kind)
+        return round(rate * units(step, params)) if rate is not None else 0
+
+    def __call__(self, event: str, step: str, key: str, params: dict | None = None) -> None:
+        s = self.plan.steps.get((step, key))
         if event == "start":
             self.running.append(f"{step} {key[:8]}")
+            if s is None:  # found on the way: now part of the total
+                self.found += 1
+                self.bar.total += self._weight(step, params or {})
         else:
             self.running.pop()
-            s = self.plan.steps.get((step, key))
-            if s is None:  # past a model a plan could not follow (`Plan.stopped`): found on the way
-                self.unplanned += 1
-            else:
-                self.done += 1
-                if not self.by_time:
-                    self.bar.update(1)
-                else:
-                    self.bar.update(round(self.rates[s.kind] * units(s.step, s.params)))
+            self.done += 1
+            self.bar.update(self._weight(step, s.params if s else params or {}))
         now = f", computing {self.running[-1]}" if self.running else ""
-        more = f" + {self.unplanned} found on the way" if self.unplanned else ""
-        self.bar.set_description_str(f"[{self.done}/{len(self.plan.steps)} planned steps done{more}{now}]")
+        known = len(self.plan.steps) + self.found
+        more = f", {self.found} of them found on the way" if self.found else ""
+        self.bar.set_description_str(f"[{self.done}/{known} steps done{more}{now}]")
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        if finished:  # what the plan listed but no job reached is not left to do
+            self.bar.total = self.bar.n
+            self.bar.refresh()
         self.bar.close()
 
 
 def compute(jobs: list, plan: Plan) -> list:
     """Run the jobs in this process, with `Progress` for the plan's steps."""
     progress = Progress(plan)
+    finished = False
     try:
         with study.watching(progress):
-            return [fn(*args) for fn, args in jobs]
+            out = [fn(*args) for fn, args in jobs]
+        finished = True
+        return out
     finally:
-        progress.close()
+        progress.close(finished)
 
 
 def of_chapters(names: list[str], profile: str, overrides: dict) -> tuple[Plan, list]:

@@ -140,13 +140,13 @@ def environment(**values: str | None):
         put(before.items())
 
 
-_watchers: list[Callable[[str, str, str], None]] = []
+_watchers: list[Callable[[str, str, str, dict], None]] = []
 
 
 @contextlib.contextmanager
-def watching(callback: Callable[[str, str, str], None]):
-    """Within it, `callback(event, step, key)` hears "start" and "done" of every step this process
-    computes or regenerates (the terminal's progress)."""
+def watching(callback: Callable[[str, str, str, dict], None]):
+    """Within it, `callback(event, step, key, params)` hears "start" and "done" of every step this
+    process computes or regenerates (the terminal's progress)."""
     _watchers.append(callback)
     try:
         yield
@@ -154,9 +154,9 @@ def watching(callback: Callable[[str, str, str], None]):
         _watchers.remove(callback)
 
 
-def _tell(event: str, d: Path) -> None:
+def _tell(event: str, d: Path, params: dict) -> None:
     for w in _watchers:
-        w(event, d.parent.name, d.name)
+        w(event, d.parent.name, d.name, params)
 
 
 class NotRecorded(DiffpruneError):
@@ -237,15 +237,15 @@ def cached(step: str, params: dict, compute: Callable[[Path], None], *, bulk: bo
         if done(d):
             missing = missing_bulk(step, d) if bulk else []
             if missing:
-                _tell("start", d)
+                _tell("start", d, params)
                 _regenerate(d, missing, compute)
-                _tell("done", d)
+                _tell("done", d, params)
             if bulk:
                 _write_results(d)
             return d
-        _tell("start", d)
+        _tell("start", d, params)
         _compute(step, params, compute, d)
-        _tell("done", d)
+        _tell("done", d, params)
     return d
 
 

@@ -130,7 +130,7 @@ def test_computing_a_plan_shows_each_step_in_the_terminal(teacher_dir, capsys):
     rows = plan.compute([(_row, (teacher_dir, 4))], p)
     err = capsys.readouterr().err
     assert rows[0]["size"]["params"] > 0
-    assert [f"[{n}/5 planned steps done" in err for n in range(6)] == [True] * 6 and "elapsed" in err
+    assert [f"[{n}/5 steps done" in err for n in range(6)] == [True] * 6 and "elapsed" in err
     assert all(f"computing {step} " in err for step in ("prune", "finetune", "sample", "consistency"))
 
 
@@ -177,15 +177,6 @@ def test_the_plan_s_commands_fill_the_cache_and_the_chapter_reports_what_they_co
     assert plan.spent(jobs)["artifacts"] == len(records)  # the chapter's reported compute: all that study did
 
 
-def test_steps_a_plan_could_not_follow_are_counted_apart_not_past_the_total(capsys):
-    progress = plan.Progress(plan.of([]))  # nothing planned: as past a model a plan could not follow
-    progress("start", "sample", "0123456789abcdef")
-    progress("done", "sample", "0123456789abcdef")
-    progress.close()
-    err = capsys.readouterr().err
-    assert "[0/0 planned steps done + 1 found on the way]" in err
-
-
 def test_recompute_ends_with_its_call(monkeypatch, tmp_path):
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
     monkeypatch.delenv("DIFFPRUNE_RECOMPUTE", raising=False)
@@ -193,3 +184,32 @@ def test_recompute_ends_with_its_call(monkeypatch, tmp_path):
     monkeypatch.setattr(plan, "run", lambda *a, **k: seen.append(os.environ.get("DIFFPRUNE_RECOMPUTE")))
     assert render("smoke", chapters_to_run=["rq1"], recompute=True, plan_only=True) is None
     assert seen[0] and "DIFFPRUNE_RECOMPUTE" not in os.environ  # set for the run, gone after it
+
+
+@pytest.mark.parametrize("rates", [{}, {"fd": 2.0}])  # counting steps (nothing prices them), or by their estimate
+def test_steps_found_on_the_way_join_the_total_and_the_bar_ends_at_100(monkeypatch, capsys, rates):
+    monkeypatch.setattr(plan, "recorded_rates", lambda: rates)
+    listed = {("fd", k): plan.Planned("fd", k, {"k": k}, False) for k in ("a", "b")}
+    progress = plan.Progress(plan.Plan(steps=listed))
+    total = progress.bar.total
+    progress("start", "fd", "a", {"k": "a"})
+    progress("done", "fd", "a", {"k": "a"})
+    progress("start", "fd", "x", {"k": "x"})  # not in the plan: after a model it could not follow
+    assert progress.bar.total == total * 3 / 2  # one more step of the same weight
+    progress("done", "fd", "x", {"k": "x"})
+    progress("start", "fd", "b", {"k": "b"})
+    progress("done", "fd", "b", {"k": "b"})
+    assert progress.bar.n == progress.bar.total
+    progress.close()
+    err = capsys.readouterr().err
+    assert "[3/3 steps done, 1 of them found on the way]" in err and "100%" in err.splitlines()[-1]
+
+
+def test_a_run_that_ends_before_every_listed_step_still_closes_at_100(monkeypatch, capsys):
+    monkeypatch.setattr(plan, "recorded_rates", lambda: {})
+    listed = {("fd", k): plan.Planned("fd", k, {"k": k}, False) for k in ("a", "b")}
+    progress = plan.Progress(plan.Plan(steps=listed))
+    progress("start", "fd", "a", {"k": "a"})
+    progress("done", "fd", "a", {"k": "a"})
+    progress.close()  # b was reached through another job's step: nothing is left
+    assert "100%" in capsys.readouterr().err.splitlines()[-1]
