@@ -175,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chapter", action="append", default=None, choices=chapters(),
                    help="only this chapter's results (repeatable; default: every chapter)")
     p.add_argument("--jobs", type=int, default=1, help="parallel jobs, one CPU thread each")
+    p.add_argument("--dask", metavar="SCHEDULER",
+                   help="compute the plan's steps as a Dask task graph: local:N (a local cluster of N worker "
+                        "processes) or a running scheduler's address (e.g. tcp://host:8786; the workers must "
+                        "share this study cache)")
     p.add_argument("--job", type=int, action="append", default=None, metavar="I",
                    help="only the chapter's job number I (repeatable; numbers from --plan --commands)")
     p.add_argument("--commands", action="store_true",
@@ -536,6 +540,9 @@ def cmd_study(a) -> None:
         raise DiffpruneError("--wait is for --step: how long one step waits for its inputs")
     if a.source and not a.pack:
         raise DiffpruneError("--from brings another cache's records in to pack them: add --pack")
+    if a.dask and (a.jobs != 1 or a.job is not None or a.step or a.plan or a.pack or a.bulk):
+        raise DiffpruneError("--dask computes every step of the chapters' plan on a cluster: without --jobs, "
+                             "--job, --step, --plan, --pack or --bulk")
     if a.pack:
         if a.source:
             if not Path(a.source).is_dir():
@@ -545,6 +552,10 @@ def cmd_study(a) -> None:
         return
     specs = [spec(name) for name in a.chapter or chapters()]
     params = [c.load(a.profile, _overrides(a)) for c in specs]  # every value checked before any work
+    if a.dask:
+        from .engine import study_on
+        study_on(a.dask, specs, params, yes=a.yes)
+        return
     with study.environment(DIFFPRUNE_BULK="1" if a.bulk else os.environ.get("DIFFPRUNE_BULK")):
         for c, p in zip(specs, params, strict=True):
             jobs = c.work(p) if c.work else []

@@ -319,17 +319,27 @@ def commands(plan: Plan, chapter: str, profile: str, overrides: dict,
     it is trained, and those after them (plan again once the commands ran)."""
     changed = "".join(f" -p {k} {shlex.quote(json.dumps(v))}" for k, v in overrides.items())
     numbers = numbers or list(range(len(plan.needs)))  # the chapter's numbers of the planned jobs
+    ready = schedulable(plan)
+    lines = [f"python -m diffprune study --profile {profile} --chapter {chapter}{changed} --job {numbers[i]} "
+             f"--step {step}:{key}{' --wait 86400' if plan.steps[(step, key)].after else ''} --yes"
+             for (step, key), i in ready.items()]
+    return lines, len(plan.steps) - len(ready)
+
+
+def schedulable(plan: Plan) -> dict[tuple[str, str], int]:
+    """The listed steps that can be computed one by one now, in the plan's order (each after the
+    steps it reads), each with the position of a planned job that reaches it; left out: a step whose
+    parameters come from a result still to compute, one after a model whose key is known only once
+    it is trained (a stand-in key), and the steps after those."""
     later: set[tuple[str, str]] = set()
-    lines = []
+    out = {}
     provisional = {name for name, s in plan.steps.items() if s.provisional}
     for name, s in plan.steps.items():
         if not s.certain or later.intersection(s.after) or provisional.intersection(s.after):
             later.add(name)
             continue
-        job = next(n for n, needed in zip(numbers, plan.needs, strict=True) if name in needed)
-        lines.append(f"python -m diffprune study --profile {profile} --chapter {chapter}{changed} --job {job} "
-                     f"--step {s.step}:{s.key}{' --wait 86400' if s.after else ''} --yes")
-    return lines, len(later)
+        out[name] = next(i for i, needed in enumerate(plan.needs) if name in needed)
+    return out
 
 
 def compute_step(job, step: str, key: str, wait_s: float = 0.0) -> None:
