@@ -24,7 +24,7 @@ import time
 import torch
 
 from diffprune.artifacts import code_version, device_description, write_json_atomic
-from diffprune.chapters import rq3
+from diffprune.chapters import rq3, speed
 from diffprune.cost import count_macs
 from diffprune.levers import Levers, applied
 from diffprune.paths import RESULTS_DIR
@@ -97,7 +97,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     p = rq3.CHAPTER.load(a.profile)
     ratio = min(p["tradeoff_ratios"], key=lambda r: abs(r - p["ratio"]))
-    models = {label: load_unet(m.path).eval() for label, r, m in rq3.speed_models(p) if r in (0.0, ratio)}
+    models = {label: load_unet(m.path).eval() for label, r, m in speed.speed_models(p) if r in (0.0, ratio)}
     teacher, pruned = models["teacher"], models[f"r={ratio:g}"]
     ideal = count_macs(teacher) / count_macs(pruned)
 

@@ -35,6 +35,12 @@ def every_teacher(p: dict) -> list[dict]:
     return [p, *other_teachers(p)]
 
 
+def sweep_teachers(p: dict, sweep: str) -> list[dict]:
+    """The teachers of one costly sweep (e.g. RQ2's content vs detail, or its ablations): the
+    study's, or every one where the profile's `sweeps_on_more_teachers` names the sweep."""
+    return every_teacher(p) if sweep in p["sweeps_on_more_teachers"] else [p]
+
+
 # --- evaluating a model --------------------------------------------------------------------------
 
 def samples_of(model: pipeline.Artifact, p: dict, seed: int, n: int | None = None) -> pipeline.Artifact:

@@ -49,7 +49,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from diffprune import evaluation, plan, profiles, verdicts
-from diffprune.chapters import rq2
+from diffprune.chapters import ablations, content_detail, rq2, timestep_map
 
 p = rq2.CHAPTER.load(profile, overrides)
 glue("rq2_parameters", profiles.table(p), display=False)
@@ -62,7 +62,7 @@ glue("rq2_parameters", profiles.table(p), display=False)
 # so the first is exactly what the RQ1 prunes visit.
 
 # %% tags=["hide-input"]
-curve = rq2.curve_section(p)
+curve = timestep_map.curve_section(p)
 glue("lt_figure", curve["figure"], display=False)
 glue("stop_table", curve["table"], display=False)
 glue("curve_T", f"{curve['stop']['T']:g}", display=False)
@@ -107,11 +107,11 @@ glue("lt_batch", p["importance_batch"], display=False)
 # close is each window's choice to Diff-Pruning's own?
 
 # %% tags=["hide-input"]
-maps = {q["dataset"]: rq2.map_section(q) for q in evaluation.every_teacher(p)}
+maps = {q["dataset"]: timestep_map.map_section(q) for q in evaluation.every_teacher(p)}
 importance_map = maps[p["dataset"]]
 for key in ("rho", "jaccard"):
     glue(f"{key}_figure", importance_map[key], display=False)
-glue("map_table", rq2.map_table({name: m["numbers"] for name, m in maps.items()}, p["reference_threshold"]),
+glue("map_table", timestep_map.map_table({name: m["numbers"] for name, m in maps.items()}, p["reference_threshold"]),
      display=False)
 glue("map_closest", importance_map["numbers"]["closest"], display=False)
 glue("map_closest_jaccard", f"{importance_map['numbers']['closest_jaccard']:.2f}", display=False)
@@ -156,7 +156,7 @@ glue("window_stride", p["timestep_stride"], display=False)
 # beyond the agreement that unequal class frequencies give by chance).
 
 # %% tags=["hide-input"]
-content = rq2.content_section(p)
+content = content_detail.content_section(p)
 for key in ("figure", "ssim_table", "candidates", "samples", "verdicts"):
     glue(f"content_{key}", content[key], display=False)
 band = content["in_band"]
@@ -172,7 +172,7 @@ glue("content_accuracy", f"{100 * content['classifier_accuracy']:.1f}%" if conte
 glue("content_seeds", content["seeds"], display=False)
 glue("content_n", content["n"], display=False)
 glue("content_steps", ", ".join(map(str, p["content_repair_steps"])), display=False)
-repo = [v for curve in rq2.repository_ssim().values() for v in curve.values()]
+repo = [v for curve in content_detail.repository_ssim().values() for v in curve.values()]
 glue("repo_ssim", f"{min(repo):.2f}–{max(repo):.2f}", display=False)
 glue("other_judges", ", ".join(f"{100 * c['test_accuracy']:.1f}% on {q['dataset']} ({len(c['classes'])} classes)"
                                for q in evaluation.other_teachers(p) if (c := evaluation.judge_of(q))) or "–",
@@ -256,11 +256,11 @@ glue("other_judges", ", ".join(f"{100 * c['test_accuracy']:.1f}% on {q['dataset'
 # teacher.
 
 # %% tags=["hide-input"]
-ablation = rq2.threshold_section(p)
+ablation = ablations.threshold_section(p)
 glue("threshold_figure", ablation["figure"], display=False)
 glue("threshold_table", ablation["table"], display=False)
-glue("threshold_verdicts", verdicts.table([v for q in rq2.sweep_teachers(p, "ablations")
-                                          for v in rq2.threshold_section(q)["verdicts"]]), display=False)
+glue("threshold_verdicts", verdicts.table([v for q in evaluation.sweep_teachers(p, "ablations")
+                                          for v in ablations.threshold_section(q)["verdicts"]]), display=False)
 glue("reference_threshold", p["reference_threshold"], display=False)
 glue("ablation_seeds", len(p["ablation_seeds"]), display=False)
 glue("ablation_n", p["n_samples"], display=False)
@@ -301,10 +301,10 @@ glue("ablation_interval", ablation["summary"]["interval"].iloc[0], display=False
 # row itself (the same computation, tested), and the $\sum |w g|$ rows are RQ1's Diff-Pruning rows.
 
 # %% tags=["hide-input"]
-scores = rq2.score_section(p)
+scores = ablations.score_section(p)
 glue("score_table", scores["table"], display=False)
-glue("score_verdicts", verdicts.table([v for q in rq2.sweep_teachers(p, "ablations")
-                                      for v in rq2.score_section(q)["verdicts"]]), display=False)
+glue("score_verdicts", verdicts.table([v for q in evaluation.sweep_teachers(p, "ablations")
+                                      for v in ablations.score_section(q)["verdicts"]]), display=False)
 glue("score_interval", scores["summary"]["interval"].iloc[0], display=False)
 
 # %% [markdown]
@@ -330,16 +330,16 @@ glue("score_interval", scores["summary"]["interval"].iloc[0], display=False)
 # %% tags=["hide-input"]
 for q in evaluation.other_teachers(p):
     display(Markdown(f"**{q['dataset']}** (teacher `{q['teacher']}`)"))
-    section = rq2.curve_section(q)
+    section = timestep_map.curve_section(q)
     display(section["figure"], section["table"])
     display(maps[q["dataset"]]["rho"], maps[q["dataset"]]["jaccard"])  # in numbers: the map table above
     if "content" in p["sweeps_on_more_teachers"]:
-        section = rq2.content_section(q)
+        section = content_detail.content_section(q)
         display(section["figure"], section["ssim_table"], section["samples"], section["verdicts"])
     if "ablations" in p["sweeps_on_more_teachers"]:
-        section = rq2.threshold_section(q)
+        section = ablations.threshold_section(q)
         display(section["figure"], section["table"])
-        display(rq2.score_section(q)["table"])  # their paired verdicts are in the tables above
+        display(ablations.score_section(q)["table"])  # their paired verdicts are in the tables above
 left = [name for name in rq2.SWEEPS if name not in p["sweeps_on_more_teachers"]]
 if left:
     display(Markdown(f"Run on the study's teacher only in this profile: {' and '.join(left)} "

@@ -43,7 +43,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from diffprune import evaluation, plan, profiles, verdicts
-from diffprune.chapters import findings, rq3, teachers, training_step
+from diffprune.chapters import findings, frontier, headline, recovery, rq3, speed, teachers, training_step
 
 p = rq3.CHAPTER.load(profile, overrides)
 for name in ("headline_methods", "headline_ratio", "tradeoff_ratios", "tradeoff_threshold", "recovery_steps",
@@ -53,9 +53,9 @@ for name in ("headline_methods", "headline_ratio", "tradeoff_ratios", "tradeoff_
     value = p[name]
     glue(f"p_{name}", ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
          if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value), display=False)
-head = rq3.headline_section(p)
+head = headline.headline_section(p)
 glue("headline_grid", head["table"], display=False)
-glue("headline_finding", findings.at_point(rq3.at_point(p, head["verdicts"])).value, display=False)
+glue("headline_finding", findings.at_point(headline.at_point(p, head["verdicts"])).value, display=False)
 glue("headline_macs", head["macs_fraction"], display=False)
 glue("headline_seeds", head["seeds"], display=False)
 glue("headline_within", 100 * head["within"], display=False)
@@ -102,13 +102,13 @@ glue("rq1_steps", f"{p['finetune_steps']:,}", display=False)
 # fall faster than $(1 - r)^2$.
 
 # %% tags=["hide-input"]
-sweep = rq3.sweep_section(p)
+sweep = recovery.sweep_section(p)
 glue("pareto", sweep["pareto"], display=False)
 glue("recovery", sweep["recovery"], display=False)
 glue("headline", sweep["headline"], display=False)
 glue("longest_share", sweep["longest_share"], display=False)
 glue("sweep_span", sweep["span"], display=False)
-glue("paper_points", rq3.paper_points(), display=False)
+glue("paper_points", recovery.paper_points(), display=False)
 glue("sweep_n", p["recovery_samples"], display=False)
 glue("sweep_metric", sweep["metric"], display=False)
 glue("sweep_ddim", p["ddim_steps"], display=False)
@@ -163,13 +163,13 @@ glue("sweep_seeds", len(p["tradeoff_seeds"]), display=False)
 # unpruned model in the same rounds.
 
 # %% tags=["hide-input"]
-speed = rq3.speed_section(p)
-glue("speed_table", speed["table"], display=False)
-glue("speed_goal", speed["goal_table"], display=False)
+timed = speed.speed_section(p)
+glue("speed_table", timed["table"], display=False)
+glue("speed_goal", timed["goal_table"], display=False)
 glue("speed_goal_kinds", ", ".join(f"{f['kind'].value} for {f['model']} on {f['device']}"
-                                   for f in speed["goal"]) or "–", display=False)
-glue("goal", f"{rq3.GOAL:.2f}", display=False)
-glue("speed_growth", rq3.batch_growth_text(speed["growth"]), display=False)
+                                   for f in timed["goal"]) or "–", display=False)
+glue("goal", f"{speed.GOAL:.2f}", display=False)
+glue("speed_growth", speed.batch_growth_text(timed["growth"]), display=False)
 
 # %% [markdown]
 # ```{glue:figure} speed_table
@@ -204,7 +204,7 @@ glue("speed_growth", rq3.batch_growth_text(speed["growth"]), display=False)
 # one forward pass by operator.
 
 # %% tags=["hide-input"]
-levers = rq3.levers_section()
+levers = speed.levers_section()
 if levers is None:
     display(Markdown("No recorded run of `benchmarks/speed_levers.py` yet."))
 else:
@@ -249,18 +249,18 @@ else:
 # step time above times the number of steps.
 
 # %% tags=["hide-input"]
-frontier = rq3.frontier_section(p, speed["rows"])
-glue("frontier_figure", frontier["figure"], display=False)
-glue("frontier_table", frontier["table"], display=False)
-glue("frontier_verdicts", frontier["verdicts"], display=False)
-glue("frontier_best", frontier["best"], display=False)
-for kind, count in frontier["kinds"].items():
+front = frontier.frontier_section(p, timed["rows"])
+glue("frontier_figure", front["figure"], display=False)
+glue("frontier_table", front["table"], display=False)
+glue("frontier_verdicts", front["verdicts"], display=False)
+glue("frontier_best", front["best"], display=False)
+for kind, count in front["kinds"].items():
     glue(f"frontier_{kind}", count, display=False)
-glue("frontier_compared", frontier["compared"], display=False)
-glue("frontier_front", frontier["front"], display=False)
-glue("frontier_pruned_on_front", frontier["pruned_on_front"], display=False)
-glue("frontier_n", frontier["n"], display=False)
-glue("frontier_timing", frontier["timing"], display=False)
+glue("frontier_compared", front["compared"], display=False)
+glue("frontier_front", front["front"], display=False)
+glue("frontier_pruned_on_front", front["pruned_on_front"], display=False)
+glue("frontier_n", front["n"], display=False)
+glue("frontier_timing", front["timing"], display=False)
 
 # %% [markdown]
 # ```{glue:figure} frontier_figure

@@ -63,11 +63,11 @@ def test_the_headline_is_judged_at_its_one_fixed_checkpoint_never_the_best_of_se
     assert findings.at_point(_at_checkpoint(11, 20)) is F.CONTRADICTED  # wholly beyond it
     assert findings.at_point(None) is F.INCONCLUSIVE
     # the point is the profile's, whatever the other checkpoints show: a close one elsewhere is no rescue
-    from diffprune.chapters import rq3
+    from diffprune.chapters import headline
     p = {"headline_steps": [500, 625, 750, 1000], "headline_point": 625}
     found = [dataclasses.replace(_at_checkpoint(*b), a="diff-pruning")
              for b in ((2, 8), (11, 20), (2, 8), (2, 8))]
-    assert findings.at_point(rq3.at_point(p, found)) is F.CONTRADICTED
+    assert findings.at_point(headline.at_point(p, found)) is F.CONTRADICTED
 
 
 def _per_seed(where, low, high, n=5, interval=None):

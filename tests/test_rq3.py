@@ -3,8 +3,8 @@ frontier and the readings that write the book's claims, on known inputs."""
 import pandas as pd
 import pytest
 
-from diffprune import verdicts
-from diffprune.chapters import rq3
+from diffprune import evaluation, pipeline, verdicts
+from diffprune.chapters import frontier, recovery, speed
 
 
 def _row(method, ratio, steps, fd, half=5.0, macs=0.5):
@@ -23,14 +23,14 @@ def summary():
 
 
 def test_steps_to_reach_is_the_first_checkpoint_within_the_margin(summary):
-    assert rq3.steps_to_reach(summary, 0.10)[("diff-pruning", 0.3)] == 400
-    assert rq3.steps_to_reach(summary, 0.25)[("diff-pruning", 0.3)] == 100
-    assert rq3.steps_to_reach(summary, 0.10)[("random", 0.3)] is None
-    assert rq3.steps_to_reach(summary, 0.10)[("diff-pruning", 0.1)] == 100
+    assert recovery.steps_to_reach(summary, 0.10)[("diff-pruning", 0.3)] == 400
+    assert recovery.steps_to_reach(summary, 0.25)[("diff-pruning", 0.3)] == 100
+    assert recovery.steps_to_reach(summary, 0.10)[("random", 0.3)] is None
+    assert recovery.steps_to_reach(summary, 0.10)[("diff-pruning", 0.1)] == 100
 
 
 def test_headline_table_gives_shares_of_the_teacher_steps(summary):
-    table = rq3.headline_table(summary, trained=5000)
+    table = recovery.headline_table(summary, trained=5000)
     assert table.loc["0.3 (×0.50)", ("within 10%", "diff-pruning")] == "8%"
     assert table.loc["0.3 (×0.50)", ("within 10%", "random")] == "–"  # not within by the longest finetune
     assert table.loc["0.1 (×0.80)", ("within 25%", "diff-pruning")] == "2%"
@@ -47,7 +47,7 @@ def _points():
 
 
 def test_pareto_front_keeps_the_points_nothing_beats():
-    front = rq3.pareto_front(_points())
+    front = frontier.pareto_front(_points())
     kept = sorted(zip(front["model"], front["sampler_steps"], strict=True))
     assert kept == [("small", 10), ("small", 25), ("teacher", 10), ("teacher", 25)]
 
@@ -61,21 +61,21 @@ def _speed(device, name, speedups, spread=0.0, base="teacher"):
 
 
 def test_the_speed_goal_reads_the_study_ratio_at_the_largest_setting_of_each_device():
-    found = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.6), (0.5, 1.8)])
+    found = speed.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.6), (0.5, 1.8)])
                            + _speed("cuda", "cuda:H100", [(0.25, 1.02)]), 0.25)
     assert [(f["device"], f["threads"]) for f in found] == [("cpu:x86_64", 2), ("cuda:H100", None)]
     assert found[0]["of_ideal"] == pytest.approx(0.8) and found[0]["kind"] is verdicts.Kind.BETTER
     assert found[0]["best_anywhere"] == pytest.approx(1.8)  # any ratio of the device
     assert found[1]["of_ideal"] == pytest.approx(0.51) and found[1]["kind"] is verdicts.Kind.WORSE
-    table = rq3.speed_goal_table(found)
-    assert list(table[f"against {rq3.GOAL:.2f}"]) == ["better", "worse"]
+    table = speed.speed_goal_table(found)
+    assert list(table[f"against {speed.GOAL:.2f}"]) == ["better", "worse"]
 
 
 def test_the_speed_table_names_the_gpu_each_column_was_timed_on():
     rows = [{**r, "seconds_per_batch": 0.01, "macs_fraction": 1.0 if r["ratio"] == 0 else 0.58}
             for r in _speed("cpu", "cpu:x86_64 x2 threads", [(0.25, 1.2)])
             + _speed("cuda", "cuda:NVIDIA H200", [(0.25, 0.9)])]
-    table = rq3.speed_table(rows)
+    table = speed.speed_table(rows)
     assert list(table.columns) == ["cpu, batch 64, 2 thr.", "H200, batch 64"]
     assert table.loc[("teacher r=0.25", "0.58"), "H200, batch 64"] == "10.0 ms (0.90× of 2.00×)"
 
@@ -88,24 +88,24 @@ def test_batch_growth_compares_each_unpruned_model_s_largest_batch_with_its_smal
             row("cpu", "teacher", 1, 2, 0.5), row("cpu", "teacher", 64, 2, 16.0),
             row("cpu", "teacher r=0.25", 64, 2, 8.0),  # a prune: not an unpruned model's growth
             row("cuda", "teacher", 1, 1, 0.010), row("cuda", "teacher", 64, 1, 0.012)]
-    growth = rq3.batch_growth(rows)
+    growth = speed.batch_growth(rows)
     assert [(g["device"], g["growth"]) for g in growth] == [("cpu:x", pytest.approx(32.0)),
                                                             ("cuda:x", pytest.approx(1.2))]
-    assert rq3.batch_growth_text(growth) == ("teacher on cpu:x, batch 64 against 1: 32.0×; "
+    assert speed.batch_growth_text(growth) == ("teacher on cpu:x, batch 64 against 1: 32.0×; "
                                              "teacher on cuda:x, batch 64 against 1: 1.2×")
-    assert rq3.batch_growth([row("cuda", "teacher", 64, 1, 0.01)]) == []  # one batch size: nothing to compare
+    assert speed.batch_growth([row("cuda", "teacher", 64, 1, 0.01)]) == []  # one batch size: nothing to compare
 
 
 def test_the_goal_is_met_or_missed_only_where_every_round_agrees():
-    both_sides = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.5)], spread=0.1), 0.25)[0]
+    both_sides = speed.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.5)], spread=0.1), 0.25)[0]
     assert (both_sides["low"], both_sides["high"]) == pytest.approx((0.70, 0.80))
     assert both_sides["kind"] is verdicts.Kind.INCONCLUSIVE
-    missed = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.3)], spread=0.1), 0.25)[0]
+    missed = speed.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.3)], spread=0.1), 0.25)[0]
     assert missed["kind"] is verdicts.Kind.WORSE
 
 
 def test_a_timed_architecture_is_read_against_its_own_unpruned_model():
-    found = rq3.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.1), (0.5, 1.2)])
+    found = speed.speed_goal(_speed("cpu", "cpu:x86_64", [(0.25, 1.1), (0.5, 1.2)])
                            + _speed("cpu", "cpu:x86_64", [(0.25, 1.7)], base="ddpm-cifar10-32"), 0.25)
     assert [(f["model"], f["kind"]) for f in found] == [("teacher", verdicts.Kind.WORSE),
                                                          ("ddpm-cifar10-32", verdicts.Kind.BETTER)]
@@ -117,12 +117,12 @@ def test_speed_rows_pair_each_prune_with_its_own_unpruned_model_by_round(monkeyp
              ("big", 0.0, "B", "big"), ("big r=0.25", 0.25, "P", "big")]
     macs = {"t": 100, "p": 50, "B": 1000, "P": 400}
     seconds = {"t": [1.0, 2.0], "p": [0.8, 1.0], "B": [10.0, 10.0], "P": [5.0, 4.0]}
-    monkeypatch.setattr(rq3.pipeline, "size", lambda m: {"params": macs[m], "macs": macs[m]})
-    monkeypatch.setattr(rq3.evaluation, "timing_rounds", lambda models, settings, **kw: {
+    monkeypatch.setattr(pipeline, "size", lambda m: {"params": macs[m], "macs": macs[m]})
+    monkeypatch.setattr(evaluation, "timing_rounds", lambda models, settings, **kw: {
         (label, 64, 1): [{"seconds_per_batch": s, "key": f"{m}{i}"} for i, s in enumerate(seconds[m])]
         for label, m in models.items()})
     p = {"speed_batches": [64], "speed_threads": [1], "speed_rounds": 2, "speed_repeats": 5}
-    rows = {r["model"]: r for r in rq3.speed_rows(p, "cpu", specs=specs)}
+    rows = {r["model"]: r for r in speed.speed_rows(p, "cpu", specs=specs)}
     assert rows["r=0.25"]["speedup_lo"] == pytest.approx(1.25) and rows["r=0.25"]["speedup_hi"] == pytest.approx(2.0)
     assert (rows["big r=0.25"]["speedup_lo"], rows["big r=0.25"]["speedup_hi"]) == pytest.approx((2.0, 2.5))
     assert rows["big r=0.25"]["ideal"] == pytest.approx(2.5) and rows["big r=0.25"]["macs_fraction"] == 0.4
@@ -132,7 +132,7 @@ def test_speed_rows_pair_each_prune_with_its_own_unpruned_model_by_round(monkeyp
 def test_every_frontier_sampler_takes_a_spacing_it_accepts(sampler, steps):
     from diffprune.sample import check
     from diffprune.unet import default_scheduler
-    q = rq3.sampled_by({"spacing": "quad", "sampler": "ddim", "ddim_steps": 100}, sampler, steps)
+    q = recovery.sampled_by({"spacing": "quad", "sampler": "ddim", "ddim_steps": 100}, sampler, steps)
     assert q["sampler"] == sampler and q["ddim_steps"] == steps
     assert q["spacing"] == ("quad" if sampler == "ddim" else "uniform")  # DDIM keeps the paper's quad
     check(default_scheduler(), 4, seed=0, sampler=sampler, steps=steps, eta=0.0, spacing=q["spacing"], batch_size=4)
@@ -141,12 +141,12 @@ def test_every_frontier_sampler_takes_a_spacing_it_accepts(sampler, steps):
 def test_each_pruned_point_meets_the_best_teacher_point_that_costs_no_more_time(monkeypatch):
     rows = {None: [("ddim", 10, 50.0), ("ddim", 25, 40.0), ("dpm-solver++", 5, 70.0)],
             0.25: [("ddim", 10, 45.0), ("ddim", 25, 38.0), ("dpm-solver++", 20, 60.0)]}
-    monkeypatch.setattr(rq3, "frontier_rows", lambda p, ratio, seed: [
+    monkeypatch.setattr(frontier, "frontier_rows", lambda p, ratio, seed: [
         {"sampler": s, "sampler_steps": n, "fd": fd} for s, n, fd in rows[ratio]])
     # one step costs the teacher 1 s per 1,000 images and the pruned model 0.5 s
-    speed = [{"device": "cpu", "model": m, "batch": 64, "threads": 2, "seconds_per_batch": s}
+    timed = [{"device": "cpu", "model": m, "batch": 64, "threads": 2, "seconds_per_batch": s}
              for m, s in (("teacher", 0.064), ("r=0.25", 0.032))]
-    pairs = rq3.frontier_pairs({"tradeoff_seeds": [0], "frontier_ratios": [0.25]}, speed)
+    pairs = frontier.frontier_pairs({"tradeoff_seeds": [0], "frontier_ratios": [0.25]}, timed)
     assert pairs == [((0.25, "ddim", 10), (None, "dpm-solver++", 5)),   # 5 s: only DPM-5 is as cheap
                      ((0.25, "ddim", 25), (None, "ddim", 10)),          # 12.5 s: DDIM-10 beats DPM-5
                      ((0.25, "dpm-solver++", 20), (None, "ddim", 10))]  # 10 s: a tie in time counts

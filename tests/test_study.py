@@ -14,7 +14,21 @@ import diffprune.study
 from diffprune import evaluation, pipeline, plan
 from diffprune.book import chapters
 from diffprune.chapter import spec
-from diffprune.chapters import findings, ldm, rq1, rq2, rq3, teachers
+from diffprune.chapters import (
+    ablations,
+    content_detail,
+    findings,
+    frontier,
+    headline,
+    ldm,
+    recovery,
+    rq1,
+    rq2,
+    rq3,
+    speed,
+    teachers,
+    timestep_map,
+)
 from diffprune.models import pixel_model
 from diffprune.paths import DATA_DIR, ROOT
 from diffprune.study import PACK, RECORD, STEPS
@@ -250,33 +264,35 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     assert [r["steps"] for r in curve["rows"]] == teachers.curve_steps(t)
     used.update(r["samples"] for r in curve["rows"])
     r = spec("rq2").load("cpu")
-    for q in rq2.sweep_teachers(r, "ablations"):
-        rows = [rq2.threshold_row(q, T, s) for s in q["ablation_seeds"] for T in q["ablation_thresholds"]]
-        rows += [rq2.score_row(q, *specs, s) for s in q["ablation_seeds"] for specs in rq2.score_specs(q)]
+    for q in evaluation.sweep_teachers(r, "ablations"):
+        rows = [ablations.threshold_row(q, T, s) for s in q["ablation_seeds"] for T in q["ablation_thresholds"]]
+        rows += [ablations.score_row(q, *specs, s) for s in q["ablation_seeds"] for specs in ablations.score_specs(q)]
         assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
         used.update(row["samples"] for row in rows)
-    for q in rq2.sweep_teachers(r, "content"):
-        content = rq2.content_rows(q)
-        assert len(content) == len(q["content_repair_steps"]) * len(rq2.content_windows(q))
+    for q in evaluation.sweep_teachers(r, "content"):
+        content = content_detail.content_rows(q)
+        assert len(content) == len(q["content_repair_steps"]) * len(content_detail.content_windows(q))
         assert content["detail"].notna().all() and content["kappa"].notna().all()
-        assert len(rq2.candidate_table(q)[0]) == len(rq2.CANDIDATE_METHODS) * len(q["content_candidates"])
+        candidates = content_detail.candidate_table(q)[0]
+        assert len(candidates) == len(content_detail.CANDIDATE_METHODS) * len(q["content_candidates"])
     for q in evaluation.every_teacher(r):
-        assert rq2.map_section(q)["numbers"]  # the importance map needs no pruned model's weights
+        assert timestep_map.map_section(q)["numbers"]  # the importance map needs no pruned model's weights
     assert plan.spent(rq2.work(r))["hours"] > 0  # every artifact behind RQ2 has its record
     q = spec("rq3").load("cpu")
-    rows = rq3.sweep(q) + [row for s in q["tradeoff_seeds"] for ratio in [None, *q["frontier_ratios"]]
-                           for row in rq3.frontier_rows(q, ratio, s)]
+    rows = recovery.sweep(q) + [row for s in q["tradeoff_seeds"] for ratio in [None, *q["frontier_ratios"]]
+                           for row in frontier.frontier_rows(q, ratio, s)]
     assert len(rows) == 1 + len(q["tradeoff_ratios"]) * len(q["tradeoff_methods"]) * len(q["recovery_steps"]) + (
-        1 + len(q["frontier_ratios"])) * len(rq3.samplers(q))
+        1 + len(q["frontier_ratios"])) * len(frontier.samplers(q))
     assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
     used.update(row["samples"] for row in rows)
-    window = [r for m in q["headline_methods"] for seed in q["headline_seeds"] for r in rq3.headline_rows(q, m, seed)]
+    window = [r for m in q["headline_methods"] for seed in q["headline_seeds"]
+              for r in headline.headline_rows(q, m, seed)]
     assert len(window) == len(q["headline_methods"]) * len(q["headline_seeds"]) * len(q["headline_steps"])
     used.update(row["samples"] for row in window)
-    assert {v.n for v in rq3.headline_section(q)["verdicts"]} == {len(q["headline_seeds"])}  # paired by seed
-    speed = rq3.speed_section(q)["rows"]  # the GPU's timings are read, never measured here
-    assert {row["device"] for row in speed} == {"cpu", "cuda"} and all(row["seconds_per_batch"] > 0 for row in speed)
-    assert {row["base"] for row in speed if row["device"] == "cpu"} == {"teacher", *q["speed_architectures"]}
+    assert {v.n for v in headline.headline_section(q)["verdicts"]} == {len(q["headline_seeds"])}  # paired by seed
+    timed = speed.speed_section(q)["rows"]  # the GPU's timings are read, never measured here
+    assert {row["device"] for row in timed} == {"cpu", "cuda"} and all(row["seconds_per_batch"] > 0 for row in timed)
+    assert {row["base"] for row in timed if row["device"] == "cpu"} == {"teacher", *q["speed_architectures"]}
     assert plan.spent(rq3.work(q))["hours"] > 0
     q = spec("ldm").load("cpu")
     for kind in ldm.run(q).values():
@@ -303,10 +319,10 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         w = on_rq1[(v.b, v.metric)]
         assert (v.difference, v.low, v.high, v.n) == (w.difference, w.low, w.high, w.n), v
     # one comparison, one answer: RQ1's and RQ2's Diff-Pruning T = 0.05 against T = 0 are one verdict
-    for q1, q2 in zip(evaluation.every_teacher(p), rq2.sweep_teachers(r, "ablations"), strict=True):
+    for q1, q2 in zip(evaluation.every_teacher(p), evaluation.sweep_teachers(r, "ablations"), strict=True):
         v1 = next(v for v in rq1.comparisons(q1, rq1.run(q1, progress=False))
                   if v.b == "diff-pruning T=0" and v.metric == "fd")
-        v2 = rq2.threshold_comparison(q2, q2["reference_threshold"], 0.0, "fd")
+        v2 = ablations.threshold_comparison(q2, q2["reference_threshold"], 0.0, "fd")
         assert (v1.difference, v1.low, v1.high, v1.n) == (v2.difference, v2.low, v2.high, v2.n)
     found = findings.verdicts_of("cpu", {})
     assert all(r.evidence is not None and r.evidence.findings for r, c in zip(found, findings.CLAIMS, strict=True)

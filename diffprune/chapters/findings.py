@@ -117,11 +117,11 @@ def beats(baseline: str, metric: str = "fd") -> Callable[[str, dict], Evidence]:
 
 def threshold_helps(profile: str, overrides: dict) -> Evidence:
     """RQ2's ablation after finetuning: the reference threshold against T = 0, paired by seed."""
-    from . import rq2
+    from . import ablations, rq2
     p = rq2.CHAPTER.load(profile, overrides)
     T, found = p["reference_threshold"], []
-    for q in rq2.sweep_teachers(p, "ablations"):  # the one comparison RQ1 and RQ2 show, on every seed both rows have
-        found.append(rq2.threshold_comparison(q, T, 0.0, "fd"))
+    for q in evaluation.sweep_teachers(p, "ablations"):  # the comparison RQ1 and RQ2 show, on every seed both rows have
+        found.append(ablations.threshold_comparison(q, T, 0.0, "fd"))
     c, h = _paper("cifar10"), _paper("celeba-hq")
     return Evidence(per_teacher(found), found, "rq2",
                     f"FID at T = {T:g} / T = 0: CIFAR-10 {c.get(f'diff-pruning T={T:g}', {}).get('fid')} / "
@@ -146,12 +146,14 @@ def headline(profile: str, overrides: dict) -> Evidence:
     """RQ3's headline: Diff-Pruning at `headline_point` against the teacher, paired by seed, with the
     paper's own gap as the margin (`at_point`); the window's other checkpoints are its evidence."""
     from . import rq3
+    from .headline import at_point as point_of
+    from .headline import headline_section
     p = rq3.CHAPTER.load(profile, overrides)
     c = _paper("cifar10")
-    section = rq3.headline_section(p)
+    section = headline_section(p)
     found = [replace(v, a=f"{v.a} {v.where}", where=p["dataset"]) for v in section["verdicts"]
              if v.a == "diff-pruning"]
-    point = rq3.at_point(p, section["verdicts"])  # one comparison: a family of one
+    point = point_of(p, section["verdicts"])  # one comparison: a family of one
     return Evidence({p["dataset"]: at_point(point) if judged(point) else Finding.FEW_SEEDS}, found, "rq3",
                     f"CIFAR-10: MACs ×{c['diff-pruning T=0.05']['macs_G'] / c['pretrained']['macs_G']:.2f} after "
                     f"{100 * c['diff-pruning T=0.05']['train_steps'] / c['pretrained']['train_steps']:.1f}% of the "
@@ -166,16 +168,17 @@ def content_early(profile: str, overrides: dict) -> Evidence:
     the detail or content verdicts), each with its detail and content verdicts, Holm-adjusted
     together. Reproduced where after the adjustment some point has [0, k) keeping more detail *and*
     [k, 1000) more content and none the reverse; contradicted the other way round."""
-    from . import rq2
+    from . import content_detail, rq2
     p = rq2.CHAPTER.load(profile, overrides)
     findings = {}
     evidence = []
-    for q in rq2.sweep_teachers(p, "content"):
-        found = [v for _, _, inside, v in rq2.content_comparisons(q, rq2.content_raw(q)) if inside]
+    for q in evaluation.sweep_teachers(p, "content"):
+        raw = content_detail.content_raw(q)
+        found = [v for _, _, inside, v in content_detail.content_comparisons(q, raw) if inside]
         if not found or not all(judged(v) for v in found):
             findings[q["dataset"]] = Finding.FEW_SEEDS if found else Finding.INCONCLUSIVE
             continue
-        reading = rq2.division_of_labour(verdicts.adjusted(found))
+        reading = content_detail.division_of_labour(verdicts.adjusted(found))
         holds, reverse = reading["holds"], reading["reversed"]
         findings[q["dataset"]] = (Finding.REPRODUCED if holds and not reverse else
                                   Finding.CONTRADICTED if reverse and not holds else Finding.INCONCLUSIVE)
@@ -189,9 +192,9 @@ def faster(profile: str, overrides: dict) -> Evidence:
     at the largest batch and thread count timed; the rounds are its replicates (speed depends on the
     structure, not on a seed). Reproduced where every round is faster, contradicted where every
     round is slower."""
-    from . import rq3
+    from . import rq3, speed
     p = rq3.CHAPTER.load(profile, overrides)
-    found = [g for g in rq3.speed_section(p)["goal"] if g["model"] == "teacher"]
+    found = [g for g in speed.speed_section(p)["goal"] if g["model"] == "teacher"]
     reading = {f"{g['device']}": (Finding.REPRODUCED if g["speedup_low"] > 1 else Finding.CONTRADICTED
                                   if g["speedup_high"] < 1 else Finding.INCONCLUSIVE) for g in found}
     return Evidence(reading, [], "rq3", "MACs ×0.56 on CIFAR-10 (Table 1); no wall-clock speed-up reported",
@@ -203,8 +206,9 @@ def frontier(profile: str, overrides: dict) -> Evidence:
     """RQ3's sampler frontier: each pruned point against the best teacher point that costs no more
     time. Its verdicts are one seed's paired bootstrap, so they decide no finding (`judged`)."""
     from . import rq3
+    from .frontier import frontier_verdicts
     p = rq3.CHAPTER.load(profile, overrides)
-    found = [replace(v, where=p["dataset"]) for v in rq3.frontier_verdicts(p)]
+    found = [replace(v, where=p["dataset"]) for v in frontier_verdicts(p)]
     return Evidence(per_teacher(found), found, "rq3", "Table 1's samplers are the paper's fixed choice; "
                     "the paper compares no sampler-time frontier")
 

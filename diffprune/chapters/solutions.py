@@ -23,34 +23,34 @@ def _stops(profile: str, overrides: dict) -> str:
 
 
 def _recovery(profile: str, overrides: dict) -> str:
-    from . import rq3
+    from . import recovery, rq3
     p = rq3.CHAPTER.load(profile, overrides)
-    summary = rq3.sweep_summary(rq3.sweep(p))
-    reached = rq3.steps_to_reach(summary, 0.20)
-    trained = rq3.trained_steps(p)
+    summary = recovery.sweep_summary(recovery.sweep(p))
+    reached = recovery.steps_to_reach(summary, 0.20)
+    trained = recovery.trained_steps(p)
     return "; ".join(f"ratio {r:g}: " + (f"{s:,} steps ({100 * s / trained:.0f}%)" if s is not None else "not within "
                                          f"{int(summary['steps'].max()):,} steps")
                      for (m, r), s in sorted(reached.items()) if m == "diff-pruning") + " (Diff-Pruning, within 20%)."
 
 
 def _frontier(profile: str, overrides: dict, budget: float = 30.0) -> str:
-    from . import rq3
+    from . import frontier, rq3, speed
     p = rq3.CHAPTER.load(profile, overrides)
-    speed = rq3.speed_section(p)["rows"]
-    rows = rq3.frontier_section(p, speed)["rows"]
+    timed = speed.speed_section(p)["rows"]
+    rows = frontier.frontier_section(p, timed)["rows"]
     within = rows[rows["seconds_per_1000"] <= budget]
     if within.empty:
         return f"No model and sampler fits {budget:g} s per 1,000 images."
     best = within.loc[within["fd"].idxmin()]
-    front = rq3.pareto_front(rows)
+    front = frontier.pareto_front(rows)
     return (f"Within {budget:g} s per 1,000 images the lowest distance is {best['model']} with {best['sampler']}-"
             f"{best['sampler_steps']} ({best['fd']:.1f}). {int((front['model'] != 'teacher').sum())} of the "
             f"{len(front)} frontier points are pruned models.")
 
 
 def _levers(profile: str, overrides: dict) -> str:
-    from . import rq3
-    levers = rq3.levers_section()
+    from . import speed
+    levers = speed.levers_section()
     return levers["reading"] if levers else ""
 
 

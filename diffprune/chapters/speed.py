@@ -1,0 +1,209 @@
+"""RQ3's measured speed: seconds per denoising step of the teacher, its prunes and the timed
+architectures (`pipeline.timing`, several rounds), the speed-up against the MACs ideal per device,
+batch and thread count, and the levers benchmark's record; the chapter is `rq3`.
+"""
+from __future__ import annotations
+
+from .. import evaluation, pipeline, verdicts
+from ..artifacts import DiffpruneError
+from .recovery import model
+
+
+def speed_models(p: dict) -> list[tuple[str, float, pipeline.Artifact, str]]:
+    """(label, ratio, model, the label of its unpruned model): the teacher and the sweep's
+    Diff-Pruning prunes (speed depends on the structure only, which a uniform ratio fixes for every
+    method), then each of `speed_architectures` with random weights and its magnitude prune at the
+    study ratio (no data needed: the same structure), so the speed-up shows where a model is big."""
+    t = pipeline.teacher(p["teacher"])
+    out = [("teacher", 0.0, t, "teacher")] + [(f"r={r:g}", r, model(p, "diff-pruning", r, p["tradeoff_seeds"][0], 0),
+                                               "teacher") for r in p["tradeoff_ratios"]]
+    r = _study_ratio(p)
+    for name in p["speed_architectures"]:
+        dense = pipeline.architecture(name, channels=3, size=32, seed=0)  # CIFAR-10's images
+        out += [(name, 0.0, dense, name),
+                (f"{name} r={r:g}", r, pipeline.pruned(dense, method="magnitude", ratio=r, seed=0), name)]
+    return out
+
+
+def speed_rows(p: dict, device: str, rounds: list[int] | None = None, specs: list | None = None) -> list[dict]:
+    """Seconds per denoising step (one UNet forward) of every speed model, per batch size and (on
+    the CPU) thread count, with the speed-up beside the MACs ideal: medians over `speed_rounds`
+    rounds (or the given ones), the speed-up paired by round with its range. Not part of `work`: a
+    timing runs alone, never beside `study`'s parallel jobs."""
+    import statistics
+    specs = speed_models(p) if specs is None else specs
+    models, ratios = {label: m for label, _, m, _ in specs}, {label: r for label, r, _, _ in specs}
+    base_of = {label: base for label, _, _, base in specs}
+    sizes = {label: pipeline.size(m) for label, m in models.items()}
+    settings = [(b, th) for b in p["speed_batches"] for th in (p["speed_threads"] if device == "cpu" else [1])]
+    timed = evaluation.timing_rounds(models, settings, rounds=list(range(p["speed_rounds"])) if rounds is None
+                                     else rounds, repeats=p["speed_repeats"], device=device)
+    rows = []
+    for (label, b, th), runs in timed.items():
+        own = [r["seconds_per_batch"] for r in runs]
+        base_label = base_of[label]
+        base = [r["seconds_per_batch"] for r in timed[(base_label, b, th)]]
+        r = {"model": label, "base": base_label, "ratio": ratios[label], "batch": b, "threads": th, "device": device,
+             **sizes[label], "timing_key": runs[0]["key"], "seconds_per_batch": statistics.median(own),
+             **evaluation.paired_speedup(base, own)}
+        r["ideal"] = sizes[base_label]["macs"] / r["macs"]
+        r["macs_fraction"] = r["macs"] / sizes[base_label]["macs"]
+        r["of_ideal"] = r["speedup"] / r["ideal"]
+        rows.append(r)
+    return rows
+
+
+def speed_table(rows: list[dict]):
+    """Milliseconds per denoising step and the speed-up against the MACs ideal, per model and setting
+    (MACs and speed-ups relative to each model's unpruned one)."""
+    import pandas as pd
+    table = {}
+    for r in rows:
+        # GPUs differ more than CPUs: a GPU column names its model ("cuda:NVIDIA H200" -> "H200")
+        where = (f"{r['device']}, batch {r['batch']}, {r['threads']} thr." if r["device"] == "cpu"
+                 else f"{r['device_name'].split(':', 1)[-1].removeprefix('NVIDIA ')}, batch {r['batch']}")
+        cell = f"{1e3 * r['seconds_per_batch']:.1f} ms"
+        if r["model"] != r["base"]:
+            cell += f" ({r['speedup']:.2f}× of {r['ideal']:.2f}×)"
+        table.setdefault(where, {})[(r["model"], f"{r['macs_fraction']:.2f}")] = cell
+    out = pd.DataFrame(table).fillna("–")  # a model not timed on that device (a GPU run made before it was added)
+    out.index.names = ["model", "MACs ×"]
+    return out
+
+
+def batch_growth(rows: list[dict]) -> list[dict]:
+    """Per device and unpruned model, how much longer its step takes at the largest batch than at
+    the smallest (at the most threads): a step that barely grows with many times the images is
+    limited by something other than the arithmetic that pruning removes."""
+    out = []
+    for device, base in dict.fromkeys((r["device"], r["base"]) for r in rows):
+        own = [r for r in rows if r["device"] == device and r["model"] == base]
+        th = max(r["threads"] for r in own)
+        by_batch = {r["batch"]: r for r in own if r["threads"] == th}
+        small, large = min(by_batch), max(by_batch)
+        if large > small:
+            out.append({"device": by_batch[large]["device_name"], "model": base, "small": small, "large": large,
+                        "growth": by_batch[large]["seconds_per_batch"] / by_batch[small]["seconds_per_batch"]})
+    return out
+
+
+def batch_growth_text(growth: list[dict]) -> str:
+    return "; ".join(f"{g['model']} on {g['device']}, batch {g['large']} against {g['small']}: {g['growth']:.1f}×"
+                     for g in growth) or "–"
+
+
+GOAL = 0.75  # the share of the MACs ideal a pruned model's measured speed-up should reach
+
+
+def speed_goal(rows: list[dict], ratio: float, goal: float = GOAL) -> list[dict]:
+    """Per device and unpruned model (the teacher, each timed architecture), the prune at the study's
+    ratio at the largest batch and thread count against the goal: the share of the MACs ideal its
+    speed-up reaches (median and range over rounds) and the reading — better (met in every round),
+    worse (missed in every round) or inconclusive —, and the best speed-up of that model's prunes in
+    any setting."""
+    out = []
+    for device, base in dict.fromkeys((r["device"], r["base"]) for r in rows):
+        here = [r for r in rows if r["device"] == device and r["base"] == base]
+        b, th = max(r["batch"] for r in here), max(r["threads"] for r in here)
+        at = [r for r in here if r["batch"] == b and r["threads"] == th and r["ratio"] == ratio]
+        if at:
+            r = at[0]
+            lo, hi = r["speedup_lo"] / r["ideal"], r["speedup_hi"] / r["ideal"]
+            out.append({"device": r["device_name"], "model": base, "params": next(x["params"] for x in here
+                                                                                   if x["model"] == base),
+                        "batch": b, "threads": th if device == "cpu" else None,
+                        "speedup": r["speedup"], "ideal": r["ideal"], "of_ideal": r["of_ideal"], "low": lo,
+                        "high": hi, "rounds": r["rounds"], "speedup_low": r["speedup_lo"],
+                        "speedup_high": r["speedup_hi"],
+                        "kind": verdicts.judge(lo - goal, hi - goal, 0.0, lower_is_better=False),
+                        "best_anywhere": max(x["speedup"] for x in here if x["model"] != base)})
+    return out
+
+
+def speed_goal_table(found: list[dict]):
+    import pandas as pd
+    table = pd.DataFrame([{
+        "device": f["device"], "unpruned model": f"{f['model']} ({f['params'] / 1e6:.2g} M params)",
+        "setting": f"batch {f['batch']}" + (f", {f['threads']} threads" if f["threads"] else ""),
+        "speed-up": f"{f['speedup']:.2f}×", "MACs ideal": f"{f['ideal']:.2f}×",
+        "share of the ideal (rounds)": f"{f['of_ideal']:.2f}" + (f" ({f['low']:.2f}–{f['high']:.2f})"
+                                                                 if f["high"] > f["low"] else ""),
+        f"against {GOAL:.2f}": f["kind"].value, "best speed-up, any setting": f"{f['best_anywhere']:.2f}×",
+    } for f in found])
+    return table.set_index(["device", "unpruned model", "setting"]) if len(table) else table
+
+
+def speed_section(p: dict) -> dict:
+    rows = [r for d in p["speed_devices"] for r in _recorded_speed(p, d)]
+    goal = speed_goal(rows, _study_ratio(p))
+    return {"rows": rows, "table": speed_table(rows), "goal": goal, "goal_table": speed_goal_table(goal),
+            "growth": batch_growth(rows)}
+
+
+def _study_ratio(p: dict) -> float:
+    """The sweep's ratio nearest RQ1's (`ratio`)."""
+    return min(p["tradeoff_ratios"], key=lambda r: abs(r - p["ratio"]))
+
+
+def _recorded_speed(p: dict, device: str) -> list[dict]:
+    """Speed rows of a device, each with the machine its record names; cuda rows only from the
+    rounds that were recorded, since they cannot be measured without a GPU."""
+    import torch
+    rounds, specs = None, speed_models(p)
+    if device == "cuda" and not torch.cuda.is_available():
+        def recorded(m: pipeline.Artifact, rnd: int) -> bool:
+            try:
+                for b in p["speed_batches"]:
+                    t = pipeline.timing(m, batch_size=b, threads=1, repeats=p["speed_repeats"], device=device,
+                                        round=rnd)
+                    _ = pipeline.recorded("timing", t.key).results
+            except DiffpruneError:
+                return False
+            return True
+        rounds = [rnd for rnd in range(p["speed_rounds"])
+                  if all(recorded(m, rnd) for _, _, m, base in specs if base == "teacher")]
+        if not rounds:
+            return []
+        specs = [s for s in specs if all(recorded(s[2], rnd) for rnd in rounds)]
+        specs = [s for s in specs if s[3] in {label for label, *_ in specs}]  # a speed-up needs its base
+    rows = speed_rows(p, device, rounds, specs)
+    for r in rows:
+        r["device_name"] = pipeline.recorded("timing", r["timing_key"]).compute()["device"]
+    return rows
+
+
+def levers_section() -> dict | None:
+    """The recorded run of benchmarks/speed_levers.py (None if there is none): what each lever does
+    to the step time, and which operators shrink less than the MACs."""
+    import json
+
+    import pandas as pd
+
+    from ..paths import RESULTS_DIR
+    path = RESULTS_DIR / "speed_levers.json"
+    if not path.is_file():
+        return None
+    r = json.loads(path.read_text())
+    levers = pd.DataFrame({
+        "teacher (ms)": {k: f"{1e3 * v['teacher_s']:.1f}" for k, v in r["levers"].items()},
+        "pruned (ms)": {k: f"{1e3 * v['pruned_s']:.1f}" for k, v in r["levers"].items()},
+        "speed-up": {k: f"{v['speedup']:.2f}×" for k, v in r["levers"].items()},
+        "of the MACs ideal": {k: f"{v['of_ideal']:.2f}" for k, v in r["levers"].items()},
+        "pruned vs baseline": {k: f"{v['pruned_vs_baseline']:.2f}×" for k, v in r["levers"].items()}})
+    levers.index.name = "lever"
+    ops = pd.DataFrame({
+        "teacher (ms)": {k: f"{1e3 * v['teacher_s']:.1f}" for k, v in r["operators"].items()},
+        "pruned (ms)": {k: "–" if v["pruned_s"] is None else f"{1e3 * v['pruned_s']:.1f}"
+                        for k, v in r["operators"].items()},
+        "shrinks": {k: "–" if v["shrink"] is None else f"{v['shrink']:.2f}×" for k, v in r["operators"].items()}})
+    ops.index.name = "operator (self CPU time)"
+    best = max(r["levers"].items(), key=lambda kv: kv[1]["pruned_vs_baseline"])
+    slow = [f"`{k}`" for k, v in r["operators"].items()  # code: markdown would read aten::_x_ as emphasis
+            if v["shrink"] is not None and v["shrink"] < r["ideal_speedup"] * GOAL]
+    reading = (f"At batch {r['batch']} and {r['threads']} threads on {r['device']}, the baseline speed-up at ratio "
+               f"{r['ratio']:g} is {r['levers']['no_grad (baseline)']['speedup']:.2f}× of an ideal "
+               f"{r['ideal_speedup']:.2f}×. The fastest setting for the pruned model is {best[0]} "
+               f"({best[1]['pruned_vs_baseline']:.2f}× the baseline; speed-up over the teacher in the same setting "
+               f"{best[1]['speedup']:.2f}×, {best[1]['of_ideal']:.2f} of the ideal). Operators whose time shrinks "
+               f"by less than three quarters of the MACs ideal: {', '.join(slow) if slow else 'none'}.")
+    return {"levers": levers, "operators": ops, "reading": reading}
