@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from . import pipeline
+from .artifacts import DiffpruneError
 
 METRICS = ("fd", "ssim", "detail", "content", "kappa")   # the metrics a row may carry, each with _low and _high
 RANGE = {"fd": (0.0, math.inf), "ssim": (-1.0, 1.0), "detail": (-1.0, 1.0), "content": (0.0, 1.0),
@@ -122,7 +123,7 @@ def method_row(p: dict, label: str, method: str | None, threshold: float | None,
     report = model.result("prune_report.json") if method not in (None, CONTROL) else None
     return {"row": label, "method": method or "pretrained", "threshold": threshold, "score": score,
             **evaluate(model, p, seed, teacher=t),
-            "finetune_steps": p["finetune_steps"] if method else 0,
+            "finetune_steps": p["finetune_steps"] if method else 0, "teacher": t.key,
             "teacher_steps": p["teacher_steps"] or pipeline.teacher_steps(t),
             "stop_t": report["stop_t"] if report else None,
             "grad_timesteps": report["grad_timesteps"] if report else None}
@@ -243,6 +244,11 @@ def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
 
     from .uncertainty import mean_ci
     df = pd.DataFrame(rows)
+    if {"teacher", "dataset"} <= set(df):  # a table reads rows against one teacher per data set, never two
+        mixed = df.groupby("dataset")["teacher"].nunique()
+        if (mixed > 1).any():
+            raise DiffpruneError(f"the rows of {mixed.idxmax()} come from {mixed.max()} different teachers: a table "
+                                 "reads its rows against one teacher (recompute the older rows or keep them apart)")
     out = []
     for _, g in df.groupby(by, sort=False):
         r = g.iloc[0].to_dict()

@@ -22,6 +22,17 @@ def test_summarize_one_seed_keeps_the_bootstrap_interval():
     assert r.interval == "95% bootstrap over samples"
 
 
+def test_a_table_cannot_read_rows_of_two_teachers_of_one_data_set():
+    from diffprune.artifacts import DiffpruneError
+    old, new = "5000-step-teacher", "plateau-teacher"
+    rows = [_row("pretrained", 120.0, 5.0, dataset="fm", teacher=old),
+            _row("dp", 140.0, 5.0, dataset="fm", teacher=new)]
+    with pytest.raises(DiffpruneError, match="rows of fm come from 2 different teachers"):
+        evaluation.summarize(rows)
+    other = [_row("pretrained", 470.0, 5.0, dataset="openmoji", teacher="emoji-teacher")]
+    assert len(evaluation.summarize([rows[1], *other])) == 2  # one teacher per data set: every teacher's rows
+
+
 def test_summarize_several_seeds_uses_the_t_interval_over_seeds():
     rows = [_row("a", v, 1.0, seed=i) for i, v in enumerate([10.0, 12.0, 14.0])]
     r = evaluation.summarize(rows).iloc[0]
