@@ -260,9 +260,10 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     for q in evaluation.every_teacher(t):
         row = teachers.summary(q)
         assert row["fd"] == fd_by_samples[row["samples"]] and evaluation.preview(row).shape[0] == pipeline.PREVIEW_N
-    curve = teachers.curve_section(t)  # the teacher's recipe retrained: sizes from the recipe, not its weights
-    assert [r["steps"] for r in curve["rows"]] == teachers.curve_steps(t)
-    used.update(r["samples"] for r in curve["rows"])
+    for q in evaluation.every_teacher(t):  # each teacher's recipe retrained: sizes from the recipe, not its weights
+        curve = teachers.curve_section(q)
+        assert [r["steps"] for r in curve["rows"]] == teachers.curve_steps(q)
+        used.update(r["samples"] for r in curve["rows"])
     r = spec("rq2").load("cpu")
     for q in evaluation.sweep_teachers(r, "ablations"):
         rows = [ablations.threshold_row(q, T, s) for s in q["ablation_seeds"] for T in q["ablation_thresholds"]]
