@@ -6,11 +6,12 @@
   pooled features (1280-d) at a fixed 128x128 input, reported as `FD-EffNetL0@128`. It works
   offline; its values are not FID values and are not comparable to the paper's numbers.
 
-The distance itself is pytorch-fid's `calculate_frechet_distance`. Bootstrap replicates use an
-exact eigenvalue form over the distinct images of each replicate (`_Replicates`; tests check it
-against pytorch-fid to 1e-6): on 1,000 samples a replicate takes 0.015 s instead of 0.157 s, and a
-distance with 200 replicates 5.4 s instead of 33 s (`benchmarks/fd_speed.py`,
-data/results/fd_speed.json).
+The distance is pytorch-fid's `calculate_frechet_distance` (`frechet_distance`), computed through an
+exact eigenvalue form (`_Replicates`; tests check it against pytorch-fid to 1e-6): the reference
+covariance's root once per reference (cached), then per sample set an eigvalsh over its distinct
+images instead of a d x d `sqrtm` of a product (seconds each at d = 1,280). Bootstrap replicates
+use the same form: on 1,000 samples a replicate takes 0.015 s instead of 0.157 s, and a distance
+with 200 replicates 5.4 s instead of 33 s (`benchmarks/fd_speed.py`, data/results/fd_speed.json).
 """
 from __future__ import annotations
 
@@ -127,6 +128,21 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
         return max(float(calculate_frechet_distance(mu1, sigma1, mu2, sigma2)), 0.0)  # a set vs itself: -1e-14
 
 
+_ROOTS: dict[str, np.ndarray] = {}  # the reference covariances' roots: one per reference (a d x d eigh each)
+
+
+def _root(sigma: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a covariance (clipped at 0), cached by its bytes."""
+    import hashlib
+    key = hashlib.sha1(np.ascontiguousarray(sigma).view(np.uint8)).hexdigest()
+    if key not in _ROOTS:
+        w, v = np.linalg.eigh(sigma)
+        if len(_ROOTS) >= 4:  # a study reads a few references; a long session must not hoard them
+            _ROOTS.clear()
+        _ROOTS[key] = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    return _ROOTS[key]
+
+
 class _Replicates:
     """FD of bootstrap replicates of one sample set against fixed reference statistics, exact and
     cheap (pytorch-fid has no bootstrap; a replicate through its sqrtm costs a d x d matrix root).
@@ -139,12 +155,15 @@ class _Replicates:
     """
 
     def __init__(self, feats: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray):
-        w, v = np.linalg.eigh(sigma2)
         self.x = feats
-        self.y = feats @ ((v * np.sqrt(np.clip(w, 0, None))) @ v.T)
+        self.y = feats @ _root(sigma2)
         self.gram = self.y @ self.y.T if len(feats) < feats.shape[1] else None
         self.sq = np.einsum("ij,ij->i", feats, feats)
         self.mu2, self.tr2 = mu2, float(np.trace(sigma2))
+
+    def whole(self) -> float:
+        """The FD of the set itself (every image once)."""
+        return self(np.ones(len(self.x), dtype=np.int64))
 
     def __call__(self, counts: np.ndarray) -> float:
         idx = np.flatnonzero(counts)
@@ -173,8 +192,8 @@ def fd_with_ci(feats: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, *, 
     covariance is poorer. The replicates are therefore centred on the point estimate before their
     percentiles are taken (a bias-corrected percentile interval); the bias is reported.
     """
-    value = frechet_distance(*statistics(feats), mu_ref, sigma_ref)
     replicate = _Replicates(feats, mu_ref, sigma_ref)
+    value = replicate.whole()
     rng = np.random.default_rng(seed)
     n = len(feats)
     reps = [replicate(np.bincount(rng.integers(0, n, n), minlength=n)) for _ in range(n_boot)]
@@ -196,9 +215,9 @@ def paired_fd_difference(feats_a: np.ndarray, feats_b: np.ndarray, mu_ref: np.nd
     sets give 0 with a zero-width interval."""
     if feats_a.shape != feats_b.shape:
         raise ValueError(f"paired sets differ in shape: {feats_a.shape} and {feats_b.shape}")
-    fd_a, fd_b = (frechet_distance(*statistics(f), mu_ref, sigma_ref) for f in (feats_a, feats_b))
-    value = fd_a - fd_b
     rep_a, rep_b = _Replicates(feats_a, mu_ref, sigma_ref), _Replicates(feats_b, mu_ref, sigma_ref)
+    fd_a, fd_b = rep_a.whole(), rep_b.whole()
+    value = fd_a - fd_b
     rng = np.random.default_rng(seed)
     n = len(feats_a)
     reps = []

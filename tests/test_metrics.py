@@ -61,10 +61,23 @@ def test_replicates_equal_pytorch_fid_on_the_resampled_set(n, d):
         assert replicate(c) == pytest.approx(expected, rel=1e-6)
 
 
+def test_the_reference_root_is_computed_once_per_reference(monkeypatch):
+    rng = np.random.default_rng(0)
+    a, b = (fid.statistics(rng.standard_normal((100, 8)))[1] for _ in range(2))
+    calls = []
+    eigh = np.linalg.eigh
+    monkeypatch.setattr(np.linalg, "eigh", lambda m: calls.append(m.shape) or eigh(m))
+    fid._ROOTS.clear()
+    roots = [fid._root(s) for s in (a, a.copy(), b, a)]
+    assert len(calls) == 2 and roots[0] is roots[1] is roots[3] and roots[2] is not roots[0]
+    assert np.allclose(roots[0] @ roots[0], a, atol=1e-10)
+
+
 def test_bootstrap_interval_brackets_the_estimate(feats):
     mu, sigma = fid.statistics(feats["real"])
     r = fid.fd_with_ci(feats["noise"], mu, sigma, n_boot=30)
-    assert r["value"] == fid.frechet_distance(*fid.statistics(feats["noise"]), mu, sigma)
+    # pytorch-fid's distance, through the eigenvalue form (its sqrtm of a d x d product costs seconds)
+    assert r["value"] == pytest.approx(fid.frechet_distance(*fid.statistics(feats["noise"]), mu, sigma), rel=1e-6)
     assert r["ci_low"] < r["value"] < r["ci_high"] and r["n"] == 60
     assert r["bootstrap_bias"] > 0  # resampled sets repeat images: their FD is larger
 
