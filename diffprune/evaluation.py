@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from . import pipeline
+from . import pipeline, verdicts
 from .artifacts import DiffpruneError
 
 METRICS = ("fd", "ssim", "detail", "content", "kappa")   # the metrics a row may carry, each with _low and _high
@@ -163,6 +163,21 @@ def mean_lt(c: dict) -> list[float]:
     """An L_t curve's mean over its fixed batches, per visited t."""
     import numpy as np
     return np.mean(c["loss"], axis=0).tolist()
+
+
+def compare(p: dict, rows_a: list[dict], rows_b: list[dict], metric: str, *, a: str, b: str, where: str,
+            models=None) -> verdicts.Verdict:
+    """Row a against row b, paired by seed (`verdicts.across_seeds`); where they share one seed only,
+    the Fréchet distance by a paired bootstrap over that seed's sample indices instead (a cached step
+    that needs both sample sets; `models(seed)` gives the two models), so that every page shows a
+    one-seed comparison the same way."""
+    v = verdicts.across_seeds(rows_a, rows_b, metric, p["equivalence_margins"], a=a, b=b, where=where)
+    if v.n == 1 and metric == "fd" and models is not None:
+        seed = v.seeds[0]
+        reference = next(r["fd"] for r in rows_b if r["seed"] == seed)
+        v = verdicts.from_bootstrap(paired_fd(p, *models(seed), seed), "fd", p["equivalence_margins"], a=a, b=b,
+                                    reference=reference, seed=seed, where=where)
+    return v
 
 
 def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, seed: int, n: int) -> dict:

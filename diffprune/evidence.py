@@ -89,8 +89,10 @@ def conflicts(entries: list[dict]) -> list[str]:
 
 
 def undetectable(entries: list[dict]) -> list[str]:
-    """Inconclusive entries that do not carry the difference their data could resolve."""
-    return [_label(e) for e in entries if e["kind"] == "inconclusive" and not math.isfinite(e["resolution"])]
+    """Inconclusive entries that do not carry the difference their data could resolve (one seed has
+    no interval over seeds at all, and says so instead)."""
+    return [_label(e) for e in entries if e["kind"] == "inconclusive" and not math.isfinite(e["resolution"])
+            and e["n"] >= 2]
 
 
 def so_far(pages: list[str]) -> list[dict] | None:

@@ -204,6 +204,8 @@ def kind_text(v: Verdict, digits: int | None = None) -> str:
     digits = DIGITS.get(v.metric, 3) if digits is None else digits
     if v.kind is Kind.INCONCLUSIVE and not math.isnan(v.resolution):
         return f"inconclusive (resolves ±{v.resolution:.{digits}f}; margin ±{v.margin:.{digits}f})"
+    if v.kind is Kind.INCONCLUSIVE and v.n < 2:
+        return f"inconclusive (one {'seed' if v.interval == SEEDS else 'sample'}: no interval)"
     if v.kind is not Kind.EQUIVALENT:
         return v.kind.value
     if v.metric in RELATIVE and v.reference:

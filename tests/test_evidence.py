@@ -53,10 +53,13 @@ def test_another_metric_of_the_same_rows_is_another_comparison_and_a_verdict_nee
 
 
 def test_an_inconclusive_verdict_without_a_detectable_difference_is_named():
-    one = verdicts.across_seeds(DP[:1], TAYLOR[:1], "fd", MARGINS)  # one seed: no interval
-    assert one.kind is verdicts.Kind.INCONCLUSIVE
-    assert evidence.undetectable([evidence.entry(one)]) and not evidence.undetectable(
-        [evidence.entry(verdicts.across_seeds(DP, TAYLOR, "fd", MARGINS))])
+    nan = float("nan")
+    blind = verdicts.Verdict("dp", "taylor", "fd", -1.0, nan, nan, 3, verdicts.SEEDS, 0.2, verdicts.Kind.INCONCLUSIVE)
+    assert evidence.undetectable([evidence.entry(blind)])
+    assert not evidence.undetectable([evidence.entry(verdicts.across_seeds(DP, TAYLOR, "fd", MARGINS))])
+    one = verdicts.across_seeds(DP[:1], TAYLOR[:1], "fd", MARGINS)  # one seed has no interval, and says so
+    assert one.kind is verdicts.Kind.INCONCLUSIVE and not evidence.undetectable([evidence.entry(one)])
+    assert verdicts.kind_text(one) == "inconclusive (one seed: no interval)"
 
 
 def test_nothing_is_logged_without_the_variable(tmp_path, monkeypatch):

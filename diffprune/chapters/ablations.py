@@ -4,6 +4,8 @@ RQ1's rows (the same cached artifacts where RQ1 has them); the chapter is `rq2`.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .. import evaluation, verdicts
 from ..importance import DEFAULT_SCORE
 
@@ -75,8 +77,10 @@ def threshold_seeds(p: dict, a: float, b: float) -> list[int]:
 def threshold_comparison(p: dict, a: float, b: float, metric: str) -> verdicts.Verdict:
     """Diff-Pruning at threshold a against threshold b, paired over `threshold_seeds`."""
     paired = threshold_seeds(p, a, b)
-    return verdicts.across_seeds([threshold_row(p, a, s) for s in paired], [threshold_row(p, b, s) for s in paired],
-                                 metric, p["equivalence_margins"], a=f"T={a:g}", b=f"T={b:g}", where=p["dataset"])
+    return evaluation.compare(p, [threshold_row(p, a, s) for s in paired], [threshold_row(p, b, s) for s in paired],
+                              metric, a=f"T={a:g}", b=f"T={b:g}", where=p["dataset"], models=lambda s: (
+                                  evaluation.row_model(p, "diff-pruning", a, s),
+                                  evaluation.row_model(p, "diff-pruning", b, s)))
 
 
 def threshold_verdicts(p: dict) -> list[verdicts.Verdict]:
@@ -137,10 +141,9 @@ def score_section(p: dict) -> dict:
     rows = [score_row(p, *spec, s) for s in p["ablation_seeds"] for spec in score_specs(p)]
     summary = evaluation.summarize(rows)
     # Diff-Pruning's own form with and without the threshold is the threshold ablation's comparison:
-    # paired over the same seeds (`threshold_seeds`), so that it has one answer on every page
-    own, T = DEFAULT_SCORE["diff-pruning"], p["reference_threshold"]
-    more = [score_row(p, *spec, s) for spec in score_specs(p) if spec[0].startswith(f"{own}, ")
-            for s in threshold_seeds(p, T, 0.0) if s not in p["ablation_seeds"]]
-    return {"summary": summary, "table": score_table(summary, p["reference_threshold"]),
-            "verdicts": score_verdicts(p, rows + more)}
+    # shown as that one (its seeds, `threshold_seeds`), so that it has one answer on every page
+    own, T = SCORE_NAMES[DEFAULT_SCORE["diff-pruning"]], p["reference_threshold"]
+    found = [replace(threshold_comparison(p, T, 0.0, "fd"), a=v.a, b=v.b)
+             if (v.a, v.b) == (f"{own}, T={T:g}", f"{own}, T=0") else v for v in score_verdicts(p, rows)]
+    return {"summary": summary, "table": score_table(summary, p["reference_threshold"]), "verdicts": found}
 

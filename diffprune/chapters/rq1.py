@@ -85,18 +85,14 @@ def comparisons(p: dict, rows: list[dict], metrics: tuple[str, ...] = ("fd", "ss
     if ref not in by:
         return []
     specs = {label: (m, t) for label, m, t in row_specs(p)}
-    margins, out, where = p["equivalence_margins"], [], where or p["dataset"]
+    out, where = [], where or p["dataset"]
     for metric in metrics:
         for label, other in by.items():
             if label == ref or (metric != "fd" and label == "pretrained"):
                 continue
-            v = verdicts.across_seeds(by[ref], other, metric, margins, a=ref, b=label, where=where)
-            if v.n == 1 and metric == "fd":
-                seed = by[ref][0]["seed"]
-                models = [evaluation.row_model(p, *specs[x], seed) for x in (ref, label)]
-                v = verdicts.from_bootstrap(evaluation.paired_fd(p, *models, seed), "fd", margins, a=ref, b=label,
-                                            reference=other[0]["fd"], seed=seed, where=where)
-            out.append(v)
+            def models(seed: int, x: str = label) -> tuple:
+                return evaluation.row_model(p, *specs[ref], seed), evaluation.row_model(p, *specs[x], seed)
+            out.append(evaluation.compare(p, by[ref], other, metric, a=ref, b=label, where=where, models=models))
     return out
 
 
