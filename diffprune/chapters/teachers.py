@@ -172,7 +172,7 @@ def distance_table(rows: list[dict]):
     table = pd.DataFrame([{
         "teacher": r["dataset"], "samples": f"{r['fd']['n']:,}", "reference images": f"{r['reference_images']:,}",
         "feature dimensions": f"{r['dimensions']:,}",
-        f"{r['metric']} (95% bootstrap)": ci(r["fd"]["value"], r["fd"]["ci_low"], r["fd"]["ci_high"], 1),
+        f"{r['metric']}, first seed (95% bootstrap)": ci(r["fd"]["value"], r["fd"]["ci_low"], r["fd"]["ci_high"], 1),
         "bootstrap bias": f"{r['fd']['bootstrap_bias']:.1f}",
         "FD∞ (spread over subset draws)": ci(r["fd_infinity"]["value"], r["fd_infinity"]["spread_low"],
                                               r["fd_infinity"]["spread_high"], 1)
@@ -237,7 +237,7 @@ def display_table(rows: list[dict]):
         "MACs (M)": [f"{r['macs'] / 1e6:.0f}" for r in rows],
         "training": [_training(r) for r in rows],
         "final loss": [opt(r["final_loss"], "{:.4f}") for r in rows],
-        "FD (95% CI)": [evaluation.ci_text(r["fd"], r["fd_low"], r["fd_high"], 1) for r in rows],
+        "FD, first seed (95% CI)": [evaluation.ci_text(r["fd"], r["fd_low"], r["fd_high"], 1) for r in rows],
         "test images": [f"{r['n_reference']:,}" for r in rows],
     }).set_index("teacher")
 
