@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@echo "installing into $(VENV) (about 2 minutes the first time)"
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -qq --upgrade pip
-	@$(PY) -m pip install -qq -e '.[test]'
+	@$(PY) -m pip install -qq -e '.[test,cluster]'
 	@touch $@
 
 install: $(STAMP)

@@ -582,9 +582,14 @@ def cmd_study(a) -> None:
             planning.confirm(plan, yes=a.yes, what=c.name)
             if a.jobs == 1:  # in this process, one thread as in a pool's worker: progress step by step
                 rows = planning.compute([(_run_job, (job,)) for job in jobs], plan)
-            else:
+            else:  # a job with a timing (`plan.alone`) runs after the pool, here, with nothing beside it
+                last = planning.jobs_alone(plan)
+                first = [i for i in range(len(jobs)) if i not in last]
                 with ProcessPoolExecutor(a.jobs) as pool:
-                    rows = list(tqdm(pool.map(_run_job, jobs), total=len(jobs), desc=f"{c.name}: jobs"))
+                    done = dict(zip(first, tqdm(pool.map(_run_job, [jobs[i] for i in first]), total=len(first),
+                                                desc=f"{c.name}: jobs"), strict=True))
+                done.update((i, _run_job(jobs[i])) for i in sorted(last))
+                rows = [done[i] for i in range(len(jobs))]
             study.pack()  # the new records into the packs git keeps
             if a.bulk:  # the model directories and sample sets behind the chapter's evaluated rows
                 for row in (r for job in rows for r in (job if isinstance(job, list) else [job])):

@@ -8,7 +8,8 @@ code runs on a laptop (`local:N`, a `LocalCluster` of N one-thread worker proces
 cluster whose scheduler address it is given (started, e.g., by `dask-jobqueue` on a Slurm
 allocation). A step that computes on a GPU asks for one (`resources={"GPU": 1}`) where the cluster
 has workers that declare one, so that sampling and finetuning go to GPU workers and the distances
-to the others.
+to the others. A step that measures the machine (a timing: `study.Step.alone`) runs by itself, at
+the start of a round, once its inputs are recorded.
 
 Each task computes one step into the study cache exactly as `study --job I --step STEP:KEY` does
 (`plan.compute_step`), so the workers must share the cache with the process that plans: checked
@@ -25,6 +26,7 @@ from . import plan as planning
 from . import study
 from .artifacts import DiffpruneError
 
+GPU = "GPU"  # the worker resource a GPU step asks for (`dask worker --resources GPU=1`)
 GPU_STEPS = ("teacher", "training_run", "finetune", "sample", "prune", "loss_curve", "channel_scores",
              "gradient_stages", "timing")  # the steps that run on a GPU where the worker has one
 
@@ -38,7 +40,7 @@ def connect(scheduler: str):
         if not n.isdigit() or int(n) < 1:
             raise DiffpruneError(f"--dask {scheduler}: local:N needs a number of workers N >= 1")
         import torch
-        gpu = {"GPU": 1} if torch.cuda.is_available() else {}
+        gpu = {GPU: 1} if torch.cuda.is_available() else {}
         cluster = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, resources=gpu or None,
                                dashboard_address=":0", silence_logs=logging.ERROR)
         return Client(cluster)
@@ -68,10 +70,26 @@ def check_shared_cache(client) -> None:
                              "or run the study there and bring its records here with study --pack --from DIR")
 
 
+def _large_allocations_on_the_heap() -> None:
+    """Dask's nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536, and glibc turns off its
+    adaptive mmap threshold once any such variable is set: every tensor over 128 KiB is then mapped
+    and unmapped afresh, page faults and all. Measured on a training step of the tiny UNet (one thread):
+    x1.4 the time of the same step outside Dask. Restoring glibc's own upper bound (32 MiB) gives the
+    speed back without touching the trimming Dask wants; not glibc (macOS, musl): nothing to do."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 32 << 20)  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def _step(job, step: str, key: str, *inputs) -> tuple[str, str]:
     """One task: compute one step of a job into the cache (its inputs, the `inputs` tasks, are done)."""
     import torch
     from threadpoolctl import threadpool_limits
+    _large_allocations_on_the_heap()
     torch.set_num_threads(1)
     try:
         with threadpool_limits(1):
@@ -82,7 +100,7 @@ def _step(job, step: str, key: str, *inputs) -> tuple[str, str]:
 
 
 def _has_gpu_workers(client) -> bool:
-    return any("GPU" in w.get("resources", {}) for w in client.scheduler_info()["workers"].values())
+    return any(GPU in w.get("resources", {}) for w in client.scheduler_info()["workers"].values())
 
 
 def run(client, jobs: list, *, yes: bool, what: str, progress: bool = True) -> list[str]:
@@ -92,7 +110,7 @@ def run(client, jobs: list, *, yes: bool, what: str, progress: bool = True) -> l
     from tqdm import tqdm
     check_shared_cache(client)
     gpu = _has_gpu_workers(client)
-    failed: list[str] = []
+    errors: dict[tuple[str, str], str] = {}  # per failed step: its message, or its failed input's
     attempted: set[tuple[str, str]] = set()
     first = True
     while True:
@@ -107,27 +125,40 @@ def run(client, jobs: list, *, yes: bool, what: str, progress: bool = True) -> l
         todo = [name for name in ready if name not in attempted]
         if not todo:
             left = [n for n in plan.steps if n not in attempted]
-            if left and not failed:
+            if left and not errors:
                 raise DiffpruneError(f"{len(left)} steps could not be scheduled (e.g. {left[0][0]} {left[0][1][:8]}): "
                                      "their parameters stay unknown after every step before them computed")
-            return failed
-        futures = {}
-        for name in todo:  # the plan's order: a step after the steps it reads
+            return list(errors.values())
+        # a step to compute alone (a timing) runs first in a round, one at a time, once its inputs are
+        # recorded; one whose inputs this round computes waits for the next round, with its dependants
+        later: set = set()
+        for name in todo:
             s = plan.steps[name]
-            inputs = [futures[a] for a in s.after if a in futures]
-            futures[name] = client.submit(_step, jobs[ready[name]], s.step, s.key, *inputs,
-                                          key=f"{s.step}-{s.key}-{uuid.uuid4().hex[:6]}", pure=False,
-                                          resources={"GPU": 1} if gpu and s.step in GPU_STEPS else None)
-        attempted.update(todo)
-        bar = tqdm(total=len(futures), desc=f"{what}: steps", file=sys.stderr, disable=not progress,
-                   dynamic_ncols=True)
-        for _ in as_completed(futures.values()):
-            bar.update(1)
-        wait(list(futures.values()))
+            gone = [a for a in s.after if a in errors]  # an input failed in an earlier round
+            if gone:
+                errors[name] = errors[gone[0]]
+                attempted.add(name)
+            elif later.intersection(s.after) or (planning.alone(s.step) and s.after):
+                later.add(name)
+        todo = [n for n in todo if n not in errors]
+        first_alone = [n for n in todo if planning.alone(n[0]) and n not in later]
+        rest = [n for n in todo if n not in later and n not in first_alone]
+        bar = tqdm(total=len(first_alone) + len(rest), desc=f"{what}: steps", file=sys.stderr,
+                   disable=not progress, dynamic_ncols=True)
+        futures = {}
+        for group in [[n] for n in first_alone] + [rest]:
+            for name in group:  # the plan's order: a step after the steps it reads
+                s = plan.steps[name]
+                inputs = [futures[a] for a in s.after if a in futures]
+                futures[name] = client.submit(_step, jobs[ready[name]], s.step, s.key, *inputs,
+                                              key=f"{s.step}-{s.key}-{uuid.uuid4().hex[:6]}", pure=False,
+                                              resources={GPU: 1} if gpu and s.step in GPU_STEPS else None)
+            for _ in as_completed([futures[n] for n in group]):
+                bar.update(1)
+            wait([futures[n] for n in group])
         bar.close()
-        for future in futures.values():
-            if future.status != "finished":
-                failed.append(str(future.exception()))
+        attempted.update(futures)
+        errors.update((name, str(f.exception())) for name, f in futures.items() if f.status != "finished")
         study.pack()  # this round's records into the packs
 
 

@@ -342,6 +342,16 @@ def schedulable(plan: Plan) -> dict[tuple[str, str], int]:
     return out
 
 
+def alone(step: str) -> bool:
+    """Whether a step measures the machine (`study.Step.alone`): run with nothing beside it."""
+    return study.STEPS[step].alone
+
+
+def jobs_alone(plan: Plan) -> set[int]:
+    """The planned jobs that reach a step to compute alone: a pool runs them after the others."""
+    return {i for i, needed in enumerate(plan.needs) if any(alone(step) for step, _ in needed)}
+
+
 def compute_step(job, step: str, key: str, wait_s: float = 0.0) -> None:
     """Compute the one step `step:key` of a chapter's job (a plan's command). The job is followed as
     a plan follows it up to that step; the step then computes, reading its inputs from the cache and

@@ -58,6 +58,7 @@ class Step:
     bulk: tuple[str, ...] = ()  # entries of an artifact directory that git does not keep
     spare: tuple[str, ...] = ()  # bulk kept when produced but never required: it only saves time
     optional: tuple[str, ...] = ()  # bulk that only some artifacts have; brought back with the rest
+    alone: bool = False  # a measurement of the machine: computed with no other step running beside it
 
 
 MODEL_BULK = ("unet", "scheduler")
@@ -80,7 +81,7 @@ STEPS = {
     "loss_curve": Step(1),
     "channel_scores": Step(1),
     "gradient_stages": Step(1, ("gradients.safetensors",)),
-    "timing": Step(1),
+    "timing": Step(1, alone=True),
 }
 RECORD = "record.json"
 PACK = "records.jsonl"  # a step kind's records, one per line: what git keeps (see `pack`)

@@ -15,6 +15,19 @@ def tiny_unet(request):
     return build_unet("tiny", channels, size, seed=0)
 
 
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory):
+    """The smoke profile's whole study, computed as a cluster would: `study --dask local:2` (two
+    one-thread worker processes). The smoke book renders from it (tests/test_book.py), and
+    tests/test_engine.py holds it to a one-process run."""
+    from diffprune.cli import main
+    d = tmp_path_factory.mktemp("study")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DIFFPRUNE_STUDY", str(d))
+        assert main(["study", "--profile", "smoke", "--dask", "local:2", "--yes"]) == 0
+    return d
+
+
 @pytest.fixture
 def scheduler():
     return default_scheduler()

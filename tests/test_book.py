@@ -19,19 +19,34 @@ SOLUTIONS = "solutions"  # built only on request (book --solutions), like the te
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    d = tmp_path_factory.mktemp("study")
+def study(smoke_study):
     mp = pytest.MonkeyPatch()
-    mp.setenv("DIFFPRUNE_STUDY", str(d))
-    yield d
+    mp.setenv("DIFFPRUNE_STUDY", str(smoke_study))
+    yield smoke_study
     mp.undo()
 
 
+def _computed() -> set:
+    return {(r["step"], r["key"]) for r in diffprune.study.records()}
+
+
 @pytest.fixture(scope="module")
-def book(study, tmp_path_factory):
+def rendered(study, tmp_path_factory):
+    """The smoke book, rendered from the study the cluster computed; and the steps its rendering computed."""
     out = tmp_path_factory.mktemp("book")
+    before = _computed()
     index = render("smoke", out=out, extra=(TEMPLATE, SOLUTIONS), progress=False)
-    return out, index
+    return out, index, _computed() - before
+
+
+@pytest.fixture(scope="module")
+def book(rendered):
+    return rendered[:2]
+
+
+def test_the_book_renders_from_the_study_s_cache_computing_nothing(rendered):
+    *_, computed = rendered
+    assert not computed, f"rendering computed {len(computed)} steps the study did not, e.g. {sorted(computed)[:3]}"
 
 
 def test_every_chapter_and_the_template_execute_without_errors(book):

@@ -1,4 +1,8 @@
 """The study on Dask: the plan's steps as tasks whose dependencies are the steps they read."""
+import csv
+import io
+import json
+
 import pytest
 
 from diffprune import engine
@@ -88,3 +92,106 @@ def test_steps_found_after_a_round_are_planned_and_computed_in_the_next(threads_
     assert engine.run(threads_cluster, [("job", ())], yes=True, what="test", progress=False) == []
     assert computed == [a.key, b.key]
 
+
+
+def test_a_timing_runs_with_no_other_step_beside_it_once_its_inputs_are_recorded(threads_cluster, tmp_path,
+                                                                               monkeypatch):
+    import dataclasses
+    import threading
+    import time
+
+    from diffprune.study import step_key
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    monkeypatch.setattr(engine, "check_shared_cache", lambda client: None)
+    m, x = planned("m"), planned("x")  # a model, and another step; two workers' threads run them side by side
+
+    def timing(name, after=()):
+        return planning.Planned("timing", step_key("timing", {"name": name}), {"name": name}, False, after=after)
+    t, u = timing("t", after=(("fd", m.key),)), timing("u")  # t times m; u's model is recorded
+    steps = {(s.step, s.key): s for s in (u, m, t, x)}
+    spans, lock = {}, threading.Lock()
+
+    def of(jobs):
+        # an input computed in an earlier round is recorded: a step is no longer after it
+        left = {k: dataclasses.replace(s, after=tuple(a for a in s.after if a[1] not in spans))
+                for k, s in steps.items() if k[1] not in spans}
+        return planning.Plan(steps=left, jobs=1, needs=[set(left)])
+
+    def compute_step(job, step, key, wait_s=0.0):
+        start = time.monotonic()
+        time.sleep(0.3)
+        with lock:
+            spans[key] = (start, time.monotonic())
+    monkeypatch.setattr(planning, "of", of)
+    monkeypatch.setattr(planning, "compute_step", compute_step)
+    assert engine.run(threads_cluster, [("job", ())], yes=True, what="test", progress=False) == []
+    assert set(spans) == {s.key for s in steps.values()}
+    assert spans[m.key][1] <= spans[t.key][0]  # the timing after the model it times
+    for alone in (t.key, u.key):
+        a0, a1 = spans[alone]
+        assert all(b1 <= a0 or a1 <= b0 for k, (b0, b1) in spans.items() if k != alone), "a step ran beside a timing"
+    assert max(spans[m.key][0], spans[x.key][0]) < min(spans[m.key][1], spans[x.key][1])  # the others in parallel
+
+
+def _without_clock(value):
+    """A result without what a clock measured: the wall times written beside results, and the
+    training log's wall-time column (everything else must not depend on how the study was run)."""
+    if isinstance(value, dict):
+        return {k: _without_clock(v) for k, v in value.items() if "wall_time" not in k}
+    if isinstance(value, str) and value.startswith("step,"):  # a training log
+        rows = list(csv.DictReader(io.StringIO(value)))
+        return [{k: v for k, v in r.items() if "wall_time" not in k} for r in rows]
+    return value
+
+
+def results(study_dir) -> dict:
+    """Every record's results in a study cache, packed and loose, by (step, key); timings (a
+    measurement of the machine) by their parameters only."""
+    lines = [line for pack in study_dir.glob("*/records.jsonl") for line in pack.read_text().splitlines()]
+    lines += [p.read_text() for p in study_dir.glob("*/*/record.json")]
+    out = {}
+    for r in map(json.loads, lines):
+        out[(r["step"], r["key"])] = r["params"] if r["step"] == "timing" else _without_clock(r["results"])
+    return out
+
+
+def test_the_smoke_study_on_two_dask_workers_equals_one_process_at_one_thread(smoke_study, tmp_path, monkeypatch):
+    """The whole smoke plan on `--dask local:2` (tests/conftest.py; the smoke book then renders from it
+    computing nothing: tests/test_book.py) against the same study in one process, one thread as each
+    worker: the same steps, and the same results but for wall times."""
+    import torch
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path))
+    threads = torch.get_num_threads()
+    try:
+        assert main(["study", "--profile", "smoke", "--yes"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    on_dask, in_one = results(smoke_study), results(tmp_path)
+    assert on_dask.keys() == in_one.keys()
+    differ = [k for k in in_one if on_dask[k] != in_one[k]]
+    assert not differ, f"{len(differ)} results differ, e.g. {differ[:3]}"
+
+
+def test_the_readme_s_slurm_snippet_builds_a_job_script_for_gpu_workers(monkeypatch):
+    """The README's dask-jobqueue snippet, run as written except that nothing is submitted: its job
+    script asks Slurm for a GPU and starts workers that declare one (the resource the study's GPU
+    steps ask for), each one process of one thread (the study's jobs run on one thread)."""
+    import re
+
+    from dask_jobqueue import SLURMCluster
+
+    from diffprune.paths import ROOT
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+                   if "SLURMCluster" in block)
+    scaled = []
+    monkeypatch.setattr(SLURMCluster, "scale", lambda self, *a, **kw: scaled.append(kw))  # no sbatch here
+    namespace = {}
+    exec(snippet, namespace)
+    cluster = namespace["cluster"]
+    try:
+        script = cluster.job_script()
+        assert scaled == [{"jobs": 8}]  # the snippet's one request, not sent
+    finally:
+        cluster.close()
+    assert "#SBATCH --gres=gpu:1" in script and f"--resources {engine.GPU}=1" in script
+    assert re.search(r"--nthreads 1\b", script) and not re.search(r"--nworkers (?!1\b)", script)

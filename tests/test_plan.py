@@ -213,3 +213,11 @@ def test_a_run_that_ends_before_every_listed_step_still_closes_at_100(monkeypatc
     progress("done", "fd", "a", {"k": "a"})
     progress.close()  # b was reached through another job's step: nothing is left
     assert "100%" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_pool_keeps_for_last_the_jobs_that_reach_a_timing():
+    """`study --jobs N` runs a job that reaches a step to compute alone (a timing) after the pool,
+    with nothing beside it; every other kind of step may run in parallel."""
+    planned = plan.Plan(jobs=3, needs=[{("fd", "a")}, {("prune", "b"), ("timing", "c")}, set()])
+    assert plan.jobs_alone(planned) == {1}
+    assert [k for k, s in diffprune.study.STEPS.items() if s.alone] == ["timing"]

@@ -158,7 +158,7 @@ def work(p: dict) -> list:
     return ([(rq1.run_row, (q, *spec, seed)) for q in ks for seed in q["seeds"] for spec in rq1.row_specs(q)]
             + [(rq1.teacher_verdicts, (q,)) for q in ks] + [(evaluation.lt_curve, (q,)) for q in ks]
             + [(learning_row, (p, s)) for s in p["ldm_curve_steps"]]
-            + ([(floor, (p,))] if p["ldm_curve_steps"] else []))
+            + ([(floor, (p,))] if p["ldm_curve_steps"] else []) + [(speed_rows, (p,))])
 
 
 CHAPTER = Chapter("ldm", parameters=(
@@ -278,8 +278,8 @@ def stop_table(cs: dict[str, dict], thresholds: list[float], stride: int):
 def speed_rows(p: dict) -> list[dict]:
     """Seconds per sample (sampler steps through the UNet, plus one decode for the LDM) of each
     kind's teacher and Diff-Pruning model at the largest speed batch: medians over `speed_rounds`
-    rounds that time all four models, the speed-up over the teacher paired by round. Not part of
-    `work`: a timing runs alone, never beside `study`'s parallel jobs."""
+    rounds that time all four models, the speed-up over the teacher paired by round. Part of `work`:
+    its timings are steps to compute alone (`study.Step.alone`), which `study` runs with nothing beside."""
     import statistics
     device = "cpu" if "cpu" in p["speed_devices"] else "cuda"
     batch, threads = max(p["speed_batches"]), max(p["speed_threads"]) if device == "cpu" else 1

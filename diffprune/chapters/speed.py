@@ -28,8 +28,8 @@ def speed_models(p: dict) -> list[tuple[str, float, pipeline.Artifact, str]]:
 def speed_rows(p: dict, device: str, rounds: list[int] | None = None, specs: list | None = None) -> list[dict]:
     """Seconds per denoising step (one UNet forward) of every speed model, per batch size and (on
     the CPU) thread count, with the speed-up beside the MACs ideal: medians over `speed_rounds`
-    rounds (or the given ones), the speed-up paired by round with its range. Not part of `work`: a
-    timing runs alone, never beside `study`'s parallel jobs."""
+    rounds (or the given ones), the speed-up paired by round with its range. Its timings are steps
+    to compute alone (`study.Step.alone`): `study` runs them with nothing beside them."""
     import statistics
     specs = speed_models(p) if specs is None else specs
     models, ratios = {label: m for label, _, m, _ in specs}, {label: r for label, r, _, _ in specs}
