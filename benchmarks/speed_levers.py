@@ -1,17 +1,19 @@
-"""Where does a pruned model's speed-up fall short of the MACs ideal, and what closes the gap?
-(issue RQ3, part 2)
+"""Where does a pruned model's speed-up fall short of the MACs ideal, and what closes it? (issue:
+pruning that pays in seconds)
 
-For the teacher and its Diff-Pruning prune at the study's ratio (from the study cache), at one
-batch size and thread count: (1) torch.profiler's self CPU time by operator, teacher against
-pruned — the operators whose time shrinks less than the MACs are the gap; (2) the seconds per
-denoising step under each lever a user would try — inference mode, channels_last, the library's
-bf16 autocast (attention kept in fp32, `levers.Levers`), diffusers' classic attention processor
-against its default SDPA one, torch.compile — each the median of
-`--repeats` after warm-up, teacher and pruned timed in alternation, with its speed-up and share
-of the MACs ideal. Run it alone: timings on a busy machine mean nothing. Writes
-data/results/speed_levers.json.
+For each model pair — the study's teacher and its Diff-Pruning prune at the study's ratio (from the
+study cache), and each of the profile's `speed_architectures` (random weights) with its magnitude
+prune at that ratio — and each batch size, at one thread count: the seconds per denoising step
+under each lever a user would try (inference mode, channels_last, the library's bf16 autocast with
+attention in fp32 (`levers.Levers`), diffusers' classic attention processor against its default
+SDPA one, torch.compile), each the median of `--repeats` after warm-up, unpruned and pruned timed
+in alternation, with the speed-up *in the same setting* and its share of the MACs ideal; and, at
+the largest batch, torch.profiler's self CPU time by operator, unpruned against pruned — the
+operators whose time shrinks less than the MACs are the gap. Run it alone: timings on a busy
+machine mean nothing. Writes data/results/speed_levers.json.
 
-    .venv/bin/python benchmarks/speed_levers.py [--batch 64] [--threads 2] [--repeats 15] [--no-compile]
+    .venv/bin/python benchmarks/speed_levers.py [--models teacher ddpm-cifar10-32] [--batch 1 64]
+                                                [--threads 2] [--repeats 15] [--no-compile]
 """
 from __future__ import annotations
 
@@ -86,52 +88,76 @@ def classic_attention(model):
     return m
 
 
+LEVERS = {"no_grad (baseline)": {}, "inference_mode": {"mode": torch.inference_mode},
+          "channels_last": {"channels_last": True}}
+BASELINE = "no_grad (baseline)"
+
+
+def pairs(p: dict, names: list[str]) -> dict[str, tuple]:
+    """Per model name: (unpruned, pruned at the study's ratio), loaded from the study cache."""
+    specs = {label: (m, base) for label, _, m, base in speed.speed_models(p)}
+    ratio = speed.study_ratio(p)
+    pruned_of = {base: label for label, (_, base) in specs.items() if label != base}
+    pruned_of["teacher"] = f"r={ratio:g}"
+    out = {}
+    for name in names:
+        if name not in specs or specs[name][1] != name:
+            raise SystemExit(f"--models {name}: not one of {', '.join(k for k, (_, b) in specs.items() if k == b)}")
+        out[name] = tuple(load_unet(specs[label][0].path).eval() for label in (name, pruned_of[name]))
+    return out
+
+
+def timed(unpruned, pruned, batch: int, repeats: int, compile_: bool) -> dict[str, dict[str, float]]:
+    """Each lever's seconds per step for the pair: {lever: {"unpruned": s, "pruned": s}}."""
+    models = {"unpruned": unpruned, "pruned": pruned}
+    out = {name: seconds_per_step(models, batch, repeats, **kw) for name, kw in LEVERS.items()}
+    out["bf16 autocast (attention fp32)"] = under(Levers(precision="bf16"), models, batch, repeats)
+    out["bf16 + channels_last"] = under(Levers(precision="bf16", channels_last=True), models, batch, repeats)
+    out["classic attention (not SDPA)"] = seconds_per_step(
+        {label: classic_attention(m) for label, m in models.items()}, batch, repeats)
+    if compile_:
+        with contextlib.suppress(Exception):  # a missing compiler is a finding, not a crash
+            out["torch.compile"] = seconds_per_step(
+                {label: torch.compile(copy.deepcopy(m)) for label, m in models.items()}, batch, repeats, warmup=3)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", default="cpu", choices=["cpu", "smoke"], help="whose teacher and prune")
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--profile", default="cpu", choices=["cpu", "smoke"], help="whose teacher, prune and architectures")
+    ap.add_argument("--models", nargs="+", default=None,
+                    help="'teacher' and/or names of the profile's speed_architectures (default: all)")
+    ap.add_argument("--batch", nargs="+", type=int, default=[1, 64], help="batch sizes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (minutes to compile on 2 cores)")
     a = ap.parse_args()
+    if min(a.batch) < 1 or a.repeats < 1 or a.threads < 1:
+        raise SystemExit("--batch, --repeats and --threads must be >= 1")
     torch.set_num_threads(a.threads)
     p = rq3.CHAPTER.load(a.profile)
-    ratio = min(p["tradeoff_ratios"], key=lambda r: abs(r - p["ratio"]))
-    models = {label: load_unet(m.path).eval() for label, r, m in speed.speed_models(p) if r in (0.0, ratio)}
-    teacher, pruned = models["teacher"], models[f"r={ratio:g}"]
-    ideal = count_macs(teacher) / count_macs(pruned)
-
-    levers = {"no_grad (baseline)": {}, "inference_mode": {"mode": torch.inference_mode},
-              "channels_last": {"channels_last": True}}
-    results = {name: seconds_per_step(models, a.batch, a.repeats, **kw) for name, kw in levers.items()}
-    results["bf16 autocast (attention fp32)"] = under(Levers(precision="bf16"), models, a.batch, a.repeats)
-    results["bf16 + channels_last"] = under(Levers(precision="bf16", channels_last=True), models, a.batch, a.repeats)
-    results["classic attention (not SDPA)"] = seconds_per_step(
-        {label: classic_attention(m) for label, m in models.items()}, a.batch, a.repeats)
-    if not a.no_compile:
-        with contextlib.suppress(Exception):  # a missing compiler is a finding, not a crash
-            results["torch.compile"] = seconds_per_step(
-                {label: torch.compile(copy.deepcopy(m)) for label, m in models.items()}, a.batch, a.repeats, warmup=3)
-    table = {name: {"teacher_s": r["teacher"], "pruned_s": r[f"r={ratio:g}"],
-                    "speedup": r["teacher"] / r[f"r={ratio:g}"],
-                    "of_ideal": r["teacher"] / r[f"r={ratio:g}"] / ideal,
-                    "pruned_vs_baseline": results["no_grad (baseline)"][f"r={ratio:g}"] / r[f"r={ratio:g}"]}
-             for name, r in results.items()}
-    ops_t, ops_p = by_operator(teacher, a.batch), by_operator(pruned, a.batch)
-    operators = {k: {"teacher_s": v, "pruned_s": ops_p.get(k), "shrink": v / ops_p[k] if ops_p.get(k) else None}
-                 for k, v in ops_t.items()}
-    out = {"profile": a.profile, "ratio": ratio, "batch": a.batch, "threads": a.threads, "repeats": a.repeats,
-           "ideal_speedup": ideal, "levers": table, "operators": operators,
+    models = pairs(p, a.models or ["teacher", *p["speed_architectures"]])
+    rows, operators = [], {}
+    for name, (unpruned, pruned) in models.items():
+        ideal = count_macs(unpruned) / count_macs(pruned)
+        for batch in sorted(a.batch):
+            r = timed(unpruned, pruned, batch, a.repeats, not a.no_compile)
+            rows.append({"model": name, "batch": batch, "ideal_speedup": ideal, "levers": {lever: {
+                "unpruned_s": v["unpruned"], "pruned_s": v["pruned"], "speedup": v["unpruned"] / v["pruned"],
+                "of_ideal": v["unpruned"] / v["pruned"] / ideal,
+                "pruned_vs_baseline": r[BASELINE]["pruned"] / v["pruned"]} for lever, v in r.items()}})
+            print(f"{name}, batch {batch}: MACs ideal {ideal:.2f}x")
+            for lever, v in rows[-1]["levers"].items():
+                print(f"  {lever:30s} unpruned {v['unpruned_s'] * 1e3:8.1f} ms  pruned {v['pruned_s'] * 1e3:8.1f} ms  "
+                      f"speed-up {v['speedup']:.2f}x ({v['of_ideal']:.2f} of ideal)")
+        ops_u, ops_p = by_operator(unpruned, max(a.batch)), by_operator(pruned, max(a.batch))
+        operators[name] = {k: {"unpruned_s": v, "pruned_s": ops_p.get(k),
+                               "shrink": v / ops_p[k] if ops_p.get(k) else None} for k, v in ops_u.items()}
+    out = {"profile": a.profile, "ratio": speed.study_ratio(p), "threads": a.threads, "repeats": a.repeats,
+           "operators_batch": max(a.batch), "rows": rows, "operators": operators, "compiled": not a.no_compile,
            "code_version": code_version(), "device": device_description(), "torch": torch.__version__,
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     write_json_atomic(RESULTS_DIR / "speed_levers.json", out)
-    print(f"MACs ideal {ideal:.2f}x at ratio {ratio:g}, batch {a.batch}, {a.threads} threads")
-    for name, r in table.items():
-        print(f"{name:30s} teacher {r['teacher_s'] * 1e3:8.1f} ms  pruned {r['pruned_s'] * 1e3:8.1f} ms  "
-              f"speed-up {r['speedup']:.2f}x ({r['of_ideal']:.2f} of ideal)")
-    for k, r in operators.items():
-        shrink = f"{r['shrink']:.2f}x" if r["shrink"] else "-"
-        print(f"{k:40s} teacher {r['teacher_s'] * 1e3:8.1f} ms  shrinks {shrink}")
 
 
 if __name__ == "__main__":

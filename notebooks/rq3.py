@@ -200,8 +200,9 @@ glue("speed_growth", speed.batch_growth_text(timed["growth"]), display=False)
 # ### Where the gap comes from, and what closes it
 #
 # `benchmarks/speed_levers.py` (run alone; its record is `data/results/speed_levers.json`) times
-# the teacher and the prune at the study's ratio under the levers a user would try, and profiles
-# one forward pass by operator.
+# the teacher and the paper's architecture, each against its prune at the study's ratio, at each
+# batch size under the levers a user would try — the speed-up always against the unpruned model
+# *in the same setting* — and profiles one forward pass by operator.
 
 # %% tags=["hide-input"]
 levers = speed.levers_section()

@@ -1,5 +1,7 @@
 """RQ3's own computations: steps to come within x% of the teacher, the headline test, the Pareto
 frontier and the readings that write the book's claims, on known inputs."""
+import json
+
 import pandas as pd
 import pytest
 
@@ -154,8 +156,6 @@ def test_each_pruned_point_meets_the_best_teacher_point_that_costs_no_more_time(
 
 def test_a_training_lever_is_adopted_only_where_its_finetune_is_equivalent(tmp_path, monkeypatch):
     """The rule fixed before the numbers: equivalent to fp32 on FD and SSIM, paired by seed."""
-    import json
-
     from diffprune.chapters import training_step
     levers = {"levers": [{"lever": "fp32", "seconds_per_step": 1.0, "speedup": 1.0, "speedup_low": 1.0,
                           "speedup_high": 1.0}], "train_loop_seconds_per_step": {"fp32": 1.0, "bf16": 0.7},
@@ -174,3 +174,28 @@ def test_a_training_lever_is_adopted_only_where_its_finetune_is_equivalent(tmp_p
         (tmp_path / "precision.json").write_text(json.dumps({"rows": rows(*shifts), "seeds": list(range(5))}))
         found = training_step.section(p)
         assert found["adopted"] is adopted and len(found["found"]) == 2
+
+
+def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_setting(tmp_path):
+    from diffprune.chapters import speed
+
+    def lever(u, p):
+        return {"unpruned_s": u, "pruned_s": p, "speedup": u / p, "of_ideal": u / p / 2.0,
+                "pruned_vs_baseline": 0.1 / p}
+    rows = [{"model": m, "batch": b, "ideal_speedup": 2.0,
+             "levers": {"no_grad (baseline)": lever(0.15, 0.1), "channels_last": lever(0.12, 0.05)}}
+            for m in ("teacher", "ddpm-cifar10-32") for b in (1, 64)]
+    ops = {"aten::conv2d": {"unpruned_s": 0.1, "pruned_s": 0.05, "shrink": 2.0},
+           "aten::_scaled_dot_product_flash_attention": {"unpruned_s": 0.02, "pruned_s": 0.02, "shrink": 1.0}}
+    record = {"profile": "cpu", "ratio": 0.25, "threads": 2, "repeats": 5, "operators_batch": 64, "rows": rows,
+              "operators": {"teacher": ops, "ddpm-cifar10-32": ops}, "compiled": False,
+              "device": "cpu:x86_64 x2 threads"}
+    (tmp_path / "levers.json").write_text(json.dumps(record))
+    found = speed.levers_section(tmp_path / "levers.json")
+    assert len(found["levers"]) == 2 * 2 * 2 and set(found["levers"].index.get_level_values("batch")) == {1, 64}
+    assert found["levers"].loc[("teacher", 64, "channels_last"), "speed-up"] == "2.40×"  # the same setting's
+    assert found["reading"].count("the fastest setting for the pruned model is channels_last") == 2  # batch 64 only
+    reading = found["reading"]
+    assert "`aten::_scaled_dot_product_flash_attention`" in reading and "`aten::conv2d`" not in reading
+    assert "torch.compile not timed" in found["reading"]
+    assert speed.levers_section(tmp_path / "none.json") is None

@@ -17,7 +17,7 @@ def speed_models(p: dict) -> list[tuple[str, float, pipeline.Artifact, str]]:
     t = pipeline.teacher(p["teacher"])
     out = [("teacher", 0.0, t, "teacher")] + [(f"r={r:g}", r, model(p, "diff-pruning", r, p["tradeoff_seeds"][0], 0),
                                                "teacher") for r in p["tradeoff_ratios"]]
-    r = _study_ratio(p)
+    r = study_ratio(p)
     for name in p["speed_architectures"]:
         dense = pipeline.architecture(name, channels=3, size=32, seed=0)  # CIFAR-10's images
         out += [(name, 0.0, dense, name),
@@ -135,12 +135,12 @@ def speed_goal_table(found: list[dict]):
 
 def speed_section(p: dict) -> dict:
     rows = [r for d in p["speed_devices"] for r in _recorded_speed(p, d)]
-    goal = speed_goal(rows, _study_ratio(p))
+    goal = speed_goal(rows, study_ratio(p))
     return {"rows": rows, "table": speed_table(rows), "goal": goal, "goal_table": speed_goal_table(goal),
             "growth": batch_growth(rows)}
 
 
-def _study_ratio(p: dict) -> float:
+def study_ratio(p: dict) -> float:
     """The sweep's ratio nearest RQ1's (`ratio`)."""
     return min(p["tradeoff_ratios"], key=lambda r: abs(r - p["ratio"]))
 
@@ -172,38 +172,43 @@ def _recorded_speed(p: dict, device: str) -> list[dict]:
     return rows
 
 
-def levers_section() -> dict | None:
-    """The recorded run of benchmarks/speed_levers.py (None if there is none): what each lever does
-    to the step time, and which operators shrink less than the MACs."""
+def levers_section(path=None) -> dict | None:
+    """The recorded run of benchmarks/speed_levers.py (None if there is none): per model pair and
+    batch, what each lever does to the step time and to the speed-up in that same setting; which
+    operators shrink less than the MACs; and the fastest setting for each pruned model."""
     import json
 
     import pandas as pd
 
     from ..paths import RESULTS_DIR
-    path = RESULTS_DIR / "speed_levers.json"
+    path = path or RESULTS_DIR / "speed_levers.json"
     if not path.is_file():
         return None
     r = json.loads(path.read_text())
-    levers = pd.DataFrame({
-        "teacher (ms)": {k: f"{1e3 * v['teacher_s']:.1f}" for k, v in r["levers"].items()},
-        "pruned (ms)": {k: f"{1e3 * v['pruned_s']:.1f}" for k, v in r["levers"].items()},
-        "speed-up": {k: f"{v['speedup']:.2f}×" for k, v in r["levers"].items()},
-        "of the MACs ideal": {k: f"{v['of_ideal']:.2f}" for k, v in r["levers"].items()},
-        "pruned vs baseline": {k: f"{v['pruned_vs_baseline']:.2f}×" for k, v in r["levers"].items()}})
-    levers.index.name = "lever"
-    ops = pd.DataFrame({
-        "teacher (ms)": {k: f"{1e3 * v['teacher_s']:.1f}" for k, v in r["operators"].items()},
-        "pruned (ms)": {k: "–" if v["pruned_s"] is None else f"{1e3 * v['pruned_s']:.1f}"
-                        for k, v in r["operators"].items()},
-        "shrinks": {k: "–" if v["shrink"] is None else f"{v['shrink']:.2f}×" for k, v in r["operators"].items()}})
-    ops.index.name = "operator (self CPU time)"
-    best = max(r["levers"].items(), key=lambda kv: kv[1]["pruned_vs_baseline"])
-    slow = [f"`{k}`" for k, v in r["operators"].items()  # code: markdown would read aten::_x_ as emphasis
-            if v["shrink"] is not None and v["shrink"] < r["ideal_speedup"] * GOAL]
-    reading = (f"At batch {r['batch']} and {r['threads']} threads on {r['device']}, the baseline speed-up at ratio "
-               f"{r['ratio']:g} is {r['levers']['no_grad (baseline)']['speedup']:.2f}× of an ideal "
-               f"{r['ideal_speedup']:.2f}×. The fastest setting for the pruned model is {best[0]} "
-               f"({best[1]['pruned_vs_baseline']:.2f}× the baseline; speed-up over the teacher in the same setting "
-               f"{best[1]['speedup']:.2f}×, {best[1]['of_ideal']:.2f} of the ideal). Operators whose time shrinks "
-               f"by less than three quarters of the MACs ideal: {', '.join(slow) if slow else 'none'}.")
-    return {"levers": levers, "operators": ops, "reading": reading}
+    levers = pd.DataFrame([{
+        "model": row["model"], "batch": row["batch"], "lever": lever,
+        "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}", "pruned (ms)": f"{1e3 * v['pruned_s']:.1f}",
+        "speed-up": f"{v['speedup']:.2f}×", "of the MACs ideal": f"{v['of_ideal']:.2f}",
+        "pruned vs its baseline": f"{v['pruned_vs_baseline']:.2f}×"}
+        for row in r["rows"] for lever, v in row["levers"].items()]).set_index(["model", "batch", "lever"])
+    ops = pd.DataFrame([{
+        "model": model, "operator (self CPU time)": k, "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}",
+        "pruned (ms)": "–" if v["pruned_s"] is None else f"{1e3 * v['pruned_s']:.1f}",
+        "shrinks": "–" if v["shrink"] is None else f"{v['shrink']:.2f}×"}
+        for model, found in r["operators"].items() for k, v in found.items()]).set_index(
+        ["model", "operator (self CPU time)"])
+    readings = []
+    for row in (x for x in r["rows"] if x["batch"] == r["operators_batch"]):
+        base, ideal = row["levers"]["no_grad (baseline)"], row["ideal_speedup"]
+        best = max(row["levers"].items(), key=lambda kv: kv[1]["pruned_vs_baseline"])
+        slow = [f"`{k}`" for k, v in r["operators"][row["model"]].items()  # code: aten::_x_ is not emphasis
+                if v["shrink"] is not None and v["shrink"] < ideal * GOAL]
+        readings.append(
+            f"{row['model']} at batch {row['batch']}: the baseline speed-up is {base['speedup']:.2f}× of an ideal "
+            f"{ideal:.2f}× ({base['of_ideal']:.2f} of it); the fastest setting for the pruned model is {best[0]} "
+            f"({best[1]['pruned_vs_baseline']:.2f}× its baseline; {best[1]['speedup']:.2f}× the unpruned model in "
+            f"the same setting, {best[1]['of_ideal']:.2f} of the ideal). Operators shrinking by less than "
+            f"{GOAL:g} of the ideal: {', '.join(slow) if slow else 'none'}.")
+    where = (f"{r['threads']} threads on {r['device']}, ratio {r['ratio']:g}, medians of {r['repeats']} steps"
+             + ("" if r["compiled"] else "; torch.compile not timed"))
+    return {"levers": levers, "operators": ops, "reading": f"Measured with {where}. " + " ".join(readings)}
