@@ -84,6 +84,7 @@ def execute_chapter(name: str, profile: str, overrides: dict, book_dir: Path = B
         nbformat.write(jupytext.read(NOTEBOOKS / f"{name}.py"), source)
         executed = Path(tmp) / "executed.ipynb"
         # the kernel inherits the page's name: the page its rendered verdicts are logged under (`evidence`)
+        evidence.opened(name)
         with study.environment(**{evidence.PAGE: name}):
             try:
                 papermill.execute_notebook(str(source), str(executed), cwd=str(ROOT), kernel_name="python3",
@@ -140,10 +141,11 @@ def check_evidence(book_dir: Path, names: list[str], log: Path) -> Path:
     with the other pages' (`EVIDENCE`), which must show one verdict per comparison: else one error
     naming the first conflict."""
     path = book_dir / EVIDENCE
-    kept = [e for e in evidence.read(path) if e["page"] not in names] if path.is_file() else []
-    entries = kept + (evidence.read(log) if log.is_file() else [])
+    kept = [e for e in evidence.read(path, markers=True) if e["page"] not in names] if path.is_file() else []
+    lines = kept + (evidence.read(log, markers=True) if log.is_file() else [])
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, "".join(json.dumps(e) + "\n" for e in entries).encode())
+    write_bytes_atomic(path, "".join(json.dumps(e) + "\n" for e in lines).encode())
+    entries = [e for e in lines if not e.get("opened")]
     found = evidence.conflicts(entries) + [f"{e}: inconclusive without its detectable difference"
                                            for e in evidence.undetectable(entries)]
     if found:

@@ -146,6 +146,15 @@ def is_dataset_name(name) -> bool:
     return isinstance(name, str) and (name in DATASETS or (name.startswith(FOLDER) and len(name) > len(FOLDER)))
 
 
+def short_name(name: str) -> str:
+    """A data set's name for a table cell: a folder by its last two path parts (a full path would
+    widen every table it is in past the page)."""
+    if not name.startswith(FOLDER):
+        return name
+    parts = Path(name[len(FOLDER):]).parts
+    return FOLDER + ("…/" if len(parts) > 2 else "") + "/".join(parts[-2:])
+
+
 def dataset_name(name: str) -> str:
     """argparse `type=` for a data set name (choices= cannot express `folder:PATH`)."""
     if not is_dataset_name(name):

@@ -43,8 +43,19 @@ def shown(found) -> None:
             f.write(json.dumps(entry(v), allow_nan=True) + "\n")
 
 
-def read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+def opened(page: str) -> None:
+    """Log that `page` is being executed: a page whose verdicts are none is still a page built (the
+    tally needs to tell it from one never built). A no-op unless `DIFFPRUNE_EVIDENCE` is set."""
+    path = os.environ.get(LOG)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"page": page, "opened": True}) + "\n")
+
+
+def read(path: Path, markers: bool = False) -> list[dict]:
+    """The log's verdicts (and, with `markers`, the lines saying which pages were executed)."""
+    lines = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return lines if markers else [e for e in lines if not e.get("opened")]
 
 
 def _oriented(e: dict, flip: bool) -> tuple:
@@ -99,12 +110,15 @@ def so_far(pages: list[str]) -> list[dict] | None:
     """The verdicts `pages` show in the book being built: this run's (the log) over the book's earlier
     ones (`BOOK_LOG`, set by `book.render`); None where a page has none in either (not built, or read
     outside a book build)."""
-    current = read(Path(os.environ[LOG])) if os.environ.get(LOG) and Path(os.environ[LOG]).is_file() else []
+    log = os.environ.get(LOG)
+    current = read(Path(log), markers=True) if log and Path(log).is_file() else []
     ran = {e["page"] for e in current}
     book = os.environ.get(BOOK_LOG)
-    earlier = [e for e in read(Path(book)) if e["page"] not in ran] if book and Path(book).is_file() else []
+    earlier = ([e for e in read(Path(book), markers=True) if e["page"] not in ran]
+               if book and Path(book).is_file() else [])
     entries = [e for e in earlier + current if e["page"] in pages]
-    return entries if {e["page"] for e in entries} == set(pages) else None
+    built = {e["page"] for e in entries}
+    return [e for e in entries if not e.get("opened")] if built == set(pages) else None
 
 
 def tally(entries: list[dict], alpha: float = 0.05) -> dict:

@@ -244,12 +244,19 @@ class Progress:
     """Steps done of the plan's N, the step now running, the time elapsed and the estimate of what is
     left, on stderr: the terminal's sign of life while a plan is computed in this process. A step
     that needs another one's files computes that one inside it, so the running steps nest. A step
-    the plan could not see (after a model it could not follow: `Plan.stopped`) is found on the way:
-    it joins the total when it starts, so the bar measures what is known and ends at 100 %."""
+    the plan could not see is found on the way. Where the plan listed steps after a model it could
+    not follow (under a stand-in key: `schedulable` leaves them out), those are placeholders: a found
+    step of the same kind takes one's place; past them, a found step joins the total when it starts.
+    So the count and the bar measure what is known, without counting a step twice, and end at 100 %."""
 
     def __init__(self, plan: Plan):
+        from collections import Counter
+
         from tqdm import tqdm
         self.plan, self.rates, self.done, self.found, self.running = plan, recorded_rates(), 0, 0, []
+        known = set(sure(plan))
+        self.placeholders = Counter(s.kind for name, s in plan.steps.items() if name not in known)
+        self.known = len(plan.steps)
         total, unpriced = plan.seconds()
         self.by_time = not unpriced  # else the bar counts steps
         self.bar = tqdm(total=max(round(total), 1) if self.by_time else len(plan.steps), file=sys.stderr,
@@ -267,21 +274,30 @@ class Progress:
         s = self.plan.steps.get((step, key))
         if event == "start":
             self.running.append(f"{step} {key[:8]}")
-            if s is None:  # found on the way: now part of the total
+            if s is None:  # found on the way: in a placeholder's place, or now part of the total
                 self.found += 1
-                self.bar.total += self._weight(step, params or {})
+                kind = Planned(step, "", params or {}, False).kind
+                if self.placeholders[kind]:
+                    self.placeholders[kind] -= 1
+                else:
+                    self.known += 1
+                    self.bar.total += self._weight(step, params or {})
         else:
             self.running.pop()
             self.done += 1
             self.bar.update(self._weight(step, s.params if s else params or {}))
+        self._describe()
+
+    def _describe(self) -> None:
         now = f", computing {self.running[-1]}" if self.running else ""
-        known = len(self.plan.steps) + self.found
         more = f", {self.found} of them found on the way" if self.found else ""
-        self.bar.set_description_str(f"[{self.done}/{known} steps done{more}{now}]")
+        self.bar.set_description_str(f"[{self.done}/{self.known} steps done{more}{now}]")
 
     def close(self, finished: bool = True) -> None:
         if finished:  # what the plan listed but no job reached is not left to do
+            self.known = self.done
             self.bar.total = self.bar.n
+            self._describe()
             self.bar.refresh()
         self.bar.close()
 
@@ -331,14 +347,19 @@ def schedulable(plan: Plan) -> dict[tuple[str, str], int]:
     steps it reads), each with the position of a planned job that reaches it; left out: a step whose
     parameters come from a result still to compute, one after a model whose key is known only once
     it is trained (a stand-in key), and the steps after those."""
+    return {name: next(i for i, needed in enumerate(plan.needs) if name in needed) for name in sure(plan)}
+
+
+def sure(plan: Plan) -> list[tuple[str, str]]:
+    """The listed steps whose parameters and inputs' keys are known (`schedulable`'s steps)."""
     later: set[tuple[str, str]] = set()
-    out = {}
+    out = []
     provisional = {name for name, s in plan.steps.items() if s.provisional}
     for name, s in plan.steps.items():
         if not s.certain or later.intersection(s.after) or provisional.intersection(s.after):
             later.add(name)
-            continue
-        out[name] = next(i for i, needed in enumerate(plan.needs) if name in needed)
+        else:
+            out.append(name)
     return out
 
 

@@ -94,3 +94,10 @@ def test_openmoji_is_rgb_32_and_deterministic():
     assert a.shape == (3, 32, 32) and len(a) > 400
     assert torch.equal(a.images, load_dataset("openmoji-32", "test").images)
     assert a.images.float().std() > 20  # drawn glyphs, not blank squares
+
+
+def test_a_folder_is_named_in_a_table_by_its_last_two_parts():
+    from diffprune.data import short_name
+    assert short_name("folder:/tmp/dr/build/dry-run-paper/standins/images") == "folder:…/standins/images"
+    assert short_name("folder:shapes/images") == "folder:shapes/images"
+    assert short_name("openmoji-32") == "openmoji-32"

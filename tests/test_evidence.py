@@ -84,3 +84,23 @@ def test_the_book_keeps_the_other_pages_verdicts_and_refuses_a_conflict(tmp_path
     else:  # rq2 re-executed and showed nothing: only rq1's remains
         assert [e["page"] for e in evidence.read(check_evidence(tmp_path, names, tmp_path / "log"))] == ["rq1"]
     assert (tmp_path / EVIDENCE).is_file()
+
+
+def test_a_page_built_without_verdicts_counts_as_built_and_one_never_built_does_not(tmp_path, monkeypatch):
+    """The tally of the research pages waits for every page; a page that shows no verdict (the paper
+    dry run's teachers page) is built all the same: its opening is logged, not its verdicts."""
+    from diffprune.book import check_evidence
+    monkeypatch.delenv(evidence.BOOK_LOG, raising=False)
+    monkeypatch.setenv(evidence.LOG, str(tmp_path / "log"))
+    evidence.opened("teachers")  # executed, shows nothing
+    assert evidence.so_far(["teachers", "rq1"]) is None  # rq1 not built yet
+    evidence.opened("rq1")
+    logged(tmp_path, monkeypatch, "rq1", [verdicts.across_seeds(DP, TAYLOR, "fd", MARGINS)])
+    entries = evidence.so_far(["teachers", "rq1"])
+    assert [e["page"] for e in entries] == ["rq1"] and evidence.tally(entries)["n"] == 1
+    kept = check_evidence(tmp_path, ["teachers", "rq1"], tmp_path / "log")  # the book's log keeps the openings
+    assert [e["page"] for e in evidence.read(kept)] == ["rq1"]
+    assert {e["page"] for e in evidence.read(kept, markers=True)} == {"teachers", "rq1"}
+    (tmp_path / "log").unlink()
+    monkeypatch.setenv(evidence.BOOK_LOG, str(kept))  # a later build of other pages reads them from the book
+    assert [e["page"] for e in evidence.so_far(["teachers", "rq1"])] == ["rq1"]

@@ -1,5 +1,7 @@
 """RQ2's own computations: stop t on a curve against the repository's, and the importance map's
 comparisons. Its readings write the book's claims, so their wording is tested on known inputs."""
+import math
+
 import numpy as np
 import pytest
 
@@ -88,6 +90,7 @@ def test_content_comparisons_pair_the_windows_by_seed_and_read_only_inside_the_s
     data = (rows("early", 100, 0.60, 0.30) + rows("late", 100, 0.50, 0.40)      # the paper's direction
             + rows("early", 500, 0.50, 0.50) + rows("late", 500, 0.5005, 0.499)  # equal within the margins
             + rows("early", 300, 0.40, 0.60) + rows("late", 300, 0.50, 0.50)    # the other way round
+            + rows("early", 700, 0.60, math.nan) + rows("late", 700, 0.50, math.nan)  # kappa undefined: one class
             + rows("early", 100, 0.60, 0.30, ssim=0.1, steps=0) + rows("late", 100, 0.50, 0.40, ssim=0.1, steps=0))
     p = {"equivalence_margins": {"detail": 0.01, "kappa": 0.02}, "content_ssim_band": [0.3, 0.8]}
     compared = content_detail.content_comparisons(p, data)
@@ -96,10 +99,11 @@ def test_content_comparisons_pair_the_windows_by_seed_and_read_only_inside_the_s
     assert kinds[("[0, 100)", "after 100 steps", "kappa")] == (Kind.WORSE, True)
     assert kinds[("[0, 500)", "after 100 steps", "kappa")] == (Kind.EQUIVALENT, True)
     assert kinds[("[0, 100)", "no finetune", "detail")] == (Kind.BETTER, False)  # noise-level SSIM: not read
+    assert ("[0, 700)", "after 100 steps", "kappa") not in kinds  # no seed to pair: no verdict to show
     assert {v.n for *_, v in compared} == {3}
     reading = content_detail.division_of_labour([v for _, _, inside, v in compared if inside])
     assert reading == {"holds": ["[0, 100), after 100 steps"], "reversed": ["[0, 300), after 100 steps"],
-                       "equivalent": ["[0, 500), after 100 steps"], "mixed": []}
+                       "equivalent": ["[0, 500), after 100 steps"], "mixed": ["[0, 700), after 100 steps"]}
 
 
 def test_ssim_table_and_windows():

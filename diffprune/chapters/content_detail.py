@@ -160,11 +160,11 @@ def content_comparisons(p: dict, rows: list[dict]) -> list[tuple[int, int, bool,
         for k in sorted({r["k"] for r in rows}):
             early, late = _side(rows, "early", k, steps), _side(rows, "late", k, steps)
             band = in_band(p, rows, k, steps)
-            for metric in JUDGED:
-                if early and late and all(r.get(metric) is not None for r in early + late):
-                    out.append((k, steps, band, verdicts.across_seeds(
-                        early, late, metric, p["equivalence_margins"], a=f"[0, {k})", b=f"[{k}, 1000)",
-                        where=after(steps))))
+            for metric in JUDGED if early and late else ():
+                v = verdicts.across_seeds(early, late, metric, p["equivalence_margins"], a=f"[0, {k})",
+                                          b=f"[{k}, 1000)", where=after(steps))
+                if v.n:  # no seed with both values (kappa is undefined where every sample gets one class)
+                    out.append((k, steps, band, v))
     return out
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .. import evaluation, pipeline, verdicts
 from ..chapter import Chapter
+from ..data import short_name
 from ..fid import fd_infinity_applies, fd_infinity_at
 from ..plateau import plateau
 from ..profiles import Parameter, increasing, integer, is_dataset_name, one_of
@@ -170,7 +171,8 @@ def distance_table(rows: list[dict]):
     import pandas as pd
     ci = evaluation.ci_text
     table = pd.DataFrame([{
-        "teacher": r["dataset"], "samples": f"{r['fd']['n']:,}", "reference images": f"{r['reference_images']:,}",
+        "teacher": short_name(r["dataset"]), "samples": f"{r['fd']['n']:,}",
+        "reference images": f"{r['reference_images']:,}",
         "feature dimensions": f"{r['dimensions']:,}",
         f"{r['metric']}, first seed (95% bootstrap)": ci(r["fd"]["value"], r["fd"]["ci_low"], r["fd"]["ci_high"], 1),
         "bootstrap bias": f"{r['fd']['bootstrap_bias']:.1f}",
@@ -231,7 +233,7 @@ def display_table(rows: list[dict]):
 
     return pd.DataFrame({
         "teacher": [r["teacher"] for r in rows],
-        "data set": [r["dataset"] for r in rows],
+        "data set": [short_name(r["dataset"]) for r in rows],
         "image": [r["image"] for r in rows],
         "params (M)": [f"{r['params'] / 1e6:.2f}" for r in rows],
         "MACs (M)": [f"{r['macs'] / 1e6:.0f}" for r in rows],
