@@ -147,12 +147,12 @@ def is_dataset_name(name) -> bool:
 
 
 def short_name(name: str) -> str:
-    """A data set's name for a table cell: a folder by its last two path parts (a full path would
-    widen every table it is in past the page)."""
+    """A data set's name for a table cell: a folder by its last two path parts, a line break allowed
+    after each slash (a path is one long word: it would widen every table it is in past the page)."""
     if not name.startswith(FOLDER):
         return name
     parts = Path(name[len(FOLDER):]).parts
-    return FOLDER + ("…/" if len(parts) > 2 else "") + "/".join(parts[-2:])
+    return FOLDER + ("…/\u200b" if len(parts) > 2 else "") + "/\u200b".join(parts[-2:])
 
 
 def dataset_name(name: str) -> str:

@@ -297,10 +297,18 @@ def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
 
 # --- writing numbers and claims -------------------------------------------------------------------
 
+def number_text(x: float, digits: int = 2) -> str:
+    """A number for a table cell: `digits` decimals, none from 10,000 up, and three significant
+    digits from 10^6 up (a distance on random features reaches 10^9: its digits would widen the page)."""
+    if abs(x) >= 1e6:
+        return f"{x:.3g}"
+    return f"{x:.{0 if abs(x) >= 1e4 else digits}f}"
+
+
 def ci_text(value, low, high, digits: int = 2) -> str:
     """A value with its interval, compact enough for a table cell: `601.4 (589.2–613.5)`."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if low is None or high is None or math.isnan(low) or math.isnan(high):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+        return number_text(value, digits)
+    return f"{number_text(value, digits)} ({number_text(low, digits)}–{number_text(high, digits)})"

@@ -60,6 +60,8 @@ def test_ci_text():
     assert evaluation.ci_text(601.44, 589.2, 613.51, 1) == "601.4 (589.2–613.5)"
     assert evaluation.ci_text(0.5, math.nan, math.nan, 3) == "0.500"
     assert evaluation.ci_text(None, None, None) == "–"
+    assert evaluation.ci_text(332373.74, 307859.2, 357617.3, 1) == "332374 (307859–357617)"  # fits a cell
+    assert evaluation.number_text(5285097779.99) == "5.29e+09" and evaluation.number_text(-46.83, 1) == "-46.8"
 
 
 def _summary(dp_fd, taylor_fd, half=1.0):

@@ -51,7 +51,7 @@ def summary(p: dict) -> dict:
     cost = t.result("cost.json") if t.has("cost.json") else {}
     row = evaluation.evaluate(t, p, p["seeds"][0])
     log = t.results / "train_log.csv"
-    return {**row, "teacher": Path(p["teacher"]).name if isinstance(p["teacher"], str) else t.key,
+    return {**row, "teacher": Path(p["teacher"]).name if isinstance(p["teacher"], str) else f"recipe {t.key[:8]}",
             "dataset": p["dataset"], "image": "×".join(map(str, image_shape(load_unet(t.path)))),
             "steps": cost.get("steps"), "images_seen": cost.get("images_seen"),
             "hours": cost.get("wall_time_s", 0) / 3600 or None, "device": cost.get("device"),
@@ -179,7 +179,8 @@ def distance_table(rows: list[dict]):
         "FD∞ (spread over subset draws)": ci(r["fd_infinity"]["value"], r["fd_infinity"]["spread_low"],
                                               r["fd_infinity"]["spread_high"], 1)
         if fd_infinity_applies(r["fd_infinity"], r["dimensions"]) else "not shown: n ≤ d",
-        "KID × 1000 (± SD over subsets)": f"{1e3 * r['kid']['value']:.2f} ± {1e3 * r['kid']['std']:.2f}",
+        "KID × 1000 (± SD over subsets)": (f"{evaluation.number_text(1e3 * r['kid']['value'])} ± "
+                                           f"{evaluation.number_text(1e3 * r['kid']['std'])}"),
     } for r in rows])
     return table.set_index("teacher")
 
