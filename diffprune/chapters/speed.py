@@ -207,8 +207,10 @@ def levers_section(path=None) -> dict | None:
             f"{row['model']} at batch {row['batch']}: the baseline speed-up is {base['speedup']:.2f}× of an ideal "
             f"{ideal:.2f}× ({base['of_ideal']:.2f} of it); the fastest setting for the pruned model is {best[0]} "
             f"({best[1]['pruned_vs_baseline']:.2f}× its baseline; {best[1]['speedup']:.2f}× the unpruned model in "
-            f"the same setting, {best[1]['of_ideal']:.2f} of the ideal). Operators shrinking by less than "
+            f"the same setting, {best[1]['of_ideal']:.2f} of the ideal"
+            + ("; its samples are not yet compared with fp32's on the same noise" if "bf16" in best[0] else "")
+            + "). Operators shrinking by less than "
             f"{GOAL:g} of the ideal: {', '.join(slow) if slow else 'none'}.")
-    where = (f"{r['threads']} threads on {r['device']}, ratio {r['ratio']:g}, medians of {r['repeats']} steps"
+    where = (f"{r['device']}, ratio {r['ratio']:g}, medians of {r['repeats']} steps"
              + ("" if r["compiled"] else "; torch.compile not timed"))
-    return {"levers": levers, "operators": ops, "reading": f"Measured with {where}. " + " ".join(readings)}
+    return {"levers": levers, "operators": ops, "reading": f"Measured on {where}. " + " ".join(readings)}
