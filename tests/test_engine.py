@@ -167,7 +167,8 @@ def test_the_smoke_study_on_two_dask_workers_equals_one_process_at_one_thread(sm
     finally:
         torch.set_num_threads(threads)
     on_dask, in_one = results(smoke_study), results(tmp_path)
-    assert on_dask.keys() == in_one.keys()
+    # tests/test_book.py computes more into the same cache after the cluster's run (other parameters)
+    assert in_one.keys() <= on_dask.keys()
     differ = [k for k in in_one if on_dask[k] != in_one[k]]
     assert not differ, f"{len(differ)} results differ, e.g. {differ[:3]}"
 
