@@ -83,8 +83,8 @@ def execute_chapter(name: str, profile: str, overrides: dict, book_dir: Path = B
         source = Path(tmp) / f"{name}.ipynb"
         nbformat.write(jupytext.read(NOTEBOOKS / f"{name}.py"), source)
         executed = Path(tmp) / "executed.ipynb"
+        evidence.opened(name)  # a page without verdicts is still a page built (the tally waits for every page)
         # the kernel inherits the page's name: the page its rendered verdicts are logged under (`evidence`)
-        evidence.opened(name)
         with study.environment(**{evidence.PAGE: name}):
             try:
                 papermill.execute_notebook(str(source), str(executed), cwd=str(ROOT), kernel_name="python3",
