@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from diffusers import VQModel
 from diffusers.training_utils import EMAModel
-from tqdm import tqdm
 
 from .artifacts import DiffpruneError, atomic_dir, code_version, device_description, write_json_atomic
 from .checkpoint import batch_indices, restore, save_checkpoint, write_log
 from .images import save_grid, to_model_range, to_uint8
+from .progress import Bar
 
 # Four times smaller per side, 4 latent channels: 32x32x3 -> 4x8x8 (the official LDMs use f4 too).
 PRESETS = {
@@ -122,7 +122,7 @@ def train_autoencoder(model: VQModel, images: torch.Tensor, test_images: torch.T
 
     model.train()
     t0, pending = time.perf_counter(), []
-    for step in tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="autoencoder",
+    for step in Bar(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="autoencoder",
                      disable=not progress):
         lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
         for group in optimizer.param_groups:

@@ -14,13 +14,13 @@ import safetensors.torch
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from . import seeds
 from .artifacts import DiffpruneError, atomic_dir, code_version, device_description
 from .data import load_dataset
 from .images import to_model_range
 from .models import default_device
+from .progress import Bar
 
 
 class SmallCNN(nn.Module):
@@ -57,7 +57,7 @@ def train_classifier(dataset: str, *, epochs: int = 5, batch_size: int = 128, lr
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     start = time.perf_counter()
     steps = epochs * (len(train_set) // batch_size)
-    for step in tqdm(range(steps), desc=f"classifier {dataset}", disable=not progress):
+    for step in Bar(range(steps), desc=f"classifier {dataset}", disable=not progress):
         epoch, pos = divmod(step, len(train_set) // batch_size)
         perm = torch.randperm(len(train_set), generator=seeds.generator(seed, seeds.EPOCH, epoch))
         idx = perm[pos * batch_size:(pos + 1) * batch_size]

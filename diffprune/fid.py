@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from .artifacts import DiffpruneError, write_bytes_atomic
 from .paths import CACHE_DIR
+from .progress import Bar
 
 FEATURES = ("effnet-l0@128", "inception")
 DEFAULT_FEATURES = "effnet-l0@128"
@@ -108,7 +108,7 @@ def features(images, name: str = DEFAULT_FEATURES, batch_size: int = 100,
     x = as_nchw(images)
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # full float32 on a GPU too
         out = [ext(x[i:i + batch_size].to(device)).cpu() for i in
-               tqdm(range(0, len(x), batch_size), desc=f"features {name}", disable=not progress, leave=False)]
+               Bar(range(0, len(x), batch_size), desc=f"features {name}", disable=not progress, leave=False)]
     return torch.cat(out).numpy()
 
 

@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 import torch
 import torch_pruning as tp
-from tqdm import tqdm
 
 from .artifacts import DiffpruneError
+from .progress import Bar
 from .threshold import should_stop
 from .timestep_loss import loss_at
 
@@ -148,7 +148,7 @@ def accumulate_gradients(model, scheduler, x0: torch.Tensor, noise: torch.Tensor
     saved = {}
     visited, losses = [], []
     stop_t, max_loss = None, float("-inf")
-    bar = tqdm(range(a, b, timestep_stride), desc="timestep gradients", disable=not progress, leave=False)
+    bar = Bar(range(a, b, timestep_stride), desc="timestep gradients", disable=not progress, leave=False)
     for t in bar:
         while pending and pending[0] <= t:
             saved[pending.pop(0)] = gradients(model)

@@ -20,6 +20,7 @@ import math
 import shlex
 import statistics
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
@@ -28,6 +29,7 @@ from . import evaluation, study
 from .artifacts import DiffpruneError, device_description
 from .chapter import spec
 from .profiles import read
+from .progress import listening
 
 ASK_ABOVE_S = 600  # a longer plan is confirmed first (or run with --yes)
 
@@ -254,6 +256,7 @@ class Progress:
 
         from tqdm import tqdm
         self.plan, self.rates, self.done, self.found, self.running = plan, recorded_rates(), 0, 0, []
+        self.loop, self.shown_at = None, 0.0  # the running step's own bar (`progress.Bar`), and when last shown
         known = set(sure(plan))
         self.placeholders = Counter(s.kind for name, s in plan.steps.items() if name not in known)
         self.known = len(plan.steps)
@@ -272,6 +275,7 @@ class Progress:
 
     def __call__(self, event: str, step: str, key: str, params: dict | None = None) -> None:
         s = self.plan.steps.get((step, key))
+        self.loop = None
         if event == "start":
             self.running.append(f"{step} {key[:8]}")
             if s is None:  # found on the way: in a placeholder's place, or now part of the total
@@ -288,8 +292,21 @@ class Progress:
             self.bar.update(self._weight(step, s.params if s else params or {}))
         self._describe()
 
+    def looped(self, bar) -> None:
+        """A loop inside the running step moved (`progress.listening`): shown beside the step, the
+        first loop the step started until it is through (a loop over shards keeps the line, not the
+        loop in each shard), at most twice a second."""
+        if self.loop is None or (self.loop is not bar and self.loop.total and self.loop.done >= self.loop.total):
+            self.loop = bar
+        now = time.monotonic()
+        if bar is self.loop and (now - self.shown_at >= 0.5 or (bar.total and bar.done >= bar.total)):
+            self.shown_at = now
+            self._describe()
+
     def _describe(self) -> None:
-        now = f", computing {self.running[-1]}" if self.running else ""
+        loop = self.loop
+        inner = "" if loop is None else f": {loop.what} {loop.done:,}" + (f"/{loop.total:,}" if loop.total else "")
+        now = f", computing {self.running[-1]}{inner}" if self.running else ""
         more = f", {self.found} of them found on the way" if self.found else ""
         self.bar.set_description_str(f"[{self.done}/{self.known} steps done{more}{now}]")
 
@@ -307,7 +324,7 @@ def compute(jobs: list, plan: Plan) -> list:
     progress = Progress(plan)
     finished = False
     try:
-        with study.watching(progress):
+        with study.watching(progress), listening(progress.looped):
             out = [fn(*args) for fn, args in jobs]
         finished = True
         return out

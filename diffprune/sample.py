@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
-from tqdm import tqdm
 
 from . import seeds
 from .artifacts import DiffpruneError, write_bytes_atomic
+from .progress import Bar
 from .unet import image_shape
 
 SAMPLERS = ("ddim", "ddpm", "dpm-solver++")
@@ -97,7 +97,7 @@ def sample(model, n: int, *, seed: int = 0, sampler: str = "ddim", steps: int = 
     check(scheduler, n, seed=seed, sampler=sampler, steps=steps, eta=eta, spacing=spacing, batch_size=batch_size)
     levers = levers or Levers()
     out = []
-    bar = tqdm(total=n, desc=f"sample {sampler}", unit="img", disable=not progress)
+    bar = Bar(total=n, desc=f"sample {sampler}", unit="img", disable=not progress)
     with (applied(model.unet, levers, model.device) if levers != Levers() else contextlib.nullcontext()) as forward:
         for lo in range(0, n, batch_size):
             gens = [seeds.generator(seed, seeds.SAMPLE, start + i) for i in range(lo, min(lo + batch_size, n))]
@@ -161,7 +161,7 @@ def sample_to_file(path, model, n: int, *, meta: dict, seed: int = 0,
     shards.mkdir(parents=True, exist_ok=True)
     ranges = shard_ranges(n, shard_size)
     mine = [r for k, r in enumerate(ranges) if k % num_processes == process_index]
-    bar = tqdm(total=sum(hi - lo for lo, hi in mine), desc=f"sample {sampler}", unit="img", disable=not progress)
+    bar = Bar(total=sum(hi - lo for lo, hi in mine), desc=f"sample {sampler}", unit="img", disable=not progress)
     for lo, hi in mine:
         f = shards / f"{lo:08d}-{hi:08d}.npz"
         if not (f.is_file() and load_samples(f)[2] == meta):  # a shard of other parameters is drawn again

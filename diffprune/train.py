@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers.training_utils import EMAModel
-from tqdm import tqdm
 
 from . import seeds
 from .artifacts import DiffpruneError, code_version, device_description, write_json_atomic
 from .checkpoint import batch_indices, restore, save_checkpoint, write_log
 from .levers import attention_in_fp32
 from .models import DiffusionModel, accelerate_cpu
+from .progress import Bar
 from .timestep_loss import noise_prediction_loss
 
 
@@ -107,7 +107,7 @@ def train(diffusion: DiffusionModel, images: torch.Tensor, cfg: TrainConfig, out
     pending = []
     bf16 = cfg.precision == "bf16"
     fp32_attention_undo = attention_in_fp32(model) if bf16 else None
-    bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="train",
+    bar = Bar(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="train",
                disable=not (progress and acc.is_main_process))
     for step in bar:
         lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))

@@ -205,6 +205,30 @@ def test_steps_found_on_the_way_join_the_total_and_the_bar_ends_at_100(monkeypat
     assert "[3/3 steps done, 1 of them found on the way]" in err and "100%" in err.splitlines()[-1]
 
 
+def test_a_long_step_shows_its_own_loop_on_the_progress_line(monkeypatch, capsys):
+    """A step's bars are off inside the study; its first loop's count stands beside the step on the
+    one progress line (a loop over shards, not the loop inside each shard), and goes with the step."""
+    from diffprune.progress import Bar, listening
+    monkeypatch.setattr(plan, "recorded_rates", lambda: {})
+    monkeypatch.setattr(plan.time, "monotonic", iter(range(0, 1000, 1)).__next__)  # every report shown
+    progress = plan.Progress(plan.Plan(steps={("sample", "abcdef12"): plan.Planned("sample", "abcdef12", {}, False)}))
+    with listening(progress.looped):
+        progress("start", "sample", "abcdef12", {})
+        shards = Bar(total=4, desc="sample ddim", disable=True)
+        for _ in range(2):
+            for _ in Bar(range(2), desc="sample ddim", disable=True):
+                pass
+            shards.update(2)
+            assert progress.loop is shards  # the shard's own loop finished: the outer one holds the line
+        err = capsys.readouterr().err
+        assert "computing sample abcdef12: sample ddim 2/2]" in err  # the first shard's loop, before the outer moved
+        assert "computing sample abcdef12: sample ddim 4/4]" in err
+        progress("done", "sample", "abcdef12", {})
+    assert progress.loop is None
+    progress.close()
+    assert "sample ddim" not in capsys.readouterr().err.splitlines()[-1]
+
+
 def test_a_run_that_ends_before_every_listed_step_still_closes_at_100(monkeypatch, capsys):
     monkeypatch.setattr(plan, "recorded_rates", lambda: {})
     listed = {("fd", k): plan.Planned("fd", k, {"k": k}, False) for k in ("a", "b")}

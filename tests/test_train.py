@@ -4,6 +4,7 @@ import torch
 import diffprune.train as train_mod
 from diffprune import DiffpruneError, load_unet
 from diffprune.models import DiffusionModel
+from diffprune.progress import listening
 from diffprune.train import TrainConfig, batch_indices, train
 from diffprune.unet import build_unet
 
@@ -37,7 +38,10 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, scheduler, monkey
         train(DiffusionModel(_model(), scheduler), _images(), _cfg(), tmp_path / "b", progress=False)
     assert not (tmp_path / "b" / "unet").exists()  # nothing final was written
     monkeypatch.setattr(train_mod, "noise_prediction_loss", real)
-    resumed = train(DiffusionModel(_model(), scheduler), _images(), _cfg(), tmp_path / "b", progress=False)
+    heard = []  # the study's progress line hears a long step's own loop, its bar off
+    with listening(lambda bar: heard.append((bar.what, bar.done, bar.total))):
+        resumed = train(DiffusionModel(_model(), scheduler), _images(), _cfg(), tmp_path / "b", progress=False)
+    assert heard == [("train", step, 6) for step in (4, 5, 6)]  # resumed from step 3's checkpoint
 
     for p, q in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(p, q)
