@@ -267,6 +267,17 @@ def reconstructions(model: Artifact, *, dataset: str, split: str, n: int, seed: 
     return _step("reconstruction", params, compute, (model,))
 
 
+def timesteps(spec) -> int:
+    """The teacher's number of diffusion timesteps (its scheduler's `num_train_timesteps`): where the
+    last timestep window ends (not the paper's T, a threshold). A teacher trained here gets
+    `unet.default_scheduler`'s; a hub id whose scheduler cannot be read (no network) falls back to
+    that too, as `unet.load_scheduler` does."""
+    from .unet import default_scheduler, load_scheduler
+    scheduler = load_scheduler(in_repo(spec) if in_repo(spec).is_dir() else spec) if isinstance(spec, str) \
+        else default_scheduler()
+    return int(scheduler.config.num_train_timesteps)
+
+
 def teacher_steps(t: Artifact) -> int | None:
     """Training steps of a teacher this project trained (None for one from the hub)."""
     return int(t.result("cost.json")["steps"]) if t.has("cost.json") else None
@@ -361,7 +372,7 @@ GRADIENTS = "gradients.safetensors"
 
 def gradient_stages(t: Artifact, *, dataset: str, batch_size: int, stride: int, seed: int,
                     stages: list[int]) -> Artifact:
-    """One walk over t = 0, stride, ... < 1000 with the importance batch and noise of `seed`,
+    """One walk over t = 0, stride, ... up to the teacher's timesteps, with the importance batch and noise of `seed`,
     keeping the gradients summed over the visited t < k at each stage k (bulk) and the losses
     (`stages.json`): the gradients of any window between two stages are a difference of two."""
     stages = sorted(set(stages))
@@ -464,8 +475,9 @@ def _walk(t: Artifact, dataset: str, batch_size: int, seed: int, stride: int, **
 
 
 def loss_curve(t: Artifact, *, dataset: str, n_batches: int, batch_size: int, stride: int, seed: int) -> Artifact:
-    """L_t for t = 0, stride, ... < 1000 on `n_batches` fixed batches: batch i is the importance batch
-    and noise of seed `seed + i`, so batch 0 is what `pruned(..., seed=seed)` visits."""
+    """L_t for t = 0, stride, ... up to the teacher's timesteps, on `n_batches` fixed batches: batch i
+    is the importance batch and noise of seed `seed + i`, so batch 0 is what `pruned(..., seed=seed)`
+    visits."""
     params = {"teacher": t.key, "dataset": dataset, "n_batches": n_batches, "batch_size": batch_size,
               "stride": stride, "seed": seed}
 

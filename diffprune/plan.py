@@ -127,6 +127,14 @@ class Plan:
 TRAINING = ("finetune", "teacher", "training_run")  # priced per optimizer step
 
 
+def _walked(params: dict) -> int:
+    """Timesteps a walk covers: its window, else all of the default schedule's (an estimate: the
+    step's parameters name the teacher by its key only)."""
+    from .unet import default_scheduler
+    a, b = params.get("window") or (0, default_scheduler().config.num_train_timesteps)
+    return b - a
+
+
 def units(step: str, params: dict) -> float:
     """The work of one step in the unit its time scales with."""
     if step in TRAINING:
@@ -134,11 +142,11 @@ def units(step: str, params: dict) -> float:
     if step == "sample":
         return float(params["n"] * params["steps"])
     if step == "prune" and "timestep_stride" in params:  # a gradient method walks the timesteps
-        return params["batch_size"] * math.ceil(1000 / params["timestep_stride"])
+        return params["batch_size"] * math.ceil(_walked(params) / params["timestep_stride"])
     if step == "gradient_stages":
-        return params["batch_size"] * math.ceil(1000 / params["stride"])
+        return params["batch_size"] * math.ceil(_walked(params) / params["stride"])
     if step == "loss_curve":
-        return params["n_batches"] * params["batch_size"] * math.ceil(1000 / params["stride"])
+        return params["n_batches"] * params["batch_size"] * math.ceil(_walked(params) / params["stride"])
     if step == "classifier":
         return float(params["epochs"])
     return 1.0

@@ -268,11 +268,12 @@ def heatmap(matrix, rows: list[str], cols: list[str], title: str, label: str, vm
     return _done(fig)
 
 
-def repair_axis(summary, compared: list, metrics: dict[str, str], band: list[float], title: str):
+def repair_axis(summary, compared: list, metrics: dict[str, str], band: list[float], title: str, t_end: int):
     """Content versus detail along the finetune: left, each window's SSIM to the teacher at each
     checkpoint (the band where windows are read shaded); then, per judged metric, the paired
-    difference [0, k) − [k, 1000) with its interval over seeds, one line per k, the equivalence
-    margin shaded; hollow points lie outside the band. `compared`: (k, steps, in band, Verdict)."""
+    difference [0, k) − [k, t_end) (the teacher's timesteps) with its interval over seeds, one line
+    per k, the equivalence margin shaded; hollow points lie outside the band. `compared`: (k, steps,
+    in band, Verdict)."""
     judged = list(dict.fromkeys(v.metric for *_, v in compared))
     fig, axes = plt.subplots(1, 1 + len(judged), figsize=(4.3 * (1 + len(judged)), 3.9), squeeze=False)
     ks = sorted(summary["k"].unique())
@@ -282,7 +283,7 @@ def repair_axis(summary, compared: list, metrics: dict[str, str], band: list[flo
     for (side, k), g in summary.groupby(["side", "k"], sort=True):
         g = g.sort_values("finetune_steps")
         colour = (plt.cm.Blues if side == "early" else plt.cm.Oranges)(shade[k])
-        label = f"[0, {k})" if side == "early" else f"[{k}, 1000)"
+        label = f"[0, {k})" if side == "early" else f"[{k}, {t_end})"
         ax.plot(g["finetune_steps"], g["ssim"], "-" if side == "early" else "--", marker="o", ms=3, color=colour,
                 label=label)
     ax.set_xlabel("finetune steps")
@@ -308,7 +309,7 @@ def repair_axis(summary, compared: list, metrics: dict[str, str], band: list[flo
                             capsize=2, color=colour, mfc=colour if inside else "white")
         predicted = "> 0" if metric == "detail" else "< 0"
         ax.set_xlabel("finetune steps")
-        ax.set_ylabel(f"[0, k) − [k, 1000), {metrics[metric]}", fontsize=8)
+        ax.set_ylabel(f"[0, k) − [k, {t_end}), {metrics[metric]}", fontsize=8)
         ax.set_title(f"{metrics[metric]}: the paper predicts {predicted}", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)

@@ -66,8 +66,8 @@ curve = timestep_map.curve_section(p)
 glue("lt_figure", curve["figure"], display=False)
 glue("stop_table", curve["table"], display=False)
 glue("curve_T", f"{curve['stop']['T']:g}", display=False)
-glue("curve_stop", "never (within t < 1000)" if curve["stop"]["stop"] is None else f"t = {curve['stop']['stop']}",
-     display=False)
+glue("curve_stop", f"never (within t < {curve['timesteps']})" if curve["stop"]["stop"] is None
+     else f"t = {curve['stop']['stop']}", display=False)
 glue("curve_position", curve["stop"]["position"] or "–", display=False)
 glue("curve_repo", ", ".join(f"{k} {v}" for k, v in curve["stop"]["repository"].items()) or "none recorded",
      display=False)

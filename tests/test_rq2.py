@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from diffprune import DiffpruneError
 from diffprune.chapters import ablations, content_detail, timestep_map
 
 
@@ -69,9 +70,28 @@ def test_importance_map_comparisons():
     assert table.loc["toy", "closest to Diff-Pruning T = 0.05 (Jaccard)"] == "[0, 500) (1.00)"
 
 
-def test_windows_tile_the_timesteps():
-    assert timestep_map.windows({"window_size": 250}) == [(0, 250), (250, 500), (500, 750), (750, 1000)]
-    assert np.isclose(sum(b - a for a, b in timestep_map.windows({"window_size": 100})), 1000)
+def _teacher_of(timesteps: int, tmp_path) -> str:
+    """A teacher directory whose scheduler has `timesteps` (only the scheduler is read)."""
+    from diffprune.unet import default_scheduler
+    d = tmp_path / "teacher"
+    default_scheduler().from_config(default_scheduler().config, num_train_timesteps=timesteps).save_pretrained(
+        d / "scheduler")
+    return str(d)
+
+
+def test_windows_tile_the_teacher_s_timesteps(tmp_path):
+    trained_here = {"dataset": "mnist"}  # a teacher this study trains gets the default schedule: 1,000
+    assert timestep_map.windows({"window_size": 250, "teacher": trained_here}) == [(0, 250), (250, 500), (500, 750),
+                                                                                   (750, 1000)]
+    assert np.isclose(sum(b - a for a, b in timestep_map.windows({"window_size": 100, "teacher": trained_here})), 1000)
+    short = _teacher_of(400, tmp_path)
+    assert timestep_map.windows({"window_size": 100, "teacher": short})[-1] == (300, 400)
+    with pytest.raises(DiffpruneError, match="window_size 300 does not divide the teacher's 400 timesteps"):
+        timestep_map.windows({"window_size": 300, "teacher": short})
+    p = {"content_k": [100, 400], "timestep_stride": 10, "teacher": short}
+    assert content_detail.content_windows(p) == [("early", (0, 100)), ("early", (0, 400)), ("late", (100, 400))]
+    with pytest.raises(DiffpruneError, match="content_k 1000 lies beyond the teacher's 400 timesteps"):
+        content_detail.content_stages({**p, "content_k": [100, 1000]})
 
 
 def _content(early: dict, late: dict | None = None, steps: int = 0):
@@ -111,7 +131,7 @@ def test_ssim_table_and_windows():
     table = content_detail.ssim_table(s)
     assert table.loc[100, "no finetune"] == "0.50 / 0.40"
     assert table.loc[1000, "no finetune"] == "0.70 / –"  # [1000, 1000) is empty
-    p = {"content_k": [100, 1000], "timestep_stride": 10}
+    p = {"content_k": [100, 1000], "timestep_stride": 10, "teacher": {"dataset": "mnist"}}
     assert content_detail.content_windows(p) == [("early", (0, 100)), ("early", (0, 1000)), ("late", (100, 1000))]
     assert content_detail.content_stages(p) == [100, 1000]
     with pytest.raises(Exception, match="multiples of timestep_stride 30"):

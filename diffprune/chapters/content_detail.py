@@ -19,13 +19,16 @@ def content_stages(p: dict) -> list[int]:
     bad = [k for k in p["content_k"] if k % p["timestep_stride"]]
     if bad:
         raise DiffpruneError(f"content_k {bad} are not multiples of timestep_stride {p['timestep_stride']}")
-    return sorted(set(p["content_k"]) | {1000})
+    t_end = pipeline.timesteps(p["teacher"])
+    if max(p["content_k"]) > t_end:
+        raise DiffpruneError(f"content_k {max(p['content_k'])} lies beyond the teacher's {t_end} timesteps")
+    return sorted(set(p["content_k"]) | {t_end})
 
 
 def content_windows(p: dict) -> list[tuple[str, tuple[int, int]]]:
-    """(side, window): [0, k) for every k, [k, 1000) for every k < 1000."""
-    ks = sorted(set(p["content_k"]))
-    return [("early", (0, k)) for k in ks] + [("late", (k, 1000)) for k in ks if k < 1000]
+    """(side, window): [0, k) for every k, [k, end) for every k < end, the teacher's timesteps."""
+    ks, t_end = sorted(set(p["content_k"])), pipeline.timesteps(p["teacher"])
+    return [("early", (0, k)) for k in ks] + [("late", (k, t_end)) for k in ks if k < t_end]
 
 
 def _stages(p: dict, seed: int) -> pipeline.Artifact:
@@ -213,7 +216,8 @@ def content_section(p: dict) -> dict:
     candidates, best = candidate_table(p)
     accuracy = [r["classifier_accuracy"] for r in raw if r.get("classifier_accuracy") is not None]
     return {"summary": summary,
-            "figure": plots.repair_axis(summary, compared, CONTENT_METRICS, p["content_ssim_band"], p["dataset"]),
+            "figure": plots.repair_axis(summary, compared, CONTENT_METRICS, p["content_ssim_band"], p["dataset"],
+                                        pipeline.timesteps(p["teacher"])),
             "ssim_table": ssim_table(summary), "candidates": candidates, "best_unfinetuned_ssim": best,
             "samples": plots.paired_samples(content_previews(p, summary), n=min(12, p["content_samples"])),
             "verdicts": verdicts.table(found), "in_band": division_of_labour(band),

@@ -19,10 +19,10 @@ from .timestep_map import map_work
 SWEEPS = ("content", "ablations")  # the sweeps that sweeps_on_more_teachers may repeat on other teachers
 
 OWN = {
-    "window_size": Parameter("an integer in [1, 1000] that divides 1000: the importance map's windows",
-                             lambda v: integer(1, 1000)(v) and 1000 % v == 0),
-    "content_k": Parameter("a list of stages k in (0, 1000], multiples of timestep_stride: prunes from [0, k) "
-                           "and [k, 1000)", list_of(integer(1, 1000))),
+    "window_size": Parameter("an integer >= 1 that divides the teacher's number of timesteps: the importance "
+                             "map's windows", integer(1)),
+    "content_k": Parameter("a list of stages k up to the teacher's number of timesteps, multiples of timestep_stride: "
+                           "prunes from [0, k) and from k to the last timestep", list_of(integer(1))),
     "content_seeds": Parameter("a list of seeds >= 0 of the content-vs-detail prunes", list_of(integer(0))),
     "content_samples": Parameter("an integer >= 2: samples compared with the teacher's per model and seed",
                                  integer(2)),

@@ -9,12 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import evaluation, pipeline
+from ..artifacts import DiffpruneError
 from ..published import repository_curves
 from ..threshold import stop_times
 
 
 def windows(p: dict) -> list[tuple[int, int]]:
-    return [(a, a + p["window_size"]) for a in range(0, 1000, p["window_size"])]
+    """The importance map's windows: [0, T) cut into `window_size` pieces, T the teacher's timesteps."""
+    t_end = pipeline.timesteps(p["teacher"])
+    if t_end % p["window_size"]:
+        raise DiffpruneError(f"window_size {p['window_size']} does not divide the teacher's {t_end} timesteps")
+    return [(a, a + p["window_size"]) for a in range(0, t_end, p["window_size"])]
 
 
 def _window_prune(p: dict, window) -> pipeline.Artifact:
@@ -85,7 +90,7 @@ POSITIONS = ("earlier than on both of", "between", "later than on both of")  # o
 
 
 def curve_stop(c: dict, T: float) -> dict:
-    """Where T stops the walk on our mean curve (`stop`, None: never within t < 1000), the stop t on
+    """Where T stops the walk on our mean curve (`stop`, None: never within the teacher's timesteps), the stop t on
     the repository's recorded curves, and ours against them (one of POSITIONS, None where either
     side has none)."""
     ours = stop_times(c["t"], evaluation.mean_lt(c), [T])[T]
@@ -106,7 +111,7 @@ def curve_section(p: dict) -> dict:
     stops = stop_times(c["t"], evaluation.mean_lt(c), p["curve_thresholds"])
     return {"curve": c, "figure": plots.loss_curves(c["t"], c["loss"], stops, repo, p["dataset"]),
             "table": stop_table(c, p["curve_thresholds"]),
-            "stop": curve_stop(c, p["reference_threshold"])}
+            "stop": curve_stop(c, p["reference_threshold"]), "timesteps": pipeline.timesteps(p["teacher"])}
 
 
 # --- the importance map ---------------------------------------------------------------------------
