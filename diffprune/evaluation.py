@@ -44,11 +44,11 @@ def sweep_teachers(p: dict, sweep: str) -> list[dict]:
 
 # --- evaluating a model --------------------------------------------------------------------------
 
-def samples_of(model: pipeline.Artifact, p: dict, seed: int, n: int | None = None) -> pipeline.Artifact:
+def samples_of(model: pipeline.Artifact, p: dict, seed: int, n: int | None = None, levers=None) -> pipeline.Artifact:
     """The profile's sample set of a model for one seed (the noise of sample i is (seed, i)), of
-    `n_samples` images unless `n` is given."""
+    `n_samples` images unless `n` is given, drawn in fp32 unless `levers` (`levers.Levers`) say otherwise."""
     return pipeline.samples(model, n=n or p["n_samples"], seed=seed, steps=p["ddim_steps"], spacing=p["spacing"],
-                            sampler=p["sampler"])
+                            sampler=p["sampler"], levers=levers)
 
 
 def classifier_of(p: dict) -> pipeline.Artifact | None:

@@ -43,7 +43,17 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from diffprune import evaluation, plan, profiles, verdicts
-from diffprune.chapters import findings, frontier, headline, recovery, rq3, speed, teachers, training_step
+from diffprune.chapters import (
+    findings,
+    frontier,
+    headline,
+    lever_samples,
+    recovery,
+    rq3,
+    speed,
+    teachers,
+    training_step,
+)
 
 p = rq3.CHAPTER.load(profile, overrides)
 for name in ("headline_methods", "headline_ratio", "tradeoff_ratios", "tradeoff_threshold", "recovery_steps",
@@ -210,6 +220,20 @@ if levers is None:
     display(Markdown("No recorded run of `benchmarks/speed_levers.py` yet."))
 else:
     display(levers["levers"], levers["operators"], Markdown(levers["reading"]))
+
+# %% [markdown]
+# Whether a lever changes what the model draws: each setting below draws the first seed's samples
+# again, from the same noise as the fp32 draws, for the teacher and RQ1's reference row; the
+# Fréchet distance's difference to the fp32 draws is a paired bootstrap over the samples, judged
+# against the same margin as every comparison of this book; SSIM and the content classifier's class
+# say how alike the two draws of each sample are.
+
+# %% tags=["hide-input"]
+drawn = lever_samples.lever_section(p)
+if drawn is None:
+    display(Markdown("The profile checks no lever (`lever_checks` is empty)."))
+else:
+    display(drawn["table"], Markdown(drawn["reading"]))
 
 # %% [markdown]
 # ### The training step

@@ -199,3 +199,35 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
     assert "`aten::_scaled_dot_product_flash_attention`" in reading and "`aten::conv2d`" not in reading
     assert "torch.compile not timed" in found["reading"]
     assert speed.levers_section(tmp_path / "none.json") is None
+
+
+def test_a_lever_s_draw_is_read_against_fp32_from_the_same_noise(monkeypatch):
+    """Each lever setting redraws the first seed's samples of the teacher and RQ1's reference row from
+    the fp32 draws' own noise; the paired bootstrap's interval decides the reading against the fd
+    margin (of fp32's FD), and the reading names the models a setting leaves equivalent and the rest."""
+    from diffprune.chapters import lever_samples, rq3
+    from diffprune.levers import Levers
+    p = rq3.CHAPTER.load("smoke", {"lever_checks": [{"precision": "bf16"}, {"channels_last": True}]})
+    drawn = []
+
+    def samples_of(model, q, seed, n=None, levers=None):
+        drawn.append((model.key, seed, levers or Levers()))
+        return pipeline.Artifact("sample", f"{model.key[:4]}-{(levers or Levers()).describe()}", lambda bulk: None)
+
+    shifts = {"bf16": (0.5, 0.1, 0.9), "fp32 + channels-last": (30.0, 20.0, 40.0)}  # FD 100: margin ±2
+    monkeypatch.setattr(evaluation, "samples_of", samples_of)
+    monkeypatch.setattr(pipeline, "fd", lambda s, **k: {"value": 100.0})
+    monkeypatch.setattr(pipeline, "paired_fd", lambda a, b, **k: dict(zip(
+        ("value", "ci_low", "ci_high"), shifts[a.key.split("-", 1)[1]], strict=True), n=50, a=a.key, b=b.key))
+    monkeypatch.setattr(pipeline, "consistency", lambda a, b, clf: {"ssim": {"value": 0.99}})
+    section = lever_samples.lever_section(p)
+    seed, teacher = p["seeds"][0], pipeline.teacher(p["teacher"]).key
+    assert {(k, s) for k, s, _ in drawn} >= {(teacher, seed)} and {s for _, s, _ in drawn} == {seed}
+    assert {lv for _, _, lv in drawn} == {Levers(), Levers(precision="bf16"), Levers(channels_last=True)}
+    kinds = {(v.a, v.kind) for v in section["verdicts"]}
+    assert ("teacher, bf16", verdicts.Kind.EQUIVALENT) in kinds
+    assert ("teacher, fp32 + channels-last", verdicts.Kind.WORSE) in kinds
+    assert section["reading"].startswith("bf16: equivalent to fp32 for teacher, diff-pruning T=")
+    assert "fp32 + channels-last: not shown equivalent for teacher (worse: +30.0" in section["reading"]
+    with pytest.raises(Exception, match="lever_checks"):
+        rq3.CHAPTER.load("smoke", {"lever_checks": [{"precision": "fp8"}]})

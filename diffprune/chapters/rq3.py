@@ -1,23 +1,35 @@
 """RQ3 — the trade-offs. The chapter's spec: its parameters, their checks and its work, gathered from
-its four sub-studies, one module each:
+its five sub-studies, one module each:
 
 - `recovery`: pruning ratio × recovery effort × quality (each prune finetuned once, evaluated at
   every checkpoint), and the steps-to-recover table;
 - `headline`: the paper's headline in its window, judged at the profile's one point;
 - `speed`: the measured speed against the MACs ideal, per device;
-- `frontier`: the sampler frontier at equal sampling time.
+- `frontier`: the sampler frontier at equal sampling time;
+- `lever_samples`: whether the inference levers change what the models draw.
 """
 from __future__ import annotations
+
+from dataclasses import fields
 
 from .. import plan
 from ..artifacts import DiffpruneError
 from ..chapter import Chapter
 from ..importance import METHODS
+from ..levers import PRECISIONS, Levers
 from ..profiles import Parameter, integer, is_number, list_of, one_of
 from ..unet import PRESETS
 from .frontier import frontier_jobs
 from .headline import headline_jobs
+from .lever_samples import lever_jobs
 from .recovery import sweep_jobs
+
+
+def _lever_setting(v) -> bool:
+    """A mapping of some `Levers` fields that sets at least one away from fp32's plain forward."""
+    return (isinstance(v, dict) and set(v) <= {f.name for f in fields(Levers)} and Levers(**v) != Levers()
+            and v.get("precision", "fp32") in PRECISIONS)
+
 
 OWN = {
     "tradeoff_ratios": Parameter("a list of channel ratios in (0, 1)", list_of(lambda v: is_number(v) and 0 < v < 1)),
@@ -44,6 +56,9 @@ OWN = {
     "headline_seeds": Parameter("a non-empty list of seeds >= 0, each paired with the teacher's", list_of(integer(0))),
     "headline_point": Parameter("one of headline_steps: the checkpoint the headline claim is judged at, fixed "
                                 "before the results (the others are context, not more chances)", integer(1)),
+    "lever_checks": Parameter("a list (may be empty) of inference-lever settings, each a mapping of levers.Levers "
+                              "fields (precision, channels_last, compile, cudnn_benchmark) to values: each drawn "
+                              "from the fp32 draws' noise and compared with them", list_of(_lever_setting, False)),
     "speed_architectures": Parameter(f"a list (may be empty) of UNet presets out of {', '.join(PRESETS)}: timed with "
                                      "random weights beside the teacher, with their prune at the study ratio",
                                      list_of(one_of(PRESETS), non_empty=False)),
@@ -64,14 +79,15 @@ def _frontier_in_sweep(p: dict) -> None:
 
 
 def work(p: dict) -> list:
-    return sweep_jobs(p) + frontier_jobs(p) + headline_jobs(p)
+    return sweep_jobs(p) + frontier_jobs(p) + headline_jobs(p) + lever_jobs(p)
 
 
 CHAPTER = Chapter("rq3", parameters=(
     "teacher", "dataset", "teacher_steps", "timestep_stride", "importance_batch", "finetune_batch",
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
     "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_rounds", "speed_devices",
-    "equivalence_margins", "ratio", "finetune_steps"), own=OWN, work=work, checks=(_frontier_in_sweep, _headline_point))
+    "equivalence_margins", "ratio", "finetune_steps", "n_samples", "seeds",
+    "reference_threshold"), own=OWN, work=work, checks=(_frontier_in_sweep, _headline_point))
 
 
 def cpu_estimate(p: dict) -> dict:
