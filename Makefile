@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export MPLCONFIGDIR   ?= $(CURDIR)/.cache/matplotlib
 export PYTHONUNBUFFERED = 1
 
-.PHONY: install data browser book demo lab lint test clean
+.PHONY: install data browser book demo lab lint test clean gpu-wheels
 
 # -qq: pip's own warnings about the machine's index settings are not this project's to fix
 $(STAMP): pyproject.toml
@@ -54,6 +54,15 @@ lint: install
 
 test: install data browser lint
 	$(PY) -m pytest -q
+
+# What a lent GPU machine (no network, Python 3.12, PyTorch in its image) lacks to run
+# benchmarks/gpu_speed.sh: pure-Python wheels at this project's pins, carried there as .whl/.
+GPU_WHEELS := diffusers==0.42.1 torch-pruning==1.6.1 huggingface-hub==2.4.0 safetensors==0.8.0 \
+	importlib_metadata httpx2 httpcore2 truststore click pytorch-fid==0.3.0 pytorch-msssim==1.0.0
+gpu-wheels: install
+	$(PY) -m pip download -qq --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl $(GPU_WHEELS)
 
 clean:
 	rm -rf build .pytest_cache

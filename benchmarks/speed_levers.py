@@ -1,19 +1,22 @@
 """Where does a pruned model's speed-up fall short of the MACs ideal, and what closes it? (issue:
 pruning that pays in seconds)
 
-For each model pair — the study's teacher and its Diff-Pruning prune at the study's ratio (from the
-study cache), and each of the profile's `speed_architectures` (random weights) with its magnitude
-prune at that ratio — and each batch size, at one thread count: the seconds per denoising step
+For each model pair — the study's teacher and each of the profile's `speed_architectures` (random
+weights), each with its prune at the study's ratio (by magnitude: every method gives the same widths
+at a uniform ratio) — and each batch size, at one thread count: the seconds per denoising step
 under each lever a user would try (inference mode, channels_last, the library's bf16 autocast with
 attention in fp32 (`levers.Levers`), diffusers' classic attention processor against its default
 SDPA one, torch.compile), each the median of `--repeats` after warm-up, unpruned and pruned timed
 in alternation, with the speed-up *in the same setting* and its share of the MACs ideal; and, at
 the largest batch, torch.profiler's self CPU time by operator, unpruned against pruned — the
 operators whose time shrinks less than the MACs are the gap. Run it alone: timings on a busy
-machine mean nothing. Writes data/results/speed_levers.json.
+machine mean nothing. Writes data/results/speed_levers.json (`--device cuda`: speed_levers_cuda.json,
+with the GPU's own levers — fp16 autocast, cuDNN's algorithm search, torch.compile with CUDA graphs —
+a batch large enough to fill the GPU, and the operators' self CUDA time).
 
     .venv/bin/python benchmarks/speed_levers.py [--models teacher ddpm-cifar10-32] [--batch 1 64]
                                                 [--threads 2] [--repeats 15] [--no-compile]
+    .venv/bin/python benchmarks/speed_levers.py --device cuda    # on a machine with a GPU
 """
 from __future__ import annotations
 
@@ -35,8 +38,15 @@ from diffprune.unet import image_shape, load_unet
 
 def _inputs(model, batch: int):
     c, h, w = image_shape(model)
+    device = next(model.parameters()).device
     x = torch.randn(batch, c, h, w, generator=torch.Generator().manual_seed(0))
-    return x, torch.full((batch,), 500, dtype=torch.long)
+    return x.to(device), torch.full((batch,), 500, dtype=torch.long, device=device)
+
+
+def _synchronize(model) -> None:
+    """Wait for the GPU's queued kernels: a CUDA forward returns before its work is done."""
+    if next(model.parameters()).is_cuda:
+        torch.cuda.synchronize()
 
 
 def seconds_per_step(models: dict, batch: int, repeats: int, *, mode=torch.no_grad, channels_last=False,
@@ -53,30 +63,39 @@ def seconds_per_step(models: dict, batch: int, repeats: int, *, mode=torch.no_gr
     with mode():
         for i in range(warmup + repeats):
             for label, (model, x, t) in inputs.items():
+                _synchronize(models[label])
                 start = time.perf_counter()
                 model(x, t)
+                _synchronize(models[label])
                 if i >= warmup:
                     times[label].append(time.perf_counter() - start)
     return {label: statistics.median(v) for label, v in times.items()}
 
 
 def by_operator(model, batch: int, top: int = 12) -> dict[str, float]:
-    """Self CPU seconds per operator over one forward pass (after a warm-up pass)."""
+    """Self seconds per operator over one forward pass (after a warm-up pass): CPU time, or on a GPU
+    the kernels' own CUDA time."""
     from torch.profiler import ProfilerActivity, profile
     x, t = _inputs(model, batch)
+    cuda = x.is_cuda
+    own = (lambda e: getattr(e, "self_device_time_total", None) or e.self_cuda_time_total) if cuda else (
+        lambda e: e.self_cpu_time_total)
     with torch.no_grad():
         model(x, t)
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        _synchronize(model)
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
             model(x, t)
-    rows = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
-    return {e.key: e.self_cpu_time_total / 1e6 for e in rows[:top]}
+            _synchronize(model)
+    rows = sorted(prof.key_averages(), key=lambda e: -own(e))
+    return {e.key: own(e) / 1e6 for e in rows[:top] if own(e) > 0}
 
 
-def under(levers: Levers, models: dict, batch: int, repeats: int) -> dict[str, float]:
+def under(levers: Levers, models: dict, batch: int, repeats: int, warmup: int = 2) -> dict[str, float]:
     """`seconds_per_step` with every model's forward under the library's inference `levers`."""
     with contextlib.ExitStack() as stack:
-        forwards = {label: stack.enter_context(applied(m, levers, "cpu")) for label, m in models.items()}
-        return seconds_per_step(models, batch, repeats, forwards=forwards)
+        forwards = {label: stack.enter_context(applied(m, levers, next(m.parameters()).device))
+                    for label, m in models.items()}
+        return seconds_per_step(models, batch, repeats, forwards=forwards, warmup=warmup)
 
 
 def classic_attention(model):
@@ -94,31 +113,41 @@ BASELINE = "no_grad (baseline)"
 
 
 def pairs(p: dict, names: list[str]) -> dict[str, tuple]:
-    """Per model name: (unpruned, pruned at the study's ratio), loaded from the study cache."""
-    specs = {label: (m, base) for label, _, m, base in speed.speed_models(p)}
-    ratio = speed.study_ratio(p)
-    pruned_of = {base: label for label, (_, base) in specs.items() if label != base}
-    pruned_of["teacher"] = f"r={ratio:g}"
+    """Per model name: (unpruned, pruned at the study's ratio) from the study cache. Each is pruned by
+    magnitude: a uniform ratio gives every method the same widths, so the same speed, and magnitude
+    needs no data (a GPU machine without the data sets times the same structures)."""
+    from diffprune import pipeline
+    dense = {label: m for label, _, m, base in speed.speed_models(p) if label == base}
     out = {}
     for name in names:
-        if name not in specs or specs[name][1] != name:
-            raise SystemExit(f"--models {name}: not one of {', '.join(k for k, (_, b) in specs.items() if k == b)}")
-        out[name] = tuple(load_unet(specs[label][0].path).eval() for label in (name, pruned_of[name]))
+        if name not in dense:
+            raise SystemExit(f"--models {name}: not one of {', '.join(dense)}")
+        pruned = pipeline.pruned(dense[name], method="magnitude", ratio=speed.study_ratio(p), seed=0)
+        out[name] = tuple(load_unet(m.path).eval() for m in (dense[name], pruned))
     return out
+
+
+GPU_LEVERS = {"cudnn.benchmark": Levers(cudnn_benchmark=True),
+              "fp16 autocast (attention fp32)": Levers(precision="fp16"),
+              "fp16 + channels_last + cudnn.benchmark": Levers(precision="fp16", channels_last=True,
+                                                               cudnn_benchmark=True)}
 
 
 def timed(unpruned, pruned, batch: int, repeats: int, compile_: bool) -> dict[str, dict[str, float]]:
     """Each lever's seconds per step for the pair: {lever: {"unpruned": s, "pruned": s}}."""
     models = {"unpruned": unpruned, "pruned": pruned}
+    cuda = next(unpruned.parameters()).is_cuda
     out = {name: seconds_per_step(models, batch, repeats, **kw) for name, kw in LEVERS.items()}
     out["bf16 autocast (attention fp32)"] = under(Levers(precision="bf16"), models, batch, repeats)
     out["bf16 + channels_last"] = under(Levers(precision="bf16", channels_last=True), models, batch, repeats)
+    for name, levers in GPU_LEVERS.items() if cuda else ():
+        out[name] = under(levers, models, batch, repeats)
     out["classic attention (not SDPA)"] = seconds_per_step(
         {label: classic_attention(m) for label, m in models.items()}, batch, repeats)
     if compile_:
         with contextlib.suppress(Exception):  # a missing compiler is a finding, not a crash
-            out["torch.compile"] = seconds_per_step(
-                {label: torch.compile(copy.deepcopy(m)) for label, m in models.items()}, batch, repeats, warmup=3)
+            # on a GPU in "reduce-overhead" mode (CUDA graphs: the launches of a launch-bound step)
+            out["torch.compile"] = under(Levers(compile=True), models, batch, repeats, warmup=3)
     return out
 
 
@@ -127,16 +156,22 @@ def main() -> None:
     ap.add_argument("--profile", default="cpu", choices=["cpu", "smoke"], help="whose teacher, prune and architectures")
     ap.add_argument("--models", nargs="+", default=None,
                     help="'teacher' and/or names of the profile's speed_architectures (default: all)")
-    ap.add_argument("--batch", nargs="+", type=int, default=[1, 64], help="batch sizes")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to time")
+    ap.add_argument("--batch", nargs="+", type=int, default=None,
+                    help="batch sizes (default: 1 64; on cuda 1 64 512, the last to fill the GPU)")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads (on cuda: of the host)")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (minutes to compile on 2 cores)")
     a = ap.parse_args()
+    a.batch = a.batch or ([1, 64, 512] if a.device == "cuda" else [1, 64])
     if min(a.batch) < 1 or a.repeats < 1 or a.threads < 1:
         raise SystemExit("--batch, --repeats and --threads must be >= 1")
+    if a.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: this machine has no GPU")
     torch.set_num_threads(a.threads)
     p = rq3.CHAPTER.load(a.profile)
-    models = pairs(p, a.models or ["teacher", *p["speed_architectures"]])
+    models = {name: tuple(m.to(a.device) for m in pair)
+              for name, pair in pairs(p, a.models or ["teacher", *p["speed_architectures"]]).items()}
     rows, operators = [], {}
     for name, (unpruned, pruned) in models.items():
         ideal = count_macs(unpruned) / count_macs(pruned)
@@ -154,10 +189,11 @@ def main() -> None:
         operators[name] = {k: {"unpruned_s": v, "pruned_s": ops_p.get(k),
                                "shrink": v / ops_p[k] if ops_p.get(k) else None} for k, v in ops_u.items()}
     out = {"profile": a.profile, "ratio": speed.study_ratio(p), "threads": a.threads, "repeats": a.repeats,
+           "on": a.device,
            "operators_batch": max(a.batch), "rows": rows, "operators": operators, "compiled": not a.no_compile,
            "code_version": code_version(), "device": device_description(), "torch": torch.__version__,
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    write_json_atomic(RESULTS_DIR / "speed_levers.json", out)
+    write_json_atomic(RESULTS_DIR / f"speed_levers{'_cuda' if a.device == 'cuda' else ''}.json", out)
 
 
 if __name__ == "__main__":

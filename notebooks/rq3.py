@@ -215,11 +215,11 @@ glue("speed_growth", speed.batch_growth_text(timed["growth"]), display=False)
 # *in the same setting* — and profiles one forward pass by operator.
 
 # %% tags=["hide-input"]
-levers = speed.levers_section()
-if levers is None:
-    display(Markdown("No recorded run of `benchmarks/speed_levers.py` yet."))
-else:
+for record in speed.levers_records():  # one per device kind timed
+    levers = speed.levers_section(record)
     display(levers["levers"], levers["operators"], Markdown(levers["reading"]))
+if not speed.levers_records():
+    display(Markdown("No recorded run of `benchmarks/speed_levers.py` yet."))
 
 # %% [markdown]
 # Whether a lever changes what the model draws: each setting below draws the first seed's samples

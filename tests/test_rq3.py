@@ -176,7 +176,7 @@ def test_a_training_lever_is_adopted_only_where_its_finetune_is_equivalent(tmp_p
         assert found["adopted"] is adopted and len(found["found"]) == 2
 
 
-def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_setting(tmp_path):
+def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_setting(tmp_path, monkeypatch):
     from diffprune.chapters import speed
 
     def lever(u, p):
@@ -198,7 +198,13 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
     reading = found["reading"]
     assert "`aten::_scaled_dot_product_flash_attention`" in reading and "`aten::conv2d`" not in reading
     assert "torch.compile not timed" in found["reading"]
-    assert speed.levers_section(tmp_path / "none.json") is None
+    assert found["operators"].index.names[1] == "operator (self CPU time)"
+    (tmp_path / "speed_levers_cuda.json").write_text(json.dumps({**record, "on": "cuda", "device": "cuda:NVIDIA H100"}))
+    (tmp_path / "speed_levers.json").write_text(json.dumps(record))
+    monkeypatch.setattr("diffprune.paths.RESULTS_DIR", tmp_path)
+    assert [p.name for p in speed.levers_records()] == ["speed_levers.json", "speed_levers_cuda.json"]  # CPU first
+    on_gpu = speed.levers_section(tmp_path / "speed_levers_cuda.json")
+    assert on_gpu["operators"].index.names[1] == "operator (self CUDA time)" and "cuda:NVIDIA H100" in on_gpu["reading"]
 
 
 def test_a_lever_s_draw_is_read_against_fp32_from_the_same_noise(monkeypatch):

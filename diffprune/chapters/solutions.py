@@ -50,8 +50,7 @@ def _frontier(profile: str, overrides: dict, budget: float = 30.0) -> str:
 
 def _levers(profile: str, overrides: dict) -> str:
     from . import speed
-    levers = speed.levers_section()
-    return levers["reading"] if levers else ""
+    return " ".join(speed.levers_section(record)["reading"] for record in speed.levers_records())
 
 
 NOTES = (

@@ -172,19 +172,21 @@ def _recorded_speed(p: dict, device: str) -> list[dict]:
     return rows
 
 
-def levers_section(path=None) -> dict | None:
-    """The recorded run of benchmarks/speed_levers.py (None if there is none): per model pair and
-    batch, what each lever does to the step time and to the speed-up in that same setting; which
-    operators shrink less than the MACs; and the fastest setting for each pruned model."""
+def levers_records() -> list:
+    """The recorded runs of benchmarks/speed_levers.py, one per device kind (CPU, then a GPU's)."""
+    from ..paths import RESULTS_DIR
+    return sorted(RESULTS_DIR.glob("speed_levers*.json"))
+
+
+def levers_section(path) -> dict:
+    """A recorded run of benchmarks/speed_levers.py: per model pair and batch, what each lever does to
+    the step time and to the speed-up in that same setting; which operators shrink less than the
+    MACs; and the fastest setting for each pruned model."""
     import json
 
     import pandas as pd
-
-    from ..paths import RESULTS_DIR
-    path = path or RESULTS_DIR / "speed_levers.json"
-    if not path.is_file():
-        return None
     r = json.loads(path.read_text())
+    own_time = "self CUDA time" if r.get("on") == "cuda" else "self CPU time"
     levers = pd.DataFrame([{
         "model": row["model"], "batch": row["batch"], "lever": lever,
         "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}", "pruned (ms)": f"{1e3 * v['pruned_s']:.1f}",
@@ -192,11 +194,11 @@ def levers_section(path=None) -> dict | None:
         "pruned vs its baseline": f"{v['pruned_vs_baseline']:.2f}×"}
         for row in r["rows"] for lever, v in row["levers"].items()]).set_index(["model", "batch", "lever"])
     ops = pd.DataFrame([{
-        "model": model, "operator (self CPU time)": k, "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}",
+        "model": model, f"operator ({own_time})": k, "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}",
         "pruned (ms)": "–" if v["pruned_s"] is None else f"{1e3 * v['pruned_s']:.1f}",
         "shrinks": "–" if v["shrink"] is None else f"{v['shrink']:.2f}×"}
         for model, found in r["operators"].items() for k, v in found.items()]).set_index(
-        ["model", "operator (self CPU time)"])
+        ["model", f"operator ({own_time})"])
     readings = []
     for row in (x for x in r["rows"] if x["batch"] == r["operators_batch"]):
         base, ideal = row["levers"]["no_grad (baseline)"], row["ideal_speedup"]
