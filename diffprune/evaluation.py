@@ -81,11 +81,11 @@ def evaluate(model: pipeline.Artifact, p: dict, seed: int, teacher: pipeline.Art
     and, given its teacher, SSIM and class agreement with the teacher's samples from the same noise."""
     s = samples_of(model, p, seed)
     fd = pipeline.fd(s, dataset=p["dataset"], split="test", features=p["features"],
-                     n_reference=p["n_reference"], n_boot=p["n_boot"])
+                     n_reference=p["n_reference"], n_boot=p["n_boot"]).result("fd.json")
     row = {"dataset": p["dataset"], "seed": seed, **pipeline.size(model), **_flat("fd", fd), "fd_metric": fd["metric"],
            "samples": s.key, "samples_dir": str(s.results), "model": model.key, "model_dir": str(model.results)}
     if teacher is not None:
-        cons = pipeline.consistency(samples_of(teacher, p, seed), s, classifier_of(p))
+        cons = pipeline.consistency(samples_of(teacher, p, seed), s, classifier_of(p)).result("consistency.json")
         row.update({**_flat("ssim", cons["ssim"]), **_flat("content", cons.get("content"))})
     return row
 
@@ -144,7 +144,8 @@ def paired_fd(p: dict, a: pipeline.Artifact, b: pipeline.Artifact, seed: int) ->
     """FD(a) − FD(b) of two models' sample sets of one seed, paired over sample indices (a cached
     step; it needs both sets' bulk and regenerates it where only records are kept)."""
     return pipeline.paired_fd(samples_of(a, p, seed), samples_of(b, p, seed), dataset=p["dataset"], split="test",
-                              features=p["features"], n_reference=p["n_reference"], n_boot=p["n_boot"])
+                              features=p["features"], n_reference=p["n_reference"],
+                              n_boot=p["n_boot"]).result("paired_fd.json")
 
 
 def loss_curve(p: dict) -> pipeline.Artifact:
@@ -185,7 +186,8 @@ def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, see
     of n samples of the model with the teacher's from the same noise; the agreement also as Cohen's
     kappa, beside the classifier's test accuracy (the judge's own quality)."""
     s = samples_of(model, p, seed, n)
-    cons = pipeline.consistency(samples_of(teacher, p, seed, n), s, classifier_of(p), detail=True, kappa=True)
+    cons = pipeline.consistency(samples_of(teacher, p, seed, n), s, classifier_of(p), detail=True,
+                                kappa=True).result("consistency.json")
     content = cons.get("content") or {}
     return {"dataset": p["dataset"], "seed": seed, "n": n, "samples": s.key, "samples_dir": str(s.results),
             "model": model.key, "model_dir": str(model.results), **_flat("ssim", cons["ssim"]),
@@ -206,7 +208,7 @@ def previews(rows: list[dict], seed: int, by: str = "row") -> dict:
 def spent(artifacts: list[pipeline.Artifact]) -> dict:
     """Compute behind some artifacts, from their records: hours (each artifact once), devices."""
     unique = {(a.step, a.key): a for a in artifacts}
-    records = [a.compute() for a in unique.values()]
+    records = [a.provenance() for a in unique.values()]
     return {"hours": sum(r["wall_time_s"] for r in records) / 3600,
             "devices": sorted({r["device"] for r in records}), "artifacts": len(records)}
 

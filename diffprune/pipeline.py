@@ -79,8 +79,8 @@ class Artifact:
             return study.Unknown()
         return record(self.results)
 
-    def compute(self) -> dict:
-        """Where and how long the step ran (from its record)."""
+    def provenance(self) -> dict:
+        """Where and how long the step ran, and which code (from its record)."""
         r = self.record()
         return {"wall_time_s": r["wall_time_s"], "device": r["device"], "code_version": r["code_version"]}
 
@@ -609,7 +609,9 @@ def classifier(dataset: str, *, epochs: int, seed: int = 0) -> Artifact:
 
 
 def fd(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int | None, n_boot: int,
-       seed: int = 0) -> dict:
+       seed: int = 0) -> Artifact:
+    """A sample set's Fréchet distance to a split's reference statistics, with its bootstrap
+    interval (`fd.json`)."""
     params = {"samples": s.key, "dataset": dataset, "split": split, "features": features,
               "n_reference": n_reference, "n_boot": n_boot, "seed": seed}
 
@@ -620,14 +622,15 @@ def fd(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int
         result = fd_with_ci(extract(load_full_samples(s)[0], features), mu, sigma, n_boot=n_boot, seed=seed)
         write_json_atomic(work / "fd.json", {"metric": METRIC_NAMES[features], **result, **params})
 
-    return _step("fd", params, compute, (s,)).result("fd.json")
+    return _step("fd", params, compute, (s,))  # fd.json
 
 
 def distances(s: Artifact, *, dataset: str, split: str, features: str, n_reference: int | None,
-              seed: int = 0) -> dict:
+              seed: int = 0) -> Artifact:
     """Beside a sample set's Fréchet distance: the distance extrapolated to infinitely many samples
     (`fid.fd_infinity`, the estimator's bias removed) and the kernel distance (`fid.kid`, unbiased and
-    sound with fewer reference images than feature dimensions), on the same features and reference."""
+    sound with fewer reference images than feature dimensions), on the same features and reference
+    (`distances.json`)."""
     params = {"samples": s.key, "dataset": dataset, "split": split, "features": features,
               "n_reference": n_reference, "seed": seed}
 
@@ -641,14 +644,14 @@ def distances(s: Artifact, *, dataset: str, split: str, features: str, n_referen
             "metric": METRIC_NAMES[features], "fd_infinity": fd_infinity(feats, mu, sigma, seed=seed),
             "kid": kid(feats, ref, seed=seed), "dimensions": int(ref.shape[1]), **params})
 
-    return _step("distances", params, compute, (s,)).result("distances.json")
+    return _step("distances", params, compute, (s,))  # distances.json
 
 
 def paired_fd(a: Artifact, b: Artifact, *, dataset: str, split: str, features: str, n_reference: int | None,
-              n_boot: int, seed: int = 0) -> dict:
+              n_boot: int, seed: int = 0) -> Artifact:
     """FD(a) − FD(b) of two sample sets drawn from the same noise, with a paired bootstrap interval
-    over sample indices (`fid.paired_fd_difference`); needs both sets' bulk (regenerated if only their
-    records are kept)."""
+    over sample indices (`fid.paired_fd_difference`, `paired_fd.json`); needs both sets' bulk
+    (regenerated if only their records are kept)."""
     params = {"a": a.key, "b": b.key, "dataset": dataset, "split": split, "features": features,
               "n_reference": n_reference, "n_boot": n_boot, "seed": seed}
 
@@ -664,13 +667,13 @@ def paired_fd(a: Artifact, b: Artifact, *, dataset: str, split: str, features: s
         result = paired_fd_difference(extract(x, features), extract(y, features), mu, sigma, n_boot=n_boot, seed=seed)
         write_json_atomic(work / "paired_fd.json", {"metric": METRIC_NAMES[features], **result, **params})
 
-    return _step("paired_fd", params, compute, (a, b)).result("paired_fd.json")
+    return _step("paired_fd", params, compute, (a, b))  # paired_fd.json
 
 
 def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int = 1000, seed: int = 0,
-                detail: bool = False, kappa: bool = False) -> dict:
+                detail: bool = False, kappa: bool = False) -> Artifact:
     """SSIM and class agreement of paired samples; with `detail`, also the SSIM of their edge maps;
-    with `kappa`, the class agreement's chance-corrected form (Cohen's kappa) too."""
+    with `kappa`, the class agreement's chance-corrected form (Cohen's kappa) too (`consistency.json`)."""
     params = {"a": a.key, "b": b.key, "classifier": clf.key if clf else None, "n_boot": n_boot, "seed": seed}
     if detail:  # only then in the key: earlier results stay valid
         params["detail"] = "sobel-ssim"
@@ -690,4 +693,4 @@ def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int =
                                  "classifier_test_accuracy": meta["test_accuracy"]}
         write_json_atomic(work / "consistency.json", result)
 
-    return _step("consistency", params, compute, (a, b, clf)).result("consistency.json")
+    return _step("consistency", params, compute, (a, b, clf))  # consistency.json

@@ -23,7 +23,7 @@ def _row(teacher_dir: str, steps: int) -> dict:
     t = pipeline.teacher(teacher_dir)
     model = pipeline.finetuned(pipeline.pruned(t, method="random", ratio=0.25, seed=0), steps=steps, **KW)
     cons = pipeline.consistency(pipeline.samples(t, n=3, seed=0, steps=2),
-                                pipeline.samples(model, n=3, seed=0, steps=2), None)
+                                pipeline.samples(model, n=3, seed=0, steps=2), None).result("consistency.json")
     return {"size": pipeline.size(model), "ssim": cons["ssim"]}
 
 

@@ -1,6 +1,7 @@
 """RQ3's own computations: steps to come within x% of the teacher, the headline test, the Pareto
 frontier and the readings that write the book's claims, on known inputs."""
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -222,10 +223,12 @@ def test_a_lever_s_draw_is_read_against_fp32_from_the_same_noise(monkeypatch):
 
     shifts = {"bf16": (0.5, 0.1, 0.9), "fp32 + channels-last": (30.0, 20.0, 40.0)}  # FD 100: margin ±2
     monkeypatch.setattr(evaluation, "samples_of", samples_of)
-    monkeypatch.setattr(pipeline, "fd", lambda s, **k: {"value": 100.0})
-    monkeypatch.setattr(pipeline, "paired_fd", lambda a, b, **k: dict(zip(
-        ("value", "ci_low", "ci_high"), shifts[a.key.split("-", 1)[1]], strict=True), n=50, a=a.key, b=b.key))
-    monkeypatch.setattr(pipeline, "consistency", lambda a, b, clf: {"ssim": {"value": 0.99}})
+    def done(result: dict):  # a computed step: its one result file, whatever its name
+        return SimpleNamespace(result=lambda name: result)
+    monkeypatch.setattr(pipeline, "fd", lambda s, **k: done({"value": 100.0}))
+    monkeypatch.setattr(pipeline, "paired_fd", lambda a, b, **k: done(dict(zip(
+        ("value", "ci_low", "ci_high"), shifts[a.key.split("-", 1)[1]], strict=True), n=50, a=a.key, b=b.key)))
+    monkeypatch.setattr(pipeline, "consistency", lambda a, b, clf: done({"ssim": {"value": 0.99}}))
     section = lever_samples.lever_section(p)
     seed, teacher = p["seeds"][0], pipeline.teacher(p["teacher"]).key
     assert {(k, s) for k, s, _ in drawn} >= {(teacher, seed)} and {s for _, s, _ in drawn} == {seed}

@@ -81,7 +81,8 @@ def test_paired_fd_refuses_sets_not_drawn_from_the_same_noise(tmp_path, monkeypa
     t = pipeline.teacher(str(pixel_model(build_unet("tiny", 1, 16, seed=0)).save(tmp_path / "teacher")))
     a, b = (pipeline.samples(t, n=4, seed=s, steps=2) for s in (0, 1))
     with pytest.raises(DiffpruneError, match="same noise"):
-        pipeline.paired_fd(a, b, dataset="mnist-5k", split="test", features="effnet-l0@128", n_reference=16, n_boot=5)
+        pipeline.paired_fd(a, b, dataset="mnist-5k", split="test", features="effnet-l0@128", n_reference=16,
+                           n_boot=5).result("paired_fd.json")
 
 
 def test_a_table_of_comparisons_with_different_first_rows_names_each():

@@ -66,9 +66,9 @@ def frontier_verdicts(p: dict) -> list[verdicts.Verdict]:
         (ma, qa), (mb, qb) = _frontier_point(p, *a, seed), _frontier_point(p, *b, seed)
         sa, sb = evaluation.samples_of(ma, qa, seed), evaluation.samples_of(mb, qb, seed)
         result = pipeline.paired_fd(sa, sb, dataset=p["dataset"], split="test", features=p["features"],
-                                    n_reference=p["n_reference"], n_boot=p["n_boot"])
+                                    n_reference=p["n_reference"], n_boot=p["n_boot"]).result("paired_fd.json")
         reference = pipeline.fd(sb, dataset=p["dataset"], split="test", features=p["features"],
-                                n_reference=p["n_reference"], n_boot=p["n_boot"])["value"]
+                                n_reference=p["n_reference"], n_boot=p["n_boot"]).result("fd.json")["value"]
         out.append(verdicts.from_bootstrap(result, "fd", p["equivalence_margins"], a=_point_label(*a),
                                            b=_point_label(*b), reference=reference, seed=seed,
                                            where="equal time or less"))

@@ -116,7 +116,7 @@ def floor(p: dict) -> dict:
     s = pipeline.reconstructions(pipeline.teacher(q["teacher"]), dataset=q["dataset"], split="train",
                                  n=q["n_samples"], seed=q["seeds"][0])
     return pipeline.fd(s, dataset=q["dataset"], split="test", features=q["features"], n_reference=q["n_reference"],
-                       n_boot=q["n_boot"])
+                       n_boot=q["n_boot"]).result("fd.json")
 
 
 def learning_section(p: dict) -> dict:
@@ -305,7 +305,7 @@ def speed_rows(p: dict) -> list[dict]:
                      "unet_s": statistics.median(u for u, _ in own), "decode_s": statistics.median(d for _, d in own),
                      "sample_s": statistics.median(u + d for u, d in own),
                      **evaluation.paired_speedup([u + d for u, d in base], [u + d for u, d in own]),
-                     "machine": pipeline.recorded("timing", runs[0]["key"]).compute()["device"],
+                     "machine": pipeline.recorded("timing", runs[0]["key"]).provenance()["device"],
                      "load": max((r["load_before"] for r in runs if "load_before" in r), default=None)})
     return rows
 

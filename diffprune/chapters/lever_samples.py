@@ -28,10 +28,10 @@ def lever_row(p: dict, label: str, setting: dict) -> dict:
     model, seed, levers = lever_models(p)[label], p["seeds"][0], Levers(**setting)
     fp32, drawn = evaluation.samples_of(model, p, seed), evaluation.samples_of(model, p, seed, levers=levers)
     fd = pipeline.fd(fp32, dataset=p["dataset"], split="test", features=p["features"],
-                     n_reference=p["n_reference"], n_boot=p["n_boot"])
+                     n_reference=p["n_reference"], n_boot=p["n_boot"]).result("fd.json")
     difference = pipeline.paired_fd(drawn, fp32, dataset=p["dataset"], split="test", features=p["features"],
-                                    n_reference=p["n_reference"], n_boot=p["n_boot"])
-    alike = pipeline.consistency(fp32, drawn, evaluation.classifier_of(p))
+                                    n_reference=p["n_reference"], n_boot=p["n_boot"]).result("paired_fd.json")
+    alike = pipeline.consistency(fp32, drawn, evaluation.classifier_of(p)).result("consistency.json")
     return {"model": label, "levers": levers.describe(), "seed": seed, "fd_fp32": fd["value"],
             "difference": difference, "ssim": alike["ssim"], "same_class": (alike.get("content") or {}).get("value"),
             "samples": drawn.key, "fp32_samples": fp32.key}

@@ -132,7 +132,7 @@ def seed_devices(rows: list[dict]) -> dict[int, list[str]]:
     """The devices each seed's samples were drawn on, from their records."""
     out: dict[int, set[str]] = {}
     for r in rows:
-        out.setdefault(r["seed"], set()).add(pipeline.recorded("sample", r["samples"]).compute()["device"])
+        out.setdefault(r["seed"], set()).add(pipeline.recorded("sample", r["samples"]).provenance()["device"])
     return {s: sorted(d) for s, d in sorted(out.items())}
 
 

@@ -168,7 +168,7 @@ def _recorded_speed(p: dict, device: str) -> list[dict]:
         specs = [s for s in specs if s[3] in {label for label, *_ in specs}]  # a speed-up needs its base
     rows = speed_rows(p, device, rounds, specs)
     for r in rows:
-        r["device_name"] = pipeline.recorded("timing", r["timing_key"]).compute()["device"]
+        r["device_name"] = pipeline.recorded("timing", r["timing_key"]).provenance()["device"]
     return rows
 
 

@@ -161,9 +161,9 @@ def distance_row(p: dict) -> dict:
     t = pipeline.teacher(p["teacher"])
     s = evaluation.samples_of(t, p, p["seeds"][0])
     fd = pipeline.fd(s, dataset=p["dataset"], split="test", features=p["features"], n_reference=p["n_reference"],
-                     n_boot=p["n_boot"])
+                     n_boot=p["n_boot"]).result("fd.json")
     more = pipeline.distances(s, dataset=p["dataset"], split="test", features=p["features"],
-                              n_reference=p["n_reference"])
+                              n_reference=p["n_reference"]).result("distances.json")
     return {"dataset": p["dataset"], "fd": fd, "reference_images": reference_count(p), **more}
 
 
