@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import hashlib
 import io
 import json
@@ -38,7 +39,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,6 @@ RECORD = "record.json"
 PACK = "records.jsonl"  # a step kind's records, one per line: what git keeps (see `pack`)
 LEGACY_RECORD = "params.json"  # the record before results were folded into it
 REGENERATED = "regenerated.json"
-_recorded_only = False
 
 
 class Unknown(dict):
@@ -101,23 +101,37 @@ class Unknown(dict):
         return True
 
 
-_planner: Callable | None = None  # set while a plan is made: (artifact, bulk wanted) -> listed instead
+@dataclass(frozen=True)
+class _Mode:
+    """What a step reached in this context may do besides reading the cache (`cached`): nothing
+    (`recorded_only`), be listed in a plan instead (`planner`: (artifact, bulk wanted) -> listed), or
+    only the one step `only` = (step, key, deadline) computes while the others are awaited. Held in
+    a context variable: each scope sets it and restores it, and a thread starts from the default."""
+    recorded_only: bool = False
+    planner: Callable | None = None
+    only: tuple[str, str, float] | None = None
 
 
-def planner() -> Callable | None:
-    return _planner
+_mode: contextvars.ContextVar[_Mode] = contextvars.ContextVar("diffprune_study_mode", default=_Mode())  # noqa: B039 (frozen)
 
 
 @contextlib.contextmanager
-def planning_with(listed: Callable):
-    """Within it, `listed(artifact, bulk)` decides for every cached step whether it is listed in a
-    plan instead of computed (see `plan`)."""
-    global _planner
-    before, _planner = _planner, listed
+def _scoped(**changes):
+    token = _mode.set(replace(_mode.get(), **changes))
     try:
         yield
     finally:
-        _planner = before
+        _mode.reset(token)
+
+
+def planner() -> Callable | None:
+    return _mode.get().planner
+
+
+def planning_with(listed: Callable):
+    """Within it, `listed(artifact, bulk)` decides for every cached step whether it is listed in a
+    plan instead of computed (see `plan`)."""
+    return _scoped(planner=listed)
 
 
 @contextlib.contextmanager
@@ -164,38 +178,23 @@ class NotRecorded(DiffpruneError):
     """A step's results are not in the cache, and computing was not allowed (`recorded_only`)."""
 
 
-@contextlib.contextmanager
 def recorded_only():
     """Within it, a step that would compute (results or bulk) raises NotRecorded instead: for pages
     that report on other chapters' results without running them."""
-    global _recorded_only
-    before, _recorded_only = _recorded_only, True
-    try:
-        yield
-    finally:
-        _recorded_only = before
+    return _scoped(recorded_only=True)
 
 
-_only: tuple[str, str, float] | None = None  # (step, key, deadline): under `computing_only`
-
-
-@contextlib.contextmanager
 def computing_only(step: str, key: str, wait_s: float):
     """Within it only the step `step:key` computes: any other step it needs must be recorded, or
     become recorded (another process computing it) within `wait_s` seconds, else NotRecorded."""
-    global _only
-    before, _only = _only, (step, key, time.monotonic() + wait_s)
-    try:
-        yield
-    finally:
-        _only = before
+    return _scoped(only=(step, key, time.monotonic() + wait_s))
 
 
 def _await(step: str, d: Path, bulk: bool) -> Path:
     """A step another command computes: wait for its record (and bulk) until `computing_only`'s deadline."""
     said = False
     while not (done(d) and not (bulk and missing_bulk(step, d))):
-        left = _only[2] - time.monotonic()
+        left = _mode.get().only[2] - time.monotonic()
         if left <= 0:
             raise NotRecorded(f"{step} {d.name} is not recorded{' with its bulk' if done(d) else ''}: its "
                               "command comes earlier in the plan")
@@ -230,9 +229,10 @@ def cached(step: str, params: dict, compute: Callable[[Path], None], *, bulk: bo
         if bulk:
             _write_results(d)
         return d
-    if _recorded_only or _planner is not None:  # a plan computes nothing, whatever path reached here
+    mode = _mode.get()
+    if mode.recorded_only or mode.planner is not None:  # a plan computes nothing, whatever path reached here
         raise NotRecorded(f"{step} {d.name} is not recorded{' with its bulk' if done(d) else ''}")
-    if _only is not None and (step, d.name) != _only[:2]:
+    if mode.only is not None and (step, d.name) != mode.only[:2]:
         return _await(step, d, bulk)
     with _lock(d):  # parallel jobs (`study --jobs`) that need the same artifact compute it once
         if done(d):
@@ -260,7 +260,7 @@ def is_recorded(d: Path) -> bool:
     older layout's)."""
     if not (d / RECORD).is_file() and (d / LEGACY_RECORD).is_file():
         fold(d)
-    return (d / RECORD).is_file() or d.name in _packed(d.parent)
+    return (d / RECORD).is_file() or d.name in _pack_lines(d.parent)
 
 
 def _full_record(d: Path) -> dict | None:
@@ -269,7 +269,7 @@ def _full_record(d: Path) -> dict | None:
         return None
     if (d / RECORD).is_file():
         return json.loads((d / RECORD).read_text())
-    return json.loads(_packed(d.parent)[d.name])
+    return json.loads(_pack_lines(d.parent)[d.name])
 
 
 def record(d: Path, *, with_results: bool = False) -> dict:
@@ -286,7 +286,7 @@ def records(step: str | None = None):
     """Every record of the study cache (of one step kind), loose and packed, without results."""
     root = study_dir()
     for kind in [step] if step else sorted(STEPS):
-        keys = set(_packed(root / kind)) | {p.parent.name for p in (root / kind).glob(f"*/{RECORD}")}
+        keys = set(_pack_lines(root / kind)) | {p.parent.name for p in (root / kind).glob(f"*/{RECORD}")}
         for key in sorted(keys):
             yield record(root / kind / key)
 
@@ -310,10 +310,10 @@ def has_result(d: Path, name: str) -> bool:
 
 # --- packs: a step kind's records in one file (the gap: git keeps every small file in its own disk block) ---
 
-_packs: dict[Path, tuple[tuple[int, int], dict[str, str]]] = {}
+_pack_cache: dict[Path, tuple[tuple[int, int], dict[str, str]]] = {}
 
 
-def _packed(kind_dir: Path) -> dict[str, str]:
+def _pack_lines(kind_dir: Path) -> dict[str, str]:
     """key -> record line of a step kind's pack, read again when the file changes."""
     path = kind_dir / PACK
     try:
@@ -321,9 +321,9 @@ def _packed(kind_dir: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     stamp = (st.st_mtime_ns, st.st_size)
-    if path not in _packs or _packs[path][0] != stamp:
-        _packs[path] = (stamp, _read_pack(path))
-    return _packs[path][1]
+    if path not in _pack_cache or _pack_cache[path][0] != stamp:
+        _pack_cache[path] = (stamp, _read_pack(path))
+    return _pack_cache[path][1]
 
 
 def _read_pack(path: Path) -> dict[str, str]:
@@ -353,7 +353,7 @@ def import_records(source: Path, root: Path | None = None) -> int:
     behind; it is recomputed where a computation asks for it. Returns how many were written."""
     root, written = root or study_dir(), 0
     for kind_dir in sorted(p for p in Path(source).iterdir() if p.name in STEPS):
-        lines = dict(_packed(kind_dir))
+        lines = dict(_pack_lines(kind_dir))
         lines.update({p.parent.name: p.read_text().strip() for p in kind_dir.glob(f"*/{RECORD}")})
         for key, line in sorted(lines.items()):
             if not is_recorded(root / kind_dir.name / key):
@@ -371,7 +371,7 @@ def pack(root: Path | None = None) -> int:
         if not loose:
             continue
         with _lock(kind_dir / PACK):
-            lines = dict(_packed(kind_dir))
+            lines = dict(_pack_lines(kind_dir))
             for path in loose:
                 text = path.read_text().strip()
                 if "\n" in text:  # an indented record of an older writer: one line, same values
@@ -400,9 +400,9 @@ def _encode(path: Path):
         return path.read_text()
     if path.suffix == ".npz":
         with np.load(path) as f:
-            return {k: {"dtype": str(f[k].dtype), "shape": list(f[k].shape), "zlib_base64": _pack(f[k].tobytes())}
+            return {k: {"dtype": str(f[k].dtype), "shape": list(f[k].shape), "zlib_base64": _compressed(f[k].tobytes())}
                     for k in f.files}
-    return {"zlib_base64": _pack(path.read_bytes())}
+    return {"zlib_base64": _compressed(path.read_bytes())}
 
 
 def _decode(name: str, value):
@@ -410,16 +410,16 @@ def _decode(name: str, value):
     if suffix == ".json" or suffix in _TEXT:
         return value
     if suffix == ".npz":
-        return {k: np.frombuffer(_unpack(v["zlib_base64"]), dtype=v["dtype"]).reshape(v["shape"]).copy()
+        return {k: np.frombuffer(_decompressed(v["zlib_base64"]), dtype=v["dtype"]).reshape(v["shape"]).copy()
                 for k, v in value.items()}
-    return _unpack(value["zlib_base64"])
+    return _decompressed(value["zlib_base64"])
 
 
-def _pack(data: bytes) -> str:
+def _compressed(data: bytes) -> str:
     return base64.b64encode(zlib.compress(data, 9)).decode("ascii")
 
 
-def _unpack(text: str) -> bytes:
+def _decompressed(text: str) -> bytes:
     return zlib.decompress(base64.b64decode(text))
 
 
