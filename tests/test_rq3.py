@@ -208,12 +208,13 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
     assert on_gpu["operators"].index.names[1] == "operator (self CUDA time)" and "cuda:NVIDIA H100" in on_gpu["reading"]
 
 
-def test_a_lever_s_draw_is_read_against_fp32_from_the_same_noise(monkeypatch):
+def test_a_lever_s_draw_is_read_against_fp32_from_the_same_noise(monkeypatch, tmp_path):
     """Each lever setting redraws the first seed's samples of the teacher and RQ1's reference row from
     the fp32 draws' own noise; the paired bootstrap's interval decides the reading against the fd
     margin (of fp32's FD), and the reading names the models a setting leaves equivalent and the rest."""
     from diffprune.chapters import lever_samples, rq3
     from diffprune.levers import Levers
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))  # the smoke teacher is trained there
     p = rq3.CHAPTER.load("smoke", {"lever_checks": [{"precision": "bf16"}, {"channels_last": True}]})
     drawn = []
 

@@ -210,7 +210,7 @@ def levers_section(path) -> dict:
             f"{ideal:.2f}× ({base['of_ideal']:.2f} of it); the fastest setting for the pruned model is {best[0]} "
             f"({best[1]['pruned_vs_baseline']:.2f}× its baseline; {best[1]['speedup']:.2f}× the unpruned model in "
             f"the same setting, {best[1]['of_ideal']:.2f} of the ideal"
-            + ("; its samples are not yet compared with fp32's on the same noise" if "bf16" in best[0] else "")
+            + ("; what bf16 does to the samples: the draws against fp32 below" if "bf16" in best[0] else "")
             + "). Operators shrinking by less than "
             f"{GOAL:g} of the ideal: {', '.join(slow) if slow else 'none'}.")
     where = (f"{r['device']}, ratio {r['ratio']:g}, medians of {r['repeats']} steps"
