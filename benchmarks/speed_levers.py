@@ -2,20 +2,23 @@
 pruning that pays in seconds)
 
 For each model pair — the study's teacher and each of the profile's `speed_architectures` (random
-weights), each with its prune at the study's ratio (by magnitude: every method gives the same widths
-at a uniform ratio) — and each batch size, at one thread count: the seconds per denoising step
-under each lever a user would try (inference mode, channels_last, the library's bf16 autocast with
-attention in fp32 (`levers.Levers`), diffusers' classic attention processor against its default
-SDPA one, torch.compile), each the median of `--repeats` after warm-up, unpruned and pruned timed
-in alternation, with the speed-up *in the same setting* and its share of the MACs ideal; and, at
-the largest batch, torch.profiler's self CPU time by operator, unpruned against pruned — the
-operators whose time shrinks less than the MACs are the gap. Run it alone: timings on a busy
-machine mean nothing. Writes data/results/speed_levers.json (`--device cuda`: speed_levers_cuda.json,
-with the GPU's own levers — fp16 autocast, cuDNN's algorithm search, torch.compile with CUDA graphs —
-a batch large enough to fill the GPU, and the operators' self CUDA time).
+weights), each with its prune at the study's ratio, and the teacher also pruned at `--rounding-ratio`
+with round-to 1 and 8 (all by magnitude: every method gives the same widths at a uniform ratio) — at
+each batch size and CPU thread count: the seconds per denoising step under each lever a user would
+try (inference mode, channels_last, the library's bf16 autocast with attention in fp32
+(`levers.Levers`), diffusers' classic attention processor against its default SDPA one,
+torch.compile at the most threads), each the median of `--repeats` after warm-up, unpruned and
+pruned timed in alternation, with the speed-up *in the same setting* and its share of the MACs
+ideal; and, at the largest batch and the most threads, torch.profiler's self CPU time by operator,
+unpruned against pruned — the operators whose time shrinks less than the MACs are the gap. Run it
+alone: timings on a busy machine mean nothing. Writes data/results/speed_levers.json (`--device
+cuda`: speed_levers_cuda.json, with the GPU's own levers — fp16 autocast, cuDNN's algorithm search,
+torch.compile with CUDA graphs — a batch large enough to fill the GPU, and the operators' self CUDA
+time).
 
     .venv/bin/python benchmarks/speed_levers.py [--models teacher ddpm-cifar10-32] [--batch 1 64]
-                                                [--threads 2] [--repeats 15] [--no-compile]
+                                                [--threads 1 2] [--rounding-ratio 0.35]
+                                                [--repeats 15] [--no-compile]
     .venv/bin/python benchmarks/speed_levers.py --device cuda    # on a machine with a GPU
 """
 from __future__ import annotations
@@ -112,18 +115,25 @@ LEVERS = {"no_grad (baseline)": {}, "inference_mode": {"mode": torch.inference_m
 BASELINE = "no_grad (baseline)"
 
 
-def pairs(p: dict, names: list[str]) -> dict[str, tuple]:
-    """Per model name: (unpruned, pruned at the study's ratio) from the study cache. Each is pruned by
-    magnitude: a uniform ratio gives every method the same widths, so the same speed, and magnitude
-    needs no data (a GPU machine without the data sets times the same structures)."""
+def pairs(p: dict, names: list[str], rounding_ratio: float | None) -> dict[str, tuple]:
+    """Per pair name: (unpruned, pruned) from the study cache — each named model at the study's ratio,
+    and with `rounding_ratio` the teacher also at that ratio with round-to 1 and 8 (at the study's
+    ratio every width of the teacher is already a multiple of 8: the same model). Each is pruned by magnitude: a
+    uniform ratio gives every method the same widths, so the same speed, and magnitude needs no data
+    (a GPU machine without the data sets times the same structures)."""
     from diffprune import pipeline
     dense = {label: m for label, _, m, base in speed.speed_models(p) if label == base}
     out = {}
     for name in names:
         if name not in dense:
             raise SystemExit(f"--models {name}: not one of {', '.join(dense)}")
-        pruned = pipeline.pruned(dense[name], method="magnitude", ratio=speed.study_ratio(p), seed=0)
-        out[name] = tuple(load_unet(m.path).eval() for m in (dense[name], pruned))
+        rounded = f"{name} r={rounding_ratio:g}"
+        settings = [(name, speed.study_ratio(p), 1)] + (
+            [(rounded, rounding_ratio, 1), (f"{rounded}, round-to 8", rounding_ratio, 8)]
+            if rounding_ratio and name == "teacher" else [])
+        for label, ratio, round_to in settings:
+            pruned = pipeline.pruned(dense[name], method="magnitude", ratio=ratio, seed=0, round_to=round_to)
+            out[label] = tuple(load_unet(m.path).eval() for m in (dense[name], pruned))
     return out
 
 
@@ -159,36 +169,44 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to time")
     ap.add_argument("--batch", nargs="+", type=int, default=None,
                     help="batch sizes (default: 1 64; on cuda 1 64 512, the last to fill the GPU)")
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads (on cuda: of the host)")
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2],
+                    help="CPU thread counts (on cuda: of the host, the last one)")
+    ap.add_argument("--rounding-ratio", type=float, default=0.35,
+                    help="also time the teacher pruned at this ratio with round-to 1 and 8 (0: not)")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (minutes to compile on 2 cores)")
     a = ap.parse_args()
     a.batch = a.batch or ([1, 64, 512] if a.device == "cuda" else [1, 64])
-    if min(a.batch) < 1 or a.repeats < 1 or a.threads < 1:
+    if min(a.batch) < 1 or a.repeats < 1 or min(a.threads) < 1:
         raise SystemExit("--batch, --repeats and --threads must be >= 1")
+    if not 0 <= a.rounding_ratio < 1:
+        raise SystemExit("--rounding-ratio must be in [0, 1)")
+    threads = sorted(set(a.threads)) if a.device == "cpu" else [a.threads[-1]]
     if a.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: this machine has no GPU")
-    torch.set_num_threads(a.threads)
     p = rq3.CHAPTER.load(a.profile)
-    models = {name: tuple(m.to(a.device) for m in pair)
-              for name, pair in pairs(p, a.models or ["teacher", *p["speed_architectures"]]).items()}
+    models = {name: tuple(m.to(a.device) for m in pair) for name, pair in
+              pairs(p, a.models or ["teacher", *p["speed_architectures"]], a.rounding_ratio or None).items()}
     rows, operators = [], {}
     for name, (unpruned, pruned) in models.items():
         ideal = count_macs(unpruned) / count_macs(pruned)
-        for batch in sorted(a.batch):
-            r = timed(unpruned, pruned, batch, a.repeats, not a.no_compile)
-            rows.append({"model": name, "batch": batch, "ideal_speedup": ideal, "levers": {lever: {
+        for th, batch in ((th, batch) for th in threads for batch in sorted(a.batch)):
+            torch.set_num_threads(th)
+            # compiled at the most threads only: minutes of compiling per setting on 2 cores
+            r = timed(unpruned, pruned, batch, a.repeats, not a.no_compile and th == threads[-1])
+            rows.append({"model": name, "batch": batch, "threads": th, "ideal_speedup": ideal, "levers": {lever: {
                 "unpruned_s": v["unpruned"], "pruned_s": v["pruned"], "speedup": v["unpruned"] / v["pruned"],
                 "of_ideal": v["unpruned"] / v["pruned"] / ideal,
                 "pruned_vs_baseline": r[BASELINE]["pruned"] / v["pruned"]} for lever, v in r.items()}})
-            print(f"{name}, batch {batch}: MACs ideal {ideal:.2f}x")
+            print(f"{name}, batch {batch}, {th} threads: MACs ideal {ideal:.2f}x")
             for lever, v in rows[-1]["levers"].items():
                 print(f"  {lever:30s} unpruned {v['unpruned_s'] * 1e3:8.1f} ms  pruned {v['pruned_s'] * 1e3:8.1f} ms  "
                       f"speed-up {v['speedup']:.2f}x ({v['of_ideal']:.2f} of ideal)")
+        torch.set_num_threads(threads[-1])
         ops_u, ops_p = by_operator(unpruned, max(a.batch)), by_operator(pruned, max(a.batch))
         operators[name] = {k: {"unpruned_s": v, "pruned_s": ops_p.get(k),
                                "shrink": v / ops_p[k] if ops_p.get(k) else None} for k, v in ops_u.items()}
-    out = {"profile": a.profile, "ratio": speed.study_ratio(p), "threads": a.threads, "repeats": a.repeats,
+    out = {"profile": a.profile, "ratio": speed.study_ratio(p), "threads": threads, "repeats": a.repeats,
            "on": a.device,
            "operators_batch": max(a.batch), "rows": rows, "operators": operators, "compiled": not a.no_compile,
            "code_version": code_version(), "device": device_description(), "torch": torch.__version__,

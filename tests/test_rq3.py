@@ -194,12 +194,25 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
     (tmp_path / "levers.json").write_text(json.dumps(record))
     found = speed.levers_section(tmp_path / "levers.json")
     assert len(found["levers"]) == 2 * 2 * 2 and set(found["levers"].index.get_level_values("batch")) == {1, 64}
-    assert found["levers"].loc[("teacher", 64, "channels_last"), "speed-up"] == "2.40×"  # the same setting's
+    assert found["levers"].loc[("teacher", 64, 2, "channels_last"), "speed-up"] == "2.40×"  # the same setting's
     assert found["reading"].count("the fastest setting for the pruned model is channels_last") == 2  # batch 64 only
     reading = found["reading"]
     assert "`aten::_scaled_dot_product_flash_attention`" in reading and "`aten::conv2d`" not in reading
     assert "torch.compile not timed" in found["reading"]
     assert found["operators"].index.names[1] == "operator (self CPU time)"
+    # thread counts per row, and a prune at one ratio with widths rounded to 8 and not
+    rows = [{**row, "threads": th} for row in rows for th in (1, 2)]
+    rows += [{"model": m, "batch": 64, "threads": 2, "ideal_speedup": ideal,
+              "levers": {"no_grad (baseline)": lever(0.15, pruned)}}
+             for m, ideal, pruned in (("teacher r=0.35", 2.8, 0.1), ("teacher r=0.35, round-to 8", 2.2, 0.08))]
+    (tmp_path / "levers.json").write_text(json.dumps({**record, "rows": rows, "threads": [1, 2], "operators": {
+        m: ops for m in ("teacher", "ddpm-cifar10-32", "teacher r=0.35", "teacher r=0.35, round-to 8")}}))
+    found = speed.levers_section(tmp_path / "levers.json")
+    assert set(found["levers"].index.get_level_values("threads")) == {1, 2}
+    assert found["reading"].count("at batch 64, 2 threads") == 4 and "1 threads" not in found["reading"]
+    assert ("teacher r=0.35 with every width rounded to a multiple of 8: MACs ideal 2.20× against 2.80× unrounded, "
+            "measured speed-up 1.88× against 1.50× (batch 64, 2 threads), the rounded prune 1.25× as fast") \
+        in found["reading"]
     (tmp_path / "speed_levers_cuda.json").write_text(json.dumps({**record, "on": "cuda", "device": "cuda:NVIDIA H100"}))
     (tmp_path / "speed_levers.json").write_text(json.dumps(record))
     monkeypatch.setattr("diffprune.paths.RESULTS_DIR", tmp_path)

@@ -187,12 +187,15 @@ def levers_section(path) -> dict:
     import pandas as pd
     r = json.loads(path.read_text())
     own_time = "self CUDA time" if r.get("on") == "cuda" else "self CPU time"
+    for row in r["rows"]:  # a record of one thread count names it once, not per row
+        row.setdefault("threads", r["threads"])
+    most = max(row["threads"] for row in r["rows"])
     levers = pd.DataFrame([{
-        "model": row["model"], "batch": row["batch"], "lever": lever,
+        "model": row["model"], "batch": row["batch"], "threads": row["threads"], "lever": lever,
         "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}", "pruned (ms)": f"{1e3 * v['pruned_s']:.1f}",
         "speed-up": f"{v['speedup']:.2f}×", "of the MACs ideal": f"{v['of_ideal']:.2f}",
         "pruned vs its baseline": f"{v['pruned_vs_baseline']:.2f}×"}
-        for row in r["rows"] for lever, v in row["levers"].items()]).set_index(["model", "batch", "lever"])
+        for row in r["rows"] for lever, v in row["levers"].items()]).set_index(["model", "batch", "threads", "lever"])
     ops = pd.DataFrame([{
         "model": model, f"operator ({own_time})": k, "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}",
         "pruned (ms)": "–" if v["pruned_s"] is None else f"{1e3 * v['pruned_s']:.1f}",
@@ -200,19 +203,38 @@ def levers_section(path) -> dict:
         for model, found in r["operators"].items() for k, v in found.items()]).set_index(
         ["model", f"operator ({own_time})"])
     readings = []
-    for row in (x for x in r["rows"] if x["batch"] == r["operators_batch"]):
+    for row in (x for x in r["rows"] if x["batch"] == r["operators_batch"] and x["threads"] == most):
         base, ideal = row["levers"]["no_grad (baseline)"], row["ideal_speedup"]
         best = max(row["levers"].items(), key=lambda kv: kv[1]["pruned_vs_baseline"])
         slow = [f"`{k}`" for k, v in r["operators"][row["model"]].items()  # code: aten::_x_ is not emphasis
                 if v["shrink"] is not None and v["shrink"] < ideal * GOAL]
         readings.append(
-            f"{row['model']} at batch {row['batch']}: the baseline speed-up is {base['speedup']:.2f}× of an ideal "
-            f"{ideal:.2f}× ({base['of_ideal']:.2f} of it); the fastest setting for the pruned model is {best[0]} "
+            f"{row['model']} at batch {row['batch']}, {row['threads']} threads: the baseline speed-up is "
+            f"{base['speedup']:.2f}× of an ideal {ideal:.2f}× ({base['of_ideal']:.2f} of it); the fastest setting "
+            f"for the pruned model is {best[0]} "
             f"({best[1]['pruned_vs_baseline']:.2f}× its baseline; {best[1]['speedup']:.2f}× the unpruned model in "
             f"the same setting, {best[1]['of_ideal']:.2f} of the ideal"
             + ("; what bf16 does to the samples: the draws against fp32 below" if "bf16" in best[0] else "")
             + "). Operators shrinking by less than "
             f"{GOAL:g} of the ideal: {', '.join(slow) if slow else 'none'}.")
+    readings += rounding(r["rows"], r["operators_batch"], most)
     where = (f"{r['device']}, ratio {r['ratio']:g}, medians of {r['repeats']} steps"
              + ("" if r["compiled"] else "; torch.compile not timed"))
     return {"levers": levers, "operators": ops, "reading": f"Measured on {where}. " + " ".join(readings)}
+
+
+def rounding(rows: list[dict], batch: int, threads: int) -> list[str]:
+    """Per model pruned with round-to 1 and 8 at one ratio (`speed_levers.py --rounding-ratio`): what
+    rounding every width to a multiple of 8 does to the MACs and to the plain forward's speed-up."""
+    found = {x["model"]: x for x in rows if x["batch"] == batch and x["threads"] == threads}
+    out = []
+    for label, eight in ((k.removesuffix(", round-to 8"), x) for k, x in found.items() if k.endswith(", round-to 8")):
+        one = found.get(label)
+        if one is None:
+            continue
+        a, b = one["levers"]["no_grad (baseline)"], eight["levers"]["no_grad (baseline)"]
+        out.append(f"{label} with every width rounded to a multiple of 8: MACs ideal {eight['ideal_speedup']:.2f}× "
+                   f"against {one['ideal_speedup']:.2f}× unrounded, measured speed-up {b['speedup']:.2f}× against "
+                   f"{a['speedup']:.2f}× (batch {batch}, {threads} threads), the rounded prune "
+                   f"{a['pruned_s'] / b['pruned_s']:.2f}× as fast as the unrounded one.")
+    return out
