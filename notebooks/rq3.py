@@ -39,6 +39,7 @@ profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
 overrides = {}   # profile values to change, e.g. {"tradeoff_ratios": [0.25, 0.5]}
 
 # %% tags=["hide-input"]
+import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
@@ -217,7 +218,8 @@ glue("speed_growth", speed.batch_growth_text(timed["growth"]), display=False)
 # %% tags=["hide-input"]
 for record in speed.levers_records():  # one per device kind timed
     levers = speed.levers_section(record)
-    display(levers["levers"], levers["operators"], Markdown(levers["reading"]))
+    with pd.option_context("display.max_rows", None):  # every row, not pandas' shortened view
+        display(levers["levers"], levers["operators"], Markdown(levers["reading"]))
 if not speed.levers_records():
     display(Markdown("No recorded run of `benchmarks/speed_levers.py` yet."))
 

@@ -228,14 +228,16 @@ def test_a_lever_s_draw_is_read_against_fp32_from_the_same_noise(monkeypatch, tm
     from diffprune.chapters import lever_samples, rq3
     from diffprune.levers import Levers
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))  # the smoke teacher is trained there
-    p = rq3.CHAPTER.load("smoke", {"lever_checks": [{"precision": "bf16"}, {"channels_last": True}]})
+    p = rq3.CHAPTER.load("smoke", {"lever_checks": [{"precision": "bf16"}, {"channels_last": True},
+                                                    {"precision": "bf16", "channels_last": True}]})
     drawn = []
 
     def samples_of(model, q, seed, n=None, levers=None):
         drawn.append((model.key, seed, levers or Levers()))
         return pipeline.Artifact("sample", f"{model.key[:4]}-{(levers or Levers()).describe()}", lambda bulk: None)
 
-    shifts = {"bf16": (0.5, 0.1, 0.9), "fp32 + channels-last": (30.0, 20.0, 40.0)}  # FD 100: margin ±2
+    shifts = {"bf16": (0.5, 0.1, 0.9), "fp32 + channels-last": (30.0, 20.0, 40.0),  # FD 100: margin ±2
+              "bf16 + channels-last": (1.0, -3.0, 5.0)}
     monkeypatch.setattr(evaluation, "samples_of", samples_of)
     def done(result: dict):  # a computed step: its one result file, whatever its name
         return SimpleNamespace(result=lambda name: result)
@@ -246,11 +248,13 @@ def test_a_lever_s_draw_is_read_against_fp32_from_the_same_noise(monkeypatch, tm
     section = lever_samples.lever_section(p)
     seed, teacher = p["seeds"][0], pipeline.teacher(p["teacher"]).key
     assert {(k, s) for k, s, _ in drawn} >= {(teacher, seed)} and {s for _, s, _ in drawn} == {seed}
-    assert {lv for _, _, lv in drawn} == {Levers(), Levers(precision="bf16"), Levers(channels_last=True)}
+    assert {lv for _, _, lv in drawn} == {Levers(), Levers(precision="bf16"), Levers(channels_last=True),
+                                          Levers(precision="bf16", channels_last=True)}
     kinds = {(v.a, v.kind) for v in section["verdicts"]}
     assert ("teacher, bf16", verdicts.Kind.EQUIVALENT) in kinds
     assert ("teacher, fp32 + channels-last", verdicts.Kind.WORSE) in kinds
     assert section["reading"].startswith("bf16: equivalent to fp32 for teacher, diff-pruning T=")
-    assert "fp32 + channels-last: not shown equivalent for teacher (worse: +30.0" in section["reading"]
+    assert "fp32 + channels-last: changes the draws of teacher (FD higher than fp32's: +30.0" in section["reading"]
+    assert "bf16 + channels-last: not shown equivalent for teacher (inconclusive (resolves ±4.0" in section["reading"]
     with pytest.raises(Exception, match="lever_checks"):
         rq3.CHAPTER.load("smoke", {"lever_checks": [{"precision": "fp8"}]})

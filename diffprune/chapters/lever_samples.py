@@ -63,14 +63,19 @@ def lever_section(p: dict) -> dict | None:
 
 
 def reading(rows: list[dict], found: list[verdicts.Verdict]) -> str:
-    """Per setting, which models it leaves equivalent to fp32 and which it changes, from the verdicts."""
+    """Per setting, which models it leaves equivalent to fp32, which it changes beyond the margin (FD
+    lower or higher than fp32's draws) and which the samples cannot tell, from the verdicts."""
     out = []
     for setting in dict.fromkeys(r["levers"] for r in rows):
         here = [(r, v) for r, v in zip(rows, found, strict=True) if r["levers"] == setting]
         same = [r["model"] for r, v in here if v.kind is verdicts.Kind.EQUIVALENT]
-        other = [f"{r['model']} ({v.kind.value}: {verdicts.difference_text(v, 1)})" for r, v in here
-                 if v.kind is not verdicts.Kind.EQUIVALENT]
+        moved = [f"{r['model']} (FD {'lower' if v.kind is verdicts.Kind.BETTER else 'higher'} than fp32's: "
+                 f"{verdicts.difference_text(v, 1)})" for r, v in here
+                 if v.kind in (verdicts.Kind.BETTER, verdicts.Kind.WORSE)]
+        unsure = [f"{r['model']} ({verdicts.kind_text(v, 1)}: {verdicts.difference_text(v, 1)})" for r, v in here
+                  if v.kind is verdicts.Kind.INCONCLUSIVE]
         out.append(f"{setting}: " + "; ".join(
             ([f"equivalent to fp32 for {', '.join(same)}"] if same else [])
-            + ([f"not shown equivalent for {', '.join(other)}"] if other else [])) + ".")
+            + ([f"changes the draws of {', '.join(moved)}"] if moved else [])
+            + ([f"not shown equivalent for {', '.join(unsure)}"] if unsure else [])) + ".")
     return " ".join(out)
