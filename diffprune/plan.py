@@ -127,11 +127,16 @@ class Plan:
 TRAINING = ("finetune", "teacher", "training_run")  # priced per optimizer step
 
 
+@cache
+def _default_timesteps() -> int:
+    from .unet import default_scheduler
+    return default_scheduler().config.num_train_timesteps
+
+
 def _walked(params: dict) -> int:
     """Timesteps a walk covers: its window, else all of the default schedule's (an estimate: the
     step's parameters name the teacher by its key only)."""
-    from .unet import default_scheduler
-    a, b = params.get("window") or (0, default_scheduler().config.num_train_timesteps)
+    a, b = params.get("window") or (0, _default_timesteps())
     return b - a
 
 
