@@ -48,7 +48,7 @@ def lever_section(p: dict) -> dict | None:
     import pandas as pd
     if not p["lever_checks"]:
         return None
-    rows = [row for job in lever_jobs(p) for row in [job[0](*job[1])]]
+    rows = [fn(*args) for fn, args in lever_jobs(p)]
     found = [verdicts.from_bootstrap(r["difference"], "fd", p["equivalence_margins"], a=f"{r['model']}, {r['levers']}",
                                      b=f"{r['model']}, fp32", reference=r["fd_fp32"], seed=r["seed"],
                                      where=p["dataset"]) for r in rows]
