@@ -15,6 +15,15 @@ def tiny_unet(request):
     return build_unet("tiny", channels, size, seed=0)
 
 
+@pytest.fixture(autouse=True)
+def _a_study_cache_of_its_own(tmp_path_factory, monkeypatch):
+    """A test computes into a cache of its own unless it names one (DIFFPRUNE_STUDY): one that forgot
+    wrote the smoke teacher into the repository's data/study, and the record was committed. Tests of
+    the committed results copy them into their own cache."""
+    if "DIFFPRUNE_STUDY" not in os.environ:
+        monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path_factory.mktemp("own-study")))
+
+
 @pytest.fixture(scope="session")
 def smoke_study(tmp_path_factory):
     """The smoke profile's whole study, computed as a cluster would: `study --dask local:2` (two
