@@ -186,7 +186,7 @@ def main() -> None:
         raise SystemExit("--device cuda: this machine has no GPU")
     p = rq3.CHAPTER.load(a.profile)
     models = {name: tuple(m.to(a.device) for m in pair) for name, pair in
-              pairs(p, a.models or ["teacher", *p["speed_architectures"]], a.rounding_ratio or None).items()}
+              pairs(p, a.models or ["teacher", *p.speed_architectures], a.rounding_ratio or None).items()}
     rows, operators = [], {}
     for name, (unpruned, pruned) in models.items():
         ideal = count_macs(unpruned) / count_macs(pruned)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import pipeline, verdicts
 from .artifacts import DiffpruneError
+from .chapter import Parameters
 
 METRICS = ("fd", "ssim", "detail", "content", "kappa")   # the metrics a row may carry, each with _low and _high
 RANGE = {"fd": (0.0, math.inf), "ssim": (-1.0, 1.0), "detail": (-1.0, 1.0), "content": (0.0, 1.0),
@@ -19,44 +20,45 @@ RANGE = {"fd": (0.0, math.inf), "ssim": (-1.0, 1.0), "detail": (-1.0, 1.0), "con
 
 # --- every teacher -------------------------------------------------------------------------------
 
-def other_teachers(p: dict) -> list[dict]:
+def other_teachers(p: Parameters) -> list[Parameters]:
     """The profile once for each of its `more_teachers` (not the study's own teacher), with that
     teacher's data set, read from its cost.json."""
-    own = Path(p["teacher"]) if isinstance(p["teacher"], str) else None
+    own = Path(p.teacher) if isinstance(p.teacher, str) else None
     out = []
-    for path in p.get("more_teachers", []):
+    for path in getattr(p, "more_teachers", []):  # a chapter that names no more_teachers has its own only
         if Path(path) == own:
             continue
         t = pipeline.teacher(path)
-        out.append({**p, "teacher": path, "dataset": t.result("cost.json")["dataset"], "teacher_steps": None})
+        out.append(p.replace(teacher=path, dataset=t.result("cost.json")["dataset"], teacher_steps=None))
     return out
 
 
-def every_teacher(p: dict) -> list[dict]:
+def every_teacher(p: Parameters) -> list[dict]:
     return [p, *other_teachers(p)]
 
 
-def sweep_teachers(p: dict, sweep: str) -> list[dict]:
+def sweep_teachers(p: Parameters, sweep: str) -> list[dict]:
     """The teachers of one costly sweep (e.g. RQ2's content vs detail, or its ablations): the
     study's, or every one where the profile's `sweeps_on_more_teachers` names the sweep."""
-    return every_teacher(p) if sweep in p["sweeps_on_more_teachers"] else [p]
+    return every_teacher(p) if sweep in p.sweeps_on_more_teachers else [p]
 
 
 # --- evaluating a model --------------------------------------------------------------------------
 
-def samples_of(model: pipeline.Artifact, p: dict, seed: int, n: int | None = None, levers=None) -> pipeline.Artifact:
+def samples_of(model: pipeline.Artifact, p: Parameters, seed: int, n: int | None = None,
+               levers=None) -> pipeline.Artifact:
     """The profile's sample set of a model for one seed (the noise of sample i is (seed, i)), of
     `n_samples` images unless `n` is given, drawn in fp32 unless `levers` (`levers.Levers`) say otherwise."""
-    return pipeline.samples(model, n=n or p["n_samples"], seed=seed, steps=p["ddim_steps"], spacing=p["spacing"],
-                            sampler=p["sampler"], levers=levers)
+    return pipeline.samples(model, n=n or p.n_samples, seed=seed, steps=p.ddim_steps, spacing=p.spacing,
+                            sampler=p.sampler, levers=levers)
 
 
-def classifier_of(p: dict) -> pipeline.Artifact | None:
+def classifier_of(p: Parameters) -> pipeline.Artifact | None:
     """The content classifier of the profile's data set (None when `classifier_epochs` is 0)."""
-    return pipeline.classifier(p["dataset"], epochs=p["classifier_epochs"]) if p["classifier_epochs"] else None
+    return pipeline.classifier(p.dataset, epochs=p.classifier_epochs) if p.classifier_epochs else None
 
 
-def judge_of(p: dict) -> dict | None:
+def judge_of(p: Parameters) -> dict | None:
     """The content classifier's record (classes, test accuracy), or None without one."""
     clf = classifier_of(p)
     return clf.result("meta.json") if clf else None
@@ -65,7 +67,7 @@ def judge_of(p: dict) -> dict | None:
 JUDGE_MIN_ACCURACY = 0.7  # below it a classifier's label does not say what a sample shows: content is not shown
 
 
-def content_judged(p: dict) -> bool:
+def content_judged(p: Parameters) -> bool:
     """Whether the profile's data set has a content classifier accurate enough to show its verdicts."""
     judge = judge_of(p)
     return judge is not None and judge["test_accuracy"] >= JUDGE_MIN_ACCURACY
@@ -76,13 +78,13 @@ def _flat(name: str, result: dict | None) -> dict:
     return {name: result.get("value"), f"{name}_low": result.get("ci_low"), f"{name}_high": result.get("ci_high")}
 
 
-def evaluate(model: pipeline.Artifact, p: dict, seed: int, teacher: pipeline.Artifact | None = None) -> dict:
+def evaluate(model: pipeline.Artifact, p: Parameters, seed: int, teacher: pipeline.Artifact | None = None) -> dict:
     """One row: size, Fréchet distance of the model's samples to the test split (bootstrap 95% CI)
     and, given its teacher, SSIM and class agreement with the teacher's samples from the same noise."""
     s = samples_of(model, p, seed)
-    fd = pipeline.fd(s, dataset=p["dataset"], split="test", features=p["features"],
-                     n_reference=p["n_reference"], n_boot=p["n_boot"]).result("fd.json")
-    row = {"dataset": p["dataset"], "seed": seed, **pipeline.size(model), **_flat("fd", fd), "fd_metric": fd["metric"],
+    fd = pipeline.fd(s, dataset=p.dataset, split="test", features=p.features,
+                     n_reference=p.n_reference, n_boot=p.n_boot).result("fd.json")
+    row = {"dataset": p.dataset, "seed": seed, **pipeline.size(model), **_flat("fd", fd), "fd_metric": fd["metric"],
            "samples": s.key, "samples_dir": str(s.results), "model": model.key, "model_dir": str(model.results)}
     if teacher is not None:
         cons = pipeline.consistency(samples_of(teacher, p, seed), s, classifier_of(p)).result("consistency.json")
@@ -90,72 +92,72 @@ def evaluate(model: pipeline.Artifact, p: dict, seed: int, teacher: pipeline.Art
     return row
 
 
-def pruned_model(p: dict, method: str, seed: int, threshold: float | None = None,
+def pruned_model(p: Parameters, method: str, seed: int, threshold: float | None = None,
                  score: str | None = None) -> pipeline.Artifact:
     """The teacher pruned with `method` at the profile's ratio."""
-    return pipeline.pruned(pipeline.teacher(p["teacher"]), method=method, ratio=p["ratio"], seed=seed,
-                           threshold=threshold or 0.0, timestep_stride=p["timestep_stride"],
-                           batch_size=p["importance_batch"], dataset=p["dataset"], score=score)
+    return pipeline.pruned(pipeline.teacher(p.teacher), method=method, ratio=p.ratio, seed=seed,
+                           threshold=threshold or 0.0, timestep_stride=p.timestep_stride,
+                           batch_size=p.importance_batch, dataset=p.dataset, score=score)
 
 
-def finetuned_model(p: dict, method: str, seed: int, threshold: float | None = None,
+def finetuned_model(p: Parameters, method: str, seed: int, threshold: float | None = None,
                     score: str | None = None, passing: tuple[int, ...] = ()) -> pipeline.Artifact:
     """`pruned_model`, then finetuned as the profile says (see `pipeline.finetuned` for `passing`)."""
     return finetune_of(p, pruned_model(p, method, seed, threshold, score), seed, passing)
 
 
-def finetune_of(p: dict, model: pipeline.Artifact, seed: int, passing: tuple[int, ...] = ()) -> pipeline.Artifact:
+def finetune_of(p: Parameters, model: pipeline.Artifact, seed: int, passing: tuple[int, ...] = ()) -> pipeline.Artifact:
     """`model` finetuned with the profile's recipe and `seed`."""
-    return pipeline.finetuned(model, dataset=p["dataset"], steps=p["finetune_steps"], batch_size=p["finetune_batch"],
-                              lr=p["finetune_lr"], warmup_steps=p["finetune_warmup"], seed=seed, passing=passing)
+    return pipeline.finetuned(model, dataset=p.dataset, steps=p.finetune_steps, batch_size=p.finetune_batch,
+                              lr=p.finetune_lr, warmup_steps=p.finetune_warmup, seed=seed, passing=passing)
 
 
 CONTROL = "control"  # the method of the control row: no pruning, the same finetune
 
 
-def method_row(p: dict, label: str, method: str | None, threshold: float | None, seed: int,
+def method_row(p: Parameters, label: str, method: str | None, threshold: float | None, seed: int,
                score: str | None = None) -> dict:
     """One evaluated row of a pruning method after the profile's finetune (the teacher itself for
     method None, the teacher finetuned for CONTROL), with the finetune's share of the teacher's
     training and the importance pass's stop t."""
-    t = pipeline.teacher(p["teacher"])
+    t = pipeline.teacher(p.teacher)
     model = row_model(p, method, threshold, seed, score)
     report = model.result("prune_report.json") if method not in (None, CONTROL) else None
     return {"row": label, "method": method or "pretrained", "threshold": threshold, "score": score,
             **evaluate(model, p, seed, teacher=t),
-            "finetune_steps": p["finetune_steps"] if method else 0, "teacher": t.key,
-            "teacher_steps": p["teacher_steps"] or pipeline.teacher_steps(t),
+            "finetune_steps": p.finetune_steps if method else 0, "teacher": t.key,
+            "teacher_steps": p.teacher_steps or pipeline.teacher_steps(t),
             "stop_t": report["stop_t"] if report else None,
             "grad_timesteps": report["grad_timesteps"] if report else None}
 
 
-def row_model(p: dict, method: str | None, threshold: float | None, seed: int,
+def row_model(p: Parameters, method: str | None, threshold: float | None, seed: int,
               score: str | None = None) -> pipeline.Artifact:
     """The model behind a `method_row` (the teacher for method None; for CONTROL the teacher
     finetuned as the pruned rows are: what the finetune's compute buys without pruning)."""
     if method is None:
-        return pipeline.teacher(p["teacher"])
+        return pipeline.teacher(p.teacher)
     if method == CONTROL:
-        return finetune_of(p, pipeline.teacher(p["teacher"]), seed)
+        return finetune_of(p, pipeline.teacher(p.teacher), seed)
     return finetuned_model(p, method, seed, threshold, score)
 
 
-def paired_fd(p: dict, a: pipeline.Artifact, b: pipeline.Artifact, seed: int) -> dict:
+def paired_fd(p: Parameters, a: pipeline.Artifact, b: pipeline.Artifact, seed: int) -> dict:
     """FD(a) − FD(b) of two models' sample sets of one seed, paired over sample indices (a cached
     step; it needs both sets' bulk and regenerates it where only records are kept)."""
-    return pipeline.paired_fd(samples_of(a, p, seed), samples_of(b, p, seed), dataset=p["dataset"], split="test",
-                              features=p["features"], n_reference=p["n_reference"],
-                              n_boot=p["n_boot"]).result("paired_fd.json")
+    return pipeline.paired_fd(samples_of(a, p, seed), samples_of(b, p, seed), dataset=p.dataset, split="test",
+                              features=p.features, n_reference=p.n_reference,
+                              n_boot=p.n_boot).result("paired_fd.json")
 
 
-def loss_curve(p: dict) -> pipeline.Artifact:
+def loss_curve(p: Parameters) -> pipeline.Artifact:
     """The L_t curve of the profile's teacher on `lt_batches` fixed importance batches (batch 0 is
     the one the first seed's prune visits), every `lt_stride`-th timestep."""
-    return pipeline.loss_curve(pipeline.teacher(p["teacher"]), dataset=p["dataset"], n_batches=p["lt_batches"],
-                               batch_size=p["importance_batch"], stride=p["lt_stride"], seed=p["seeds"][0])
+    return pipeline.loss_curve(pipeline.teacher(p.teacher), dataset=p.dataset, n_batches=p.lt_batches,
+                               batch_size=p.importance_batch, stride=p.lt_stride, seed=p.seeds[0])
 
 
-def lt_curve(p: dict) -> dict:
+def lt_curve(p: Parameters) -> dict:
     """{t, loss: one row per fixed batch} of the teacher's L_t (`loss_curve`'s record)."""
     return loss_curve(p).result("loss_curve.json")
 
@@ -166,22 +168,22 @@ def mean_lt(c: dict) -> list[float]:
     return np.mean(c["loss"], axis=0).tolist()
 
 
-def compare(p: dict, rows_a: list[dict], rows_b: list[dict], metric: str, *, a: str, b: str, where: str,
+def compare(p: Parameters, rows_a: list[dict], rows_b: list[dict], metric: str, *, a: str, b: str, where: str,
             models=None) -> verdicts.Verdict:
     """Row a against row b, paired by seed (`verdicts.across_seeds`); where they share one seed only,
     the Fréchet distance by a paired bootstrap over that seed's sample indices instead (a cached step
     that needs both sample sets; `models(seed)` gives the two models), so that every page shows a
     one-seed comparison the same way."""
-    v = verdicts.across_seeds(rows_a, rows_b, metric, p["equivalence_margins"], a=a, b=b, where=where)
+    v = verdicts.across_seeds(rows_a, rows_b, metric, p.equivalence_margins, a=a, b=b, where=where)
     if v.n == 1 and metric == "fd" and models is not None:
         seed = v.seeds[0]
         reference = next(r["fd"] for r in rows_b if r["seed"] == seed)
-        v = verdicts.from_bootstrap(paired_fd(p, *models(seed), seed), "fd", p["equivalence_margins"], a=a, b=b,
+        v = verdicts.from_bootstrap(paired_fd(p, *models(seed), seed), "fd", p.equivalence_margins, a=a, b=b,
                                     reference=reference, seed=seed, where=where)
     return v
 
 
-def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, seed: int, n: int) -> dict:
+def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: Parameters, seed: int, n: int) -> dict:
     """One row without a Fréchet distance: SSIM, edge SSIM (detail) and class agreement (content)
     of n samples of the model with the teacher's from the same noise; the agreement also as Cohen's
     kappa, beside the classifier's test accuracy (the judge's own quality)."""
@@ -189,7 +191,7 @@ def agreement(model: pipeline.Artifact, teacher: pipeline.Artifact, p: dict, see
     cons = pipeline.consistency(samples_of(teacher, p, seed, n), s, classifier_of(p), detail=True,
                                 kappa=True).result("consistency.json")
     content = cons.get("content") or {}
-    return {"dataset": p["dataset"], "seed": seed, "n": n, "samples": s.key, "samples_dir": str(s.results),
+    return {"dataset": p.dataset, "seed": seed, "n": n, "samples": s.key, "samples_dir": str(s.results),
             "model": model.key, "model_dir": str(model.results), **_flat("ssim", cons["ssim"]),
             **_flat("detail", cons["detail"]), **_flat("content", content or None),
             **_flat("kappa", content.get("kappa")), "classifier_accuracy": content.get("classifier_test_accuracy")}

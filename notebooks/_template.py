@@ -39,7 +39,7 @@ profiles.table(p)                              # the reader sees the values this
 # Library calls only: the chapter does not re-wire steps that the library has.
 
 # %%
-rows = [chapter.run_row(p, seed) for seed in p["seeds"]]
+rows = [chapter.run_row(p, seed) for seed in p.seeds]
 summary = evaluation.summarize(rows)
 r = summary.iloc[0]
 glue("fd", evaluation.ci_text(r.fd, r.fd_low, r.fd_high, 1), display=False)

@@ -45,7 +45,7 @@ from diffprune import profiles, verdicts
 from diffprune.chapters import findings
 
 p = findings.CHAPTER.load(profile, overrides)
-rows = findings.verdicts_of(p["profile"], overrides)
+rows = findings.verdicts_of(p.profile, overrides)
 glue("findings_table", findings.table(rows), display=False)
 glue("rules_table", findings.rules_table(rows), display=False)
 glue("tally", findings.tally_sentence(), display=False)
@@ -63,7 +63,7 @@ glue("not_tested", pd.DataFrame([{"claim": r.claim.text, "why not": r.claim.why_
 spread = findings.spread()
 glue("spread_cifar", 100 * spread["cifar10"], display=False)
 glue("spread_celeba", 100 * spread["celeba-hq"], display=False)
-margins = profiles.read(p["profile"], overrides)["equivalence_margins"]
+margins = profiles.read(p.profile, overrides)["equivalence_margins"]
 glue("fd_margin", 100 * margins["fd"], display=False)
 head = next((r.evidence.numbers for r in rows if r.claim.test is findings.headline and r.evidence), None)
 glue("headline_seeds", head["seeds"] if head else 0, display=False)

@@ -75,22 +75,22 @@ from diffprune.threshold import stop_times
 p = ldm.CHAPTER.load(profile, overrides)
 kinds = ldm.kinds(p)
 for kind, q in kinds.items():
-    glue(f"finetune_{kind}", f"{q['finetune_steps']:,}", display=False)
+    glue(f"finetune_{kind}", f"{q.finetune_steps:,}", display=False)
 # the chapter's own teachers, not the profile's first one
-glue("ldm_parameters", profiles.table({**p, "teacher": kinds["DDPM"]["teacher"], "dataset": kinds["DDPM"]["dataset"]}),
+glue("ldm_parameters", profiles.table(p.replace(teacher=kinds["DDPM"].teacher, dataset=kinds["DDPM"].dataset)),
      display=False)
 
 # %% [markdown]
 # ## The two teachers
 
 # %% tags=["hide-input"]
-latent_dir = pipeline.teacher(kinds["LDM"]["teacher"]).path
+latent_dir = pipeline.teacher(kinds["LDM"].teacher).path
 unet_cost = json.loads((latent_dir / "cost.json").read_text())
 ae_cost = json.loads((latent_dir / "vqvae" / "cost.json").read_text())
 ae_test = ae_cost["reconstruction_test"]
-glue("ldm_dataset", kinds["LDM"]["dataset"], display=False)
-glue("ldm_teacher", str(kinds["LDM"]["teacher"]), display=False)
-glue("pixel_teacher", str(kinds["DDPM"]["teacher"]), display=False)
+glue("ldm_dataset", kinds["LDM"].dataset, display=False)
+glue("ldm_teacher", str(kinds["LDM"].teacher), display=False)
+glue("pixel_teacher", str(kinds["DDPM"].teacher), display=False)
 glue("ae_record", f"{ae_cost['steps']:,} steps in {ae_cost['wall_time_s']:,.0f} s on {ae_cost['device']} (code "
      f"{ae_cost['code_version']}); latents {'×'.join(map(str, ae_cost['latent_shape']))}; test reconstruction "
      f"PSNR {ae_test['psnr_db']:.1f} dB (MSE {ae_test['mse']:.3f} on pixels in [-1, 1], {ae_test['n']} images)",
@@ -116,7 +116,7 @@ Image(filename=str(latent_dir / "vqvae" / "reconstructions.png"), width=520)
 
 # %% tags=["hide-input"]
 glue("plateau_rule", f"{100 * ldm.PLATEAU:.0f} %", display=False)
-if p["ldm_curve_steps"]:
+if p.ldm_curve_steps:
     learning = ldm.learning_section(p)
     display(learning["figure"], ldm.learning_table(learning))
     last, bottom, found = learning["rows"][-1], learning["floor"], learning["plateau"]
@@ -146,13 +146,13 @@ latent = result["LDM"]["summary"]
 metric = latent["fd_metric"].iloc[0]
 glue("metric", metric, display=False)
 glue("interval", latent["interval"].iloc[0], display=False)
-glue("seeds", f"{', '.join(map(str, kinds['DDPM']['seeds']))} for the pixel model (RQ1's rows) and "
-     f"{', '.join(map(str, kinds['LDM']['seeds']))} for the LDM", display=False)
+glue("seeds", f"{', '.join(map(str, kinds['DDPM'].seeds))} for the pixel model (RQ1's rows) and "
+     f"{', '.join(map(str, kinds['LDM'].seeds))} for the LDM", display=False)
 glue("ldm_table", rq1.display_table(latent, evaluation.content_judged(kinds["LDM"])), display=False)
 judge = evaluation.judge_of(kinds["LDM"])
 glue("ldm_judge", f"{100 * judge['test_accuracy']:.1f}%" if judge else "–", display=False)
 glue("judge_min", f"{100 * evaluation.JUDGE_MIN_ACCURACY:.0f}%", display=False)
-glue("ldm_pairs", plots.paired_samples(evaluation.previews(result["LDM"]["rows"], p["ldm_seeds"][0])), display=False)
+glue("ldm_pairs", plots.paired_samples(evaluation.previews(result["LDM"]["rows"], p.ldm_seeds[0])), display=False)
 
 # %% [markdown]
 # ```{glue:figure} ldm_table
@@ -182,8 +182,8 @@ for kind, c in ldm.cost_fractions(result).items():
 gap = ldm.gap(result) or {}
 for kind in ldm.KINDS:
     glue(f"gap_{kind}", f"{gap[kind]:.2f}" if kind in gap else "–", display=False)
-glue("ratio", f"{p['ratio']:g}", display=False)
-glue("ddim_steps", p["ddim_steps"], display=False)
+glue("ratio", f"{p.ratio:g}", display=False)
+glue("ddim_steps", p.ddim_steps, display=False)
 
 # %% [markdown]
 # ```{glue:figure} both_table
@@ -208,14 +208,14 @@ glue("ddim_steps", p["ddim_steps"], display=False)
 
 # %% tags=["hide-input"]
 curves = ldm.curves(p)
-stops = {k: stop_times(c["t"], evaluation.mean_lt(c), p["curve_thresholds"]) for k, c in curves.items()}
+stops = {k: stop_times(c["t"], evaluation.mean_lt(c), p.curve_thresholds) for k, c in curves.items()}
 glue("curves_figure", plots.kinds_loss_curves(curves, stops), display=False)
-stop_table = ldm.stop_table(curves, p["curve_thresholds"], p["lt_stride"])
+stop_table = ldm.stop_table(curves, p.curve_thresholds, p.lt_stride)
 glue("stop_table", stop_table, display=False)
 glue("stops_moved", int((stop_table["from pixels to latents"] != "within the stride").sum()), display=False)
 glue("n_thresholds", len(stop_table), display=False)
-glue("lt_stride", p["lt_stride"], display=False)
-glue("lt_batches", p["lt_batches"], display=False)
+glue("lt_stride", p.lt_stride, display=False)
+glue("lt_batches", p.lt_batches, display=False)
 
 # %% [markdown]
 # ```{glue:figure} curves_figure

@@ -46,7 +46,7 @@ glue("rq1_figure", plots.rq1_tradeoff(summary, published.paper_table("cifar10"),
      display=False)
 glue("reference_row", rq1.reference_row(p), display=False)
 glue("margins", ", ".join(f"{k} ±{v:g}{' of the other row' if k in verdicts.RELATIVE else ''}"
-                          for k, v in p["equivalence_margins"].items()), display=False)
+                          for k, v in p.equivalence_margins.items()), display=False)
 
 # %% [markdown]
 # ```{glue:figure} rq1_verdicts
@@ -80,11 +80,11 @@ glue("rq1_parameters", profiles.table(p), display=False)
 glue("metric", summary["fd_metric"].iloc[0], display=False)
 glue("interval", summary["interval"].iloc[0], display=False)
 glue("macs_fraction", float(summary["macs_fraction"].iloc[-1]), display=False)
-glue("n_samples", p["n_samples"], display=False)
+glue("n_samples", p.n_samples, display=False)
 glue("seed_spread", rq1.seed_spread_table(every), display=False)
 glue("seed_devices", "; ".join(f"seed {k}: {', '.join(v)}" for k, v in rq1.seed_devices(rows).items()),
      display=False)
-glue("seeds", ", ".join(str(s) for s in p["seeds"]), display=False)
+glue("seeds", ", ".join(str(s) for s in p.seeds), display=False)
 repeats = evaluation.gpu_repeats()
 glue("gpu_repeats", (f"GPU finetunes are not bit-reproducible: {repeats['n']} distances computed twice under the "
                      f"same keys differed by at most {repeats['max_pct']:.2f}% (data/results/gpu_repeats.json)")
@@ -139,7 +139,7 @@ glue("rq1_table", rq1.display_table(summary, evaluation.content_judged(p)), disp
 # with its teacher, drawing the same image from the same noise.
 
 # %% tags=["hide-input"]
-glue("rq1_pairs", plots.paired_samples(evaluation.previews(rows, p["seeds"][0])), display=False)
+glue("rq1_pairs", plots.paired_samples(evaluation.previews(rows, p.seeds[0])), display=False)
 
 # %% [markdown]
 # ```{glue:figure} rq1_pairs
@@ -156,16 +156,16 @@ glue("rq1_pairs", plots.paired_samples(evaluation.previews(rows, p["seeds"][0]))
 # %% tags=["hide-input"]
 for q, other_rows in every[1:]:
     other = rq1.summarize(other_rows)
-    display(Markdown(f"**{q['dataset']}** (teacher `{q['teacher']}`)"))
+    display(Markdown(f"**{q.dataset}** (teacher `{q.teacher}`)"))
     display(rq1.display_table(other, evaluation.content_judged(q)))
     if not evaluation.content_judged(q) and (judge := evaluation.judge_of(q)):
-        display(Markdown(f"*Same class* is not shown for {q['dataset']}: its classifier reaches "
+        display(Markdown(f"*Same class* is not shown for {q.dataset}: its classifier reaches "
                          f"{100 * judge['test_accuracy']:.1f}% on the test split, below "
                          f"{100 * evaluation.JUDGE_MIN_ACCURACY:.0f}%: too low for a label to say what a "
                          "sample shows."))
     display(plots.seed_spread(other_rows, other, other["fd_metric"].iloc[0]))
-    display(plots.paired_samples(evaluation.previews(other_rows, q["seeds"][0])))
-    display(Markdown(f"Samples from the same 12 noise draws through the {q['dataset']} teacher and each "
+    display(plots.paired_samples(evaluation.previews(other_rows, q.seeds[0])))
+    display(Markdown(f"Samples from the same 12 noise draws through the {q.dataset} teacher and each "
                      "finetuned pruned model. The Fréchet distances of this data set are not comparable "
                      "with the first table's (other reference images; see *The teachers*)."))
 

@@ -72,8 +72,8 @@ glue("curve_position", curve["stop"]["position"] or "–", display=False)
 glue("curve_repo", ", ".join(f"{k} {v}" for k, v in curve["stop"]["repository"].items()) or "none recorded",
      display=False)
 glue("lt_batches", len(curve["curve"]["loss"]), display=False)
-glue("lt_stride", p["lt_stride"], display=False)
-glue("lt_batch", p["importance_batch"], display=False)
+glue("lt_stride", p.lt_stride, display=False)
+glue("lt_batch", p.importance_batch, display=False)
 
 # %% [markdown]
 # ```{glue:figure} lt_figure
@@ -107,18 +107,18 @@ glue("lt_batch", p["importance_batch"], display=False)
 # close is each window's choice to Diff-Pruning's own?
 
 # %% tags=["hide-input"]
-maps = {q["dataset"]: timestep_map.map_section(q) for q in evaluation.every_teacher(p)}
-importance_map = maps[p["dataset"]]
+maps = {q.dataset: timestep_map.map_section(q) for q in evaluation.every_teacher(p)}
+importance_map = maps[p.dataset]
 for key in ("rho", "jaccard"):
     glue(f"{key}_figure", importance_map[key], display=False)
-glue("map_table", timestep_map.map_table({name: m["numbers"] for name, m in maps.items()}, p["reference_threshold"]),
+glue("map_table", timestep_map.map_table({name: m["numbers"] for name, m in maps.items()}, p.reference_threshold),
      display=False)
 glue("map_closest", importance_map["numbers"]["closest"], display=False)
 glue("map_closest_jaccard", f"{importance_map['numbers']['closest_jaccard']:.2f}", display=False)
 glue("map_last", importance_map["numbers"]["last"], display=False)
 glue("map_last_jaccard", f"{importance_map['numbers']['last_jaccard']:.2f}", display=False)
-glue("ratio", p["ratio"], display=False)
-glue("window_stride", p["timestep_stride"], display=False)
+glue("ratio", p.ratio, display=False)
+glue("window_stride", p.timestep_stride, display=False)
 
 # %% [markdown]
 # ```{glue:figure} rho_figure
@@ -165,16 +165,16 @@ for reading in ("holds", "reversed", "equivalent", "mixed"):
     glue(f"content_n_{reading}", len(band[reading]), display=False)
 glue("content_points_in_band", content["points_in_band"], display=False)
 glue("content_points", content["points"], display=False)
-glue("content_band", "{:g}–{:g}".format(*p["content_ssim_band"]), display=False)
+glue("content_band", "{:g}–{:g}".format(*p.content_ssim_band), display=False)
 glue("content_best_unfinetuned", f"{content['best_unfinetuned_ssim']:.2f}", display=False)
 glue("content_accuracy", f"{100 * content['classifier_accuracy']:.1f}%" if content["classifier_accuracy"] else "–",
      display=False)
 glue("content_seeds", content["seeds"], display=False)
 glue("content_n", content["n"], display=False)
-glue("content_steps", ", ".join(map(str, p["content_repair_steps"])), display=False)
+glue("content_steps", ", ".join(map(str, p.content_repair_steps)), display=False)
 repo = [v for curve in content_detail.repository_ssim().values() for v in curve.values()]
 glue("repo_ssim", f"{min(repo):.2f}–{max(repo):.2f}", display=False)
-glue("other_judges", ", ".join(f"{100 * c['test_accuracy']:.1f}% on {q['dataset']} ({len(c['classes'])} classes)"
+glue("other_judges", ", ".join(f"{100 * c['test_accuracy']:.1f}% on {q.dataset} ({len(c['classes'])} classes)"
                                for q in evaluation.other_teachers(p) if (c := evaluation.judge_of(q))) or "–",
      display=False)
 
@@ -261,9 +261,9 @@ glue("threshold_figure", ablation["figure"], display=False)
 glue("threshold_table", ablation["table"], display=False)
 glue("threshold_verdicts", verdicts.table([v for q in evaluation.sweep_teachers(p, "ablations")
                                           for v in ablations.threshold_section(q)["verdicts"]]), display=False)
-glue("reference_threshold", p["reference_threshold"], display=False)
-glue("ablation_seeds", len(p["ablation_seeds"]), display=False)
-glue("ablation_n", p["n_samples"], display=False)
+glue("reference_threshold", p.reference_threshold, display=False)
+glue("ablation_seeds", len(p.ablation_seeds), display=False)
+glue("ablation_n", p.n_samples, display=False)
 glue("ablation_interval", ablation["summary"]["interval"].iloc[0], display=False)
 
 # %% [markdown]
@@ -329,21 +329,21 @@ glue("score_interval", scores["summary"]["interval"].iloc[0], display=False)
 
 # %% tags=["hide-input"]
 for q in evaluation.other_teachers(p):
-    display(Markdown(f"**{q['dataset']}** (teacher `{q['teacher']}`)"))
+    display(Markdown(f"**{q.dataset}** (teacher `{q.teacher}`)"))
     section = timestep_map.curve_section(q)
     display(section["figure"], section["table"])
-    display(maps[q["dataset"]]["rho"], maps[q["dataset"]]["jaccard"])  # in numbers: the map table above
-    if "content" in p["sweeps_on_more_teachers"]:
+    display(maps[q.dataset]["rho"], maps[q.dataset]["jaccard"])  # in numbers: the map table above
+    if "content" in p.sweeps_on_more_teachers:
         section = content_detail.content_section(q)
         display(section["figure"], section["ssim_table"], section["samples"], section["verdicts"])
-    if "ablations" in p["sweeps_on_more_teachers"]:
+    if "ablations" in p.sweeps_on_more_teachers:
         section = ablations.threshold_section(q)
         display(section["figure"], section["table"])
         display(ablations.score_section(q)["table"])  # their paired verdicts are in the tables above
-left = [name for name in rq2.SWEEPS if name not in p["sweeps_on_more_teachers"]]
+left = [name for name in rq2.SWEEPS if name not in p.sweeps_on_more_teachers]
 if left:
     display(Markdown(f"Run on the study's teacher only in this profile: {' and '.join(left)} "
-                     f"(`sweeps_on_more_teachers: [{', '.join(p['sweeps_on_more_teachers'])}]`)."))
+                     f"(`sweeps_on_more_teachers: [{', '.join(p.sweeps_on_more_teachers)}]`)."))
 
 # %% [markdown]
 # ## Compute
@@ -377,4 +377,4 @@ glue("rq2_devices", ", ".join(spent["devices"]), display=False)
 #   on every teacher of the ablations.
 
 # %% tags=["remove-cell"]
-glue("summary_dataset", p["dataset"], display=False)
+glue("summary_dataset", p.dataset, display=False)

@@ -61,7 +61,7 @@ for name in ("headline_methods", "headline_ratio", "tradeoff_ratios", "tradeoff_
              "speed_repeats", "speed_rounds", "frontier_ratios", "frontier_ddim_steps", "frontier_dpm_steps",
              "headline_point"):
     # the prose names the values this page ran with, not the profile's keys
-    value = p[name]
+    value = getattr(p, name)
     glue(f"p_{name}", ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
          if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value), display=False)
 head = headline.headline_section(p)
@@ -94,8 +94,8 @@ glue("teacher_converged", " ".join(verdicts.sentence(v) for v in converged) or "
 
 # %% tags=["remove-cell"]
 glue("rq3_parameters", profiles.table(p), display=False)
-glue("rq1_ratio", f"{p['ratio']:g}", display=False)
-glue("rq1_steps", f"{p['finetune_steps']:,}", display=False)
+glue("rq1_ratio", f"{p.ratio:g}", display=False)
+glue("rq1_steps", f"{p.finetune_steps:,}", display=False)
 
 # %% [markdown]
 # ## Ratio × recovery
@@ -120,10 +120,10 @@ glue("headline", sweep["headline"], display=False)
 glue("longest_share", sweep["longest_share"], display=False)
 glue("sweep_span", sweep["span"], display=False)
 glue("paper_points", recovery.paper_points(), display=False)
-glue("sweep_n", p["recovery_samples"], display=False)
+glue("sweep_n", p.recovery_samples, display=False)
 glue("sweep_metric", sweep["metric"], display=False)
-glue("sweep_ddim", p["ddim_steps"], display=False)
-glue("sweep_seeds", len(p["tradeoff_seeds"]), display=False)
+glue("sweep_ddim", p.ddim_steps, display=False)
+glue("sweep_seeds", len(p.tradeoff_seeds), display=False)
 
 # %% [markdown]
 # ```{glue:figure} pareto

@@ -28,7 +28,7 @@ from myst_nb import glue
 from diffprune.chapters import solutions
 
 p = solutions.CHAPTER.load(profile, overrides)
-for i, n in enumerate(solutions.notes(p["profile"], overrides), 1):  # headings below: the exercises' titles
+for i, n in enumerate(solutions.notes(p.profile, overrides), 1):  # headings below: the exercises' titles
     glue(f"solution_{i}", Markdown(n["note"] + (f"\n\n**From the results:** {n['answer']}" if n["answer"] else "")),
          display=False)
 

@@ -39,11 +39,11 @@ glue("teachers_answer", teachers.answer(p), display=False)
 # ## The data
 
 # %%
-data = load_dataset(p["dataset"], "train")
+data = load_dataset(p.dataset, "train")
 glue("n_train", len(data), display=False)
 glue("data_grid", plots.image_grid(data.images[:64].permute(0, 2, 3, 1).numpy(),
-                                   f"{p['dataset']}: 64 training images"), display=False)
-profiles.attribution(p["dataset"])
+                                   f"{p.dataset}: 64 training images"), display=False)
+profiles.attribution(p.dataset)
 
 # %% [markdown]
 # The training split has {glue:text}`n_train` images.
@@ -97,7 +97,7 @@ for q in curved:
              + ("the plateau is reached" if found["reached"] else "capped without reaching the plateau"
                 if found["capped"] else "still improving" if found["readable"] else
                 "the two lengths are too far apart to read the rule"))
-    display(Markdown(f"**{q['dataset']}** ({q['curve_precision']}): {state}."), learning["figure"],
+    display(Markdown(f"**{q.dataset}** ({q.curve_precision}): {state}."), learning["figure"],
             learning["verdicts"])
 if not curved:
     display(Markdown("Not run in this profile: its teachers were not trained by this study, or "
@@ -107,7 +107,7 @@ if not curved:
 # ## Samples
 
 # %%
-title = f"teacher: DDIM-{p['ddim_steps']} samples, seed {p['seeds'][0]}"
+title = f"teacher: DDIM-{p.ddim_steps} samples, seed {p.seeds[0]}"
 teacher_samples = evaluation.preview(main)
 glue("teacher_grid", plots.image_grid(teacher_samples, title), display=False)
 glue("teacher_grid_n", len(teacher_samples), display=False)
@@ -128,7 +128,7 @@ glue("teacher_grid_n", len(teacher_samples), display=False)
 # {glue:text}`n_samples_used` DDIM samples against the data set's held-out test split.
 
 # %%
-glue("n_samples_used", p["n_samples"], display=False)
+glue("n_samples_used", p.n_samples, display=False)
 glue("teacher_metric", main["fd_metric"], display=False)
 others = [teachers.summary(q) for q in evaluation.other_teachers(p)]
 teachers.display_table([main, *others])

@@ -58,3 +58,18 @@ def registry():
     importance.METHODS[:], importance.GRADIENT_METHODS[:] = saved[0], saved[1]
     importance._REGISTERED.clear()
     importance._REGISTERED.update(saved[2])
+
+
+@pytest.fixture
+def params():
+    """`params(name=value, ...)`: just the parameters one chapter function reads, frozen and read by
+    attribute as a chapter's are (`chapter.Parameters`); reading any other fails."""
+    from dataclasses import make_dataclass
+
+    from diffprune.chapter import Parameters
+
+    def make(**values):
+        return make_dataclass("SomeParameters", list(values), bases=(Parameters,), frozen=True)(profile="test",
+                                                                                               **values)
+    return make
+

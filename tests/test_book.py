@@ -218,7 +218,7 @@ def test_changed_parameter_recomputes_only_what_depends_on_it(study):
     base = spec("rq1").load("smoke")
     rq1.run(base, progress=False)
     before = {s: keys(s) for s in ("teacher", "prune", "finetune", "sample", "fd")}
-    rq1.run({**base, "finetune_steps": base["finetune_steps"] + 1}, progress=False)
+    rq1.run(base.replace(finetune_steps=base.finetune_steps + 1), progress=False)
     after = {s: keys(s) for s in before}
     assert after["teacher"] == before["teacher"] and after["prune"] == before["prune"]
     n_pruned_rows = len(rq1.row_specs(base)) - 1
@@ -242,7 +242,7 @@ def test_study_precomputes_what_a_chapter_reads(tmp_path, monkeypatch):
     monkeypatch.setattr(diffprune.study, "_regenerate", computing)
     p = spec("teachers").load("smoke")
     rows = [teachers.summary(q) for q in evaluation.every_teacher(p)]
-    assert len(rows) == 1 + len(p["more_teachers"]) and all(r["fd"] > 0 for r in rows)
+    assert len(rows) == 1 + len(p.more_teachers) and all(r["fd"] > 0 for r in rows)
 
 
 @pytest.mark.parametrize("exercise", [e for e in exercises.EXERCISES if e.chapter], ids=lambda e: e.title)

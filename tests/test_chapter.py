@@ -1,6 +1,9 @@
 """The chapter framework: a chapter is a notebook, a spec module and profile keys; the book's
 table of contents is the one list of chapters; every default lives in the profiles."""
 import ast
+import dataclasses
+import pickle
+from dataclasses import dataclass
 
 import jupytext
 import pytest
@@ -68,17 +71,21 @@ def test_load_checks_each_value_with_its_definition():
     with pytest.raises(DiffpruneError, match="more_teachers"):
         c.load("smoke", {"more_teachers": ["data/teachers/no-such-teacher"]})
     p = c.load("smoke", {"ratio": 0.5})
-    assert p["ratio"] == 0.5 and p["profile"] == "smoke" and set(p) == {"profile", *c.parameters}
+    assert p.ratio == 0.5 and p.profile == "smoke" and set(p.values()) == {"profile", *c.parameters}
     with pytest.raises(DiffpruneError, match="unknown profile"):
         c.load("laptop")
 
 
+@dataclass(frozen=True)
+class _Own:
+    windows: list = profiles.parameter("a list of [a, b) windows", lambda v: isinstance(v, list))
+
+
 def test_a_chapters_own_parameter_is_checked_by_its_own_definition(monkeypatch):
-    own = {"windows": profiles.Parameter("a list of [a, b) windows", lambda v: isinstance(v, list))}
-    c = Chapter("x", parameters=("ratio",), own=own)
+    c = Chapter("x", parameters=("ratio",), own=_Own)
     monkeypatch.setattr(profiles, "read", lambda name, overrides=None: {"ratio": 0.3, "windows": [],
                                                                         **(overrides or {})})
-    assert c.load("any")["windows"] == []
+    assert c.load("any").windows == []
     with pytest.raises(DiffpruneError, match="windows = 3 is invalid: expected a list of"):
         c.load("any", {"windows": 3})
     monkeypatch.setattr(profiles, "read", lambda name, overrides=None: {"ratio": 0.3})
@@ -86,21 +93,45 @@ def test_a_chapters_own_parameter_is_checked_by_its_own_definition(monkeypatch):
         c.load("any")
 
 
+def test_a_chapter_s_parameters_are_typed_frozen_and_only_those_it_names():
+    c = spec("rq1")
+    p = c.load("smoke")
+    with pytest.raises(AttributeError):
+        _ = p.content_k  # RQ2's own: RQ1 never named it
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.ratio = 0.5
+    q = p.replace(ratio=0.45)  # a variant; the loaded object stays as it was
+    assert q.ratio == 0.45 != p.ratio and q.seeds == p.seeds
+    with pytest.raises(TypeError):
+        p.replace(content_k=[100])
+    # worker processes and Dask receive a chapter's jobs pickled: the class is rebuilt from its chapter
+    assert pickle.loads(pickle.dumps(q)) == q and type(pickle.loads(pickle.dumps(q))) is type(p)
+
+
+def test_every_parameter_has_a_type_and_a_doc():
+    for cls in [profiles.Profile, *(spec(n).own for n in EVERY if spec(n).own)]:
+        for f in dataclasses.fields(cls):
+            assert f.type not in (None, "", dataclasses.MISSING), (cls, f.name)
+            assert len(f.metadata["parameter"].doc) > 10, (cls, f.name)
+            assert f.default is dataclasses.MISSING, (cls, f.name)  # defaults live in the profiles only
+
+
 def test_checks_across_parameters_run_at_load():
     from diffprune.chapters import rq2
-    assert rq2.CHAPTER.load("smoke", {"timestep_stride": 250})["content_k"] == [500, 1000]
+    assert rq2.CHAPTER.load("smoke", {"timestep_stride": 250}).content_k == [500, 1000]
     with pytest.raises(DiffpruneError, match=r"content_k \[500\] are not multiples of timestep_stride 200"):
         rq2.CHAPTER.load("smoke", {"timestep_stride": 200})
 
 
 def test_other_teachers_leave_out_the_study_teacher():
     from diffprune.evaluation import other_teachers
-    p = {"teacher": "data/teachers/openmoji-32", "dataset": "openmoji-32", "teacher_steps": 4000,
-         "more_teachers": ["data/teachers/openmoji-32/", "data/teachers/fashion-mnist"]}
+    p = spec("rq1").load("smoke", {"teacher": "data/teachers/openmoji-32", "dataset": "openmoji-32",
+                                   "teacher_steps": 4000,
+                                   "more_teachers": ["data/teachers/openmoji-32/", "data/teachers/fashion-mnist"]})
     others = other_teachers(p)
-    assert [(q["teacher"], q["dataset"], q["teacher_steps"]) for q in others] == [
+    assert [(q.teacher, q.dataset, q.teacher_steps) for q in others] == [
         ("data/teachers/fashion-mnist", "fashion-mnist", None)]
-    assert len(other_teachers({**p, "teacher": {"dataset": "mnist-5k"}})) == 2
+    assert len(other_teachers(p.replace(teacher={"dataset": "mnist-5k"}))) == 2
 
 
 def test_the_exercises_page_has_one_section_per_exercise_titled_as_its_data():

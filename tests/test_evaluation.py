@@ -70,9 +70,9 @@ def _summary(dp_fd, taylor_fd, half=1.0):
     return rq1.summarize(rows)
 
 
-def test_rq1_compares_the_reference_row_paired_by_seed():
-    p = {"reference_threshold": 0.05, "methods": ["taylor", "diff-pruning"], "thresholds": [0.05],
-         "equivalence_margins": {"fd": 0.02}, "dataset": "d", "control_row": False}
+def test_rq1_compares_the_reference_row_paired_by_seed(params):
+    p = params(reference_threshold=0.05, methods=["taylor", "diff-pruning"], thresholds=[0.05],
+               equivalence_margins={"fd": 0.02}, dataset="d", control_row=False)
     # the reference row is 10% better than taylor at every seed, while the seeds differ by far more
     rows = [r for s, base in enumerate([100.0, 150.0, 200.0]) for r in (
         {**_row("taylor", base, 1.0, seed=s)}, {**_row("diff-pruning T=0.05", 0.9 * base, 1.0, seed=s)})]
@@ -99,7 +99,7 @@ def test_summarize_clips_an_interval_over_seeds_to_the_metric_range():
     assert r.content == pytest.approx(0.55) and (r.content_low, r.content_high) == (0.0, 1.0)
 
 
-def test_the_seed_spread_divides_the_sd_over_seeds_by_the_bootstrap_standard_error():
+def test_the_seed_spread_divides_the_sd_over_seeds_by_the_bootstrap_standard_error(params):
     # row a: FD 10 and 14 over two seeds (SD 2.83), each with a bootstrap interval 3.92 wide (SE 1)
     rows = [{"row": "a", "seed": s, "fd": fd, "fd_low": fd - 1.96, "fd_high": fd + 1.96}
             for s, fd in [(0, 10), (1, 14)]]
@@ -109,7 +109,7 @@ def test_the_seed_spread_divides_the_sd_over_seeds_by_the_bootstrap_standard_err
     assert (s["min"], s["max"]) == pytest.approx((0.0, math.sqrt(8)))
     assert s["median"] == pytest.approx(math.sqrt(8) / 2)
     assert rq1.seed_spread([r for r in rows if r["seed"] == 0]) is None  # one seed: nothing to compare
-    table = rq1.seed_spread_table([({"dataset": "toy"}, rows), ({"dataset": "one seed"}, rows[:1])])
+    table = rq1.seed_spread_table([(params(dataset="toy"), rows), (params(dataset="one seed"), rows[:1])])
     assert list(table.index) == ["toy"] and table.loc["toy", "range over rows"] == "0.0–2.8"
 
 

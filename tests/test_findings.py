@@ -56,7 +56,7 @@ def _at_checkpoint(low, high, margin=10.0):
                    judge(low, high, margin, True), "fashion-mnist", 100.0)
 
 
-def test_the_headline_is_judged_at_its_one_fixed_checkpoint_never_the_best_of_several():
+def test_the_headline_is_judged_at_its_one_fixed_checkpoint_never_the_best_of_several(params):
     F = findings.Finding
     assert findings.at_point(_at_checkpoint(2, 8)) is F.REPRODUCED  # inside the paper's gap
     assert findings.at_point(_at_checkpoint(5, 12)) is F.INCONCLUSIVE  # reaches into the gap
@@ -64,7 +64,7 @@ def test_the_headline_is_judged_at_its_one_fixed_checkpoint_never_the_best_of_se
     assert findings.at_point(None) is F.INCONCLUSIVE
     # the point is the profile's, whatever the other checkpoints show: a close one elsewhere is no rescue
     from diffprune.chapters import headline
-    p = {"headline_steps": [500, 625, 750, 1000], "headline_point": 625}
+    p = params(headline_steps=[500, 625, 750, 1000], headline_point=625)
     found = [dataclasses.replace(_at_checkpoint(*b), a="diff-pruning")
              for b in ((2, 8), (11, 20), (2, 8), (2, 8))]
     assert findings.at_point(headline.at_point(p, found)) is F.CONTRADICTED

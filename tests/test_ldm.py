@@ -94,8 +94,8 @@ def test_the_chapter_needs_a_pixel_teacher_of_the_same_data_set(study):
         c.load("smoke", {"ldm_teacher": "data/teachers/openmoji-32"})  # a pixel-space model
     p = c.load("smoke")
     kinds = ldm.kinds(p)
-    assert kinds["DDPM"]["teacher"] == "data/teachers/openmoji-32" and kinds["LDM"]["teacher"] == p["ldm_teacher"]
-    assert kinds["LDM"]["seeds"] == p["ldm_seeds"] and kinds["LDM"]["thresholds"] == p["ldm_thresholds"]
+    assert kinds["DDPM"].teacher == "data/teachers/openmoji-32" and kinds["LDM"].teacher == p.ldm_teacher
+    assert kinds["LDM"].seeds == p.ldm_seeds and kinds["LDM"].thresholds == p.ldm_thresholds
 
 
 @pytest.mark.parametrize("ldm_steps, pixel_finetune, expected", [(8000, 400, 800), (2000, 400, 200), (30, 5, 1)])
@@ -105,8 +105,8 @@ def test_the_latent_rows_finetune_the_same_share_of_their_teacher_s_training(stu
     p = spec("ldm").load("smoke", {"finetune_steps": pixel_finetune,
                                    "ldm_teacher": {**LDM, "steps": ldm_steps}})
     kinds = ldm.kinds(p)  # the pixel teacher, data/teachers/openmoji-32, trained 4,000 steps
-    assert pipeline.teacher_steps(pipeline.teacher(kinds["DDPM"]["teacher"])) == 4000
-    assert kinds["DDPM"]["finetune_steps"] == pixel_finetune and kinds["LDM"]["finetune_steps"] == expected
+    assert pipeline.teacher_steps(pipeline.teacher(kinds["DDPM"].teacher)) == 4000
+    assert kinds["DDPM"].finetune_steps == pixel_finetune and kinds["LDM"].finetune_steps == expected
 
 
 def _speed_rows(ratios):

@@ -18,7 +18,7 @@ def p(tmp_path, monkeypatch):
 def test_the_control_row_is_its_own_model_beside_the_teacher_and_every_pruned_row(p, tmp_path):
     specs = rq1.row_specs(p)
     assert specs[:2] == [("pretrained", None, None), (rq1.CONTROL_LABEL, evaluation.CONTROL, None)]
-    seed = p["seeds"][0]
+    seed = p.seeds[0]
     models = {label: evaluation.row_model(p, m, t, seed) for label, m, t in specs}
     keys = [m.key for m in models.values()]
     assert len(set(keys)) == len(keys)  # no row shares its model with another
@@ -32,4 +32,4 @@ def test_the_control_row_is_its_own_model_beside_the_teacher_and_every_pruned_ro
 
 
 def test_without_control_row_rq1_has_the_paper_s_rows_only(p):
-    assert all(label != rq1.CONTROL_LABEL for label, *_ in rq1.row_specs({**p, "control_row": False}))
+    assert all(label != rq1.CONTROL_LABEL for label, *_ in rq1.row_specs(p.replace(control_row=False)))

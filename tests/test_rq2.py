@@ -79,19 +79,20 @@ def _teacher_of(timesteps: int, tmp_path) -> str:
     return str(d)
 
 
-def test_windows_tile_the_teacher_s_timesteps(tmp_path):
+def test_windows_tile_the_teacher_s_timesteps(tmp_path, params):
     trained_here = {"dataset": "mnist"}  # a teacher this study trains gets the default schedule: 1,000
-    assert timestep_map.windows({"window_size": 250, "teacher": trained_here}) == [(0, 250), (250, 500), (500, 750),
-                                                                                   (750, 1000)]
-    assert np.isclose(sum(b - a for a, b in timestep_map.windows({"window_size": 100, "teacher": trained_here})), 1000)
+    def windows(size, teacher):  # the two parameters `windows` reads
+        return timestep_map.windows(params(window_size=size, teacher=teacher))
+    assert windows(250, trained_here) == [(0, 250), (250, 500), (500, 750), (750, 1000)]
+    assert np.isclose(sum(b - a for a, b in windows(100, trained_here)), 1000)
     short = _teacher_of(400, tmp_path)
-    assert timestep_map.windows({"window_size": 100, "teacher": short})[-1] == (300, 400)
+    assert windows(100, short)[-1] == (300, 400)
     with pytest.raises(DiffpruneError, match="window_size 300 does not divide the teacher's 400 timesteps"):
-        timestep_map.windows({"window_size": 300, "teacher": short})
-    p = {"content_k": [100, 400], "timestep_stride": 10, "teacher": short}
+        windows(300, short)
+    p = params(content_k=[100, 400], timestep_stride=10, teacher=short)
     assert content_detail.content_windows(p) == [("early", (0, 100)), ("early", (0, 400)), ("late", (100, 400))]
     with pytest.raises(DiffpruneError, match="content_k 1000 lies beyond the teacher's 400 timesteps"):
-        content_detail.content_stages({**p, "content_k": [100, 1000]})
+        content_detail.content_stages(p.replace(content_k=[100, 1000]))
 
 
 def _content(early: dict, late: dict | None = None, steps: int = 0):
@@ -101,7 +102,7 @@ def _content(early: dict, late: dict | None = None, steps: int = 0):
                          for side, values in (("early", early), ("late", late or {})) for k, v in values.items()])
 
 
-def test_content_comparisons_pair_the_windows_by_seed_and_read_only_inside_the_ssim_band():
+def test_content_comparisons_pair_the_windows_by_seed_and_read_only_inside_the_ssim_band(params):
     from diffprune.verdicts import Kind
 
     def rows(side, k, detail, kappa, ssim=0.5, steps=100):  # three seeds, a common seed effect the pairing removes
@@ -112,7 +113,7 @@ def test_content_comparisons_pair_the_windows_by_seed_and_read_only_inside_the_s
             + rows("early", 300, 0.40, 0.60) + rows("late", 300, 0.50, 0.50)    # the other way round
             + rows("early", 700, 0.60, math.nan) + rows("late", 700, 0.50, math.nan)  # kappa undefined: one class
             + rows("early", 100, 0.60, 0.30, ssim=0.1, steps=0) + rows("late", 100, 0.50, 0.40, ssim=0.1, steps=0))
-    p = {"equivalence_margins": {"detail": 0.01, "kappa": 0.02}, "content_ssim_band": [0.3, 0.8]}
+    p = params(equivalence_margins={"detail": 0.01, "kappa": 0.02}, content_ssim_band=[0.3, 0.8])
     compared = content_detail.content_comparisons(p, data)
     kinds = {(v.a, v.where, v.metric): (v.kind, inside) for _, _, inside, v in compared}
     assert kinds[("[0, 100)", "after 100 steps", "detail")] == (Kind.BETTER, True)
@@ -126,23 +127,23 @@ def test_content_comparisons_pair_the_windows_by_seed_and_read_only_inside_the_s
                        "equivalent": ["[0, 500), after 100 steps"], "mixed": ["[0, 700), after 100 steps"]}
 
 
-def test_ssim_table_and_windows():
+def test_ssim_table_and_windows(params):
     s = _content({100: 0.5, 1000: 0.7}, {100: 0.4})
     table = content_detail.ssim_table(s)
     assert table.loc[100, "no finetune"] == "0.50 / 0.40"
     assert table.loc[1000, "no finetune"] == "0.70 / –"  # [1000, 1000) is empty
-    p = {"content_k": [100, 1000], "timestep_stride": 10, "teacher": {"dataset": "mnist"}}
+    p = params(content_k=[100, 1000], timestep_stride=10, teacher={"dataset": "mnist"})
     assert content_detail.content_windows(p) == [("early", (0, 100)), ("early", (0, 1000)), ("late", (100, 1000))]
     assert content_detail.content_stages(p) == [100, 1000]
     with pytest.raises(Exception, match="multiples of timestep_stride 30"):
-        content_detail.content_stages({**p, "timestep_stride": 30})
+        content_detail.content_stages(p.replace(timestep_stride=30))
 
 
-def test_threshold_verdicts_compare_the_reference_paired_by_seed_over_every_seed_both_rows_have(monkeypatch):
+def test_threshold_verdicts_compare_the_reference_paired_by_seed_over_every_seed_both_rows_have(monkeypatch, params):
     from diffprune.verdicts import Kind
-    p = {"reference_threshold": 0.05, "equivalence_margins": {"fd": 0.02, "ssim": 0.01}, "dataset": "d",
-         "ablation_thresholds": [0.0, 0.05, 0.1], "ablation_seeds": [0, 1, 2], "seeds": [0, 1, 2, 3, 4],
-         "methods": ["diff-pruning"], "thresholds": [0.0, 0.05]}
+    p = params(reference_threshold=0.05, equivalence_margins={"fd": 0.02, "ssim": 0.01}, dataset="d",
+               ablation_thresholds=[0.0, 0.05, 0.1], ablation_seeds=[0, 1, 2], seeds=[0, 1, 2, 3, 4],
+               methods=["diff-pruning"], thresholds=[0.0, 0.05])
     base = (100.0, 150.0, 200.0, 120.0, 170.0)  # T = 0.05 is 5 lower than T = 0 at every seed, the seeds spread by 50
     monkeypatch.setattr(ablations, "threshold_row", lambda q, T, s: {"threshold": T, "seed": s, "ssim": 0.5,
                                                                      "fd": base[s] + (5.0 if T == 0.0 else 0.0)})
@@ -152,19 +153,19 @@ def test_threshold_verdicts_compare_the_reference_paired_by_seed_over_every_seed
     assert v[("T=0.1", "fd")].kind is Kind.EQUIVALENT and v[("T=0", "ssim")].kind is Kind.EQUIVALENT
     # RQ1 has T = 0.05 and T = 0 on five seeds: the one comparison uses all five; T = 0.1 only the ablation's
     assert (v[("T=0", "fd")].n, v[("T=0.1", "fd")].n) == (5, 3)
-    assert ablations.threshold_verdicts({**p, "reference_threshold": 0.2}) == []  # no such row: nothing claimed
+    assert ablations.threshold_verdicts(p.replace(reference_threshold=0.2)) == []  # no such row: nothing claimed
 
 
-def test_score_specs_reuse_rq1_rows():
-    specs = ablations.score_specs({"score_forms": ["abs", "sum", "square"], "reference_threshold": 0.05})
+def test_score_specs_reuse_rq1_rows(params):
+    specs = ablations.score_specs(params(score_forms=["abs", "sum", "square"], reference_threshold=0.05))
     assert specs == [("abs, T=0.05", "diff-pruning", 0.05, None), ("abs, T=0", "diff-pruning", 0.0, None),
                      ("sum, T=0.05", "diff-pruning", 0.05, "sum"), ("sum, T=0", "taylor", None, None),
                      ("square, T=0.05", "diff-pruning", 0.05, "square"), ("square, T=0", "diff-pruning", 0.0, "square")]
 
 
-def test_score_verdicts_separate_the_threshold_from_the_form():
+def test_score_verdicts_separate_the_threshold_from_the_form(params):
     from diffprune.verdicts import Kind
-    p = {"reference_threshold": 0.05, "equivalence_margins": {"fd": 0.02}, "dataset": "d"}
+    p = params(reference_threshold=0.05, equivalence_margins={"fd": 0.02}, dataset="d")
     fd = {("abs", 0.05): 10.0, ("abs", 0.0): 10.05, ("square", 0.05): 15.0, ("square", 0.0): 12.0}
     rows = [{"form": f, "T": T, "seed": s, "fd": v + s} for (f, T), v in fd.items() for s in range(3)]
     v = {(x.a, x.b): x for x in ablations.score_verdicts(p, rows)}

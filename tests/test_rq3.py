@@ -115,7 +115,7 @@ def test_a_timed_architecture_is_read_against_its_own_unpruned_model():
     assert [f["best_anywhere"] for f in found] == pytest.approx([1.2, 1.7])  # its own prunes only
 
 
-def test_speed_rows_pair_each_prune_with_its_own_unpruned_model_by_round(monkeypatch):
+def test_speed_rows_pair_each_prune_with_its_own_unpruned_model_by_round(monkeypatch, params):
     specs = [("teacher", 0.0, "t", "teacher"), ("r=0.25", 0.25, "p", "teacher"),
              ("big", 0.0, "B", "big"), ("big r=0.25", 0.25, "P", "big")]
     macs = {"t": 100, "p": 50, "B": 1000, "P": 400}
@@ -124,7 +124,7 @@ def test_speed_rows_pair_each_prune_with_its_own_unpruned_model_by_round(monkeyp
     monkeypatch.setattr(evaluation, "timing_rounds", lambda models, settings, **kw: {
         (label, 64, 1): [{"seconds_per_batch": s, "key": f"{m}{i}"} for i, s in enumerate(seconds[m])]
         for label, m in models.items()})
-    p = {"speed_batches": [64], "speed_threads": [1], "speed_rounds": 2, "speed_repeats": 5}
+    p = params(speed_batches=[64], speed_threads=[1], speed_rounds=2, speed_repeats=5)
     rows = {r["model"]: r for r in speed.speed_rows(p, "cpu", specs=specs)}
     assert rows["r=0.25"]["speedup_lo"] == pytest.approx(1.25) and rows["r=0.25"]["speedup_hi"] == pytest.approx(2.0)
     assert (rows["big r=0.25"]["speedup_lo"], rows["big r=0.25"]["speedup_hi"]) == pytest.approx((2.0, 2.5))
@@ -133,15 +133,17 @@ def test_speed_rows_pair_each_prune_with_its_own_unpruned_model_by_round(monkeyp
 
 @pytest.mark.parametrize("sampler, steps", [("ddim", 100), ("dpm-solver++", 10)])
 def test_every_frontier_sampler_takes_a_spacing_it_accepts(sampler, steps):
+    from diffprune.chapters import rq3
     from diffprune.sample import check
     from diffprune.unet import default_scheduler
-    q = recovery.sampled_by({"spacing": "quad", "sampler": "ddim", "ddim_steps": 100}, sampler, steps)
-    assert q["sampler"] == sampler and q["ddim_steps"] == steps
-    assert q["spacing"] == ("quad" if sampler == "ddim" else "uniform")  # DDIM keeps the paper's quad
-    check(default_scheduler(), 4, seed=0, sampler=sampler, steps=steps, eta=0.0, spacing=q["spacing"], batch_size=4)
+    p = rq3.CHAPTER.load("smoke", {"spacing": "quad", "sampler": "ddim", "ddim_steps": 100})
+    q = recovery.sampled_by(p, sampler, steps)
+    assert q.sampler == sampler and q.ddim_steps == steps
+    assert q.spacing == ("quad" if sampler == "ddim" else "uniform")  # DDIM keeps the paper's quad
+    check(default_scheduler(), 4, seed=0, sampler=sampler, steps=steps, eta=0.0, spacing=q.spacing, batch_size=4)
 
 
-def test_each_pruned_point_meets_the_best_teacher_point_that_costs_no_more_time(monkeypatch):
+def test_each_pruned_point_meets_the_best_teacher_point_that_costs_no_more_time(monkeypatch, params):
     rows = {None: [("ddim", 10, 50.0), ("ddim", 25, 40.0), ("dpm-solver++", 5, 70.0)],
             0.25: [("ddim", 10, 45.0), ("ddim", 25, 38.0), ("dpm-solver++", 20, 60.0)]}
     monkeypatch.setattr(frontier, "frontier_rows", lambda p, ratio, seed: [
@@ -149,13 +151,13 @@ def test_each_pruned_point_meets_the_best_teacher_point_that_costs_no_more_time(
     # one step costs the teacher 1 s per 1,000 images and the pruned model 0.5 s
     timed = [{"device": "cpu", "model": m, "batch": 64, "threads": 2, "seconds_per_batch": s}
              for m, s in (("teacher", 0.064), ("r=0.25", 0.032))]
-    pairs = frontier.frontier_pairs({"tradeoff_seeds": [0], "frontier_ratios": [0.25]}, timed)
+    pairs = frontier.frontier_pairs(params(tradeoff_seeds=[0], frontier_ratios=[0.25]), timed)
     assert pairs == [((0.25, "ddim", 10), (None, "dpm-solver++", 5)),   # 5 s: only DPM-5 is as cheap
                      ((0.25, "ddim", 25), (None, "ddim", 10)),          # 12.5 s: DDIM-10 beats DPM-5
                      ((0.25, "dpm-solver++", 20), (None, "ddim", 10))]  # 10 s: a tie in time counts
 
 
-def test_a_training_lever_is_adopted_only_where_its_finetune_is_equivalent(tmp_path, monkeypatch):
+def test_a_training_lever_is_adopted_only_where_its_finetune_is_equivalent(tmp_path, monkeypatch, params):
     """The rule fixed before the numbers: equivalent to fp32 on FD and SSIM, paired by seed."""
     from diffprune.chapters import training_step
     levers = {"levers": [{"lever": "fp32", "seconds_per_step": 1.0, "speedup": 1.0, "speedup_low": 1.0,
@@ -164,7 +166,7 @@ def test_a_training_lever_is_adopted_only_where_its_finetune_is_equivalent(tmp_p
     (tmp_path / "levers.json").write_text(json.dumps(levers))
     monkeypatch.setattr(training_step, "LEVERS", tmp_path / "levers.json")
     monkeypatch.setattr(training_step, "PRECISION", tmp_path / "precision.json")
-    p = {"equivalence_margins": {"fd": 0.02, "ssim": 0.01}}
+    p = params(equivalence_margins={"fd": 0.02, "ssim": 0.01})
     assert training_step.section(p)["verdicts"] is None and not training_step.section(p)["adopted"]
 
     def rows(fd_shift, ssim_shift):
@@ -246,7 +248,7 @@ def test_a_lever_s_draw_is_read_against_fp32_from_the_same_noise(monkeypatch, tm
         ("value", "ci_low", "ci_high"), shifts[a.key.split("-", 1)[1]], strict=True), n=50, a=a.key, b=b.key)))
     monkeypatch.setattr(pipeline, "consistency", lambda a, b, clf: done({"ssim": {"value": 0.99}}))
     section = lever_samples.lever_section(p)
-    seed, teacher = p["seeds"][0], pipeline.teacher(p["teacher"]).key
+    seed, teacher = p.seeds[0], pipeline.teacher(p.teacher).key
     assert {(k, s) for k, s, _ in drawn} >= {(teacher, seed)} and {s for _, s, _ in drawn} == {seed}
     assert {lv for _, _, lv in drawn} == {Levers(), Levers(precision="bf16"), Levers(channels_last=True),
                                           Levers(precision="bf16", channels_last=True)}

@@ -249,13 +249,13 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     p = spec("rq1").load("cpu")
     for q in evaluation.every_teacher(p):
         rows = rq1.run(q, progress=False)
-        assert [r["row"] for r in rows] == [label for label, _, _ in rq1.row_specs(q)] * len(q["seeds"])
+        assert [r["row"] for r in rows] == [label for label, _, _ in rq1.row_specs(q)] * len(q.seeds)
         for r in rows:
             assert r["fd"] == fd_by_samples[r["samples"]]
             used.add(r["samples"])
             if r["method"] != "pretrained":
                 assert r["ssim"] is not None and r["params"] < rows[0]["params"]
-        assert set(evaluation.previews(rows, q["seeds"][0])) == {r["row"] for r in rows}
+        assert set(evaluation.previews(rows, q.seeds[0])) == {r["row"] for r in rows}
     t = spec("teachers").load("cpu")
     for q in evaluation.every_teacher(t):
         row = teachers.summary(q)
@@ -266,45 +266,45 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         used.update(r["samples"] for r in curve["rows"])
     r = spec("rq2").load("cpu")
     for q in evaluation.sweep_teachers(r, "ablations"):
-        rows = [ablations.threshold_row(q, T, s) for s in q["ablation_seeds"] for T in q["ablation_thresholds"]]
-        rows += [ablations.score_row(q, *specs, s) for s in q["ablation_seeds"] for specs in ablations.score_specs(q)]
+        rows = [ablations.threshold_row(q, T, s) for s in q.ablation_seeds for T in q.ablation_thresholds]
+        rows += [ablations.score_row(q, *specs, s) for s in q.ablation_seeds for specs in ablations.score_specs(q)]
         assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
         used.update(row["samples"] for row in rows)
     for q in evaluation.sweep_teachers(r, "content"):
         content = content_detail.content_rows(q)
-        assert len(content) == len(q["content_repair_steps"]) * len(content_detail.content_windows(q))
+        assert len(content) == len(q.content_repair_steps) * len(content_detail.content_windows(q))
         assert content["detail"].notna().all() and content["kappa"].notna().all()
         candidates = content_detail.candidate_table(q)[0]
-        assert len(candidates) == len(content_detail.CANDIDATE_METHODS) * len(q["content_candidates"])
+        assert len(candidates) == len(content_detail.CANDIDATE_METHODS) * len(q.content_candidates)
     for q in evaluation.every_teacher(r):
         assert timestep_map.map_section(q)["numbers"]  # the importance map needs no pruned model's weights
     assert plan.spent(rq2.work(r))["hours"] > 0  # every artifact behind RQ2 has its record
     q = spec("rq3").load("cpu")
-    rows = recovery.sweep(q) + [row for s in q["tradeoff_seeds"] for ratio in [None, *q["frontier_ratios"]]
+    rows = recovery.sweep(q) + [row for s in q.tradeoff_seeds for ratio in [None, *q.frontier_ratios]
                            for row in frontier.frontier_rows(q, ratio, s)]
-    assert len(rows) == 1 + len(q["tradeoff_ratios"]) * len(q["tradeoff_methods"]) * len(q["recovery_steps"]) + (
-        1 + len(q["frontier_ratios"])) * len(frontier.samplers(q))
+    assert len(rows) == 1 + len(q.tradeoff_ratios) * len(q.tradeoff_methods) * len(q.recovery_steps) + (
+        1 + len(q.frontier_ratios)) * len(frontier.samplers(q))
     assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
     used.update(row["samples"] for row in rows)
-    window = [r for m in q["headline_methods"] for seed in q["headline_seeds"]
+    window = [r for m in q.headline_methods for seed in q.headline_seeds
               for r in headline.headline_rows(q, m, seed)]
-    assert len(window) == len(q["headline_methods"]) * len(q["headline_seeds"]) * len(q["headline_steps"])
+    assert len(window) == len(q.headline_methods) * len(q.headline_seeds) * len(q.headline_steps)
     used.update(row["samples"] for row in window)
-    assert {v.n for v in headline.headline_section(q)["verdicts"]} == {len(q["headline_seeds"])}  # paired by seed
+    assert {v.n for v in headline.headline_section(q)["verdicts"]} == {len(q.headline_seeds)}  # paired by seed
     timed = speed.speed_section(q)["rows"]  # the GPU's timings are read, never measured here
     assert {row["device"] for row in timed} == {"cpu", "cuda"} and all(row["seconds_per_batch"] > 0 for row in timed)
-    assert {row["base"] for row in timed if row["device"] == "cpu"} == {"teacher", *q["speed_architectures"]}
+    assert {row["base"] for row in timed if row["device"] == "cpu"} == {"teacher", *q.speed_architectures}
     assert plan.spent(rq3.work(q))["hours"] > 0
     q = spec("ldm").load("cpu")
     for kind in ldm.run(q).values():
         rows = kind["rows"]
-        assert len(rows) == len(rq1.row_specs(kind["profile"])) * len(kind["profile"]["seeds"])
+        assert len(rows) == len(rq1.row_specs(kind["profile"])) * len(kind["profile"].seeds)
         assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
         used.update(row["samples"] for row in rows)
-    assert {len(c["loss"]) for c in ldm.curves(q).values()} == {q["lt_batches"]}
+    assert {len(c["loss"]) for c in ldm.curves(q).values()} == {q.lt_batches}
     assert {row["kind"] for row in ldm.speed_rows(q)} == {"DDPM", "LDM"}  # timings read, never measured here
     learning = ldm.learning_section(q)  # the learning curve's sizes from its recipe, not its weights
-    assert [r["steps"] for r in learning["rows"]] == q["ldm_curve_steps"] and learning["plateau"]["reached"]
+    assert [r["steps"] for r in learning["rows"]] == q.ldm_curve_steps and learning["plateau"]["reached"]
     used.update(r["samples"] for r in learning["rows"])
     used.add(learning["floor"]["samples"])
     from diffprune.chapters import training_step
@@ -314,7 +314,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         used.update(row["samples"] for row in rows)
     # one comparison, one answer: DDPM versus LDM's pixel column is RQ1's OpenMoji verdicts
     pixel = ldm.run(spec("ldm").load("cpu"))["DDPM"]
-    on_rq1 = {(v.b, v.metric): v for q1 in evaluation.every_teacher(p) if q1["dataset"] == pixel["profile"]["dataset"]
+    on_rq1 = {(v.b, v.metric): v for q1 in evaluation.every_teacher(p) if q1.dataset == pixel["profile"].dataset
               for v in rq1.comparisons(q1, rq1.run(q1, progress=False))}
     for v in rq1.comparisons(pixel["profile"], pixel["rows"]):
         w = on_rq1[(v.b, v.metric)]
@@ -323,7 +323,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     for q1, q2 in zip(evaluation.every_teacher(p), evaluation.sweep_teachers(r, "ablations"), strict=True):
         v1 = next(v for v in rq1.comparisons(q1, rq1.run(q1, progress=False))
                   if v.b == "diff-pruning T=0" and v.metric == "fd")
-        v2 = ablations.threshold_comparison(q2, q2["reference_threshold"], 0.0, "fd")
+        v2 = ablations.threshold_comparison(q2, q2.reference_threshold, 0.0, "fd")
         assert (v1.difference, v1.low, v1.high, v1.n) == (v2.difference, v2.low, v2.high, v2.n)
     found = findings.verdicts_of("cpu", {})
     assert all(r.evidence is not None and r.evidence.findings for r, c in zip(found, findings.CLAIMS, strict=True)
@@ -530,7 +530,7 @@ def test_the_teacher_s_recipe_retrained_through_checkpoints_is_the_teacher_at_it
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
     p = teachers.CHAPTER.load("smoke", {"teacher_curve_steps": {"mnist-5k": [10, 30, 40]}})
     at_30 = teachers.curve_model(p, 30).path  # resumed from the 10-step run's checkpoint
-    a, b = load_unet(at_30).state_dict(), load_unet(pipeline.teacher(p["teacher"]).path).state_dict()
+    a, b = load_unet(at_30).state_dict(), load_unet(pipeline.teacher(p.teacher).path).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert teachers.curve_model(p, 40).record()["params"]["steps"] == 40
 

@@ -6,24 +6,24 @@ two chapters need: that goes to the library (`evaluation`, `pipeline`, `plots`).
 from __future__ import annotations
 
 from .. import evaluation, pipeline
-from ..chapter import Chapter
+from ..chapter import Chapter, Parameters
 
 
-def run_row(p: dict, seed: int) -> dict:
+def run_row(p: Parameters, seed: int) -> dict:
     """One row: the teacher, evaluated by the shared layer (computed only if the cache lacks it)."""
-    return {"row": "teacher", **evaluation.evaluate(pipeline.teacher(p["teacher"]), p, seed)}
+    return {"row": "teacher", **evaluation.evaluate(pipeline.teacher(p.teacher), p, seed)}
 
 
-def work(p: dict) -> list:
+def work(p: Parameters) -> list:
     """The cached jobs `python -m diffprune study --chapter NAME` runs in parallel."""
-    return [(run_row, (p, seed)) for seed in p["seeds"]]
+    return [(run_row, (p, seed)) for seed in p.seeds]
 
 
 CHAPTER = Chapter(
     "_template",
-    # keys of profiles.PARAMETERS this chapter reads; their values come from the profiles only
+    # fields of profiles.Profile this chapter reads; their values come from the profiles only
     parameters=("teacher", "dataset", "features", "n_reference", "n_boot", "n_samples", "sampler",
                 "ddim_steps", "spacing", "seeds"),
     # a parameter no other chapter reads is defined and checked here, its default in every profile:
-    # own={"windows": profiles.Parameter("a list of [a, b) timestep windows", _windows)},
+    # own=Own, with `@dataclass(frozen=True) class Own: windows: list = profiles.parameter("...", check)`
     work=work)

@@ -7,22 +7,23 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .. import evaluation, verdicts
+from ..chapter import Parameters
 from ..importance import DEFAULT_SCORE
 
 # Rows pruned and finetuned exactly as RQ1's (`evaluation.method_row`): rows RQ1 also has are the
 # same cached artifacts.
 
-def threshold_row(p: dict, T: float, seed: int) -> dict:
+def threshold_row(p: Parameters, T: float, seed: int) -> dict:
     return evaluation.method_row(p, f"T={T:g}", "diff-pruning", T, seed)
 
 
-def score_specs(p: dict) -> list[tuple[str, str, float, str | None]]:
+def score_specs(p: Parameters) -> list[tuple[str, str, float, str | None]]:
     """(label, method, threshold, score) of each score form with and without the reference
     threshold. |sum w*g| without a threshold is RQ1's Taylor row: the same computation (tested), so
     the same artifact; Diff-Pruning's own score is RQ1's Diff-Pruning."""
-    T = p["reference_threshold"]
+    T = p.reference_threshold
     out = []
-    for form in p["score_forms"]:
+    for form in p.score_forms:
         for t in (T, 0.0):
             label = f"{form}, T={t:g}"
             if form == "sum" and t == 0:
@@ -32,14 +33,14 @@ def score_specs(p: dict) -> list[tuple[str, str, float, str | None]]:
     return out
 
 
-def score_row(p: dict, label: str, method: str, threshold: float | None, score: str | None, seed: int) -> dict:
+def score_row(p: Parameters, label: str, method: str, threshold: float | None, score: str | None, seed: int) -> dict:
     form, _, t = label.partition(", T=")
     return {**evaluation.method_row(p, label, method, threshold, seed, score), "form": form, "T": float(t)}
 
 
-def ablation_work(p: dict) -> list:
-    return [job for q in evaluation.sweep_teachers(p, "ablations") for s in q["ablation_seeds"]
-            for job in [*((threshold_row, (q, T, s)) for T in q["ablation_thresholds"]),
+def ablation_work(p: Parameters) -> list:
+    return [job for q in evaluation.sweep_teachers(p, "ablations") for s in q.ablation_seeds
+            for job in [*((threshold_row, (q, T, s)) for T in q.ablation_thresholds),
                         *((score_row, (q, *spec, s)) for spec in score_specs(q))]] + [
         (threshold_verdicts, (q,)) for q in evaluation.sweep_teachers(p, "ablations")]  # RQ1's seeds of shared rows
 
@@ -64,41 +65,41 @@ def threshold_table(summary):
     }).set_index("T")
 
 
-def threshold_seeds(p: dict, a: float, b: float) -> list[int]:
+def threshold_seeds(p: Parameters, a: float, b: float) -> list[int]:
     """The seeds a comparison of thresholds a and b is paired over, fixed by the profile: the
     ablation's seeds, and RQ1's too where RQ1 has both rows (the same artifacts), so that one
     comparison has one answer on every page."""
-    paired = set(p["ablation_seeds"])
-    if "diff-pruning" in p["methods"] and a in p["thresholds"] and b in p["thresholds"]:
-        paired |= set(p["seeds"])
+    paired = set(p.ablation_seeds)
+    if "diff-pruning" in p.methods and a in p.thresholds and b in p.thresholds:
+        paired |= set(p.seeds)
     return sorted(paired)
 
 
-def threshold_comparison(p: dict, a: float, b: float, metric: str) -> verdicts.Verdict:
+def threshold_comparison(p: Parameters, a: float, b: float, metric: str) -> verdicts.Verdict:
     """Diff-Pruning at threshold a against threshold b, paired over `threshold_seeds`."""
     paired = threshold_seeds(p, a, b)
     return evaluation.compare(p, [threshold_row(p, a, s) for s in paired], [threshold_row(p, b, s) for s in paired],
-                              metric, a=f"T={a:g}", b=f"T={b:g}", where=p["dataset"], models=lambda s: (
+                              metric, a=f"T={a:g}", b=f"T={b:g}", where=p.dataset, models=lambda s: (
                                   evaluation.row_model(p, "diff-pruning", a, s),
                                   evaluation.row_model(p, "diff-pruning", b, s)))
 
 
-def threshold_verdicts(p: dict) -> list[verdicts.Verdict]:
+def threshold_verdicts(p: Parameters) -> list[verdicts.Verdict]:
     """The reference threshold against every other threshold, paired by seed (a threshold chosen
     before the results, so no best row is picked by its value and then compared)."""
-    T = p["reference_threshold"]
-    if T not in p["ablation_thresholds"]:
+    T = p.reference_threshold
+    if T not in p.ablation_thresholds:
         return []
-    return [threshold_comparison(p, T, t, metric) for metric in ("fd", "ssim") for t in p["ablation_thresholds"]
+    return [threshold_comparison(p, T, t, metric) for metric in ("fd", "ssim") for t in p.ablation_thresholds
             if t != T]
 
 
-def threshold_section(p: dict) -> dict:
+def threshold_section(p: Parameters) -> dict:
     from .. import plots
-    rows = [threshold_row(p, T, s) for s in p["ablation_seeds"] for T in p["ablation_thresholds"]]
+    rows = [threshold_row(p, T, s) for s in p.ablation_seeds for T in p.ablation_thresholds]
     summary = evaluation.summarize(rows)
     return {"summary": summary, "table": threshold_table(summary),
-            "figure": plots.threshold_ablation(summary, p["dataset"]),
+            "figure": plots.threshold_ablation(summary, p.dataset),
             "verdicts": threshold_verdicts(p)}
 
 
@@ -119,31 +120,31 @@ def score_table(summary, reference: float):
     return out
 
 
-def score_verdicts(p: dict, rows: list[dict]) -> list[verdicts.Verdict]:
+def score_verdicts(p: Parameters, rows: list[dict]) -> list[verdicts.Verdict]:
     """Paired by seed: each score form with the reference threshold against itself without one, and
     Diff-Pruning's own form (abs) against each other form at both."""
-    T, m = p["reference_threshold"], p["equivalence_margins"]
+    T, m = p.reference_threshold, p.equivalence_margins
 
     def at(form, t):
         return [r for r in rows if r["form"] == form and r["T"] == t]
     forms = list(dict.fromkeys(r["form"] for r in rows))
     out = [verdicts.across_seeds(at(f, T), at(f, 0.0), "fd", m, a=f"{SCORE_NAMES[f]}, T={T:g}",
-                                 b=f"{SCORE_NAMES[f]}, T=0", where=p["dataset"])
+                                 b=f"{SCORE_NAMES[f]}, T=0", where=p.dataset)
            for f in forms if at(f, T) and at(f, 0.0) and T != 0.0]
     own = DEFAULT_SCORE["diff-pruning"]
     out += [verdicts.across_seeds(at(own, t), at(f, t), "fd", m, a=f"{SCORE_NAMES[own]}, T={t:g}",
-                                  b=f"{SCORE_NAMES[f]}, T={t:g}", where=p["dataset"])
+                                  b=f"{SCORE_NAMES[f]}, T={t:g}", where=p.dataset)
             for t in dict.fromkeys((T, 0.0)) for f in forms if f != own and at(f, t) and at(own, t)]
     return out
 
 
-def score_section(p: dict) -> dict:
-    rows = [score_row(p, *spec, s) for s in p["ablation_seeds"] for spec in score_specs(p)]
+def score_section(p: Parameters) -> dict:
+    rows = [score_row(p, *spec, s) for s in p.ablation_seeds for spec in score_specs(p)]
     summary = evaluation.summarize(rows)
     # Diff-Pruning's own form with and without the threshold is the threshold ablation's comparison:
     # shown as that one (its seeds, `threshold_seeds`), so that it has one answer on every page
-    own, T = SCORE_NAMES[DEFAULT_SCORE["diff-pruning"]], p["reference_threshold"]
+    own, T = SCORE_NAMES[DEFAULT_SCORE["diff-pruning"]], p.reference_threshold
     found = [replace(threshold_comparison(p, T, 0.0, "fd"), a=v.a, b=v.b)
              if (v.a, v.b) == (f"{own}, T={T:g}", f"{own}, T=0") else v for v in score_verdicts(p, rows)]
-    return {"summary": summary, "table": score_table(summary, p["reference_threshold"]), "verdicts": found}
+    return {"summary": summary, "table": score_table(summary, p.reference_threshold), "verdicts": found}
 

@@ -9,94 +9,95 @@ import numpy as np
 
 from .. import evaluation, pipeline, verdicts
 from ..artifacts import DiffpruneError
+from ..chapter import Parameters
 from ..published import repository_curves
 
 # Prunes with the gradients of the early timesteps [0, k) only, or of the late ones [k, 1000) only,
 # compared with the teacher on the same noise: SSIM (pixels), edge SSIM (detail), class agreement
 # (content). All windows of one seed come from one walk (`pipeline.gradient_stages`).
 
-def content_stages(p: dict) -> list[int]:
-    bad = [k for k in p["content_k"] if k % p["timestep_stride"]]
+def content_stages(p: Parameters) -> list[int]:
+    bad = [k for k in p.content_k if k % p.timestep_stride]
     if bad:
-        raise DiffpruneError(f"content_k {bad} are not multiples of timestep_stride {p['timestep_stride']}")
-    t_end = pipeline.timesteps(p["teacher"])
-    if max(p["content_k"]) > t_end:
-        raise DiffpruneError(f"content_k {max(p['content_k'])} lies beyond the teacher's {t_end} timesteps")
-    return sorted(set(p["content_k"]) | {t_end})
+        raise DiffpruneError(f"content_k {bad} are not multiples of timestep_stride {p.timestep_stride}")
+    t_end = pipeline.timesteps(p.teacher)
+    if max(p.content_k) > t_end:
+        raise DiffpruneError(f"content_k {max(p.content_k)} lies beyond the teacher's {t_end} timesteps")
+    return sorted(set(p.content_k) | {t_end})
 
 
-def content_windows(p: dict) -> list[tuple[str, tuple[int, int]]]:
+def content_windows(p: Parameters) -> list[tuple[str, tuple[int, int]]]:
     """(side, window): [0, k) for every k, [k, end) for every k < end, the teacher's timesteps."""
-    ks, t_end = sorted(set(p["content_k"])), pipeline.timesteps(p["teacher"])
+    ks, t_end = sorted(set(p.content_k)), pipeline.timesteps(p.teacher)
     return [("early", (0, k)) for k in ks] + [("late", (k, t_end)) for k in ks if k < t_end]
 
 
-def _stages(p: dict, seed: int) -> pipeline.Artifact:
-    return pipeline.gradient_stages(pipeline.teacher(p["teacher"]), dataset=p["dataset"],
-                                    batch_size=p["importance_batch"], stride=p["timestep_stride"], seed=seed,
+def _stages(p: Parameters, seed: int) -> pipeline.Artifact:
+    return pipeline.gradient_stages(pipeline.teacher(p.teacher), dataset=p.dataset,
+                                    batch_size=p.importance_batch, stride=p.timestep_stride, seed=seed,
                                     stages=content_stages(p))
 
 
-def stages_record(p: dict, seed: int) -> dict:
+def stages_record(p: Parameters, seed: int) -> dict:
     """The walk of one seed (visited t and L_t; its gradients are bulk)."""
     return _stages(p, seed).result("stages.json")
 
 
-def _content_models(p: dict, seed: int, window) -> list[tuple[int, pipeline.Artifact]]:
+def _content_models(p: Parameters, seed: int, window) -> list[tuple[int, pipeline.Artifact]]:
     """(finetune steps, model) along the repair axis: the window's prune at each checkpoint of one
     short finetune (0: the prune itself)."""
-    t = pipeline.teacher(p["teacher"])
-    model = pipeline.pruned_in_window(t, _stages(p, seed), window, method="diff-pruning", ratio=p["ratio"])
-    checkpoints = p["content_repair_steps"]
+    t = pipeline.teacher(p.teacher)
+    model = pipeline.pruned_in_window(t, _stages(p, seed), window, method="diff-pruning", ratio=p.ratio)
+    checkpoints = p.content_repair_steps
     # warm-up scaled with the finetune's length, as the profile's finetune_warmup is for finetune_steps;
     # one warm-up for every checkpoint, so that each is a prefix of the longest run
-    warmup = round(p["finetune_warmup"] * checkpoints[-1] / p["finetune_steps"])
-    return [(steps, pipeline.finetuned(model, dataset=p["dataset"], steps=steps, batch_size=p["finetune_batch"],
-                                       lr=p["finetune_lr"], warmup_steps=warmup, seed=seed,
+    warmup = round(p.finetune_warmup * checkpoints[-1] / p.finetune_steps)
+    return [(steps, pipeline.finetuned(model, dataset=p.dataset, steps=steps, batch_size=p.finetune_batch,
+                                       lr=p.finetune_lr, warmup_steps=warmup, seed=seed,
                                        passing=tuple(c for c in checkpoints if c < steps)))
             for steps in checkpoints]
 
 
-def content_row(p: dict, seed: int, side: str, window) -> list[dict]:
+def content_row(p: Parameters, seed: int, side: str, window) -> list[dict]:
     """The window's prune compared with the teacher at each checkpoint of its short finetune."""
-    t = pipeline.teacher(p["teacher"])
+    t = pipeline.teacher(p.teacher)
     k = window[1] if side == "early" else window[0]
     return [{"row": f"{side} k={k} finetune={steps}", "side": side, "k": k, "window": list(window),
-             "finetune_steps": steps, **evaluation.agreement(model, t, p, seed, p["content_samples"])}
+             "finetune_steps": steps, **evaluation.agreement(model, t, p, seed, p.content_samples)}
             for steps, model in _content_models(p, seed, window)]
 
 
 
-def candidate_row(p: dict, method: str, ratio: float) -> dict:
+def candidate_row(p: Parameters, method: str, ratio: float) -> dict:
     """One unfinetuned prune of the whole range at a candidate ratio (first content seed) against the
     teacher: why the repair axis — at this teacher size no prune stays near its teacher unfinetuned."""
-    seed = p["content_seeds"][0]
-    t = pipeline.teacher(p["teacher"])
+    seed = p.content_seeds[0]
+    t = pipeline.teacher(p.teacher)
     if method == "diff-pruning":  # from the seed's walk: the channels of a full prune at T = 0, no new walk
         model = pipeline.pruned_in_window(t, _stages(p, seed), (0, 1000), method=method, ratio=ratio)
     else:
-        model = evaluation.pruned_model({**p, "ratio": ratio}, method, seed)
+        model = evaluation.pruned_model(p.replace(ratio=ratio), method, seed)
     return {"row": f"{method} r={ratio:g}", "method": method, "ratio": ratio, **pipeline.size(model),
             "macs_teacher": pipeline.size(t)["macs"],
-            **evaluation.agreement(model, t, p, seed, p["content_samples"])}
+            **evaluation.agreement(model, t, p, seed, p.content_samples)}
 
 
-def content_work(p: dict) -> list:
+def content_work(p: Parameters) -> list:
     # the walks first, so that parallel jobs do not wait on one another's walk
     teachers = evaluation.sweep_teachers(p, "content")
-    return ([(stages_record, (q, s)) for q in teachers for s in p["content_seeds"]]
-            + [(content_row, (q, s, side, w)) for q in teachers for s in p["content_seeds"]
+    return ([(stages_record, (q, s)) for q in teachers for s in p.content_seeds]
+            + [(content_row, (q, s, side, w)) for q in teachers for s in p.content_seeds
                for side, w in content_windows(p)]
-            + [(candidate_row, (p, m, r)) for m in CANDIDATE_METHODS for r in p["content_candidates"]])
+            + [(candidate_row, (p, m, r)) for m in CANDIDATE_METHODS for r in p.content_candidates])
 
 
 CANDIDATE_METHODS = ("magnitude", "diff-pruning")
 
 
-def candidate_table(p: dict):
+def candidate_table(p: Parameters):
     """Ratio × method: MACs of the teacher's, SSIM and Cohen's kappa to the teacher, unfinetuned."""
     import pandas as pd
-    rows = [candidate_row(p, m, r) for m in CANDIDATE_METHODS for r in p["content_candidates"]]
+    rows = [candidate_row(p, m, r) for m in CANDIDATE_METHODS for r in p.content_candidates]
     out = pd.DataFrame({(r["method"], r["ratio"]): {
         "MACs": f"x{r['macs'] / r['macs_teacher']:.2f}",
         "SSIM": evaluation.ci_text(r["ssim"], r["ssim_low"], r["ssim_high"], 2),
@@ -106,12 +107,12 @@ def candidate_table(p: dict):
     return out, max(r["ssim"] for r in rows)
 
 
-def content_raw(p: dict) -> list[dict]:
+def content_raw(p: Parameters) -> list[dict]:
     """Every content-vs-detail row of the profile's teacher, one per window, checkpoint and seed."""
-    return [r for s in p["content_seeds"] for side, w in content_windows(p) for r in content_row(p, s, side, w)]
+    return [r for s in p.content_seeds for side, w in content_windows(p) for r in content_row(p, s, side, w)]
 
 
-def content_rows(p: dict):
+def content_rows(p: Parameters):
     """The content-vs-detail rows summarised over the seeds."""
     return evaluation.summarize(content_raw(p))
 
@@ -146,15 +147,15 @@ def _side(rows: list[dict], side: str, k: int, steps: int) -> list[dict]:
     return [r for r in rows if r["side"] == side and r["k"] == k and r["finetune_steps"] == steps]
 
 
-def in_band(p: dict, rows: list[dict], k: int, steps: int) -> bool:
+def in_band(p: Parameters, rows: list[dict], k: int, steps: int) -> bool:
     """Whether both windows' mean SSIM to the teacher lies in `content_ssim_band`: where models are
     neither noise nor copies of the teacher, so windows can differ."""
-    low, high = p["content_ssim_band"]
+    low, high = p.content_ssim_band
     means = [np.mean([r["ssim"] for r in _side(rows, side, k, steps)] or [np.nan]) for side in ("early", "late")]
     return all(low <= m <= high for m in means)
 
 
-def content_comparisons(p: dict, rows: list[dict]) -> list[tuple[int, int, bool, verdicts.Verdict]]:
+def content_comparisons(p: Parameters, rows: list[dict]) -> list[tuple[int, int, bool, verdicts.Verdict]]:
     """(k, checkpoint, `in_band`, verdict): at each k and checkpoint, [0, k) against [k, 1000) on detail
     and content (kappa), paired by seed. The paper's division of labour predicts [0, k) *better* on
     detail and *worse* on content."""
@@ -164,7 +165,7 @@ def content_comparisons(p: dict, rows: list[dict]) -> list[tuple[int, int, bool,
             early, late = _side(rows, "early", k, steps), _side(rows, "late", k, steps)
             band = in_band(p, rows, k, steps)
             for metric in JUDGED if early and late else ():
-                v = verdicts.across_seeds(early, late, metric, p["equivalence_margins"], a=f"[0, {k})",
+                v = verdicts.across_seeds(early, late, metric, p.equivalence_margins, a=f"[0, {k})",
                                           b=f"[{k}, 1000)", where=after(steps))
                 if v.n:  # no seed with both values (kappa is undefined where every sample gets one class)
                     out.append((k, steps, band, v))
@@ -188,12 +189,12 @@ def division_of_labour(found: list[verdicts.Verdict]) -> dict[str, list[str]]:
     return out
 
 
-def content_previews(p: dict, summary) -> dict:
+def content_previews(p: Parameters, summary) -> dict:
     """First samples of the teacher and of the prunes from the shortest and the longest early and
     late windows, right after pruning and at the last checkpoint (`+steps`), same noise (the first seed)."""
-    seed = p["content_seeds"][0]
-    named = {"teacher": evaluation.samples_of(pipeline.teacher(p["teacher"]), p, seed,
-                                              p["content_samples"]).preview()}
+    seed = p.content_seeds[0]
+    named = {"teacher": evaluation.samples_of(pipeline.teacher(p.teacher), p, seed,
+                                              p.content_samples).preview()}
     for side in ("early", "late"):
         ks = sorted(int(k) for k in summary[summary["side"] == side]["k"].unique())
         for k in dict.fromkeys([ks[0], ks[-1]]) if ks else ():
@@ -201,11 +202,11 @@ def content_previews(p: dict, summary) -> dict:
             models = _content_models(p, seed, window)
             for n, model in dict.fromkeys([models[0], models[-1]]):
                 label = f"[{window[0]}, {window[1]})" + (f" +{n}" if n else "")
-                named[label] = evaluation.samples_of(model, p, seed, p["content_samples"]).preview()
+                named[label] = evaluation.samples_of(model, p, seed, p.content_samples).preview()
     return named
 
 
-def content_section(p: dict) -> dict:
+def content_section(p: Parameters) -> dict:
     """Figure, tables and the answer of the content-vs-detail sweep of the profile's teacher."""
     from .. import plots
     raw = content_raw(p)
@@ -216,12 +217,12 @@ def content_section(p: dict) -> dict:
     candidates, best = candidate_table(p)
     accuracy = [r["classifier_accuracy"] for r in raw if r.get("classifier_accuracy") is not None]
     return {"summary": summary,
-            "figure": plots.repair_axis(summary, compared, CONTENT_METRICS, p["content_ssim_band"], p["dataset"],
-                                        pipeline.timesteps(p["teacher"])),
+            "figure": plots.repair_axis(summary, compared, CONTENT_METRICS, p.content_ssim_band, p.dataset,
+                                        pipeline.timesteps(p.teacher)),
             "ssim_table": ssim_table(summary), "candidates": candidates, "best_unfinetuned_ssim": best,
-            "samples": plots.paired_samples(content_previews(p, summary), n=min(12, p["content_samples"])),
+            "samples": plots.paired_samples(content_previews(p, summary), n=min(12, p.content_samples)),
             "verdicts": verdicts.table(found), "in_band": division_of_labour(band),
             "points_in_band": len({(v.a, v.where) for v in band}), "points": len({(v.a, v.where) for v in found}),
             "classifier_accuracy": accuracy[0] if accuracy else None,
-            "seeds": len(p["content_seeds"]), "n": p["content_samples"]}
+            "seeds": len(p.content_seeds), "n": p.content_samples}
 

@@ -119,7 +119,7 @@ def threshold_helps(profile: str, overrides: dict) -> Evidence:
     """RQ2's ablation after finetuning: the reference threshold against T = 0, paired by seed."""
     from . import ablations, rq2
     p = rq2.CHAPTER.load(profile, overrides)
-    T, found = p["reference_threshold"], []
+    T, found = p.reference_threshold, []
     for q in evaluation.sweep_teachers(p, "ablations"):  # the comparison RQ1 and RQ2 show, on every seed both rows have
         found.append(ablations.threshold_comparison(q, T, 0.0, "fd"))
     c, h = _paper("cifar10"), _paper("celeba-hq")
@@ -151,10 +151,10 @@ def headline(profile: str, overrides: dict) -> Evidence:
     p = rq3.CHAPTER.load(profile, overrides)
     c = _paper("cifar10")
     section = headline_section(p)
-    found = [replace(v, a=f"{v.a} {v.where}", where=p["dataset"]) for v in section["verdicts"]
+    found = [replace(v, a=f"{v.a} {v.where}", where=p.dataset) for v in section["verdicts"]
              if v.a == "diff-pruning"]
     point = point_of(p, section["verdicts"])  # one comparison: a family of one
-    return Evidence({p["dataset"]: at_point(point) if judged(point) else Finding.FEW_SEEDS}, found, "rq3",
+    return Evidence({p.dataset: at_point(point) if judged(point) else Finding.FEW_SEEDS}, found, "rq3",
                     f"CIFAR-10: MACs ×{c['diff-pruning T=0.05']['macs_G'] / c['pretrained']['macs_G']:.2f} after "
                     f"{100 * c['diff-pruning T=0.05']['train_steps'] / c['pretrained']['train_steps']:.1f}% of the "
                     f"teacher's steps, FID {c['pretrained']['fid']} → {c['diff-pruning T=0.05']['fid']}",
@@ -176,13 +176,13 @@ def content_early(profile: str, overrides: dict) -> Evidence:
         raw = content_detail.content_raw(q)
         found = [v for _, _, inside, v in content_detail.content_comparisons(q, raw) if inside]
         if not found or not all(judged(v) for v in found):
-            findings[q["dataset"]] = Finding.FEW_SEEDS if found else Finding.INCONCLUSIVE
+            findings[q.dataset] = Finding.FEW_SEEDS if found else Finding.INCONCLUSIVE
             continue
         reading = content_detail.division_of_labour(verdicts.adjusted(found))
         holds, reverse = reading["holds"], reading["reversed"]
-        findings[q["dataset"]] = (Finding.REPRODUCED if holds and not reverse else
+        findings[q.dataset] = (Finding.REPRODUCED if holds and not reverse else
                                   Finding.CONTRADICTED if reverse and not holds else Finding.INCONCLUSIVE)
-        evidence += [replace(v, a=f"{v.a} ({v.where})", where=q["dataset"]) for v in found]
+        evidence += [replace(v, a=f"{v.a} ({v.where})", where=q.dataset) for v in found]
     return Evidence(findings, evidence, "rq2", "small t carry details, large t content; the official repository's "
                     "SSIM-vs-stage curves (CIFAR-10 flat after k ≈ 300, CelebA-HQ rising to k = 1000)")
 
@@ -208,7 +208,7 @@ def frontier(profile: str, overrides: dict) -> Evidence:
     from . import rq3
     from .frontier import frontier_verdicts
     p = rq3.CHAPTER.load(profile, overrides)
-    found = [replace(v, where=p["dataset"]) for v in frontier_verdicts(p)]
+    found = [replace(v, where=p.dataset) for v in frontier_verdicts(p)]
     return Evidence(per_teacher(found), found, "rq3", "Table 1's samplers are the paper's fixed choice; "
                     "the paper compares no sampler-time frontier")
 
@@ -268,7 +268,7 @@ def rule_text(claim_id: str, profile: str, overrides: dict) -> str:
     """A claim's rule as the profile fixed it, its `{key}`s replaced by the profile's values."""
     values = profiles.read(profile, overrides)
     try:
-        return CHAPTER.load(profile, overrides)["decision_rules"][claim_id].format_map(values)
+        return CHAPTER.load(profile, overrides).decision_rules[claim_id].format_map(values)
     except (KeyError, IndexError, ValueError) as e:
         raise DiffpruneError(f"decision_rules.{claim_id} of profile {profile} names no profile value: {e}") from None
 
@@ -343,6 +343,12 @@ def _rules(v) -> bool:
     return isinstance(v, dict) and set(v) == set(TESTED) and all(isinstance(r, str) and r.strip() for r in v.values())
 
 
-CHAPTER = Chapter("findings", parameters=(), own={"decision_rules": profiles.Parameter(
-    f"a mapping of every testable claim ({', '.join(TESTED)}) to its rule in words: the comparisons that decide "
-    "it, at which checkpoint, against which margin, and how they combine (Holm-adjusted)", _rules)})
+@dataclass(frozen=True)
+class Own:
+    """The parameters only this chapter reads (see `profiles.Profile`)."""
+    decision_rules: dict[str, str] = profiles.parameter(
+        f"a mapping of every testable claim ({', '.join(TESTED)}) to its rule in words: the comparisons that "
+        "decide it, at which checkpoint, against which margin, and how they combine (Holm-adjusted)", _rules)
+
+
+CHAPTER = Chapter("findings", parameters=(), own=Own)

@@ -5,30 +5,31 @@ pruned point against the best teacher point that costs no more time; the chapter
 from __future__ import annotations
 
 from .. import evaluation, pipeline, verdicts
+from ..chapter import Parameters
 from .recovery import model, profile_at, sampled_by, teacher_row
 from .speed import speed_section
 
 
-def samplers(p: dict) -> list[tuple[str, int]]:
-    return [("ddim", s) for s in p["frontier_ddim_steps"]] + [("dpm-solver++", s) for s in p["frontier_dpm_steps"]]
+def samplers(p: Parameters) -> list[tuple[str, int]]:
+    return [("ddim", s) for s in p.frontier_ddim_steps] + [("dpm-solver++", s) for s in p.frontier_dpm_steps]
 
 
-def _frontier_point(p: dict, ratio: float | None, sampler: str, steps: int, seed: int):
+def _frontier_point(p: Parameters, ratio: float | None, sampler: str, steps: int, seed: int):
     """(model, profile) of one frontier point: the teacher (ratio None) or the sweep's Diff-Pruning
     model at `ratio` after the longest finetune, and the profile that samples it `sampler`-`steps`."""
     if ratio is None:
-        return pipeline.teacher(p["teacher"]), sampled_by({**p, "n_samples": p["frontier_samples"]}, sampler, steps)
-    return (model(p, "diff-pruning", ratio, seed, p["recovery_steps"][-1]),
-            sampled_by(profile_at(p, ratio, p["recovery_steps"][-1], p["frontier_samples"]), sampler, steps))
+        return pipeline.teacher(p.teacher), sampled_by(p.replace(n_samples=p.frontier_samples), sampler, steps)
+    return (model(p, "diff-pruning", ratio, seed, p.recovery_steps[-1]),
+            sampled_by(profile_at(p, ratio, p.recovery_steps[-1], p.frontier_samples), sampler, steps))
 
 
-def frontier_rows(p: dict, ratio: float | None, seed: int) -> list[dict]:
+def frontier_rows(p: Parameters, ratio: float | None, seed: int) -> list[dict]:
     """The teacher (ratio None) or the sweep's Diff-Pruning model at `ratio` after the longest
     finetune, sampled by every sampler of the frontier."""
     rows = []
     for name, steps in samplers(p):
         if ratio is None:
-            row = teacher_row(p, seed, p["frontier_samples"], (name, steps))
+            row = teacher_row(p, seed, p.frontier_samples, (name, steps))
         else:
             m, q = _frontier_point(p, ratio, name, steps, seed)
             row = {"row": f"diff-pruning r={ratio:g}", "method": "diff-pruning", "ratio": ratio,
@@ -37,13 +38,13 @@ def frontier_rows(p: dict, ratio: float | None, seed: int) -> list[dict]:
     return rows
 
 
-def frontier_pairs(p: dict, speed: list[dict]) -> list[tuple[tuple, tuple]]:
+def frontier_pairs(p: Parameters, speed: list[dict]) -> list[tuple[tuple, tuple]]:
     """((ratio, sampler, steps), (None, sampler, steps)): each pruned point and the teacher point of
     lowest Fréchet distance among those that cost no more time (CPU timing), from the recorded rows."""
-    seed = p["tradeoff_seeds"][0]
+    seed = p.tradeoff_seeds[0]
     dense = [(r, seconds_per_1000(speed, "teacher", r["sampler_steps"])) for r in frontier_rows(p, None, seed)]
     out = []
-    for ratio in p["frontier_ratios"]:
+    for ratio in p.frontier_ratios:
         for r in frontier_rows(p, ratio, seed):
             time = seconds_per_1000(speed, f"r={ratio:g}", r["sampler_steps"])
             cheaper = [t for t, s in dense if s <= time]
@@ -57,26 +58,26 @@ def _point_label(ratio: float | None, sampler: str, steps: int) -> str:
     return f"{'teacher' if ratio is None else f'r={ratio:g}'} {sampler}-{steps}"
 
 
-def frontier_verdicts(p: dict) -> list[verdicts.Verdict]:
+def frontier_verdicts(p: Parameters) -> list[verdicts.Verdict]:
     """Each pruned point against the best teacher point that costs no more time: the paired
     bootstrap of FD(pruned) − FD(teacher) over sample indices (one seed: sampling noise only)."""
-    seed = p["tradeoff_seeds"][0]
+    seed = p.tradeoff_seeds[0]
     out = []
     for a, b in frontier_pairs(p, speed_section(p)["rows"]):
         (ma, qa), (mb, qb) = _frontier_point(p, *a, seed), _frontier_point(p, *b, seed)
         sa, sb = evaluation.samples_of(ma, qa, seed), evaluation.samples_of(mb, qb, seed)
-        result = pipeline.paired_fd(sa, sb, dataset=p["dataset"], split="test", features=p["features"],
-                                    n_reference=p["n_reference"], n_boot=p["n_boot"]).result("paired_fd.json")
-        reference = pipeline.fd(sb, dataset=p["dataset"], split="test", features=p["features"],
-                                n_reference=p["n_reference"], n_boot=p["n_boot"]).result("fd.json")["value"]
-        out.append(verdicts.from_bootstrap(result, "fd", p["equivalence_margins"], a=_point_label(*a),
+        result = pipeline.paired_fd(sa, sb, dataset=p.dataset, split="test", features=p.features,
+                                    n_reference=p.n_reference, n_boot=p.n_boot).result("paired_fd.json")
+        reference = pipeline.fd(sb, dataset=p.dataset, split="test", features=p.features,
+                                n_reference=p.n_reference, n_boot=p.n_boot).result("fd.json")["value"]
+        out.append(verdicts.from_bootstrap(result, "fd", p.equivalence_margins, a=_point_label(*a),
                                            b=_point_label(*b), reference=reference, seed=seed,
                                            where="equal time or less"))
     return out
 
 
-def frontier_jobs(p: dict) -> list:
-    return ([(frontier_rows, (p, r, s)) for s in p["tradeoff_seeds"] for r in [None, *p["frontier_ratios"]]]
+def frontier_jobs(p: Parameters) -> list:
+    return ([(frontier_rows, (p, r, s)) for s in p.tradeoff_seeds for r in [None, *p.frontier_ratios]]
             + [(frontier_verdicts, (p,))])
 
 
@@ -99,14 +100,14 @@ def pareto_front(rows):
     return rows.loc[keep]
 
 
-def frontier_section(p: dict, speed: list[dict]) -> dict:
+def frontier_section(p: Parameters, speed: list[dict]) -> dict:
     import pandas as pd
 
     from .. import plots
     from ..published import sampler_steps
     rows = []
-    for s in p["tradeoff_seeds"][:1]:
-        for ratio in [None, *p["frontier_ratios"]]:
+    for s in p.tradeoff_seeds[:1]:
+        for ratio in [None, *p.frontier_ratios]:
             label = "teacher" if ratio is None else f"r={ratio:g}"
             for r in frontier_rows(p, ratio, s):
                 rows.append({**r, "model": label if ratio is None else f"diff-pruning r={ratio:g}",
@@ -127,4 +128,4 @@ def frontier_section(p: dict, speed: list[dict]) -> dict:
     return {"rows": df, "table": table, "figure": plots.sampler_frontier(df, front, metric, timing, sampler_steps()),
             "verdicts": verdicts.table(found), "kinds": kinds, "compared": len(found),
             "best": verdicts.sentence(best) if best else "–", "front": len(front),
-            "pruned_on_front": int((front["model"] != "teacher").sum()), "n": p["frontier_samples"], "timing": timing}
+            "pruned_on_front": int((front["model"] != "teacher").sum()), "n": p.frontier_samples, "timing": timing}

@@ -9,12 +9,14 @@ decode), the two L_t curves side by side, and the reading.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import evaluation, pipeline, verdicts
 from ..artifacts import DiffpruneError
-from ..chapter import Chapter
+from ..chapter import Chapter, Parameters
 from ..paths import in_repo
 from ..plateau import PLATEAU, plateau  # noqa: F401  (PLATEAU: the chapter's reading glues it)
-from ..profiles import PARAMETERS, Parameter, increasing, integer, is_number, is_teacher_dir, list_of
+from ..profiles import increasing, integer, is_number, is_teacher, is_teacher_dir, list_of, parameter
 from ..threshold import stop_times
 from ..unet import PRESETS
 from . import rq1
@@ -26,7 +28,7 @@ KINDS = ("DDPM", "LDM")
 def _ldm_teacher(v) -> bool:
     if isinstance(v, dict):
         ae = v.get("autoencoder")
-        return PARAMETERS["teacher"].valid(v) and isinstance(ae, dict) and all(k in ae for k in TRAINING)
+        return is_teacher(v) and isinstance(ae, dict) and all(k in ae for k in TRAINING)
     return is_teacher_dir(v) and (in_repo(v) / "vqvae" / "config.json").is_file()
 
 
@@ -36,99 +38,105 @@ def _recipe(v) -> bool:
             and integer(0)(v["warmup_steps"]) and integer(0)(v["seed"]))
 
 
-OWN = {
-    "ldm_teacher": Parameter("a latent model directory (vqvae/, unet/ and cost.json: `autoencoder`, then `train "
-                             "--autoencoder`) or a dict of training parameters (dataset, preset, steps, batch_size, "
-                             "lr, seed) with `autoencoder`, a dict of the same keys but dataset", _ldm_teacher),
-    "ldm_thresholds": Parameter("a list of thresholds in [0, 1): Diff-Pruning's rows of both kinds",
-                                list_of(lambda t: is_number(t) and 0 <= t < 1)),
-    "ldm_seeds": Parameter("a non-empty list of seeds >= 0 of both kinds' rows", list_of(integer(0))),
-    "ldm_recipe": Parameter(
-        "the latent teacher's training recipe for its learning curve: a dict of preset, batch_size, lr, warmup_steps "
-        "and seed, trained on the LDM teacher's autoencoder and data set", _recipe),
-    "ldm_curve_steps": Parameter(
-        "an increasing list of training steps >= 1 (may be empty): `ldm_recipe` trained once through these "
-        "lengths, each evaluated as the LDM teacher is", increasing(integer(1))),
-}
+@dataclass(frozen=True)
+class Own:
+    """The parameters only this chapter reads (see `profiles.Profile`)."""
+    ldm_teacher: str | dict = parameter(
+        "a latent model directory (vqvae/, unet/ and cost.json: `autoencoder`, then `train "
+        "--autoencoder`) or a dict of training parameters (dataset, preset, steps, batch_size, "
+        "lr, seed) with `autoencoder`, a dict of the same keys but dataset", _ldm_teacher)
+    ldm_thresholds: list[float] = parameter(
+        "a list of thresholds in [0, 1): Diff-Pruning's rows of both kinds",
+        list_of(lambda t: is_number(t) and 0 <= t < 1))
+    ldm_seeds: list[int] = parameter(
+        "a non-empty list of seeds >= 0 of both kinds' rows", list_of(integer(0)))
+    ldm_recipe: dict = parameter(
+
+"the latent teacher's training recipe for its learning curve: a dict of preset, batch_size, lr, warmup_steps "
+"and seed, trained on the LDM teacher's autoencoder and data set", _recipe)
+    ldm_curve_steps: list[int] = parameter(
+
+"an increasing list of training steps >= 1 (may be empty): `ldm_recipe` trained once through these "
+"lengths, each evaluated as the LDM teacher is", increasing(integer(1)))
 
 
-def ldm_dataset(p: dict) -> str:
-    spec = p["ldm_teacher"]
+def ldm_dataset(p: Parameters) -> str:
+    spec = p.ldm_teacher
     return spec["dataset"] if isinstance(spec, dict) else pipeline.teacher(spec).result("cost.json")["dataset"]
 
 
-def kinds(p: dict) -> dict[str, dict]:
+def kinds(p: Parameters) -> dict[str, Parameters]:
     """{"DDPM": RQ1's profile for the pixel-space teacher of the LDM's data set, "LDM": the same
     for the LDM}, both with the chapter's thresholds; the LDM on `ldm_seeds`, the pixel model on
     those and RQ1's seeds (its rows are RQ1's: one comparison, one verdict on both pages). The LDM's
     finetunes take the same share of its teacher's training steps as the pixel rows' of theirs (at
     least one step)."""
     trained_on = ldm_dataset(p)
-    same = [q for q in evaluation.every_teacher(p) if q["dataset"] == trained_on]
+    same = [q for q in evaluation.every_teacher(p) if q.dataset == trained_on]
     if not same:
         raise DiffpruneError(f"the LDM is trained on {trained_on}, but neither teacher nor more_teachers is: the "
                              "chapter compares it with the pixel-space teacher of the same data set")
     # the kinds' pruned rows only: RQ1's control row is read on its page
-    pixel = {**same[0], "thresholds": p["ldm_thresholds"], "seeds": sorted({*p["ldm_seeds"], *same[0]["seeds"]}),
-             "control_row": False}
-    latent = {**pixel, "teacher": p["ldm_teacher"], "teacher_steps": None, "seeds": p["ldm_seeds"]}
+    pixel = same[0].replace(thresholds=p.ldm_thresholds, seeds=sorted({*p.ldm_seeds, *same[0].seeds}),
+                            control_row=False)
+    latent = pixel.replace(teacher=p.ldm_teacher, teacher_steps=None, seeds=p.ldm_seeds)
     pixel_steps, latent_steps = _trained_steps(pixel), _trained_steps(latent)
     if pixel_steps and latent_steps:
-        latent["finetune_steps"] = max(1, round(pixel["finetune_steps"] * latent_steps / pixel_steps))
+        latent = latent.replace(finetune_steps=max(1, round(pixel.finetune_steps * latent_steps / pixel_steps)))
     return {"DDPM": pixel, "LDM": latent}
 
 
-def _trained_steps(q: dict) -> int | None:
+def _trained_steps(q: Parameters) -> int | None:
     """A profile's teacher's training steps: given, in its training parameters, or from its record
     (None for a model from the hub)."""
-    spec = q["teacher"]
-    return q["teacher_steps"] or (spec["steps"] if isinstance(spec, dict)
+    spec = q.teacher
+    return q.teacher_steps or (spec["steps"] if isinstance(spec, dict)
                                   else pipeline.teacher_steps(pipeline.teacher(spec)))
 
 
-def _check(p: dict) -> None:
+def _check(p: Parameters) -> None:
     kinds(p)
-    if p["reference_threshold"] not in p["ldm_thresholds"]:
-        raise DiffpruneError(f"reference_threshold {p['reference_threshold']:g} is not one of ldm_thresholds "
-                             f"{p['ldm_thresholds']}: the chapter compares the other rows with that row")
+    if p.reference_threshold not in p.ldm_thresholds:
+        raise DiffpruneError(f"reference_threshold {p.reference_threshold:g} is not one of ldm_thresholds "
+                             f"{p.ldm_thresholds}: the chapter compares the other rows with that row")
 
 
 # --- an LDM worth pruning: the latent teacher's learning curve and its autoencoder's floor ---------
 
-def curve_model(p: dict, steps: int) -> pipeline.Artifact:
+def curve_model(p: Parameters, steps: int) -> pipeline.Artifact:
     """`ldm_recipe` on the LDM teacher's autoencoder and data set after `steps` (one run through
     `ldm_curve_steps`)."""
-    return pipeline.training_run({"dataset": ldm_dataset(p), **p["ldm_recipe"]}, steps=steps,
-                                 passing=tuple(s for s in p["ldm_curve_steps"] if s < steps),
-                                 autoencoder=pipeline.teacher(p["ldm_teacher"]))
+    return pipeline.training_run({"dataset": ldm_dataset(p), **p.ldm_recipe}, steps=steps,
+                                 passing=tuple(s for s in p.ldm_curve_steps if s < steps),
+                                 autoencoder=pipeline.teacher(p.ldm_teacher))
 
 
-def learning_row(p: dict, steps: int) -> dict:
+def learning_row(p: Parameters, steps: int) -> dict:
     """The recipe after `steps`, evaluated as the LDM teacher is (its first seed)."""
     q = kinds(p)["LDM"]
-    return {"steps": steps, **evaluation.evaluate(curve_model(p, steps), q, q["seeds"][0])}
+    return {"steps": steps, **evaluation.evaluate(curve_model(p, steps), q, q.seeds[0])}
 
 
-def floor(p: dict) -> dict:
+def floor(p: Parameters) -> dict:
     """The Fréchet distance of `n_samples` training images through the LDM's autoencoder (encoded
     and decoded as its samples are) to the test split: no model on these latents can do better."""
     q = kinds(p)["LDM"]
-    s = pipeline.reconstructions(pipeline.teacher(q["teacher"]), dataset=q["dataset"], split="train",
-                                 n=q["n_samples"], seed=q["seeds"][0])
-    return pipeline.fd(s, dataset=q["dataset"], split="test", features=q["features"], n_reference=q["n_reference"],
-                       n_boot=q["n_boot"]).result("fd.json")
+    s = pipeline.reconstructions(pipeline.teacher(q.teacher), dataset=q.dataset, split="train",
+                                 n=q.n_samples, seed=q.seeds[0])
+    return pipeline.fd(s, dataset=q.dataset, split="test", features=q.features, n_reference=q.n_reference,
+                       n_boot=q.n_boot).result("fd.json")
 
 
-def learning_section(p: dict) -> dict:
+def learning_section(p: Parameters) -> dict:
     from ..plots import learning_curve
-    rows = [learning_row(p, s) for s in p["ldm_curve_steps"]]
-    latent = pipeline.teacher(p["ldm_teacher"])
+    rows = [learning_row(p, s) for s in p.ldm_curve_steps]
+    latent = pipeline.teacher(p.ldm_teacher)
     q = kinds(p)["LDM"]
-    now = evaluation.evaluate(latent, q, q["seeds"][0])
+    now = evaluation.evaluate(latent, q, q.seeds[0])
     bottom = floor(p)
     return {"rows": rows, "plateau": plateau(rows), "floor": bottom, "teacher": now,
             "unet_params": pipeline.size(latent)["params"], "trained": pipeline.teacher_steps(latent),
-            "figure": learning_curve(rows, pipeline.teacher_steps(latent), now["fd"], q["dataset"],
+            "figure": learning_curve(rows, pipeline.teacher_steps(latent), now["fd"], q.dataset,
                                      floor=bottom["value"])}
 
 
@@ -153,12 +161,12 @@ def learning_table(section: dict):
     return pd.DataFrame(rows).set_index("model")
 
 
-def work(p: dict) -> list:
+def work(p: Parameters) -> list:
     ks = kinds(p).values()
-    return ([(rq1.run_row, (q, *spec, seed)) for q in ks for seed in q["seeds"] for spec in rq1.row_specs(q)]
+    return ([(rq1.run_row, (q, *spec, seed)) for q in ks for seed in q.seeds for spec in rq1.row_specs(q)]
             + [(rq1.teacher_verdicts, (q,)) for q in ks] + [(evaluation.lt_curve, (q,)) for q in ks]
-            + [(learning_row, (p, s)) for s in p["ldm_curve_steps"]]
-            + ([(floor, (p,))] if p["ldm_curve_steps"] else []) + [(speed_rows, (p,))])
+            + [(learning_row, (p, s)) for s in p.ldm_curve_steps]
+            + ([(floor, (p,))] if p.ldm_curve_steps else []) + [(speed_rows, (p,))])
 
 
 CHAPTER = Chapter("ldm", parameters=(
@@ -166,21 +174,22 @@ CHAPTER = Chapter("ldm", parameters=(
     "importance_batch", "finetune_steps", "finetune_batch", "finetune_lr", "finetune_warmup", "n_samples",
     "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot", "classifier_epochs",
     "lt_batches", "lt_stride", "curve_thresholds", "speed_batches", "speed_threads", "speed_repeats",
-    "speed_rounds", "speed_devices", "reference_threshold", "equivalence_margins", "seeds"), own=OWN, work=work,
-    checks=(_check,))
+    "speed_rounds", "speed_devices", "reference_threshold", "equivalence_margins", "seeds", "control_row",
+    "thresholds"), own=Own,
+    work=work, checks=(_check,))
 
 
 # --- the table: RQ1's rows of both kinds, with the cost of a whole sample --------------------------
 
-def decode_macs(q: dict) -> int:
+def decode_macs(q: Parameters) -> int:
     """MACs of decoding one sample of the profile's teacher (0 for a pixel-space one)."""
     from ..cost import count_decode_macs
     from ..models import DiffusionModel
-    model = DiffusionModel.load(pipeline.teacher(q["teacher"]).path)
+    model = DiffusionModel.load(pipeline.teacher(q.teacher).path)
     return count_decode_macs(model.autoencoder, model.unet_shape()) if model.latent else 0
 
 
-def run(p: dict) -> dict[str, dict]:
+def run(p: Parameters) -> dict[str, dict]:
     """Each kind's rows, their summary over seeds (with `sampling_macs`: the UNet's MACs times the
     sampler's steps plus one decode, and its fraction of the teacher's), and its decode MACs."""
     out = {}
@@ -188,7 +197,7 @@ def run(p: dict) -> dict[str, dict]:
         rows = rq1.run(q, progress=False)
         s = rq1.summarize(rows)
         decode = decode_macs(q)
-        s["sampling_macs"] = s["macs"] * q["ddim_steps"] + decode
+        s["sampling_macs"] = s["macs"] * q.ddim_steps + decode
         s["sampling_fraction"] = s["sampling_macs"] / s["sampling_macs"].iloc[0]
         out[kind] = {"profile": q, "rows": rows, "summary": s, "decode_macs": decode}
     return out
@@ -244,7 +253,7 @@ def gap(result: dict) -> dict[str, float] | None:
 
 # --- L_t of the two kinds ------------------------------------------------------------------------
 
-def curves(p: dict) -> dict[str, dict]:
+def curves(p: Parameters) -> dict[str, dict]:
     return {kind: evaluation.lt_curve(q) for kind, q in kinds(p).items()}
 
 
@@ -275,22 +284,22 @@ def stop_table(cs: dict[str, dict], thresholds: list[float], stride: int):
 
 # --- measured speed of a whole sample --------------------------------------------------------------
 
-def speed_rows(p: dict) -> list[dict]:
+def speed_rows(p: Parameters) -> list[dict]:
     """Seconds per sample (sampler steps through the UNet, plus one decode for the LDM) of each
     kind's teacher and Diff-Pruning model at the largest speed batch: medians over `speed_rounds`
     rounds that time all four models, the speed-up over the teacher paired by round. Part of `work`:
     its timings are steps to compute alone (`study.Step.alone`), which `study` runs with nothing beside."""
     import statistics
-    device = "cpu" if "cpu" in p["speed_devices"] else "cuda"
-    batch, threads = max(p["speed_batches"]), max(p["speed_threads"]) if device == "cpu" else 1
+    device = "cpu" if "cpu" in p.speed_devices else "cuda"
+    batch, threads = max(p.speed_batches), max(p.speed_threads) if device == "cpu" else 1
     models, steps = {}, {}
     for kind, q in kinds(p).items():
-        T = max(q["thresholds"])
-        models[(kind, "teacher")] = pipeline.teacher(q["teacher"])
-        models[(kind, f"diff-pruning T={T:g}")] = evaluation.finetuned_model(q, "diff-pruning", q["seeds"][0], T)
-        steps[kind] = q["ddim_steps"]
-    timed = evaluation.timing_rounds(models, [(batch, threads)], rounds=list(range(p["speed_rounds"])),
-                                     repeats=p["speed_repeats"], device=device)
+        T = max(q.thresholds)
+        models[(kind, "teacher")] = pipeline.teacher(q.teacher)
+        models[(kind, f"diff-pruning T={T:g}")] = evaluation.finetuned_model(q, "diff-pruning", q.seeds[0], T)
+        steps[kind] = q.ddim_steps
+    timed = evaluation.timing_rounds(models, [(batch, threads)], rounds=list(range(p.speed_rounds)),
+                                     repeats=p.speed_repeats, device=device)
 
     def per_sample(kind, label):  # per round: (UNet steps, decode) seconds of one sample
         runs = timed[((kind, label), batch, threads)]

@@ -11,47 +11,48 @@ and the class the content classifier gives both, where there is one).
 from __future__ import annotations
 
 from .. import evaluation, evidence, pipeline, verdicts
+from ..chapter import Parameters
 from ..levers import Levers
 from .rq1 import reference_row
 
 TEACHER = "teacher"
 
 
-def lever_models(p: dict) -> dict[str, pipeline.Artifact]:
+def lever_models(p: Parameters) -> dict[str, pipeline.Artifact]:
     """The models checked, by label: the teacher and RQ1's reference row at the first seed."""
-    return {TEACHER: pipeline.teacher(p["teacher"]),
-            reference_row(p): evaluation.row_model(p, "diff-pruning", p["reference_threshold"], p["seeds"][0])}
+    return {TEACHER: pipeline.teacher(p.teacher),
+            reference_row(p): evaluation.row_model(p, "diff-pruning", p.reference_threshold, p.seeds[0])}
 
 
-def lever_row(p: dict, label: str, setting: dict) -> dict:
+def lever_row(p: Parameters, label: str, setting: dict) -> dict:
     """One model's draw under one lever setting against its fp32 draw from the same noise."""
-    model, seed, levers = lever_models(p)[label], p["seeds"][0], Levers(**setting)
+    model, seed, levers = lever_models(p)[label], p.seeds[0], Levers(**setting)
     fp32, drawn = evaluation.samples_of(model, p, seed), evaluation.samples_of(model, p, seed, levers=levers)
-    fd = pipeline.fd(fp32, dataset=p["dataset"], split="test", features=p["features"],
-                     n_reference=p["n_reference"], n_boot=p["n_boot"]).result("fd.json")
-    difference = pipeline.paired_fd(drawn, fp32, dataset=p["dataset"], split="test", features=p["features"],
-                                    n_reference=p["n_reference"], n_boot=p["n_boot"]).result("paired_fd.json")
+    fd = pipeline.fd(fp32, dataset=p.dataset, split="test", features=p.features,
+                     n_reference=p.n_reference, n_boot=p.n_boot).result("fd.json")
+    difference = pipeline.paired_fd(drawn, fp32, dataset=p.dataset, split="test", features=p.features,
+                                    n_reference=p.n_reference, n_boot=p.n_boot).result("paired_fd.json")
     alike = pipeline.consistency(fp32, drawn, evaluation.classifier_of(p)).result("consistency.json")
     return {"model": label, "levers": levers.describe(), "seed": seed, "fd_fp32": fd["value"],
             "difference": difference, "ssim": alike["ssim"], "same_class": (alike.get("content") or {}).get("value"),
             "samples": drawn.key, "fp32_samples": fp32.key}
 
 
-def lever_jobs(p: dict) -> list:
-    return [(lever_row, (p, label, setting)) for setting in p["lever_checks"] for label in lever_models(p)]
+def lever_jobs(p: Parameters) -> list:
+    return [(lever_row, (p, label, setting)) for setting in p.lever_checks for label in lever_models(p)]
 
 
-def lever_section(p: dict) -> dict | None:
+def lever_section(p: Parameters) -> dict | None:
     """The table (per model and setting: FD under fp32, the difference with its interval and reading,
     SSIM of the two draws, the share drawn as the same class) and one sentence per setting; None when
     the profile checks no lever."""
     import pandas as pd
-    if not p["lever_checks"]:
+    if not p.lever_checks:
         return None
     rows = [fn(*args) for fn, args in lever_jobs(p)]
-    found = [verdicts.from_bootstrap(r["difference"], "fd", p["equivalence_margins"], a=f"{r['model']}, {r['levers']}",
+    found = [verdicts.from_bootstrap(r["difference"], "fd", p.equivalence_margins, a=f"{r['model']}, {r['levers']}",
                                      b=f"{r['model']}, fp32", reference=r["fd_fp32"], seed=r["seed"],
-                                     where=p["dataset"]) for r in rows]
+                                     where=p.dataset) for r in rows]
     evidence.shown(found)
     table = pd.DataFrame([{
         "model": r["model"], "lever": r["levers"], "FD, fp32": evaluation.number_text(r["fd_fp32"], 1),

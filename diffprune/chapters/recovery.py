@@ -6,61 +6,62 @@ teacher's, the sweep's models); the chapter is `rq3`.
 from __future__ import annotations
 
 from .. import evaluation, pipeline
+from ..chapter import Parameters
 
 LABELS = {"reinit": "scratch"}
 
 
-def profile_at(p: dict, ratio: float, steps: int, n: int) -> dict:
+def profile_at(p: Parameters, ratio: float, steps: int, n: int) -> dict:
     """The profile with one ratio, one finetune length and n samples: what the shared layer reads."""
-    return {**p, "ratio": ratio, "finetune_steps": steps, "n_samples": n}
+    return p.replace(ratio=ratio, finetune_steps=steps, n_samples=n)
 
 
-def threshold_of(p: dict, method: str) -> float | None:
-    return p["tradeoff_threshold"] if method == "diff-pruning" else None
+def threshold_of(p: Parameters, method: str) -> float | None:
+    return p.tradeoff_threshold if method == "diff-pruning" else None
 
 
-def model(p: dict, method: str, ratio: float, seed: int, steps: int) -> pipeline.Artifact:
+def model(p: Parameters, method: str, ratio: float, seed: int, steps: int) -> pipeline.Artifact:
     """The teacher pruned with `method` at `ratio`, finetuned for `steps` (0: not finetuned) in one run
     that passes through every shorter checkpoint."""
-    q = profile_at(p, ratio, steps, p["recovery_samples"])
+    q = profile_at(p, ratio, steps, p.recovery_samples)
     return evaluation.finetuned_model(q, method, seed, threshold_of(p, method),
-                                      passing=tuple(s for s in p["recovery_steps"] if s < steps))
+                                      passing=tuple(s for s in p.recovery_steps if s < steps))
 
 
-def recovery_rows(p: dict, method: str, ratio: float, seed: int) -> list[dict]:
+def recovery_rows(p: Parameters, method: str, ratio: float, seed: int) -> list[dict]:
     """One pruned model's rows, one per checkpoint, in finetune order."""
-    trained = p["teacher_steps"] or pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
+    trained = p.teacher_steps or pipeline.teacher_steps(pipeline.teacher(p.teacher))
     rows = []
-    for steps in p["recovery_steps"]:
+    for steps in p.recovery_steps:
         m = model(p, method, ratio, seed, steps)
         rows.append({"row": f"{LABELS.get(method, method)} r={ratio:g} @{steps}", "method": LABELS.get(method, method),
                      "ratio": ratio, "steps": steps, "share": steps / trained,
-                     **evaluation.evaluate(m, profile_at(p, ratio, steps, p["recovery_samples"]), seed)})
+                     **evaluation.evaluate(m, profile_at(p, ratio, steps, p.recovery_samples), seed)})
     return rows
 
 
-def sampled_by(p: dict, sampler: str, steps: int) -> dict:
+def sampled_by(p: Parameters, sampler: str, steps: int) -> dict:
     """The profile with one sampler of the frontier: DDIM keeps the profile's spacing (the paper's
     quad); DPM-Solver++ takes diffusers' own timesteps, which have none."""
-    return {**p, "sampler": sampler, "ddim_steps": steps, "spacing": p["spacing"] if sampler == "ddim" else "uniform"}
+    return p.replace(sampler=sampler, ddim_steps=steps, spacing=p.spacing if sampler == "ddim" else "uniform")
 
 
-def teacher_row(p: dict, seed: int, n: int | None = None, by: tuple[str, int] | None = None) -> dict:
+def teacher_row(p: Parameters, seed: int, n: int | None = None, by: tuple[str, int] | None = None) -> dict:
     """The teacher's row, of n samples (recovery_samples by default), drawn `by` (sampler, steps)."""
-    q = {**p, "n_samples": n or p["recovery_samples"]}
+    q = p.replace(n_samples=n or p.recovery_samples)
     if by:
         q = sampled_by(q, *by)
     return {"row": "teacher", "method": "teacher", "ratio": 0.0, "steps": 0, "share": 0.0,
-            **evaluation.evaluate(pipeline.teacher(p["teacher"]), q, seed)}
+            **evaluation.evaluate(pipeline.teacher(p.teacher), q, seed)}
 
 
-def sweep_jobs(p: dict) -> list:
-    return [(teacher_row, (p, s)) for s in p["tradeoff_seeds"]] + [
+def sweep_jobs(p: Parameters) -> list:
+    return [(teacher_row, (p, s)) for s in p.tradeoff_seeds] + [
         (recovery_rows, (p, m, r, s))
-        for s in p["tradeoff_seeds"] for r in p["tradeoff_ratios"] for m in p["tradeoff_methods"]]
+        for s in p.tradeoff_seeds for r in p.tradeoff_ratios for m in p.tradeoff_methods]
 
 
-def sweep(p: dict) -> list[dict]:
+def sweep(p: Parameters) -> list[dict]:
     """Every row of the sweep (the teacher's first), computing only what the cache lacks."""
     out = []
     for fn, args in sweep_jobs(p):
@@ -126,12 +127,12 @@ def paper_points() -> str:
     return "; ".join(parts)
 
 
-def trained_steps(p: dict) -> int:
+def trained_steps(p: Parameters) -> int:
     """The teacher's training steps (the profile's, or its cost.json's)."""
-    return p["teacher_steps"] or pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
+    return p.teacher_steps or pipeline.teacher_steps(pipeline.teacher(p.teacher))
 
 
-def sweep_section(p: dict) -> dict:
+def sweep_section(p: Parameters) -> dict:
     from .. import plots
     summary = sweep_summary(sweep(p))
     metric = summary["fd_metric"].iloc[0]

@@ -12,55 +12,55 @@ from tqdm import tqdm
 
 from .. import evaluation, evidence, pipeline, verdicts
 from ..artifacts import DiffpruneError
-from ..chapter import Chapter
+from ..chapter import Chapter, Parameters
 from ..published import paper_table
 
 LABELS = {"reinit": "scratch"}  # the paper's name for the pruned structure trained from scratch
 CONTROL_LABEL = "pretrained + finetune"  # the control row (profile `control_row`)
 
 
-def row_specs(p: dict) -> list[tuple[str, str | None, float | None]]:
+def row_specs(p: Parameters) -> list[tuple[str, str | None, float | None]]:
     """(label, method, threshold) of every row; the teacher first."""
-    rows = [("pretrained", None, None)] + ([(CONTROL_LABEL, evaluation.CONTROL, None)] if p["control_row"] else [])
-    for m in p["methods"]:
+    rows = [("pretrained", None, None)] + ([(CONTROL_LABEL, evaluation.CONTROL, None)] if p.control_row else [])
+    for m in p.methods:
         if m == "diff-pruning":
-            rows += [(f"diff-pruning T={t:g}", m, t) for t in p["thresholds"]]
+            rows += [(f"diff-pruning T={t:g}", m, t) for t in p.thresholds]
         else:
             rows.append((LABELS.get(m, m), m, None))
     return rows
 
 
-def run_row(p: dict, label: str, method: str | None, threshold: float | None, seed: int) -> dict:
+def run_row(p: Parameters, label: str, method: str | None, threshold: float | None, seed: int) -> dict:
     return evaluation.method_row(p, label, method, threshold, seed)
 
 
-def run(p: dict, progress: bool = True) -> list[dict]:
+def run(p: Parameters, progress: bool = True) -> list[dict]:
     """Every row for every seed, computing only what the study cache lacks."""
-    jobs = [(label, m, t, seed) for seed in p["seeds"] for label, m, t in row_specs(p)]
+    jobs = [(label, m, t, seed) for seed in p.seeds for label, m, t in row_specs(p)]
     return [run_row(p, *job) for job in tqdm(jobs, desc="RQ1 rows", disable=not progress)]
 
 
-def teacher_verdicts(p: dict) -> list[verdicts.Verdict]:
+def teacher_verdicts(p: Parameters) -> list[verdicts.Verdict]:
     """One teacher's rows and their comparisons (with one seed these compute paired bootstraps)."""
     return comparisons(p, run(p, progress=False))
 
 
-def work(p: dict) -> list:
+def work(p: Parameters) -> list:
     teachers = evaluation.every_teacher(p)
-    return [(run_row, (q, *spec, seed)) for q in teachers for seed in q["seeds"]
+    return [(run_row, (q, *spec, seed)) for q in teachers for seed in q.seeds
             for spec in row_specs(q)] + [(teacher_verdicts, (q,)) for q in teachers]
 
 
-def reference_row(p: dict) -> str:
+def reference_row(p: Parameters) -> str:
     """The Diff-Pruning row every other row is compared with: fixed by the profile before any result,
     not the best row found afterwards (which would favour Diff-Pruning by selection)."""
-    return f"diff-pruning T={p['reference_threshold']:g}"
+    return f"diff-pruning T={p.reference_threshold:g}"
 
 
-def _reference_is_a_row(p: dict) -> None:
-    if "diff-pruning" in p["methods"] and p["reference_threshold"] not in p["thresholds"]:
-        raise DiffpruneError(f"reference_threshold {p['reference_threshold']:g} is not one of thresholds "
-                             f"{p['thresholds']}: RQ1 compares the other rows with that Diff-Pruning row")
+def _reference_is_a_row(p: Parameters) -> None:
+    if "diff-pruning" in p.methods and p.reference_threshold not in p.thresholds:
+        raise DiffpruneError(f"reference_threshold {p.reference_threshold:g} is not one of thresholds "
+                             f"{p.thresholds}: RQ1 compares the other rows with that Diff-Pruning row")
 
 
 CHAPTER = Chapter("rq1", parameters=(
@@ -72,7 +72,7 @@ CHAPTER = Chapter("rq1", parameters=(
     work=work, checks=(_reference_is_a_row,))
 
 
-def comparisons(p: dict, rows: list[dict], metrics: tuple[str, ...] = ("fd", "ssim"),
+def comparisons(p: Parameters, rows: list[dict], metrics: tuple[str, ...] = ("fd", "ssim"),
                 where: str | None = None) -> list[verdicts.Verdict]:
     """The reference Diff-Pruning row against every other row of one teacher: on the Fréchet distance
     against each row (the teacher included), on SSIM to the teacher against the other pruned rows.
@@ -85,7 +85,7 @@ def comparisons(p: dict, rows: list[dict], metrics: tuple[str, ...] = ("fd", "ss
     if ref not in by:
         return []
     specs = {label: (m, t) for label, m, t in row_specs(p)}
-    out, where = [], where or p["dataset"]
+    out, where = [], where or p.dataset
     for metric in metrics:
         for label, other in by.items():
             if label == ref or (metric != "fd" and label == "pretrained"):
@@ -115,7 +115,7 @@ def answer(every: list[tuple[dict, list[dict]]]) -> str:
             said.append("cannot be told from " + ", ".join(
                 f"{v.b} (these seeds resolve ±{v.resolution:.1f}, the margin is ±{v.margin:.1f})"
                 for v in by[verdicts.Kind.INCONCLUSIVE]))
-        parts.append(f"On {q['dataset']} ({found[0].n} {'seeds' if found[0].interval == verdicts.SEEDS else 'samples'}"
+        parts.append(f"On {q.dataset} ({found[0].n} {'seeds' if found[0].interval == verdicts.SEEDS else 'samples'}"
                      f", FD), {found[0].a} " + "; it ".join(said) + ".")
     return " ".join(parts) + (" (Each comparison at 95 %, not adjusted for the number made.)" if parts else "")
 
@@ -157,7 +157,7 @@ def seed_spread_table(every: list[tuple[dict, list[dict]]]):
     for q, rows in every:
         s = seed_spread(rows)
         if s:
-            out[q["dataset"]] = {"seeds": s["seeds"], "rows": s["rows"],
+            out[q.dataset] = {"seeds": s["seeds"], "rows": s["rows"],
                                  "SD over seeds / bootstrap SE (median)": f"{s['median']:.1f}",
                                  "range over rows": f"{s['min']:.1f}–{s['max']:.1f}"}
     table = pd.DataFrame.from_dict(out, orient="index")

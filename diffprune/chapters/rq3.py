@@ -10,14 +10,14 @@ its five sub-studies, one module each:
 """
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
 from .. import plan
 from ..artifacts import DiffpruneError
-from ..chapter import Chapter
+from ..chapter import Chapter, Parameters
 from ..importance import METHODS
 from ..levers import PRECISIONS, Levers
-from ..profiles import Parameter, integer, is_number, list_of, one_of
+from ..profiles import integer, is_number, list_of, one_of, parameter
 from ..unet import PRESETS
 from .frontier import frontier_jobs
 from .headline import headline_jobs
@@ -31,54 +31,72 @@ def _lever_setting(v) -> bool:
             and v.get("precision", "fp32") in PRECISIONS)
 
 
-OWN = {
-    "tradeoff_ratios": Parameter("a list of channel ratios in (0, 1)", list_of(lambda v: is_number(v) and 0 < v < 1)),
-    "tradeoff_methods": Parameter(f"a list of methods out of {', '.join(METHODS)}", list_of(one_of(METHODS))),
-    "tradeoff_seeds": Parameter("a non-empty list of seeds >= 0 of the sweep and the frontier (each seed repeats "
-                                "every finetune)", list_of(integer(0))),
-    "tradeoff_threshold": Parameter("a threshold in [0, 1): Diff-Pruning's T in the sweep",
-                                    lambda v: is_number(v) and 0 <= v < 1),
-    "recovery_steps": Parameter("an increasing list of finetune steps >= 0: the checkpoints evaluated",
-                                lambda v: list_of(integer(0))(v) and v == sorted(set(v))),
-    "recovery_samples": Parameter("an integer >= 2: samples per evaluated checkpoint", integer(2)),
-    "frontier_ratios": Parameter("a list of channel ratios in (0, 1): Diff-Pruning models on the sampler frontier",
-                                 list_of(lambda v: is_number(v) and 0 < v < 1)),
-    "frontier_ddim_steps": Parameter("a list of DDIM step counts >= 1", list_of(integer(1))),
-    "frontier_dpm_steps": Parameter("a list of DPM-Solver++ step counts >= 2", list_of(integer(2))),
-    "frontier_samples": Parameter("an integer >= 2: samples per model and sampler", integer(2)),
-    "headline_ratio": Parameter("a channel ratio in (0, 1): the headline's prune (about half the MACs)",
-                                lambda v: is_number(v) and 0 < v < 1),
-    "headline_methods": Parameter(f"a list of methods out of {', '.join(METHODS)}: pruned at headline_ratio",
-                                  list_of(one_of(METHODS))),
-    "headline_steps": Parameter("an increasing list of finetune steps >= 1: the checkpoints in the paper's "
-                                "10-20% window, one run per method and seed",
-                                lambda v: list_of(integer(1))(v) and v == sorted(set(v))),
-    "headline_seeds": Parameter("a non-empty list of seeds >= 0, each paired with the teacher's", list_of(integer(0))),
-    "headline_point": Parameter("one of headline_steps: the checkpoint the headline claim is judged at, fixed "
-                                "before the results (the others are context, not more chances)", integer(1)),
-    "lever_checks": Parameter("a list (may be empty) of inference-lever settings, each a mapping of levers.Levers "
-                              "fields (precision, channels_last, compile, cudnn_benchmark) to values: each drawn "
-                              "from the fp32 draws' noise and compared with them", list_of(_lever_setting, False)),
-    "speed_architectures": Parameter(f"a list (may be empty) of UNet presets out of {', '.join(PRESETS)}: timed with "
-                                     "random weights beside the teacher, with their prune at the study ratio",
-                                     list_of(one_of(PRESETS), non_empty=False)),
-}
+@dataclass(frozen=True)
+class Own:
+    """The parameters only this chapter reads (see `profiles.Profile`)."""
+    tradeoff_ratios: list[float] = parameter(
+        "a list of channel ratios in (0, 1)", list_of(lambda v: is_number(v) and 0 < v < 1))
+    tradeoff_methods: list[str] = parameter(
+        f"a list of methods out of {', '.join(METHODS)}", list_of(one_of(METHODS)))
+    tradeoff_seeds: list[int] = parameter(
+        "a non-empty list of seeds >= 0 of the sweep and the frontier (each seed repeats "
+        "every finetune)", list_of(integer(0)))
+    tradeoff_threshold: float = parameter(
+        "a threshold in [0, 1): Diff-Pruning's T in the sweep",
+        lambda v: is_number(v) and 0 <= v < 1)
+    recovery_steps: list[int] = parameter(
+        "an increasing list of finetune steps >= 0: the checkpoints evaluated",
+        lambda v: list_of(integer(0))(v) and v == sorted(set(v)))
+    recovery_samples: int = parameter(
+        "an integer >= 2: samples per evaluated checkpoint", integer(2))
+    frontier_ratios: list[float] = parameter(
+        "a list of channel ratios in (0, 1): Diff-Pruning models on the sampler frontier",
+        list_of(lambda v: is_number(v) and 0 < v < 1))
+    frontier_ddim_steps: list[int] = parameter(
+        "a list of DDIM step counts >= 1", list_of(integer(1)))
+    frontier_dpm_steps: list[int] = parameter(
+        "a list of DPM-Solver++ step counts >= 2", list_of(integer(2)))
+    frontier_samples: int = parameter(
+        "an integer >= 2: samples per model and sampler", integer(2))
+    headline_ratio: float = parameter(
+        "a channel ratio in (0, 1): the headline's prune (about half the MACs)",
+        lambda v: is_number(v) and 0 < v < 1)
+    headline_methods: list[str] = parameter(
+        f"a list of methods out of {', '.join(METHODS)}: pruned at headline_ratio",
+        list_of(one_of(METHODS)))
+    headline_steps: list[int] = parameter(
+        "an increasing list of finetune steps >= 1: the checkpoints in the paper's "
+        "10-20% window, one run per method and seed",
+        lambda v: list_of(integer(1))(v) and v == sorted(set(v)))
+    headline_seeds: list[int] = parameter(
+        "a non-empty list of seeds >= 0, each paired with the teacher's", list_of(integer(0)))
+    headline_point: int = parameter(
+        "one of headline_steps: the checkpoint the headline claim is judged at, fixed "
+        "before the results (the others are context, not more chances)", integer(1))
+    lever_checks: list[dict] = parameter(
+        "a list (may be empty) of inference-lever settings, each a mapping of levers.Levers "
+        "fields (precision, channels_last, compile, cudnn_benchmark) to values: each drawn "
+        "from the fp32 draws' noise and compared with them", list_of(_lever_setting, False))
+    speed_architectures: list[str] = parameter(
+        f"a list (may be empty) of UNet presets out of {', '.join(PRESETS)}: timed with "
+        "random weights beside the teacher, with their prune at the study ratio",
+        list_of(one_of(PRESETS), non_empty=False))
 
 
-def _headline_point(p: dict) -> None:
-    if p["headline_point"] not in p["headline_steps"]:
-        raise DiffpruneError(f"headline_point {p['headline_point']} is not one of headline_steps {p['headline_steps']}")
+def _headline_point(p: Parameters) -> None:
+    if p.headline_point not in p.headline_steps:
+        raise DiffpruneError(f"headline_point {p.headline_point} is not one of headline_steps {p.headline_steps}")
 
 
-def _frontier_in_sweep(p: dict) -> None:
-    if not set(p["frontier_ratios"]) <= set(p["tradeoff_ratios"]):
+def _frontier_in_sweep(p: Parameters) -> None:
+    if not set(p.frontier_ratios) <= set(p.tradeoff_ratios):
         raise DiffpruneError("frontier_ratios must be among tradeoff_ratios: the frontier's models are the "
                              "sweep's Diff-Pruning models after the longest finetune")
-    if "diff-pruning" not in p["tradeoff_methods"]:
+    if "diff-pruning" not in p.tradeoff_methods:
         raise DiffpruneError("tradeoff_methods must include diff-pruning: the frontier and the speed table use it")
 
 
-def work(p: dict) -> list:
+def work(p: Parameters) -> list:
     return sweep_jobs(p) + frontier_jobs(p) + headline_jobs(p) + lever_jobs(p)
 
 
@@ -87,18 +105,18 @@ CHAPTER = Chapter("rq3", parameters=(
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
     "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_rounds", "speed_devices",
     "equivalence_margins", "ratio", "finetune_steps", "n_samples", "seeds",
-    "reference_threshold"), own=OWN, work=work, checks=(_frontier_in_sweep, _headline_point))
+    "reference_threshold"), own=Own, work=work, checks=(_frontier_in_sweep, _headline_point))
 
 
-def cpu_estimate(p: dict) -> dict:
+def cpu_estimate(p: Parameters) -> dict:
     """Thread-hours the sweep and the frontier would take on one CPU thread: their finetune steps and
     sampled image-steps, times the seconds per step of those of their artifacts that were computed
     on a CPU (the rows shared with RQ1). Fréchet distances (seconds each since `fid._Replicates`)
     and prunes are left out."""
     import statistics
     arts = [a for a in plan.behind(sweep_jobs(p) + frontier_jobs(p)) if a.step in ("sample", "finetune")]
-    total_steps = (len(p["tradeoff_seeds"]) * len(p["tradeoff_ratios"]) * len(p["tradeoff_methods"])
-                   * p["recovery_steps"][-1])
+    total_steps = (len(p.tradeoff_seeds) * len(p.tradeoff_ratios) * len(p.tradeoff_methods)
+                   * p.recovery_steps[-1])
     image_steps, ft_rate, sample_rate = 0, [], []
     for a in arts:
         record = a.record()

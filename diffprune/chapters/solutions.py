@@ -17,7 +17,7 @@ def _stops(profile: str, overrides: dict) -> str:
     from . import rq2
     p = rq2.CHAPTER.load(profile, {**overrides, **EXERCISES[0].overrides})
     c = evaluation.lt_curve(p)
-    stops = stop_times(c["t"], evaluation.mean_lt(c), p["curve_thresholds"])
+    stops = stop_times(c["t"], evaluation.mean_lt(c), p.curve_thresholds)
     return "; ".join(f"T = {T:g} stops at t = {t}" if t is not None else f"T = {T:g} never stops"
                      for T, t in stops.items()) + " (mean curve)."
 

@@ -6,26 +6,27 @@ from __future__ import annotations
 
 from .. import evaluation, pipeline, verdicts
 from ..artifacts import DiffpruneError
+from ..chapter import Parameters
 from .recovery import model
 
 
-def speed_models(p: dict) -> list[tuple[str, float, pipeline.Artifact, str]]:
+def speed_models(p: Parameters) -> list[tuple[str, float, pipeline.Artifact, str]]:
     """(label, ratio, model, the label of its unpruned model): the teacher and the sweep's
     Diff-Pruning prunes (speed depends on the structure only, which a uniform ratio fixes for every
     method), then each of `speed_architectures` with random weights and its magnitude prune at the
     study ratio (no data needed: the same structure), so the speed-up shows where a model is big."""
-    t = pipeline.teacher(p["teacher"])
-    out = [("teacher", 0.0, t, "teacher")] + [(f"r={r:g}", r, model(p, "diff-pruning", r, p["tradeoff_seeds"][0], 0),
-                                               "teacher") for r in p["tradeoff_ratios"]]
+    t = pipeline.teacher(p.teacher)
+    out = [("teacher", 0.0, t, "teacher")] + [(f"r={r:g}", r, model(p, "diff-pruning", r, p.tradeoff_seeds[0], 0),
+                                               "teacher") for r in p.tradeoff_ratios]
     r = study_ratio(p)
-    for name in p["speed_architectures"]:
+    for name in p.speed_architectures:
         dense = pipeline.architecture(name, channels=3, size=32, seed=0)  # CIFAR-10's images
         out += [(name, 0.0, dense, name),
                 (f"{name} r={r:g}", r, pipeline.pruned(dense, method="magnitude", ratio=r, seed=0), name)]
     return out
 
 
-def speed_rows(p: dict, device: str, rounds: list[int] | None = None, specs: list | None = None) -> list[dict]:
+def speed_rows(p: Parameters, device: str, rounds: list[int] | None = None, specs: list | None = None) -> list[dict]:
     """Seconds per denoising step (one UNet forward) of every speed model, per batch size and (on
     the CPU) thread count, with the speed-up beside the MACs ideal: medians over `speed_rounds`
     rounds (or the given ones), the speed-up paired by round with its range. Its timings are steps
@@ -35,9 +36,9 @@ def speed_rows(p: dict, device: str, rounds: list[int] | None = None, specs: lis
     models, ratios = {label: m for label, _, m, _ in specs}, {label: r for label, r, _, _ in specs}
     base_of = {label: base for label, _, _, base in specs}
     sizes = {label: pipeline.size(m) for label, m in models.items()}
-    settings = [(b, th) for b in p["speed_batches"] for th in (p["speed_threads"] if device == "cpu" else [1])]
-    timed = evaluation.timing_rounds(models, settings, rounds=list(range(p["speed_rounds"])) if rounds is None
-                                     else rounds, repeats=p["speed_repeats"], device=device)
+    settings = [(b, th) for b in p.speed_batches for th in (p.speed_threads if device == "cpu" else [1])]
+    timed = evaluation.timing_rounds(models, settings, rounds=list(range(p.speed_rounds)) if rounds is None
+                                     else rounds, repeats=p.speed_repeats, device=device)
     rows = []
     for (label, b, th), runs in timed.items():
         own = [r["seconds_per_batch"] for r in runs]
@@ -133,19 +134,19 @@ def speed_goal_table(found: list[dict]):
     return table.set_index(["device", "unpruned model", "setting"]) if len(table) else table
 
 
-def speed_section(p: dict) -> dict:
-    rows = [r for d in p["speed_devices"] for r in _recorded_speed(p, d)]
+def speed_section(p: Parameters) -> dict:
+    rows = [r for d in p.speed_devices for r in _recorded_speed(p, d)]
     goal = speed_goal(rows, study_ratio(p))
     return {"rows": rows, "table": speed_table(rows), "goal": goal, "goal_table": speed_goal_table(goal),
             "growth": batch_growth(rows)}
 
 
-def study_ratio(p: dict) -> float:
+def study_ratio(p: Parameters) -> float:
     """The sweep's ratio nearest RQ1's (`ratio`)."""
-    return min(p["tradeoff_ratios"], key=lambda r: abs(r - p["ratio"]))
+    return min(p.tradeoff_ratios, key=lambda r: abs(r - p.ratio))
 
 
-def _recorded_speed(p: dict, device: str) -> list[dict]:
+def _recorded_speed(p: Parameters, device: str) -> list[dict]:
     """Speed rows of a device, each with the machine its record names; cuda rows only from the
     rounds that were recorded, since they cannot be measured without a GPU."""
     import torch
@@ -153,14 +154,14 @@ def _recorded_speed(p: dict, device: str) -> list[dict]:
     if device == "cuda" and not torch.cuda.is_available():
         def recorded(m: pipeline.Artifact, rnd: int) -> bool:
             try:
-                for b in p["speed_batches"]:
-                    t = pipeline.timing(m, batch_size=b, threads=1, repeats=p["speed_repeats"], device=device,
+                for b in p.speed_batches:
+                    t = pipeline.timing(m, batch_size=b, threads=1, repeats=p.speed_repeats, device=device,
                                         round=rnd)
                     _ = pipeline.recorded("timing", t.key).results
             except DiffpruneError:
                 return False
             return True
-        rounds = [rnd for rnd in range(p["speed_rounds"])
+        rounds = [rnd for rnd in range(p.speed_rounds)
                   if all(recorded(m, rnd) for _, _, m, base in specs if base == "teacher")]
         if not rounds:
             return []

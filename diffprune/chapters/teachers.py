@@ -6,14 +6,15 @@ the book shows beside it (`evaluation.every_teacher`).
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import evaluation, pipeline, verdicts
-from ..chapter import Chapter
+from ..chapter import Chapter, Parameters
 from ..data import short_name
 from ..fid import fd_infinity_applies, fd_infinity_at
 from ..plateau import plateau
-from ..profiles import Parameter, increasing, integer, is_dataset_name, one_of
+from ..profiles import increasing, integer, is_dataset_name, one_of, parameter
 from ..train import PRECISIONS
 
 
@@ -21,15 +22,18 @@ def _curves(v) -> bool:
     return isinstance(v, dict) and all(is_dataset_name(k) and increasing(integer(1))(s) for k, s in v.items())
 
 
-OWN = {
-    "teacher_curve_steps": Parameter(
-        "a mapping of data sets to increasing lists of training steps >= 1: the recipe of each teacher (the "
-        "study's and more_teachers) of that data set trained once through these lengths, each evaluated as the "
-        "teacher is (a data set not named: no curve)", _curves),
-    "curve_precision": Parameter(
-        f"one of {', '.join(PRECISIONS)}: the training precision of the teachers' curves (the teachers' own "
-        "recipes were fp32)", one_of(PRECISIONS)),
-}
+@dataclass(frozen=True)
+class Own:
+    """The parameters only this chapter reads (see `profiles.Profile`)."""
+    teacher_curve_steps: dict[str, list[int]] = parameter(
+
+"a mapping of data sets to increasing lists of training steps >= 1: the recipe of each teacher (the "
+"study's and more_teachers) of that data set trained once through these lengths, each evaluated as the "
+"teacher is (a data set not named: no curve)", _curves)
+    curve_precision: str = parameter(
+
+f"one of {', '.join(PRECISIONS)}: the training precision of the teachers' curves (the teachers' own "
+"recipes were fp32)", one_of(PRECISIONS))
 
 
 def _final_loss(log_csv: Path, last: int = 5) -> float | None:
@@ -42,27 +46,27 @@ def _final_loss(log_csv: Path, last: int = 5) -> float | None:
     return sum(tail) / len(tail) if tail else None
 
 
-def summary(p: dict) -> dict:
+def summary(p: Parameters) -> dict:
     """Size, training cost and quality of the profile's teacher; its samples and Fréchet distance
     use the profile's sampling and metric parameters (the same cached artifacts RQ1 uses)."""
     from ..unet import image_shape, load_unet
 
-    t = pipeline.teacher(p["teacher"])
+    t = pipeline.teacher(p.teacher)
     cost = t.result("cost.json") if t.has("cost.json") else {}
-    row = evaluation.evaluate(t, p, p["seeds"][0])
+    row = evaluation.evaluate(t, p, p.seeds[0])
     log = t.results / "train_log.csv"
-    return {**row, "teacher": Path(p["teacher"]).name if isinstance(p["teacher"], str) else f"recipe {t.key[:8]}",
-            "dataset": p["dataset"], "image": "×".join(map(str, image_shape(load_unet(t.path)))),
+    return {**row, "teacher": Path(p.teacher).name if isinstance(p.teacher, str) else f"recipe {t.key[:8]}",
+            "dataset": p.dataset, "image": "×".join(map(str, image_shape(load_unet(t.path)))),
             "steps": cost.get("steps"), "images_seen": cost.get("images_seen"),
             "hours": cost.get("wall_time_s", 0) / 3600 or None, "device": cost.get("device"),
             "final_loss": _final_loss(log), "log": log, "n_reference": reference_count(p)}
 
 
-def reference_count(p: dict) -> int:
+def reference_count(p: Parameters) -> int:
     """How many test images the Fréchet distance's reference statistics come from."""
     from ..data import load_dataset
-    n_test = len(load_dataset(p["dataset"], "test"))
-    return min(p["n_reference"] or n_test, n_test)
+    n_test = len(load_dataset(p.dataset, "test"))
+    return min(p.n_reference or n_test, n_test)
 
 
 # --- the teacher's learning curve ----------------------------------------------------------------
@@ -70,13 +74,13 @@ def reference_count(p: dict) -> int:
 # study's sampling and metric): "X % of the teacher's training" means the same as in the paper only
 # if more training would not make a better teacher.
 
-def recipe(p: dict) -> dict | None:
+def recipe(p: Parameters) -> dict | None:
     """The study teacher's training recipe: its spec, or its cost.json (None: a teacher this study
     did not train, or a latent one)."""
-    if isinstance(p["teacher"], dict):
-        spec = {k: v for k, v in p["teacher"].items() if k != "steps"}
+    if isinstance(p.teacher, dict):
+        spec = {k: v for k, v in p.teacher.items() if k != "steps"}
         return None if "autoencoder" in spec else {"warmup_steps": 0, **spec}
-    t = pipeline.teacher(p["teacher"])
+    t = pipeline.teacher(p.teacher)
     if not t.has("cost.json"):
         return None
     cost = t.result("cost.json")
@@ -84,59 +88,59 @@ def recipe(p: dict) -> dict | None:
         return None
     cfg = cost["config"]
     # the curve's precision where it is not the recipe's fp32 (so fp32 curves keep their keys)
-    precision = {} if p["curve_precision"] == "fp32" else {"precision": p["curve_precision"]}
+    precision = {} if p.curve_precision == "fp32" else {"precision": p.curve_precision}
     return {"dataset": cost["dataset"], "preset": cost["preset"], "batch_size": cfg["batch_size"], "lr": cfg["lr"],
             "warmup_steps": cfg["warmup_steps"], "seed": cfg["seed"], **precision}
 
 
-def curve_steps(p: dict) -> list[int]:
+def curve_steps(p: Parameters) -> list[int]:
     """The lengths of the curve of the profile's teacher (by its data set)."""
-    return p["teacher_curve_steps"].get(p["dataset"], [])
+    return p.teacher_curve_steps.get(p.dataset, [])
 
 
-def curve_model(p: dict, steps: int) -> pipeline.Artifact:
+def curve_model(p: Parameters, steps: int) -> pipeline.Artifact:
     return pipeline.training_run(recipe(p), steps=steps, passing=tuple(s for s in curve_steps(p) if s < steps))
 
 
-def curve_row(p: dict, steps: int) -> dict:
+def curve_row(p: Parameters, steps: int) -> dict:
     """The recipe after `steps`, evaluated as the teacher is (first seed)."""
-    return {"steps": steps, **evaluation.evaluate(curve_model(p, steps), p, p["seeds"][0])}
+    return {"steps": steps, **evaluation.evaluate(curve_model(p, steps), p, p.seeds[0])}
 
 
-def curve_verdicts(p: dict) -> list[verdicts.Verdict]:
+def curve_verdicts(p: Parameters) -> list[verdicts.Verdict]:
     """Each later length against the study teacher's own length, paired over sample indices (one
     run, one seed: the interval covers sampling noise only)."""
-    trained = pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
-    seed = p["seeds"][0]
+    trained = pipeline.teacher_steps(pipeline.teacher(p.teacher))
+    seed = p.seeds[0]
     if trained not in curve_steps(p):
         return []
     base = curve_model(p, trained)
     reference = curve_row(p, trained)["fd"]
     return [verdicts.from_bootstrap(evaluation.paired_fd(p, curve_model(p, s), base, seed), "fd",
-                                    p["equivalence_margins"], a=f"{s:,} steps", b=f"{trained:,} steps",
+                                    p.equivalence_margins, a=f"{s:,} steps", b=f"{trained:,} steps",
                                     reference=reference, seed=seed, where="the recipe retrained")
             for s in curve_steps(p) if s > trained]
 
 
-def curve_section(p: dict) -> dict:
+def curve_section(p: Parameters) -> dict:
     from ..plots import learning_curve
     rows = [curve_row(p, s) for s in curve_steps(p)]
-    trained = pipeline.teacher_steps(pipeline.teacher(p["teacher"]))
+    trained = pipeline.teacher_steps(pipeline.teacher(p.teacher))
     found = curve_verdicts(p)
-    return {"rows": rows, "figure": learning_curve(rows, trained, summary(p)["fd"], p["dataset"]),
+    return {"rows": rows, "figure": learning_curve(rows, trained, summary(p)["fd"], p.dataset),
             "verdicts": verdicts.table(found), "found": found, "trained": trained, "plateau": plateau(rows)}
 
 
-def answer(p: dict) -> str:
+def answer(p: Parameters) -> str:
     """The page's answer in words, computed from the records: each teacher's size, training and
     distance, and whether its recipe's learning curve met the plateau rule."""
     from ..plateau import PLATEAU
     parts = []
     for q in evaluation.every_teacher(p):
         row = summary(q)
-        text = (f"The {q['dataset']} teacher has {row['params'] / 1e6:.2f} M parameters, trained for "
+        text = (f"The {q.dataset} teacher has {row['params'] / 1e6:.2f} M parameters, trained for "
                 f"{row['steps']:,} steps (FD {row['fd']:.1f})" if row["steps"] else
-                f"The {q['dataset']} teacher has {row['params'] / 1e6:.2f} M parameters (FD {row['fd']:.1f})")
+                f"The {q.dataset} teacher has {row['params'] / 1e6:.2f} M parameters (FD {row['fd']:.1f})")
         found = curve_section(q)["plateau"] if recipe(q) and curve_steps(q) else None
         if found is None:
             text += "; its recipe has no learning curve yet, so whether it is converged is not measured."
@@ -156,15 +160,15 @@ def answer(p: dict) -> str:
 # between models; with fewer reference images than feature dimensions its reference covariance is
 # singular. Beside it: the distance extrapolated to infinitely many samples, and the kernel distance.
 
-def distance_row(p: dict) -> dict:
+def distance_row(p: Parameters) -> dict:
     """The teacher's sample set under every distance the study has (first seed)."""
-    t = pipeline.teacher(p["teacher"])
-    s = evaluation.samples_of(t, p, p["seeds"][0])
-    fd = pipeline.fd(s, dataset=p["dataset"], split="test", features=p["features"], n_reference=p["n_reference"],
-                     n_boot=p["n_boot"]).result("fd.json")
-    more = pipeline.distances(s, dataset=p["dataset"], split="test", features=p["features"],
-                              n_reference=p["n_reference"]).result("distances.json")
-    return {"dataset": p["dataset"], "fd": fd, "reference_images": reference_count(p), **more}
+    t = pipeline.teacher(p.teacher)
+    s = evaluation.samples_of(t, p, p.seeds[0])
+    fd = pipeline.fd(s, dataset=p.dataset, split="test", features=p.features, n_reference=p.n_reference,
+                     n_boot=p.n_boot).result("fd.json")
+    more = pipeline.distances(s, dataset=p.dataset, split="test", features=p.features,
+                              n_reference=p.n_reference).result("distances.json")
+    return {"dataset": p.dataset, "fd": fd, "reference_images": reference_count(p), **more}
 
 
 def distance_table(rows: list[dict]):
@@ -204,7 +208,7 @@ def residual_bias(rows: list[dict]) -> str:
     return "; ".join(said) + "."
 
 
-def work(p: dict) -> list:
+def work(p: Parameters) -> list:
     teachers = evaluation.every_teacher(p)
     curved = [q for q in teachers if curve_steps(q) and recipe(q)]
     return ([(summary, (q,)) for q in teachers] + [(distance_row, (q,)) for q in teachers]
@@ -212,8 +216,8 @@ def work(p: dict) -> list:
 
 
 CHAPTER = Chapter("teachers", parameters=(
-    "teacher", "dataset", "more_teachers", "features", "n_reference", "n_boot", "n_samples", "sampler",
-    "ddim_steps", "spacing", "seeds", "equivalence_margins"), own=OWN, work=work)
+    "teacher", "dataset", "more_teachers", "teacher_steps", "features", "n_reference", "n_boot", "n_samples", "sampler",
+    "ddim_steps", "spacing", "seeds", "equivalence_margins"), own=Own, work=work)
 
 
 def _training(r: dict) -> str:

@@ -10,49 +10,50 @@ import numpy as np
 
 from .. import evaluation, pipeline
 from ..artifacts import DiffpruneError
+from ..chapter import Parameters
 from ..published import repository_curves
 from ..threshold import stop_times
 
 
-def windows(p: dict) -> list[tuple[int, int]]:
+def windows(p: Parameters) -> list[tuple[int, int]]:
     """The importance map's windows: [0, T) cut into `window_size` pieces, T the teacher's timesteps."""
-    t_end = pipeline.timesteps(p["teacher"])
-    if t_end % p["window_size"]:
-        raise DiffpruneError(f"window_size {p['window_size']} does not divide the teacher's {t_end} timesteps")
-    return [(a, a + p["window_size"]) for a in range(0, t_end, p["window_size"])]
+    t_end = pipeline.timesteps(p.teacher)
+    if t_end % p.window_size:
+        raise DiffpruneError(f"window_size {p.window_size} does not divide the teacher's {t_end} timesteps")
+    return [(a, a + p.window_size) for a in range(0, t_end, p.window_size)]
 
 
-def _window_prune(p: dict, window) -> pipeline.Artifact:
-    return pipeline.pruned(pipeline.teacher(p["teacher"]), method="diff-pruning", ratio=p["ratio"],
-                           seed=p["seeds"][0], timestep_stride=p["timestep_stride"], batch_size=p["importance_batch"],
-                           dataset=p["dataset"], window=window)
+def _window_prune(p: Parameters, window) -> pipeline.Artifact:
+    return pipeline.pruned(pipeline.teacher(p.teacher), method="diff-pruning", ratio=p.ratio,
+                           seed=p.seeds[0], timestep_stride=p.timestep_stride, batch_size=p.importance_batch,
+                           dataset=p.dataset, window=window)
 
 
-def reference_prune(p: dict) -> pipeline.Artifact:
+def reference_prune(p: Parameters) -> pipeline.Artifact:
     """Diff-Pruning at the reference threshold, as RQ1 prunes it (the same cached artifact)."""
-    return pipeline.pruned(pipeline.teacher(p["teacher"]), method="diff-pruning", ratio=p["ratio"],
-                           seed=p["seeds"][0], threshold=p["reference_threshold"],
-                           timestep_stride=p["timestep_stride"], batch_size=p["importance_batch"],
-                           dataset=p["dataset"])
+    return pipeline.pruned(pipeline.teacher(p.teacher), method="diff-pruning", ratio=p.ratio,
+                           seed=p.seeds[0], threshold=p.reference_threshold,
+                           timestep_stride=p.timestep_stride, batch_size=p.importance_batch,
+                           dataset=p.dataset)
 
 
-def _scores(p: dict, window) -> pipeline.Artifact:
-    return pipeline.channel_scores(pipeline.teacher(p["teacher"]), method="diff-pruning", window=window,
-                                   stride=p["timestep_stride"], dataset=p["dataset"],
-                                   batch_size=p["importance_batch"], seed=p["seeds"][0])
+def _scores(p: Parameters, window) -> pipeline.Artifact:
+    return pipeline.channel_scores(pipeline.teacher(p.teacher), method="diff-pruning", window=window,
+                                   stride=p.timestep_stride, dataset=p.dataset,
+                                   batch_size=p.importance_batch, seed=p.seeds[0])
 
 
-def window_result(p: dict, window) -> dict:
+def window_result(p: Parameters, window) -> dict:
     """Channel scores (no pruning) and the channels a prune from this window alone removes."""
     return {"window": list(window), "scores": _scores(p, window).result("channel_scores.json")["scores"],
             "removed": pipeline.removed(_window_prune(p, window))}
 
 
-def reference_removed(p: dict) -> dict[str, list[int]]:
+def reference_removed(p: Parameters) -> dict[str, list[int]]:
     return pipeline.removed(reference_prune(p))
 
 
-def map_work(p: dict) -> list:
+def map_work(p: Parameters) -> list:
     return [job for q in evaluation.every_teacher(p)
             for job in [(evaluation.lt_curve, (q,)), (reference_removed, (q,)),
                         *((window_result, (q, w)) for w in windows(q))]]
@@ -103,15 +104,15 @@ def curve_stop(c: dict, T: float) -> dict:
     return {"T": T, "stop": ours, "repository": repo, "position": position}
 
 
-def curve_section(p: dict) -> dict:
+def curve_section(p: Parameters) -> dict:
     """Figure, table and reading of the L_t curve of the profile's teacher."""
     from .. import plots
     c = evaluation.lt_curve(p)
     repo = {name: r["relative_loss_at_t"] for name, r in repository_curves().items()}
-    stops = stop_times(c["t"], evaluation.mean_lt(c), p["curve_thresholds"])
-    return {"curve": c, "figure": plots.loss_curves(c["t"], c["loss"], stops, repo, p["dataset"]),
-            "table": stop_table(c, p["curve_thresholds"]),
-            "stop": curve_stop(c, p["reference_threshold"]), "timesteps": pipeline.timesteps(p["teacher"])}
+    stops = stop_times(c["t"], evaluation.mean_lt(c), p.curve_thresholds)
+    return {"curve": c, "figure": plots.loss_curves(c["t"], c["loss"], stops, repo, p.dataset),
+            "table": stop_table(c, p.curve_thresholds),
+            "stop": curve_stop(c, p.reference_threshold), "timesteps": pipeline.timesteps(p.teacher)}
 
 
 # --- the importance map ---------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def map_table(numbers: dict[str, dict], T: float):
     return table
 
 
-def map_section(p: dict) -> dict:
+def map_section(p: Parameters) -> dict:
     """The heat maps and the numbers (`map_numbers`) of the importance map of the profile's teacher."""
     from .. import plots
     results = [window_result(p, w) for w in windows(p)]
@@ -211,12 +212,12 @@ def map_section(p: dict) -> dict:
     rho = spearman_matrix(results)
     reference = reference_removed(p)
     overlap = jaccard_by_block(results, reference)
-    name = p["dataset"]
+    name = p.dataset
     return {
         "rho": plots.heatmap(rho, labels, labels, f"{name}: Spearman ρ between windows' channel scores",
                              "Spearman ρ", vmin=-1, vmax=1),
         "jaccard": plots.heatmap(overlap.to_numpy(), list(overlap.index), labels,
-                                 f"{name}: kept channels shared with Diff-Pruning at T = {p['reference_threshold']:g}",
+                                 f"{name}: kept channels shared with Diff-Pruning at T = {p.reference_threshold:g}",
                                  "Jaccard", vmin=0, vmax=1),
         "numbers": map_numbers(results, rho, kept_jaccard(results, reference), removed_share(results))}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from .. import verdicts
+from ..chapter import Parameters
 from ..paths import RESULTS_DIR
 
 LEVERS = RESULTS_DIR / "train_levers.json"
@@ -50,14 +51,14 @@ def precision_verdicts(r: dict, margins: dict) -> list[verdicts.Verdict]:
                                   b="finetune in fp32", where=r.get("profile", "")) for metric in ("fd", "ssim")]
 
 
-def section(p: dict) -> dict | None:
+def section(p: Parameters) -> dict | None:
     """The levers' table, the operator breakdown, the precision verdicts and the decision (None
     before the levers benchmark has run)."""
     levers = _read(LEVERS)
     if levers is None:
         return None
     precision = _read(PRECISION)
-    found = precision_verdicts(precision, p["equivalence_margins"]) if precision else []
+    found = precision_verdicts(precision, p.equivalence_margins) if precision else []
     adopted = bool(found) and all(v.kind is verdicts.Kind.EQUIVALENT for v in found)
     loop = levers["train_loop_seconds_per_step"]
     return {"levers": levers_table(levers), "operators": operators_table(levers), "found": found,
