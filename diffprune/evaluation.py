@@ -113,6 +113,7 @@ def finetune_of(p: Parameters, model: pipeline.Artifact, seed: int, passing: tup
 
 
 CONTROL = "control"  # the method of the control row: no pruning, the same finetune
+CONTROL_LABEL = "pretrained + finetune"  # its row's name on every page (profile `control_row`)
 
 
 def method_row(p: Parameters, label: str, method: str | None, threshold: float | None, seed: int,

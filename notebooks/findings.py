@@ -69,6 +69,7 @@ head = next((r.evidence.numbers for r in rows if r.claim.test is findings.headli
 glue("headline_seeds", head["seeds"] if head else 0, display=False)
 glue("headline_macs", head["macs_fraction"] if head else float("nan"), display=False)
 glue("headline_within", 100 * head["within"] if head else float("nan"), display=False)
+glue("headline_control", head["control"] if head and head["control"] else "not run in this profile.", display=False)
 
 # %% [markdown]
 # ```{glue:figure} findings_table
@@ -104,7 +105,9 @@ glue("headline_within", 100 * head["within"] if head else float("nan"), display=
 # of the teacher's distance), and the claim is judged at one checkpoint fixed in the profile before the
 # results (`headline_point`: the paper's own 12.5 %): *reproduced* where its whole interval lies within
 # the gap, *contradicted* where it lies wholly beyond it, *inconclusive* otherwise. The window's
-# other checkpoints are shown as context and decide nothing.
+# other checkpoints are shown as context and decide nothing. Against the control, the teacher
+# finetuned through the same window (what the same compute buys without pruning), at the same
+# point: {glue:text}`headline_control`
 #
 # ## The evidence
 #

@@ -33,6 +33,9 @@
 # **Against a teacher trained longer** ({doc}`teachers`): {glue:text}`teacher_converged` If the teacher
 # improves with more training, "X % of the teacher's training" is a share of a teacher that is not
 # yet as good as its recipe allows, and the checkpoints above are measured against a lower bar.
+#
+# **Against the control**, the teacher itself finetuned through the same window (what the same
+# compute buys without pruning): {glue:text}`headline_control`
 
 # %% tags=["parameters"]
 profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
@@ -67,6 +70,9 @@ for name in ("headline_methods", "headline_ratio", "tradeoff_ratios", "tradeoff_
 head = headline.headline_section(p)
 glue("headline_grid", head["table"], display=False)
 glue("headline_finding", findings.at_point(headline.at_point(p, head["verdicts"])).value, display=False)
+control = headline.at_point(p, head["verdicts"], against=evaluation.CONTROL_LABEL)
+glue("headline_control", verdicts.sentence(control) if control else "not run in this profile: the pruned checkpoints "
+     "are read against the plain teacher only.", display=False)
 glue("headline_macs", head["macs_fraction"], display=False)
 glue("headline_seeds", head["seeds"], display=False)
 glue("headline_within", 100 * head["within"], display=False)
@@ -79,8 +85,9 @@ glue("teacher_converged", " ".join(verdicts.sentence(v) for v in converged) or "
 # ```{glue:figure} headline_grid
 # :name: tab-rq3-window
 # Each method (rows) at each checkpoint (columns: finetune steps and their share of the teacher's
-# training steps) against the teacher: the reading, then FD(method) − FD(teacher) with its 95% t
-# interval over the paired seeds, and as a percentage of the teacher's distance.
+# training steps) against the teacher (and, where the control ran, against the control at the same
+# checkpoint): the reading, then FD(method) − FD(teacher) with its 95% t interval over the paired
+# seeds, and as a percentage of the teacher's distance.
 # ```
 #
 # ````{dropdown} The parameters this page ran with

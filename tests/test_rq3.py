@@ -260,3 +260,48 @@ def test_a_lever_s_draw_is_read_against_fp32_from_the_same_noise(monkeypatch, tm
     assert "bf16 + channels-last: not shown equivalent for teacher (inconclusive (resolves ±4.0" in section["reading"]
     with pytest.raises(Exception, match="lever_checks"):
         rq3.CHAPTER.load("smoke", {"lever_checks": [{"precision": "fp8"}]})
+
+
+def test_the_headline_s_control_is_the_teacher_finetuned_through_the_same_window(tmp_path, monkeypatch):
+    from diffprune.chapters import headline, rq3
+    from diffprune.models import pixel_model
+    from diffprune.unet import build_unet
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    teacher = str(pixel_model(build_unet("tiny", 1, 28, seed=0)).save(tmp_path / "teacher"))
+    p = rq3.CHAPTER.load("smoke", {"teacher": teacher, "dataset": "mnist-5k", "control_row": True,
+                                   "headline_steps": [2, 3], "headline_point": 2})
+    assert headline.methods(p)[-1] == evaluation.CONTROL
+    assert [args[1] for fn, args in headline.headline_jobs(p) if fn is headline.headline_rows].count(
+        evaluation.CONTROL) == len(p.headline_seeds)
+    seed = p.headline_seeds[0]
+    control = {s: headline.headline_model(p, evaluation.CONTROL, seed, s) for s in p.headline_steps}
+    pruned = {s: headline.headline_model(p, "diff-pruning", seed, s) for s in p.headline_steps}
+    t = pipeline.teacher(teacher)
+    assert control[2].step == "finetune" and control[2].params["model"] == t.key  # not pruned
+    # the same run as the pruned one's, checkpoint by checkpoint: only the model it starts from differs
+    assert all({k: v for k, v in control[s].params.items() if k != "model"}
+               == {k: v for k, v in pruned[s].params.items() if k != "model"} for s in p.headline_steps)
+    assert len({m.key for m in [*control.values(), *pruned.values(), t]}) == 5
+    assert evaluation.CONTROL not in headline.methods(p.replace(control_row=False))
+    assert not (tmp_path / "study").exists()  # keys known without computing
+
+
+def test_each_pruned_checkpoint_is_read_against_the_control_at_the_same_steps(monkeypatch, params):
+    from diffprune.chapters import headline
+    p = params(headline_methods=["diff-pruning"], headline_steps=[10, 20], headline_point=20, headline_seeds=[0, 1, 2],
+               control_row=True, teacher_steps=100)
+    fd = {"diff-pruning": {10: 130.0, 20: 120.0}, evaluation.CONTROL: {10: 100.0, 20: 90.0}}
+    monkeypatch.setattr(headline, "teacher_row", lambda q, s: {"seed": s, "fd": 110.0 + s})
+    monkeypatch.setattr(headline, "headline_rows", lambda q, m, s: [
+        {"seed": s, "steps": k, "fd": v + s + 0.1 * s * s, "method": headline.label(m)} for k, v in fd[m].items()])
+    found = headline.headline_verdicts(p, within=0.05)
+    assert {(v.a, v.b) for v in found} == {("diff-pruning", "teacher"), (evaluation.CONTROL_LABEL, "teacher"),
+                                           ("diff-pruning", evaluation.CONTROL_LABEL)}
+    at_teacher = headline.at_point(p, found)
+    at_control = headline.at_point(p, found, against=evaluation.CONTROL_LABEL)
+    jitter = sum(0.1 * s * s for s in p.headline_seeds) / 3  # the runs' own, not the teacher's
+    assert at_teacher.b == "teacher" and at_teacher.difference == pytest.approx(120.0 - 110.0 + jitter)
+    assert at_control.where == at_teacher.where == "@20 (20%)"
+    assert at_control.difference == pytest.approx(120.0 - 90.0) and at_control.kind is verdicts.Kind.WORSE
+    assert headline.at_point(p.replace(control_row=False), headline.headline_verdicts(
+        p.replace(control_row=False), within=0.05), against=evaluation.CONTROL_LABEL) is None

@@ -154,12 +154,13 @@ def headline(profile: str, overrides: dict) -> Evidence:
     found = [replace(v, a=f"{v.a} {v.where}", where=p.dataset) for v in section["verdicts"]
              if v.a == "diff-pruning"]
     point = point_of(p, section["verdicts"])  # one comparison: a family of one
+    control = point_of(p, section["verdicts"], against=evaluation.CONTROL_LABEL)  # read beside it, deciding nothing
     return Evidence({p.dataset: at_point(point) if judged(point) else Finding.FEW_SEEDS}, found, "rq3",
                     f"CIFAR-10: MACs ×{c['diff-pruning T=0.05']['macs_G'] / c['pretrained']['macs_G']:.2f} after "
                     f"{100 * c['diff-pruning T=0.05']['train_steps'] / c['pretrained']['train_steps']:.1f}% of the "
                     f"teacher's steps, FID {c['pretrained']['fid']} → {c['diff-pruning T=0.05']['fid']}",
                     {"macs_fraction": section["macs_fraction"], "within": section["within"],
-                     "seeds": section["seeds"]})
+                     "seeds": section["seeds"], "control": verdicts.sentence(control) if control else None})
 
 
 def content_early(profile: str, overrides: dict) -> Evidence:

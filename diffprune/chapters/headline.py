@@ -1,6 +1,10 @@
 """RQ3's headline: Diff-Pruning and magnitude pruning finetuned through the paper's window (10–20 %
 of the teacher's steps), each checkpoint against the teacher paired by seed, with the paper's own
 gap as the margin, judged at the one point the profile fixes (`headline_point`); the chapter is `rq3`.
+
+With `control_row`, the teacher itself is finetuned through the same window (the control: what the
+same compute buys without pruning), and each pruned checkpoint is also read against the control's
+at the same steps, so that the cost of pruning is not hidden by the training the finetune adds.
 """
 from __future__ import annotations
 
@@ -10,17 +14,31 @@ from .recovery import LABELS, profile_at, teacher_row, threshold_of, trained_ste
 
 
 def headline_model(p: Parameters, method: str, seed: int, steps: int) -> pipeline.Artifact:
-    """The teacher pruned with `method` at `headline_ratio`, finetuned for `steps` in the one run per
-    method and seed that passes through every shorter headline checkpoint."""
+    """The teacher pruned with `method` at `headline_ratio` (not pruned for `evaluation.CONTROL`),
+    finetuned for `steps` in the one run per method and seed that passes through every shorter
+    headline checkpoint."""
     q = profile_at(p, p.headline_ratio, steps, p.recovery_samples)
-    return evaluation.finetuned_model(q, method, seed, threshold_of(p, method),
-                                      passing=tuple(s for s in p.headline_steps if s < steps))
+    passing = tuple(s for s in p.headline_steps if s < steps)
+    if method == evaluation.CONTROL:
+        return evaluation.finetune_of(q, pipeline.teacher(p.teacher), seed, passing)
+    return evaluation.finetuned_model(q, method, seed, threshold_of(p, method), passing=passing)
+
+
+def methods(p: Parameters) -> list[str]:
+    """The window's runs: Diff-Pruning's first (the headline's verdict rests on them), then the other
+    methods, then the control (with `control_row`)."""
+    return (sorted(p.headline_methods, key=lambda m: m != "diff-pruning")
+            + ([evaluation.CONTROL] if p.control_row else []))
+
+
+def label(method: str) -> str:
+    return evaluation.CONTROL_LABEL if method == evaluation.CONTROL else LABELS.get(method, method)
 
 
 def headline_rows(p: Parameters, method: str, seed: int) -> list[dict]:
     """One method's rows at every headline checkpoint for one seed, in finetune order."""
     trained = trained_steps(p)
-    return [{"row": f"{LABELS.get(method, method)} @{steps}", "method": LABELS.get(method, method),
+    return [{"row": f"{label(method)} @{steps}", "method": label(method),
              "ratio": p.headline_ratio, "steps": steps, "share": steps / trained,
              **evaluation.evaluate(headline_model(p, method, seed, steps),
                                    profile_at(p, p.headline_ratio, steps, p.recovery_samples), seed)}
@@ -28,10 +46,8 @@ def headline_rows(p: Parameters, method: str, seed: int) -> list[dict]:
 
 
 def headline_jobs(p: Parameters) -> list:
-    """Diff-Pruning's runs first: the headline's verdict rests on them."""
-    order = sorted(p.headline_methods, key=lambda m: m != "diff-pruning")
     return [(teacher_row, (p, s)) for s in p.headline_seeds] + [
-        (headline_rows, (p, m, s)) for m in order for s in p.headline_seeds]
+        (headline_rows, (p, m, s)) for m in methods(p) for s in p.headline_seeds]
 
 
 def paper_gap() -> float:
@@ -45,24 +61,35 @@ def paper_gap() -> float:
 
 
 def headline_verdicts(p: Parameters, within: float) -> list[verdicts.Verdict]:
-    """Each method at each headline checkpoint against the teacher, paired by seed, with `within` (a
-    fraction of the teacher's FD; the paper's own gap) as the margin: *equivalent* or *better* is
-    "close to the teacher" as the paper means it. `where` names the checkpoint."""
+    """Each run (the control too) at each headline checkpoint against the teacher, paired by seed,
+    with `within` (a fraction of the teacher's FD; the paper's own gap) as the margin: *equivalent* or
+    *better* is "close to the teacher" as the paper means it; then, with the control, each pruned run
+    against the control at the same checkpoint, with the same margin of the control's FD. `where`
+    names the checkpoint."""
     dense = [teacher_row(p, s) for s in p.headline_seeds]
-    out = []
-    for method in p.headline_methods:
-        rows = [r for s in p.headline_seeds for r in headline_rows(p, method, s)]
-        for steps in p.headline_steps:
-            mine = [r for r in rows if r["steps"] == steps]
-            out.append(verdicts.across_seeds(mine, dense, "fd", {"fd": within}, a=mine[0]["method"], b="teacher",
-                                             where=f"@{steps:,} ({100 * mine[0]['share']:.3g}%)"))
+    rows = {m: [r for s in p.headline_seeds for r in headline_rows(p, m, s)] for m in methods(p)}
+
+    def at(m: str, steps: int) -> list[dict]:
+        return [r for r in rows[m] if r["steps"] == steps]
+
+    def where(steps: int) -> str:
+        return f"@{steps:,} ({100 * steps / trained_steps(p):.3g}%)"
+
+    out = [verdicts.across_seeds(at(m, steps), dense, "fd", {"fd": within}, a=label(m), b="teacher",
+                                 where=where(steps)) for m in methods(p) for steps in p.headline_steps]
+    if p.control_row:
+        out += [verdicts.across_seeds(at(m, steps), at(evaluation.CONTROL, steps), "fd", {"fd": within},
+                                      a=label(m), b=evaluation.CONTROL_LABEL, where=where(steps))
+                for m in p.headline_methods for steps in p.headline_steps]
     return out
 
 
-def at_point(p: Parameters, found: list[verdicts.Verdict], method: str = "diff-pruning") -> verdicts.Verdict:
-    """`method`'s verdict at `headline_point` (the verdicts as `headline_verdicts` orders them)."""
-    mine = [v for v in found if v.a == method]
-    return mine[p.headline_steps.index(p.headline_point)]
+def at_point(p: Parameters, found: list[verdicts.Verdict], method: str = "diff-pruning",
+             against: str = "teacher") -> verdicts.Verdict | None:
+    """`method`'s verdict against `against` (the teacher, or the control) at `headline_point`; None
+    where the verdicts hold no such comparison (no control run)."""
+    mine = [v for v in found if v.a == method and v.b == against]
+    return mine[p.headline_steps.index(p.headline_point)] if mine else None
 
 
 def headline_section(p: Parameters) -> dict:

@@ -16,7 +16,7 @@ from ..chapter import Chapter, Parameters
 from ..published import paper_table
 
 LABELS = {"reinit": "scratch"}  # the paper's name for the pruned structure trained from scratch
-CONTROL_LABEL = "pretrained + finetune"  # the control row (profile `control_row`)
+CONTROL_LABEL = evaluation.CONTROL_LABEL
 
 
 def row_specs(p: Parameters) -> list[tuple[str, str | None, float | None]]:

@@ -105,7 +105,7 @@ CHAPTER = Chapter("rq3", parameters=(
     "finetune_lr", "finetune_warmup", "sampler", "ddim_steps", "spacing", "features", "n_reference", "n_boot",
     "classifier_epochs", "speed_batches", "speed_threads", "speed_repeats", "speed_rounds", "speed_devices",
     "equivalence_margins", "ratio", "finetune_steps", "n_samples", "seeds",
-    "reference_threshold"), own=Own, work=work, checks=(_frontier_in_sweep, _headline_point))
+    "reference_threshold", "control_row"), own=Own, work=work, checks=(_frontier_in_sweep, _headline_point))
 
 
 def cpu_estimate(p: Parameters) -> dict:
