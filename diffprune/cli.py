@@ -160,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the profile offline with the stand-ins of notebooks/params/dry-run/PROFILE.yaml "
                         "(its study cache and book under --out, default build/dry-run-PROFILE)")
 
+    p = sub.add_parser("adopt", **defaults,
+                       help="make a training run of the study cache a committed teacher (its weights unchanged)")
+    p.add_argument("run", help="the training run's key (its record: data/study/training_run/records.jsonl; "
+                               "each teacher-curve length's run is one)")
+    p.add_argument("--out", required=True, help="the teacher directory to write, e.g. data/teachers/fashion-mnist")
+    p.add_argument("--replace", action="store_true", help="put the run in place of an existing teacher directory")
+    p.add_argument("--grid", type=int, default=64, help="samples drawn into samples.png (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed of samples.png")
+
     p = sub.add_parser("bundle", **defaults,
                        help="write what a machine without a network needs beside a checkout (wheels, data sets)")
     p.add_argument("--out", required=True, help="new directory for the bundle (see its INSTALL.txt)")
@@ -461,6 +470,14 @@ def cmd_classifier(a) -> None:
                                       progress=not a.quiet), indent=2))
 
 
+def cmd_adopt(a) -> None:
+    from .adopt import adopt
+    if a.grid < 0:
+        raise DiffpruneError(f"--grid must be >= 0, got {a.grid}")
+    out = adopt(a.run, a.out, replace=a.replace, grid=a.grid, seed=a.seed, command=_command())
+    print(json.dumps({"out": str(out), "training_run": a.run}))
+
+
 def cmd_bundle(a) -> None:
     from .bundle import write_bundle
     lines = None
@@ -601,7 +618,7 @@ def cmd_study(a) -> None:
 
 COMMANDS = {"prune": cmd_prune, "train": cmd_train, "autoencoder": cmd_autoencoder, "finetune": cmd_finetune,
             "sample": cmd_sample, "metrics": cmd_metrics, "cost": cmd_cost, "classifier": cmd_classifier,
-            "book": cmd_book, "study": cmd_study, "lab": cmd_lab, "bundle": cmd_bundle}
+            "book": cmd_book, "study": cmd_study, "lab": cmd_lab, "bundle": cmd_bundle, "adopt": cmd_adopt}
 
 
 def main(argv=None) -> int:

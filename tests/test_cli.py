@@ -262,3 +262,43 @@ def test_study_refuses_flags_that_do_not_go_together_in_one_line(args, message, 
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
     _one_line_error(capsys, main(["study", "--profile", "smoke", *args]), message)
     assert not (tmp_path / "study").exists() or not any((tmp_path / "study").rglob("record.json"))
+
+
+def test_adopt_makes_a_recorded_training_run_a_teacher_whole_or_not_at_all(tmp_path, capsys, monkeypatch):
+    from diffprune import pipeline, profiles
+    from diffprune.study import study_dir
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    recipe = {"dataset": "mnist-5k", "preset": "tiny", "batch_size": 4, "lr": 1e-3, "warmup_steps": 0, "seed": 0}
+    run = pipeline.training_run(recipe, steps=2)
+    assert run.path.is_dir()  # trained here (an Artifact computes when its files are asked for)
+    out = tmp_path / "teachers" / "mnist"
+    argv = ["adopt", run.key, "--out", str(out), "--grid", "4"]
+    monkeypatch.setattr("sys.argv", ["diffprune", *argv])  # as the shell gives it: the command is recorded
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "training_run": run.key}
+    assert profiles.is_teacher_dir(str(out)) and (out / "samples.png").is_file() and not (out / "checkpoint").exists()
+    cost = json.loads((out / "cost.json").read_text())
+    assert cost["training_run"] == run.key and cost["steps"] == 2 and cost["dataset"] == "mnist-5k"
+    assert cost["adopted_by"] == f"python -m diffprune adopt {run.key} --out {out} --grid 4"
+    # the weights unchanged: the teacher is keyed by them, so its samples are the run's
+    weights = "unet/diffusion_pytorch_model.safetensors"
+    assert (out / weights).read_bytes() == (run.path / weights).read_bytes()
+    assert (out / "train_log.csv").read_text() == (run.path / "train_log.csv").read_text()
+    # refused in one line, nothing written or changed: an existing teacher, an unknown run, a bad grid
+    before = sorted(p.name for p in out.parent.iterdir())
+    _one_line_error(capsys, main(["adopt", run.key, "--out", str(out), "--grid", "0"]), "already exists")
+    _one_line_error(capsys, main(["adopt", "0123456789abcdef", "--out", str(tmp_path / "x")]),
+                    "no recorded training run '0123456789abcdef'")
+    _one_line_error(capsys, main(["adopt", run.key, "--out", str(tmp_path / "y"), "--grid", "-1"]), "--grid")
+    assert sorted(p.name for p in out.parent.iterdir()) == before and not (tmp_path / "x").exists()
+    # a record without its weights (as in a fresh clone): named, not copied half
+    import shutil
+    shutil.rmtree(study_dir() / "training_run" / run.key / "unet")
+    _one_line_error(capsys, main(["adopt", run.key, "--out", str(tmp_path / "z")]), "not its unet")
+    assert not (tmp_path / "z").exists()
+    # --replace puts a run in place of the teacher, whole
+    other = pipeline.training_run({**recipe, "seed": 1}, steps=1)
+    assert other.path.is_dir()
+    assert main(["adopt", other.key, "--out", str(out), "--replace", "--grid", "0"]) == 0
+    assert json.loads((out / "cost.json").read_text())["training_run"] == other.key
+    assert not (out / "samples.png").exists() and sorted(p.name for p in out.parent.iterdir()) == before

@@ -37,3 +37,27 @@ def test_two_lengths_too_far_apart_cannot_read_the_rule():
     found = plateau(_curve((1_000, 100.0), (10_000, 99.0)))
     assert not found["readable"] and not found["reached"]
     assert plateau(_curve((1_000, 100.0))) is None and next_length([]) is None
+
+
+@pytest.mark.parametrize("curve, said", [
+    ([(5_000, 110.0), (10_000, 100.0)], "not converged: its recipe's FD still changed -9.1 % from 5,000 to 10,000"),
+    ([(10_000, 100.0), (20_000, 99.0)], "reached the plateau (-1.0 % from 10,000 to 20,000 steps, within 3 %): "
+                                        "that run (RUN20000) is the teacher to adopt"),
+    ([(20_000, 100.0), (40_000, 90.0)], "reached the cap of 40,000 steps without meeting the 3 % plateau rule "
+                                        "(-10.0 % from 20,000): that run (RUN40000) is the teacher to adopt"),
+    ([(2_500, 110.0), (5_000, 109.0)], "reached the plateau (-0.9 % from 2,500 to 5,000 steps, within 3 %)."),
+])
+def test_the_teachers_page_reads_its_curve_by_the_rule_and_names_the_run_to_adopt(curve, said, monkeypatch, params):
+    from types import SimpleNamespace
+
+    from diffprune import evaluation
+    from diffprune.chapters import teachers
+    p = params(dataset="fashion-mnist", teacher="data/teachers/fashion-mnist")
+    monkeypatch.setattr(evaluation, "every_teacher", lambda q: [q])
+    monkeypatch.setattr(teachers, "summary", lambda q: {"params": 1.11e6, "steps": 5_000, "fd": 121.3})
+    monkeypatch.setattr(teachers, "recipe", lambda q: {"dataset": q.dataset})
+    monkeypatch.setattr(teachers, "curve_steps", lambda q: [s for s, _ in curve])
+    monkeypatch.setattr(teachers, "curve_section", lambda q: {"plateau": plateau(_curve(*curve))})
+    monkeypatch.setattr(teachers, "curve_model", lambda q, steps: SimpleNamespace(key=f"RUN{steps}"))
+    text = teachers.answer(p)
+    assert said in text and text.startswith("The fashion-mnist teacher has 1.11 M parameters, trained for 5,000")

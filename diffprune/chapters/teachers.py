@@ -144,9 +144,14 @@ def answer(p: Parameters) -> str:
         found = curve_section(q)["plateau"] if recipe(q) and curve_steps(q) else None
         if found is None:
             text += "; its recipe has no learning curve yet, so whether it is converged is not measured."
-        elif found["reached"]:
+        elif found["reached"] or found["capped"]:
             text += (f"; its recipe has reached the plateau ({100 * found['change']:+.1f} % from {found['from']:,} "
-                     f"to {found['to']:,} steps, within {100 * PLATEAU:.0f} %).")
+                     f"to {found['to']:,} steps, within {100 * PLATEAU:.0f} %)" if found["reached"] else
+                     f"; its recipe reached the cap of {found['to']:,} steps without meeting the "
+                     f"{100 * PLATEAU:.0f} % plateau rule ({100 * found['change']:+.1f} % from {found['from']:,})")
+            run = curve_model(q, found["to"]).key
+            text += ("." if row["steps"] == found["to"] else
+                     f": that run ({run}) is the teacher to adopt (`python -m diffprune adopt {run}`).")
         else:
             text += (f"; it is not converged: its recipe's FD still changed {100 * found['change']:+.1f} % from "
                      f"{found['from']:,} to {found['to']:,} steps, beyond the {100 * PLATEAU:.0f} % plateau rule, so "
