@@ -19,8 +19,9 @@ import statistics
 
 import torch
 
-from diffprune import evaluation, pipeline, profiles, verdicts
+from diffprune import evaluation, pipeline, verdicts
 from diffprune.artifacts import code_version, device_description, write_json_atomic
+from diffprune.chapters import rq1
 from diffprune.paths import RESULTS_DIR
 
 
@@ -41,23 +42,23 @@ def main() -> None:
     ap.add_argument("--precision", default="bf16", help="the lever compared with fp32")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    p = profiles.read("cpu")
-    seeds = a.seeds or p["seeds"]
-    t = pipeline.teacher(p["teacher"])
+    p = rq1.CHAPTER.load("cpu")  # the rows are RQ1's
+    seeds = a.seeds or p.seeds
+    t = pipeline.teacher(p.teacher)
     rows = {"fp32": [], a.precision: []}
     for seed in seeds:
         fp32 = evaluation.finetuned_model(p, "diff-pruning", seed, 0.05)
-        lever = pipeline.finetuned(evaluation.pruned_model(p, "diff-pruning", seed, 0.05), dataset=p["dataset"],
-                                   steps=p["finetune_steps"], batch_size=p["finetune_batch"], lr=p["finetune_lr"],
-                                   warmup_steps=p["finetune_warmup"], seed=seed, precision=a.precision)
+        lever = pipeline.finetuned(evaluation.pruned_model(p, "diff-pruning", seed, 0.05), dataset=p.dataset,
+                                   steps=p.finetune_steps, batch_size=p.finetune_batch, lr=p.finetune_lr,
+                                   warmup_steps=p.finetune_warmup, seed=seed, precision=a.precision)
         for name, model in (("fp32", fp32), (a.precision, lever)):
             row = evaluation.evaluate(model, p, seed, teacher=t)
             rows[name].append({**{k: row[k] for k in ("seed", "fd", "fd_low", "fd_high", "ssim", "model", "samples")},
                                "final_loss": last_losses(model), "seconds_per_step": step_seconds(model),
                                "device": model.record()["device"]})
             print(name, seed, f"FD {row['fd']:.1f}", f"SSIM {row['ssim']:.3f}", flush=True)
-    found = [verdicts.across_seeds(rows[a.precision], rows["fp32"], m, p["equivalence_margins"], a=a.precision,
-                                   b="fp32", where=p["dataset"]) for m in ("fd", "ssim")]
+    found = [verdicts.across_seeds(rows[a.precision], rows["fp32"], m, p.equivalence_margins, a=a.precision,
+                                   b="fp32", where=p.dataset) for m in ("fd", "ssim")]
     loss = verdicts.across_seeds([{"seed": r["seed"], "fd": r["final_loss"]} for r in rows[a.precision]],
                                  [{"seed": r["seed"], "fd": r["final_loss"]} for r in rows["fp32"]], "fd",
                                  {"fd": 0.02}, a=a.precision, b="fp32")
