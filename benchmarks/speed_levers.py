@@ -115,7 +115,7 @@ LEVERS = {"no_grad (baseline)": {}, "inference_mode": {"mode": torch.inference_m
 BASELINE = "no_grad (baseline)"
 
 
-def pairs(p: dict, names: list[str], rounding_ratio: float | None) -> dict[str, tuple]:
+def pairs(p, names: list[str], rounding_ratio: float | None) -> dict[str, tuple]:
     """Per pair name: (unpruned, pruned) from the study cache — each named model at the study's ratio,
     and with `rounding_ratio` the teacher also at that ratio with round-to 1 and 8 (at the study's
     ratio every width of the teacher is already a multiple of 8: the same model). Each is pruned by magnitude: a

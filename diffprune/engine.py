@@ -162,7 +162,7 @@ def run(client, jobs: list, *, yes: bool, what: str, progress: bool = True) -> l
         study.pack()  # this round's records into the packs
 
 
-def study_on(scheduler: str, specs: list, params: list[dict], *, yes: bool) -> None:
+def study_on(scheduler: str, specs: list, params: list, *, yes: bool) -> None:
     """`study --dask SCHEDULER`: every chapter's work on the cluster; one error listing what failed."""
     client = connect(scheduler)
     try:

@@ -33,11 +33,11 @@ def other_teachers(p: Parameters) -> list[Parameters]:
     return out
 
 
-def every_teacher(p: Parameters) -> list[dict]:
+def every_teacher(p: Parameters) -> list[Parameters]:
     return [p, *other_teachers(p)]
 
 
-def sweep_teachers(p: Parameters, sweep: str) -> list[dict]:
+def sweep_teachers(p: Parameters, sweep: str) -> list[Parameters]:
     """The teachers of one costly sweep (e.g. RQ2's content vs detail, or its ablations): the
     study's, or every one where the profile's `sweeps_on_more_teachers` names the sweep."""
     return every_teacher(p) if sweep in p.sweeps_on_more_teachers else [p]

@@ -77,8 +77,10 @@ kinds = ldm.kinds(p)
 for kind, q in kinds.items():
     glue(f"finetune_{kind}", f"{q.finetune_steps:,}", display=False)
 # the chapter's own teachers, not the profile's first one
-glue("ldm_parameters", profiles.table(p.replace(teacher=kinds["DDPM"].teacher, dataset=kinds["DDPM"].dataset)),
-     display=False)
+pixel = kinds["DDPM"]
+shown = p.replace(teacher=pixel.teacher, dataset=pixel.dataset, thresholds=pixel.thresholds,
+                  control_row=pixel.control_row)
+glue("ldm_parameters", profiles.table(shown), display=False)
 
 # %% [markdown]
 # ## The two teachers

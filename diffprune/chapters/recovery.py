@@ -11,7 +11,7 @@ from ..chapter import Parameters
 LABELS = {"reinit": "scratch"}
 
 
-def profile_at(p: Parameters, ratio: float, steps: int, n: int) -> dict:
+def profile_at(p: Parameters, ratio: float, steps: int, n: int) -> Parameters:
     """The profile with one ratio, one finetune length and n samples: what the shared layer reads."""
     return p.replace(ratio=ratio, finetune_steps=steps, n_samples=n)
 
@@ -40,7 +40,7 @@ def recovery_rows(p: Parameters, method: str, ratio: float, seed: int) -> list[d
     return rows
 
 
-def sampled_by(p: Parameters, sampler: str, steps: int) -> dict:
+def sampled_by(p: Parameters, sampler: str, steps: int) -> Parameters:
     """The profile with one sampler of the frontier: DDIM keeps the profile's spacing (the paper's
     quad); DPM-Solver++ takes diffusers' own timesteps, which have none."""
     return p.replace(sampler=sampler, ddim_steps=steps, spacing=p.spacing if sampler == "ddim" else "uniform")

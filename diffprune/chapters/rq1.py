@@ -96,7 +96,7 @@ def comparisons(p: Parameters, rows: list[dict], metrics: tuple[str, ...] = ("fd
     return out
 
 
-def answer(every: list[tuple[dict, list[dict]]]) -> str:
+def answer(every: list[tuple[Parameters, list[dict]]]) -> str:
     """The chapter's answer in words, per teacher, from its FD verdicts: which rows the reference
     row beats, which beat it, and what the inconclusive ones could resolve."""
     parts = []
@@ -150,7 +150,7 @@ def seed_spread(rows: list[dict]) -> dict | None:
             "min": float(spread.min()), "max": float(spread.max())}
 
 
-def seed_spread_table(every: list[tuple[dict, list[dict]]]):
+def seed_spread_table(every: list[tuple[Parameters, list[dict]]]):
     """`seed_spread` per teacher (the data set names it), as the book shows it."""
     import pandas as pd
     out = {}
