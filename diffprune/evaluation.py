@@ -37,6 +37,14 @@ def every_teacher(p: Parameters) -> list[Parameters]:
     return [p, *other_teachers(p)]
 
 
+def trained_steps(p: Parameters) -> int | None:
+    """The teacher's training steps: the profile's, its training parameters', or its record's (None
+    for a model from the hub)."""
+    spec = p.teacher
+    return p.teacher_steps or (spec["steps"] if isinstance(spec, dict)
+                               else pipeline.teacher_steps(pipeline.teacher(spec)))
+
+
 def sweep_teachers(p: Parameters, sweep: str) -> list[Parameters]:
     """The teachers of one costly sweep (e.g. RQ2's content vs detail, or its ablations): the
     study's, or every one where the profile's `sweeps_on_more_teachers` names the sweep."""

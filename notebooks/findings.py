@@ -74,8 +74,8 @@ glue("headline_control", head["control"] if head and head["control"] else "not r
 # %% [markdown]
 # ```{glue:figure} findings_table
 # :name: tab-findings
-# The paper's claims (rows) and what each teacher's results say (columns; "–" where a claim is not
-# tested on that teacher's chapter).
+# The paper's claims (rows) and what each teacher's results say (columns, each named with its
+# teacher's training steps; "–" where a claim is not tested on that teacher's chapter).
 # ```
 #
 # Of the (claim, teacher) cells: {glue:text}`n_reproduced` reproduced, {glue:text}`n_contradicted`

@@ -116,3 +116,24 @@ def test_every_profile_fixes_a_rule_for_every_tested_claim_and_none_picks_the_be
     for claim in findings.TESTED:
         text = findings.rule_text(claim, profile, {})
         assert "any of" not in text and "best of" not in text.replace("not the best of", "")
+
+
+def test_each_finding_names_the_teacher_that_judged_it_and_two_teachers_of_one_data_set_stay_apart():
+    from diffprune.verdicts import SEEDS, Kind, Verdict
+    v = Verdict("dp", "random", "fd", -5, -8, -2, 5, SEEDS, 2.0, Kind.BETTER, "fashion-mnist", 100.0)
+    F = findings.Finding
+    old = findings.Evidence({"fashion-mnist": F.REPRODUCED, "openmoji-32": F.INCONCLUSIVE}, [v], "rq1",
+                            teachers={"fashion-mnist": 5_000, "openmoji-32": 4_000})
+    new = findings.Evidence({"fashion-mnist": F.CONTRADICTED}, [v], "rq3", teachers={"fashion-mnist": 20_000})
+    hub = findings.Evidence({"cifar10": F.REPRODUCED}, [v], "rq3", teachers={"cifar10": None})
+    rows = [findings.Row(findings.CLAIMS[2], old, F.INCONCLUSIVE),
+            findings.Row(findings.CLAIMS[0], new, F.INCONCLUSIVE),
+            findings.Row(findings.CLAIMS[1], hub, F.INCONCLUSIVE),
+            findings.Row(findings.CLAIMS[-1], None, F.NOT_TESTED)]
+    t = findings.table(rows)
+    assert list(t.columns) == ["fashion-mnist (5,000-step teacher)", "openmoji-32 (4,000-step teacher)",
+                               "fashion-mnist (20,000-step teacher)", "cifar10", "where"]
+    assert t.loc[findings.CLAIMS[2].text, "fashion-mnist (5,000-step teacher)"] == "reproduced"
+    assert t.loc[findings.CLAIMS[2].text, "fashion-mnist (20,000-step teacher)"] == "–"
+    assert t.loc[findings.CLAIMS[0].text, "fashion-mnist (20,000-step teacher)"] == "contradicted"
+    assert set(t.loc[findings.CLAIMS[-1].text].drop("where")) == {"not tested here"}

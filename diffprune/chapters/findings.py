@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from .. import evaluation, evidence, profiles, verdicts
 from ..artifacts import DiffpruneError
-from ..chapter import Chapter
+from ..chapter import Chapter, spec
 from ..published import paper_table
 from ..study import NotRecorded, recorded_only
 from ..verdicts import Kind
@@ -69,6 +69,7 @@ class Evidence:
     where: str = ""
     paper: str = ""
     numbers: dict = field(default_factory=dict)  # for claims read from something other than a verdict
+    teachers: dict[str, int | None] = field(default_factory=dict)  # each finding's teacher: its training steps
 
 
 def _paper(dataset: str) -> dict:
@@ -274,6 +275,19 @@ def rule_text(claim_id: str, profile: str, overrides: dict) -> str:
         raise DiffpruneError(f"decision_rules.{claim_id} of profile {profile} names no profile value: {e}") from None
 
 
+def teachers_behind(chapter: str, profile: str, overrides: dict) -> dict[str, int | None]:
+    """The training steps of each teacher behind a chapter's results, by the name its findings carry
+    (the data set; the LDM's as "LDM (data set)"): while chapters stand on different teachers (a
+    re-based study switches them one by one), a finding says which teacher judged it."""
+    p = spec(chapter).load(profile, overrides)
+    out = {q.dataset: evaluation.trained_steps(q) for q in evaluation.every_teacher(p)}
+    if chapter == "ldm":
+        from . import ldm
+        latent = ldm.kinds(p)["LDM"]
+        out[f"LDM ({latent.dataset})"] = evaluation.trained_steps(latent)
+    return out
+
+
 def verdict(claim: Claim, profile: str, overrides: dict) -> Row:
     """One claim's findings, from recorded results only, by the rule the profile fixed for it: read
     here, before the claim's rows, so nothing in them can choose it."""
@@ -282,7 +296,9 @@ def verdict(claim: Claim, profile: str, overrides: dict) -> Row:
     rule = rule_text(claim.id, profile, overrides)
     try:
         with recorded_only():
-            return Row(claim, claim.test(profile, overrides), Finding.INCONCLUSIVE, rule)
+            found = claim.test(profile, overrides)
+            found = replace(found, teachers=teachers_behind(found.where, profile, overrides))
+            return Row(claim, found, Finding.INCONCLUSIVE, rule)
     except NotRecorded:
         return Row(claim, None, Finding.NOT_YET, rule)
 
@@ -293,13 +309,18 @@ def verdicts_of(profile: str, overrides: dict) -> list[Row]:
 
 def table(rows: list[Row]):
     """Claim × teacher: the finding in each cell ("–" where the claim is not tested on that teacher),
-    and the chapter that tests it."""
+    and the chapter that tests it. A teacher's column names its training steps; where chapters stand
+    on teachers of different steps, each gets its own column."""
     import pandas as pd
-    teachers = list(dict.fromkeys(t for r in rows if r.evidence for t in r.evidence.findings))
+
+    def header(r: Row, t: str) -> str:
+        steps = r.evidence.teachers.get(t)
+        return f"{t} ({steps:,}-step teacher)" if steps else t
+    columns = list(dict.fromkeys(header(r, t) for r in rows if r.evidence for t in r.evidence.findings))
     out = []
     for r in rows:
-        cells = {t: (r.evidence.findings[t].value if t in r.evidence.findings else "–") if r.evidence
-                 else r.finding.value for t in teachers}
+        cells = ({c: "–" for c in columns} | {header(r, t): f.value for t, f in r.evidence.findings.items()}
+                 if r.evidence else {c: r.finding.value for c in columns})
         out.append({"claim": r.claim.text, **cells, "where": r.evidence.where if r.evidence else "–"})
     return pd.DataFrame(out).set_index("claim")
 

@@ -80,18 +80,10 @@ def kinds(p: Parameters) -> dict[str, Parameters]:
     pixel = same[0].replace(thresholds=p.ldm_thresholds, seeds=sorted({*p.ldm_seeds, *same[0].seeds}),
                             control_row=False)
     latent = pixel.replace(teacher=p.ldm_teacher, teacher_steps=None, seeds=p.ldm_seeds)
-    pixel_steps, latent_steps = _trained_steps(pixel), _trained_steps(latent)
+    pixel_steps, latent_steps = evaluation.trained_steps(pixel), evaluation.trained_steps(latent)
     if pixel_steps and latent_steps:
         latent = latent.replace(finetune_steps=max(1, round(pixel.finetune_steps * latent_steps / pixel_steps)))
     return {"DDPM": pixel, "LDM": latent}
-
-
-def _trained_steps(q: Parameters) -> int | None:
-    """A profile's teacher's training steps: given, in its training parameters, or from its record
-    (None for a model from the hub)."""
-    spec = q.teacher
-    return q.teacher_steps or (spec["steps"] if isinstance(spec, dict)
-                                  else pipeline.teacher_steps(pipeline.teacher(spec)))
 
 
 def _check(p: Parameters) -> None:
