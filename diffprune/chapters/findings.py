@@ -220,9 +220,11 @@ def ldm_beats(baseline: str) -> Callable[[str, dict], Evidence]:
         from . import ldm
         p = ldm.CHAPTER.load(profile, overrides)
         found = [v for v in ldm.comparisons(ldm.run(p)) if v.where == "LDM" and v.b == baseline and v.metric == "fd"]
-        found = [replace(v, where=f"LDM ({ldm.ldm_dataset(p)})") for v in found]
-        return Evidence(per_teacher(found), found, "ldm",
-                        "the paper's ImageNet LDM numbers are not in our anchors")
+        latent = ldm.kinds(p)["LDM"]
+        where = f"LDM ({latent.dataset})"
+        found = [replace(v, where=where) for v in found]
+        return Evidence(per_teacher(found), found, "ldm", "the paper's ImageNet LDM numbers are not in our anchors",
+                        teachers={where: evaluation.trained_steps(latent)})
     return test
 
 
@@ -276,16 +278,11 @@ def rule_text(claim_id: str, profile: str, overrides: dict) -> str:
 
 
 def teachers_behind(chapter: str, profile: str, overrides: dict) -> dict[str, int | None]:
-    """The training steps of each teacher behind a chapter's results, by the name its findings carry
-    (the data set; the LDM's as "LDM (data set)"): while chapters stand on different teachers (a
-    re-based study switches them one by one), a finding says which teacher judged it."""
+    """The training steps of each teacher behind a chapter's results, by data set: while chapters
+    stand on different teachers (a re-based study switches them one by one), a finding says which
+    teacher judged it."""
     p = spec(chapter).load(profile, overrides)
-    out = {q.dataset: evaluation.trained_steps(q) for q in evaluation.every_teacher(p)}
-    if chapter == "ldm":
-        from . import ldm
-        latent = ldm.kinds(p)["LDM"]
-        out[f"LDM ({latent.dataset})"] = evaluation.trained_steps(latent)
-    return out
+    return {q.dataset: evaluation.trained_steps(q) for q in evaluation.every_teacher(p)}
 
 
 def verdict(claim: Claim, profile: str, overrides: dict) -> Row:
@@ -297,7 +294,8 @@ def verdict(claim: Claim, profile: str, overrides: dict) -> Row:
     try:
         with recorded_only():
             found = claim.test(profile, overrides)
-            found = replace(found, teachers=teachers_behind(found.where, profile, overrides))
+            # a claim that names its findings otherwise (the LDM's) gives its teachers itself
+            found = replace(found, teachers={**teachers_behind(found.where, profile, overrides), **found.teachers})
             return Row(claim, found, Finding.INCONCLUSIVE, rule)
     except NotRecorded:
         return Row(claim, None, Finding.NOT_YET, rule)
