@@ -40,9 +40,9 @@ def every_teacher(p: Parameters) -> list[Parameters]:
 def trained_steps(p: Parameters) -> int | None:
     """The teacher's training steps: the profile's, its training parameters', or its record's (None
     for a model from the hub)."""
-    spec = p.teacher
-    return p.teacher_steps or (spec["steps"] if isinstance(spec, dict)
-                               else pipeline.teacher_steps(pipeline.teacher(spec)))
+    if p.teacher_steps:
+        return p.teacher_steps
+    return p.teacher["steps"] if isinstance(p.teacher, dict) else pipeline.teacher_steps(pipeline.teacher(p.teacher))
 
 
 def sweep_teachers(p: Parameters, sweep: str) -> list[Parameters]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import evaluation, pipeline, verdicts
 from ..chapter import Parameters
-from .recovery import LABELS, profile_at, teacher_row, threshold_of, trained_steps
+from .recovery import LABELS, profile_at, teacher_row, threshold_of
 
 
 def headline_model(p: Parameters, method: str, seed: int, steps: int) -> pipeline.Artifact:
@@ -37,7 +37,7 @@ def label(method: str) -> str:
 
 def headline_rows(p: Parameters, method: str, seed: int) -> list[dict]:
     """One method's rows at every headline checkpoint for one seed, in finetune order."""
-    trained = trained_steps(p)
+    trained = evaluation.trained_steps(p)
     return [{"row": f"{label(method)} @{steps}", "method": label(method),
              "ratio": p.headline_ratio, "steps": steps, "share": steps / trained,
              **evaluation.evaluate(headline_model(p, method, seed, steps),
@@ -73,7 +73,7 @@ def headline_verdicts(p: Parameters, within: float) -> list[verdicts.Verdict]:
         return [r for r in rows[m] if r["steps"] == steps]
 
     def where(steps: int) -> str:
-        return f"@{steps:,} ({100 * steps / trained_steps(p):.3g}%)"
+        return f"@{steps:,} ({100 * steps / evaluation.trained_steps(p):.3g}%)"
 
     out = [verdicts.across_seeds(at(m, steps), dense, "fd", {"fd": within}, a=label(m), b="teacher",
                                  where=where(steps)) for m in methods(p) for steps in p.headline_steps]

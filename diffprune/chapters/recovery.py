@@ -127,17 +127,12 @@ def paper_points() -> str:
     return "; ".join(parts)
 
 
-def trained_steps(p: Parameters) -> int:
-    """The teacher's training steps (the profile's, or its cost.json's)."""
-    return p.teacher_steps or pipeline.teacher_steps(pipeline.teacher(p.teacher))
-
-
 def sweep_section(p: Parameters) -> dict:
     from .. import plots
     summary = sweep_summary(sweep(p))
     metric = summary["fd_metric"].iloc[0]
     teacher_fd = float(summary.loc[summary["row"] == "teacher", "fd"].iloc[0])
-    trained = trained_steps(p)
+    trained = evaluation.trained_steps(p)
     pruned = summary[summary["row"] != "teacher"].groupby("ratio")["macs_fraction"].first()
     span = ", ".join(f"{r:g} → ×{f:.2f}" for r, f in pruned.items())
     return {"summary": summary, "metric": metric, "span": span,

@@ -23,11 +23,12 @@ def _stops(profile: str, overrides: dict) -> str:
 
 
 def _recovery(profile: str, overrides: dict) -> str:
+    from .. import evaluation
     from . import recovery, rq3
     p = rq3.CHAPTER.load(profile, overrides)
     summary = recovery.sweep_summary(recovery.sweep(p))
     reached = recovery.steps_to_reach(summary, 0.20)
-    trained = recovery.trained_steps(p)
+    trained = evaluation.trained_steps(p)
     return "; ".join(f"ratio {r:g}: " + (f"{s:,} steps ({100 * s / trained:.0f}%)" if s is not None else "not within "
                                          f"{int(summary['steps'].max()):,} steps")
                      for (m, r), s in sorted(reached.items()) if m == "diff-pruning") + " (Diff-Pruning, within 20%)."
