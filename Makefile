@@ -52,8 +52,9 @@ lab: install data
 lint: install
 	$(VENV)/bin/ruff check diffprune notebooks tests benchmarks exercises
 
+# Two workers (pytest-xdist): the smoke study's tests in one, the rest beside them (tests/conftest.py)
 test: install data browser lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # What a lent GPU machine (no network, Python 3.12, PyTorch in its image) lacks to run
 # benchmarks/gpu_speed.sh: pure-Python wheels at this project's pins, carried there as .whl/.

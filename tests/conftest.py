@@ -7,6 +7,20 @@ import torch
 
 from diffprune.unet import build_unet, default_scheduler
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items):
+    """Under `pytest -n` (`--dist loadgroup`), the tests of one file run in one worker, so that a
+    module's fixtures are made once, and every test that reads the smoke study runs in the worker
+    that computed it: the study is a session fixture, so each worker would compute its own."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        group = "smoke-study" if "smoke_study" in item.fixturenames else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(params=[(1, 16), (3, 16)], ids=["gray", "rgb"])
 def tiny_unet(request):

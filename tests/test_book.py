@@ -16,6 +16,9 @@ from diffprune.profiles import read
 CHROMIUM = shutil.which("chromium")
 TEMPLATE = "_template"
 SOLUTIONS = "solutions"  # built only on request (book --solutions), like the template
+# For the tests that ask for the smoke build by name (request.getfixturevalue): the worker that has it
+# (tests/conftest.py groups the tests that name the smoke study as a fixture the same way)
+SMOKE_WORKER = pytest.mark.xdist_group("smoke-study")
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +150,7 @@ def check_pages(html, pages: list[str]) -> dict[str, list[str]]:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (make test installs it as root)")
+@SMOKE_WORKER
 def test_every_page_renders_cleanly_in_chromium(request):
     """On the smoke build, or on the build DIFFPRUNE_BOOK_HTML names (the cpu book, the paper dry run;
     then no smoke build is made): no raw glue or role, no literal backtick or unrendered math in the
@@ -160,6 +164,7 @@ def test_every_page_renders_cleanly_in_chromium(request):
     assert {name: found for name, found in problems.items() if found} == {}
 
 
+@SMOKE_WORKER
 def test_every_verdict_the_book_shows_has_one_value_and_one_seed_set(request):
     """On the smoke build, or on the build DIFFPRUNE_BOOK_HTML names (the cpu book: `make book`): the
     evidence log beside the HTML holds every verdict the pages rendered; one comparison (the same
