@@ -52,9 +52,11 @@ lab: install data
 lint: install
 	$(VENV)/bin/ruff check diffprune notebooks tests benchmarks exercises
 
-# Two workers (pytest-xdist): the smoke study's tests in one, the rest beside them (tests/conftest.py)
+# Two pytest-xdist workers, a test file to each in turn (the smoke study's tests share test_book.py:
+# its fixtures are made once). Not --dist loadgroup: with pytest 9.2 it silently stops grouping
+# (pytest-xdist issue 1386).
 test: install data browser lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # What a lent GPU machine (no network, Python 3.12, PyTorch in its image) lacks to run
 # benchmarks/gpu_speed.sh: pure-Python wheels at this project's pins, carried there as .whl/.

@@ -101,17 +101,17 @@ def evaluate(model: pipeline.Artifact, p: Parameters, seed: int, teacher: pipeli
 
 
 def pruned_model(p: Parameters, method: str, seed: int, threshold: float | None = None,
-                 score: str | None = None) -> pipeline.Artifact:
-    """The teacher pruned with `method` at the profile's ratio."""
+                 score: str | None = None, round_to: int = 1) -> pipeline.Artifact:
+    """The teacher pruned with `method` at the profile's ratio (every width a multiple of `round_to`)."""
     return pipeline.pruned(pipeline.teacher(p.teacher), method=method, ratio=p.ratio, seed=seed,
                            threshold=threshold or 0.0, timestep_stride=p.timestep_stride,
-                           batch_size=p.importance_batch, dataset=p.dataset, score=score)
+                           batch_size=p.importance_batch, dataset=p.dataset, score=score, round_to=round_to)
 
 
 def finetuned_model(p: Parameters, method: str, seed: int, threshold: float | None = None,
-                    score: str | None = None, passing: tuple[int, ...] = ()) -> pipeline.Artifact:
+                    score: str | None = None, passing: tuple[int, ...] = (), round_to: int = 1) -> pipeline.Artifact:
     """`pruned_model`, then finetuned as the profile says (see `pipeline.finetuned` for `passing`)."""
-    return finetune_of(p, pruned_model(p, method, seed, threshold, score), seed, passing)
+    return finetune_of(p, pruned_model(p, method, seed, threshold, score, round_to), seed, passing)
 
 
 def finetune_of(p: Parameters, model: pipeline.Artifact, seed: int, passing: tuple[int, ...] = ()) -> pipeline.Artifact:

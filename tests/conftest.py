@@ -11,17 +11,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two
     torch.set_num_threads(1)
 
 
-def pytest_collection_modifyitems(items):
-    """Under `pytest -n` (`--dist loadgroup`), the tests of one file run in one worker, so that a
-    module's fixtures are made once, and every test that reads the smoke study runs in the worker
-    that computed it: the study is a session fixture, so each worker would compute its own."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        group = "smoke-study" if "smoke_study" in item.fixturenames else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(params=[(1, 16), (3, 16)], ids=["gray", "rgb"])
 def tiny_unet(request):
     """Tiny UNet with multi-head attention (4 and 8 heads), 1 or 3 channels."""
@@ -41,8 +30,9 @@ def _a_study_cache_of_its_own(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def smoke_study(tmp_path_factory):
     """The smoke profile's whole study, computed as a cluster would: `study --dask local:2` (two
-    one-thread worker processes). The smoke book renders from it (tests/test_book.py), and
-    tests/test_engine.py holds it to a one-process run."""
+    one-thread worker processes). The smoke book renders from it, and it is held to a one-process
+    run: both in tests/test_book.py, the one file that uses it (`make test` gives each file to one
+    pytest-xdist worker, and a session fixture is made once per worker)."""
     from diffprune.cli import main
     d = tmp_path_factory.mktemp("study")
     with pytest.MonkeyPatch.context() as mp:

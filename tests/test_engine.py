@@ -1,7 +1,4 @@
 """The study on Dask: the plan's steps as tasks whose dependencies are the steps they read."""
-import csv
-import io
-import json
 
 import pytest
 
@@ -131,46 +128,6 @@ def test_a_timing_runs_with_no_other_step_beside_it_once_its_inputs_are_recorded
         a0, a1 = spans[alone]
         assert all(b1 <= a0 or a1 <= b0 for k, (b0, b1) in spans.items() if k != alone), "a step ran beside a timing"
     assert max(spans[m.key][0], spans[x.key][0]) < min(spans[m.key][1], spans[x.key][1])  # the others in parallel
-
-
-def _without_clock(value):
-    """A result without what a clock measured: the wall times written beside results, and the
-    training log's wall-time column (everything else must not depend on how the study was run)."""
-    if isinstance(value, dict):
-        return {k: _without_clock(v) for k, v in value.items() if "wall_time" not in k}
-    if isinstance(value, str) and value.startswith("step,"):  # a training log
-        rows = list(csv.DictReader(io.StringIO(value)))
-        return [{k: v for k, v in r.items() if "wall_time" not in k} for r in rows]
-    return value
-
-
-def results(study_dir) -> dict:
-    """Every record's results in a study cache, packed and loose, by (step, key); timings (a
-    measurement of the machine) by their parameters only."""
-    lines = [line for pack in study_dir.glob("*/records.jsonl") for line in pack.read_text().splitlines()]
-    lines += [p.read_text() for p in study_dir.glob("*/*/record.json")]
-    out = {}
-    for r in map(json.loads, lines):
-        out[(r["step"], r["key"])] = r["params"] if r["step"] == "timing" else _without_clock(r["results"])
-    return out
-
-
-def test_the_smoke_study_on_two_dask_workers_equals_one_process_at_one_thread(smoke_study, tmp_path, monkeypatch):
-    """The whole smoke plan on `--dask local:2` (tests/conftest.py; the smoke book then renders from it
-    computing nothing: tests/test_book.py) against the same study in one process, one thread as each
-    worker: the same steps, and the same results but for wall times."""
-    import torch
-    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path))
-    threads = torch.get_num_threads()
-    try:
-        assert main(["study", "--profile", "smoke", "--yes"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    on_dask, in_one = results(smoke_study), results(tmp_path)
-    # tests/test_book.py computes more into the same cache after the cluster's run (other parameters)
-    assert in_one.keys() <= on_dask.keys()
-    differ = [k for k in in_one if on_dask[k] != in_one[k]]
-    assert not differ, f"{len(differ)} results differ, e.g. {differ[:3]}"
 
 
 def test_the_readme_s_slurm_snippet_builds_a_job_script_for_gpu_workers(monkeypatch):

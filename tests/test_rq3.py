@@ -305,3 +305,42 @@ def test_each_pruned_checkpoint_is_read_against_the_control_at_the_same_steps(mo
     assert at_control.difference == pytest.approx(120.0 - 90.0) and at_control.kind is verdicts.Kind.WORSE
     assert headline.at_point(p.replace(control_row=False), headline.headline_verdicts(
         p.replace(control_row=False), within=0.05), against=evaluation.CONTROL_LABEL) is None
+
+
+def test_rounding_is_one_model_where_every_width_is_already_a_multiple_and_two_elsewhere(tmp_path, monkeypatch):
+    """The smoke teacher (widths 16/32/64) pruned by RQ1's reference row: at ratio 0.5 every width is a
+    multiple of 8 already, so the rounded prune keeps the same channels and no row is computed; at 0.3
+    the rounded prune's widths are multiples of 8 and differ from the unrounded ones."""
+    from diffprune.chapters import rounding, rq3
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    p = rq3.CHAPTER.load("smoke", {"rounding_ratios": [0.3, 0.5]})
+    assert rounding.same_model(p, 0.5) and rounding.rounding_rows(p, 0.5, p.seeds[0]) == []
+    assert not rounding.same_model(p, 0.3)
+    one, rounded = rounding.prune_reports(p, 0.3)
+    assert one["round_to"] == 1 and rounded["round_to"] == p.rounding_multiple == 8
+    assert all(w % 8 == 0 for w in rounded["widths_after"].values())
+    assert any(w % 8 for w in one["widths_after"].values())
+
+
+@pytest.mark.parametrize("ssim_shift, expected", [(0.0, "is free"), (-0.05, "costs quality")])
+def test_rounding_s_cost_is_read_paired_by_seed_holm_adjusted_by_the_rule(monkeypatch, params, ssim_shift, expected):
+    """Rounded against unrounded rows of three seeds: FD within its margin on every seed; SSIM equal,
+    or lower by 0.05 (beyond the 0.01 margin) on every seed. Both readings equivalent: free; one worse:
+    it costs quality. The verdicts are Holm-adjusted over the family and carry the rows' seeds."""
+    from diffprune.chapters import rounding
+    p = params(rounding_ratios=[0.35], rounding_multiple=8, seeds=[0, 1, 2], reference_threshold=0.05,
+               dataset="fashion-mnist", equivalence_margins={"fd": 0.02, "ssim": 0.01}, ratio=0.25)
+    report = {"widths_after": {"a": 41}, "removed": {}, "macs_fraction": 0.4}
+    monkeypatch.setattr(rounding, "prune_reports", lambda q, r: (report, {**report, "widths_after": {"a": 40}}))
+    monkeypatch.setattr(rounding, "same_model", lambda q, r: False)
+
+    def rows(q, ratio, seed):
+        fd = 100.0 + 3 * seed
+        return [{"row": rounding.label(q, k), "ratio": ratio, "round_to": k, "seed": seed,
+                 "fd": fd + (0.1 * (seed - 1) if k == 8 else 0.0),
+                 "ssim": 0.8 + 0.01 * seed + (ssim_shift + 0.001 * seed if k == 8 else 0.0)} for k in (1, 8)]
+    monkeypatch.setattr(rounding, "rounding_rows", rows)
+    section = rounding.rounding_section(p)
+    assert section["table"].loc[0, "widths, round-to 8"] == "40"
+    assert f"rounding to 8 {expected} at this ratio" in section["reading"]
+    assert "Holm-adjusted over 2 readings" in section["reading"]

@@ -6,7 +6,8 @@ its five sub-studies, one module each:
 - `headline`: the paper's headline in its window, judged at the profile's one point;
 - `speed`: the measured speed against the MACs ideal, per device;
 - `frontier`: the sampler frontier at equal sampling time;
-- `lever_samples`: whether the inference levers change what the models draw.
+- `lever_samples`: whether the inference levers change what the models draw;
+- `rounding`: what rounding every pruned width to a multiple of 8 costs in quality.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .frontier import frontier_jobs
 from .headline import headline_jobs
 from .lever_samples import lever_jobs
 from .recovery import sweep_jobs
+from .rounding import rounding_jobs
 
 
 def _lever_setting(v) -> bool:
@@ -77,6 +79,11 @@ class Own:
         "a list (may be empty) of inference-lever settings, each a mapping of levers.Levers "
         "fields (precision, channels_last, compile, cudnn_benchmark) to values: each drawn "
         "from the fp32 draws' noise and compared with them", list_of(_lever_setting, False))
+    rounding_ratios: list[float] = parameter(
+        "a list (may be empty) of channel ratios in (0, 1): RQ1's reference row pruned at each with "
+        "and without rounding, paired by seed", list_of(lambda v: is_number(v) and 0 < v < 1, False))
+    rounding_multiple: int = parameter(
+        "an integer >= 2: every rounded width a multiple of it", integer(2))
     speed_architectures: list[str] = parameter(
         f"a list (may be empty) of UNet presets out of {', '.join(PRESETS)}: timed with "
         "random weights beside the teacher, with their prune at the study ratio",
@@ -97,7 +104,7 @@ def _frontier_in_sweep(p: Parameters) -> None:
 
 
 def work(p: Parameters) -> list:
-    return sweep_jobs(p) + frontier_jobs(p) + headline_jobs(p) + lever_jobs(p)
+    return sweep_jobs(p) + frontier_jobs(p) + headline_jobs(p) + lever_jobs(p) + rounding_jobs(p)
 
 
 CHAPTER = Chapter("rq3", parameters=(

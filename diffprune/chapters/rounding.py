@@ -1,0 +1,121 @@
+"""RQ3's channel rounding: what keeping every pruned width a multiple of `rounding_multiple` (the
+widths GPU kernels favour; `benchmarks/speed_levers.py` times what it buys) costs in quality.
+
+Per ratio of `rounding_ratios`, RQ1's reference Diff-Pruning row (its threshold, finetune, samples
+and seeds) is pruned at that ratio twice, with `round_to` 1 (the paper's uniform ratio) and with the
+multiple. Where the two prunes of the first seed keep the same channels, they are one model and
+rounding costs nothing there by construction (the widths are set by the ratio and the groups, not by
+the importance, so this holds for every seed). Elsewhere the rounded rows are read against the
+unrounded ones paired by seed, on FD and on SSIM to the teacher, with the margins every comparison of
+this book uses. The rule, fixed before the numbers: rounding costs quality at a ratio where either
+reading is *worse* after Holm's adjustment over every ratio's two readings; it is free where both are
+*equivalent* (or *better*); otherwise what it costs is not resolved by these seeds.
+"""
+from __future__ import annotations
+
+from .. import evaluation, evidence, pipeline, verdicts
+from ..chapter import Parameters
+from .rq1 import reference_row
+
+METRICS = ("fd", "ssim")
+
+
+def at_ratio(p: Parameters, ratio: float) -> Parameters:
+    return p.replace(ratio=ratio)
+
+
+def label(p: Parameters, round_to: int) -> str:
+    return f"{reference_row(p)}, round-to {round_to}"
+
+
+def prune_reports(p: Parameters, ratio: float) -> tuple[dict, dict]:
+    """The first seed's prune reports at `ratio`, unrounded and rounded."""
+    q = at_ratio(p, ratio)
+    return tuple(evaluation.pruned_model(q, "diff-pruning", p.seeds[0], p.reference_threshold, round_to=k)
+                 .result("prune_report.json") for k in (1, p.rounding_multiple))
+
+
+def same_model(p: Parameters, ratio: float) -> bool:
+    """Whether rounding keeps exactly the channels the unrounded prune keeps at `ratio`."""
+    one, rounded = prune_reports(p, ratio)
+    return one["widths_after"] == rounded["widths_after"] and one["removed"] == rounded["removed"]
+
+
+def rounding_rows(p: Parameters, ratio: float, seed: int) -> list[dict]:
+    """The unrounded and the rounded row of one seed at `ratio`; none where rounding changes nothing."""
+    if same_model(p, ratio):
+        return []
+    q, t = at_ratio(p, ratio), pipeline.teacher(p.teacher)
+    return [{"row": label(p, k), "ratio": ratio, "round_to": k,
+             **evaluation.evaluate(evaluation.finetuned_model(q, "diff-pruning", seed, p.reference_threshold,
+                                                              round_to=k), q, seed, teacher=t)}
+            for k in (1, p.rounding_multiple)]
+
+
+def rounding_jobs(p: Parameters) -> list:
+    return [(rounding_rows, (p, r, s)) for r in p.rounding_ratios for s in p.seeds]
+
+
+def _widths(report: dict) -> str:
+    return ", ".join(map(str, sorted(set(report["widths_after"].values()))))
+
+
+def rounding_section(p: Parameters) -> dict | None:
+    """Per ratio: the widths and MACs with and without rounding, and the two paired readings (Holm's
+    adjustment over the whole family); one sentence per ratio. None when the profile checks no ratio."""
+    import pandas as pd
+    if not p.rounding_ratios:
+        return None
+    table, family, read = [], [], {}
+    for ratio in p.rounding_ratios:
+        one, rounded = prune_reports(p, ratio)
+        entry = {"ratio": f"{ratio:g}", "widths, round-to 1": _widths(one),
+                 f"widths, round-to {p.rounding_multiple}": _widths(rounded),
+                 "MACs, round-to 1": f"×{one['macs_fraction']:.2f}",
+                 f"MACs, round-to {p.rounding_multiple}": f"×{rounded['macs_fraction']:.2f}"}
+        table.append(entry)
+        if same_model(p, ratio):
+            read[ratio] = []
+            continue
+        rows = [r for s in p.seeds for r in rounding_rows(p, ratio, s)]
+        by = {k: [r for r in rows if r["round_to"] == k] for k in (1, p.rounding_multiple)}
+        found = [evaluation.compare(at_ratio(p, ratio), by[p.rounding_multiple], by[1], metric,
+                                    a=f"{label(p, p.rounding_multiple)} (r={ratio:g})",
+                                    b=f"{label(p, 1)} (r={ratio:g})", where=p.dataset,
+                                    models=lambda seed, r=ratio: tuple(
+                                        evaluation.finetuned_model(at_ratio(p, r), "diff-pruning", seed,
+                                                                   p.reference_threshold, round_to=k)
+                                        for k in (p.rounding_multiple, 1)))
+                 for metric in METRICS]
+        read[ratio] = found
+        family += found
+    adjusted = iter(verdicts.adjusted(family))
+    read = {r: [next(adjusted) for _ in found] for r, found in read.items()}
+    evidence.shown([v for found in read.values() for v in found])
+    for entry, ratio in zip(table, p.rounding_ratios, strict=True):
+        for v in read[ratio]:
+            entry[f"{v.metric.upper()}: round-to {p.rounding_multiple} − round-to 1"] = (
+                f"{verdicts.kind_text(v)}: {verdicts.difference_text(v)}")
+    return {"table": pd.DataFrame(table).fillna("same model"), "reading": reading(p, read)}
+
+
+def reading(p: Parameters, read: dict[float, list[verdicts.Verdict]]) -> str:
+    """One sentence per ratio, by the rule in this module's docstring."""
+    k, seeds = p.rounding_multiple, ", ".join(map(str, p.seeds))
+    out = []
+    for ratio, found in read.items():
+        if not found:
+            out.append(f"At ratio {ratio:g} every pruned width is already a multiple of {k}: the rounded prune "
+                       "keeps the same channels, so rounding costs nothing there.")
+            continue
+        kinds = {v.kind for v in found}
+        said = "; ".join(verdicts.sentence(v) for v in found)
+        if verdicts.Kind.WORSE in kinds:
+            verdict = f"rounding to {k} costs quality at this ratio"
+        elif kinds <= {verdicts.Kind.EQUIVALENT, verdicts.Kind.BETTER}:
+            verdict = f"rounding to {k} is free at this ratio"
+        else:
+            verdict = f"what rounding to {k} costs at this ratio is not resolved by seeds {seeds}"
+        out.append(f"At ratio {ratio:g} (Holm-adjusted over {sum(map(len, read.values()))} readings): {said} "
+                   f"By the rule fixed before the numbers, {verdict}.")
+    return " ".join(out)
