@@ -136,10 +136,16 @@ def _root(sigma: np.ndarray) -> np.ndarray:
     import hashlib
     key = hashlib.sha1(np.ascontiguousarray(sigma).view(np.uint8)).hexdigest()
     if key not in _ROOTS:
-        w, v = np.linalg.eigh(sigma)
+        from threadpoolctl import threadpool_limits
+        # on one thread whoever asks first: LAPACK's eigh rounds differently on more threads, and a
+        # cached root would carry that into every later result of the process (the study's records
+        # are compared bit for bit across processes, tests/test_book.py)
+        with threadpool_limits(1):
+            w, v = np.linalg.eigh(sigma)
+            root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
         if len(_ROOTS) >= 4:  # a study reads a few references; a long session must not hoard them
             _ROOTS.clear()
-        _ROOTS[key] = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        _ROOTS[key] = root
     return _ROOTS[key]
 
 

@@ -212,3 +212,19 @@ def test_intervals_bracket_their_estimates():
     assert m["ci_low"] < m["mean"] == 2.0 < m["ci_high"]
     lo, hi = wilson_ci(7, 10)
     assert lo < 0.7 < hi and 0 <= lo and hi <= 1
+
+
+def test_a_reference_root_does_not_depend_on_the_threads_of_its_first_caller():
+    """The root of a reference covariance is cached per process: computed first by a caller with two
+    BLAS threads, it must equal the one a one-thread study job computes (LAPACK's eigh rounds
+    differently on more threads; the study's records are compared bit for bit across processes)."""
+    from threadpoolctl import threadpool_limits
+    x = np.random.default_rng(0).standard_normal((64, 512))
+    sigma = np.cov(x, rowvar=False)
+    roots = []
+    for threads in (2, 1):
+        fid._ROOTS.clear()
+        with threadpool_limits(threads):
+            roots.append(fid._root(sigma).copy())
+    fid._ROOTS.clear()
+    assert np.array_equal(*roots)

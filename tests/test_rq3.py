@@ -324,23 +324,27 @@ def test_rounding_is_one_model_where_every_width_is_already_a_multiple_and_two_e
 
 @pytest.mark.parametrize("ssim_shift, expected", [(0.0, "is free"), (-0.05, "costs quality")])
 def test_rounding_s_cost_is_read_paired_by_seed_holm_adjusted_by_the_rule(monkeypatch, params, ssim_shift, expected):
-    """Rounded against unrounded rows of three seeds: FD within its margin on every seed; SSIM equal,
-    or lower by 0.05 (beyond the 0.01 margin) on every seed. Both readings equivalent: free; one worse:
-    it costs quality. The verdicts are Holm-adjusted over the family and carry the rows' seeds."""
+    """Rounded against unrounded rows of three seeds at 0.35: FD within its margin on every seed; SSIM
+    equal, or lower by 0.05 (beyond the 0.01 margin) on every seed. Both readings equivalent: free; one
+    worse: it costs quality. Holm's family is those two readings: at 0.25 the two prunes are one model,
+    so nothing is compared there and the page says why."""
     from diffprune.chapters import rounding
-    p = params(rounding_ratios=[0.35], rounding_multiple=8, seeds=[0, 1, 2], reference_threshold=0.05,
+    p = params(rounding_ratios=[0.25, 0.35], rounding_multiple=8, seeds=[0, 1, 2], reference_threshold=0.05,
                dataset="fashion-mnist", equivalence_margins={"fd": 0.02, "ssim": 0.01}, ratio=0.25)
     report = {"widths_after": {"a": 41}, "removed": {}, "macs_fraction": 0.4}
     monkeypatch.setattr(rounding, "prune_reports", lambda q, r: (report, {**report, "widths_after": {"a": 40}}))
-    monkeypatch.setattr(rounding, "same_model", lambda q, r: False)
+    monkeypatch.setattr(rounding, "same_model", lambda q, r: r == 0.25)
 
     def rows(q, ratio, seed):
+        assert ratio == 0.35, "rows are computed only where rounding changes the model"
         fd = 100.0 + 3 * seed
         return [{"row": rounding.label(q, k), "ratio": ratio, "round_to": k, "seed": seed,
                  "fd": fd + (0.1 * (seed - 1) if k == 8 else 0.0),
                  "ssim": 0.8 + 0.01 * seed + (ssim_shift + 0.001 * seed if k == 8 else 0.0)} for k in (1, 8)]
     monkeypatch.setattr(rounding, "rounding_rows", rows)
     section = rounding.rounding_section(p)
-    assert section["table"].loc[0, "widths, round-to 8"] == "40"
+    assert section["table"].loc[1, "widths, round-to 8"] == "40"
+    assert section["table"].loc[0, "FD: round-to 8 − round-to 1"] == "the same model: no difference"
+    assert "At ratio 0.25 every pruned width is already a multiple of 8" in section["reading"]
     assert f"rounding to 8 {expected} at this ratio" in section["reading"]
     assert "Holm-adjusted over 2 readings" in section["reading"]

@@ -52,8 +52,26 @@ def rounding_rows(p: Parameters, ratio: float, seed: int) -> list[dict]:
             for k in (1, p.rounding_multiple)]
 
 
+def rounding_verdicts(p: Parameters, ratio: float) -> list[verdicts.Verdict]:
+    """The rounded rows against the unrounded ones at `ratio`, FD and SSIM, paired by seed (with one
+    seed, FD by a paired bootstrap over its samples: a cached step); none where they are one model."""
+    if same_model(p, ratio):
+        return []
+    q, k = at_ratio(p, ratio), p.rounding_multiple
+    rows = [r for s in p.seeds for r in rounding_rows(p, ratio, s)]
+
+    def models(seed: int) -> tuple:
+        return tuple(evaluation.finetuned_model(q, "diff-pruning", seed, p.reference_threshold, round_to=m)
+                     for m in (k, 1))
+    return [evaluation.compare(q, [r for r in rows if r["round_to"] == k], [r for r in rows if r["round_to"] == 1],
+                               metric, a=f"{label(p, k)} (r={ratio:g})", b=f"{label(p, 1)} (r={ratio:g})",
+                               where=p.dataset, models=models)
+            for metric in METRICS]
+
+
 def rounding_jobs(p: Parameters) -> list:
-    return [(rounding_rows, (p, r, s)) for r in p.rounding_ratios for s in p.seeds]
+    return ([(rounding_rows, (p, r, s)) for r in p.rounding_ratios for s in p.seeds]
+            + [(rounding_verdicts, (p, r)) for r in p.rounding_ratios])
 
 
 def _widths(report: dict) -> str:
@@ -66,37 +84,25 @@ def rounding_section(p: Parameters) -> dict | None:
     import pandas as pd
     if not p.rounding_ratios:
         return None
-    table, family, read = [], [], {}
+    table, read = [], {}
     for ratio in p.rounding_ratios:
         one, rounded = prune_reports(p, ratio)
-        entry = {"ratio": f"{ratio:g}", "widths, round-to 1": _widths(one),
-                 f"widths, round-to {p.rounding_multiple}": _widths(rounded),
-                 "MACs, round-to 1": f"×{one['macs_fraction']:.2f}",
-                 f"MACs, round-to {p.rounding_multiple}": f"×{rounded['macs_fraction']:.2f}"}
-        table.append(entry)
-        if same_model(p, ratio):
-            read[ratio] = []
-            continue
-        rows = [r for s in p.seeds for r in rounding_rows(p, ratio, s)]
-        by = {k: [r for r in rows if r["round_to"] == k] for k in (1, p.rounding_multiple)}
-        found = [evaluation.compare(at_ratio(p, ratio), by[p.rounding_multiple], by[1], metric,
-                                    a=f"{label(p, p.rounding_multiple)} (r={ratio:g})",
-                                    b=f"{label(p, 1)} (r={ratio:g})", where=p.dataset,
-                                    models=lambda seed, r=ratio: tuple(
-                                        evaluation.finetuned_model(at_ratio(p, r), "diff-pruning", seed,
-                                                                   p.reference_threshold, round_to=k)
-                                        for k in (p.rounding_multiple, 1)))
-                 for metric in METRICS]
-        read[ratio] = found
-        family += found
+        table.append({"ratio": f"{ratio:g}", "widths, round-to 1": _widths(one),
+                      f"widths, round-to {p.rounding_multiple}": _widths(rounded),
+                      "MACs, round-to 1": f"×{one['macs_fraction']:.2f}",
+                      f"MACs, round-to {p.rounding_multiple}": f"×{rounded['macs_fraction']:.2f}"})
+        read[ratio] = rounding_verdicts(p, ratio)
+    family = [v for found in read.values() for v in found]
     adjusted = iter(verdicts.adjusted(family))
     read = {r: [next(adjusted) for _ in found] for r, found in read.items()}
     evidence.shown([v for found in read.values() for v in found])
     for entry, ratio in zip(table, p.rounding_ratios, strict=True):
-        for v in read[ratio]:
-            entry[f"{v.metric.upper()}: round-to {p.rounding_multiple} − round-to 1"] = (
-                f"{verdicts.kind_text(v)}: {verdicts.difference_text(v)}")
-    return {"table": pd.DataFrame(table).fillna("same model"), "reading": reading(p, read)}
+        found = {v.metric: v for v in read[ratio]}
+        for metric in METRICS:
+            v = found.get(metric)
+            entry[f"{metric.upper()}: round-to {p.rounding_multiple} − round-to 1"] = (
+                f"{verdicts.kind_text(v)}: {verdicts.difference_text(v)}" if v else "the same model: no difference")
+    return {"table": pd.DataFrame(table), "reading": reading(p, read)}
 
 
 def reading(p: Parameters, read: dict[float, list[verdicts.Verdict]]) -> str:
@@ -109,7 +115,7 @@ def reading(p: Parameters, read: dict[float, list[verdicts.Verdict]]) -> str:
                        "keeps the same channels, so rounding costs nothing there.")
             continue
         kinds = {v.kind for v in found}
-        said = "; ".join(verdicts.sentence(v) for v in found)
+        said = " ".join(verdicts.sentence(v) for v in found)
         if verdicts.Kind.WORSE in kinds:
             verdict = f"rounding to {k} costs quality at this ratio"
         elif kinds <= {verdicts.Kind.EQUIVALENT, verdicts.Kind.BETTER}:
