@@ -86,6 +86,8 @@ glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"
 # sample indices (one run and one seed: the interval covers sampling noise only). The stopping rule,
 # written before the curves (`diffprune/plateau.py`): a recipe has reached its plateau when its last
 # doubling of the steps, or its last quarter, changed the distance by less than 3 %; 40,000 steps at most.
+# The run a curve settles at is measured again on more sampling seeds (`plateau_seeds`): one run, so
+# the spread is what sampling alone does to its distance.
 
 # %% tags=["hide-input"]
 curved = [q for q in evaluation.every_teacher(p) if teachers.recipe(q) and teachers.curve_steps(q)]
@@ -97,7 +99,8 @@ for q in curved:
              + ("the plateau is reached" if found["reached"] else "capped without reaching the plateau"
                 if found["capped"] else "still improving" if found["readable"] else
                 "the two lengths are too far apart to read the rule"))
-    display(Markdown(f"**{q.dataset}** ({q.curve_precision}): {state}."), learning["figure"],
+    settled = f" The run it settles at: {learning['settled']}." if learning["settled"] else ""
+    display(Markdown(f"**{q.dataset}** ({q.curve_precision}): {state}.{settled}"), learning["figure"],
             learning["verdicts"])
 if not curved:
     display(Markdown("Not run in this profile: its teachers were not trained by this study, or "

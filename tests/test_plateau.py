@@ -39,15 +39,23 @@ def test_two_lengths_too_far_apart_cannot_read_the_rule():
     assert plateau(_curve((1_000, 100.0))) is None and next_length([]) is None
 
 
+SEEDS = "(mean and 95 % t interval over sampling seeds 0, 1, 2)"
+
+
 @pytest.mark.parametrize("curve, said", [
     ([(5_000, 110.0), (10_000, 100.0)], "not converged: its recipe's FD still changed -9.1 % from 5,000 to 10,000"),
-    ([(10_000, 100.0), (20_000, 99.0)], "reached the plateau (-1.0 % from 10,000 to 20,000 steps, within 3 %): "
-                                        "that run (RUN20000) is the teacher to adopt"),
+    ([(10_000, 100.0), (20_000, 99.0)], "reached the plateau (-1.0 % from 10,000 to 20,000 steps, within 3 %); "
+                                        f"FD 100.0 (97.5–102.5) at 20,000 steps {SEEDS}: that run (RUN20000) is the "
+                                        "teacher to adopt"),
     ([(20_000, 100.0), (40_000, 90.0)], "reached the cap of 40,000 steps without meeting the 3 % plateau rule "
-                                        "(-10.0 % from 20,000): that run (RUN40000) is the teacher to adopt"),
-    ([(2_500, 110.0), (5_000, 109.0)], "reached the plateau (-0.9 % from 2,500 to 5,000 steps, within 3 %)."),
+                                        f"(-10.0 % from 20,000); FD 100.0 (97.5–102.5) at 40,000 steps {SEEDS}: that "
+                                        "run (RUN40000) is the teacher to adopt"),
+    ([(2_500, 110.0), (5_000, 109.0)], "reached the plateau (-0.9 % from 2,500 to 5,000 steps, within 3 %); "
+                                       f"FD 100.0 (97.5–102.5) at 5,000 steps {SEEDS}."),
 ])
 def test_the_teachers_page_reads_its_curve_by_the_rule_and_names_the_run_to_adopt(curve, said, monkeypatch, params):
+    """The answer reads the rule on the curve; once it settles, it gives the settled run's FD over the
+    sampling seeds (mean and t interval) and names the run to adopt unless it is the teacher already."""
     from types import SimpleNamespace
 
     from diffprune import evaluation
@@ -59,5 +67,29 @@ def test_the_teachers_page_reads_its_curve_by_the_rule_and_names_the_run_to_adop
     monkeypatch.setattr(teachers, "curve_steps", lambda q: [s for s, _ in curve])
     monkeypatch.setattr(teachers, "curve_section", lambda q: {"plateau": plateau(_curve(*curve))})
     monkeypatch.setattr(teachers, "curve_model", lambda q, steps: SimpleNamespace(key=f"RUN{steps}"))
+    monkeypatch.setattr(teachers, "settled_rows", lambda q: [{"steps": curve[-1][0], "seed": s, "fd": 99.0 + s}
+                                                             for s in (0, 1, 2)])
     text = teachers.answer(p)
     assert said in text and text.startswith("The fashion-mnist teacher has 1.11 M parameters, trained for 5,000")
+
+
+@pytest.mark.parametrize("curve, settled", [([(5_000, 110.0), (10_000, 100.0)], None),
+                                            ([(10_000, 100.0), (20_000, 99.0)], 20_000),
+                                            ([(20_000, 100.0), (40_000, 90.0)], 40_000)])
+def test_the_run_a_curve_settles_at_is_measured_on_every_plateau_seed_and_none_before(curve, settled, monkeypatch,
+                                                                                       params):
+    from types import SimpleNamespace
+
+    from diffprune import evaluation
+    from diffprune.chapters import teachers
+    p = params(plateau_seeds=[0, 1, 2])
+    fds = dict(curve)
+    monkeypatch.setattr(teachers, "curve_steps", lambda q: list(fds))
+    monkeypatch.setattr(teachers, "curve_row", lambda q, steps: {"steps": steps, "fd": fds[steps]})
+    monkeypatch.setattr(teachers, "curve_model", lambda q, steps: SimpleNamespace(key=f"RUN{steps}"))
+    measured = []
+    monkeypatch.setattr(evaluation, "evaluate", lambda m, q, seed: measured.append((m.key, seed)) or {"seed": seed})
+    rows = teachers.settled_rows(p)
+    assert teachers.settled_at(p) == settled
+    assert measured == ([] if settled is None else [(f"RUN{settled}", s) for s in (0, 1, 2)])
+    assert [r["steps"] for r in rows] == ([] if settled is None else [settled] * 3)

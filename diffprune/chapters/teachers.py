@@ -14,7 +14,7 @@ from ..chapter import Chapter, Parameters
 from ..data import short_name
 from ..fid import fd_infinity_applies, fd_infinity_at
 from ..plateau import plateau
-from ..profiles import increasing, integer, is_dataset_name, one_of, parameter
+from ..profiles import increasing, integer, is_dataset_name, list_of, one_of, parameter
 from ..train import PRECISIONS
 
 
@@ -34,6 +34,9 @@ class Own:
 
 f"one of {', '.join(PRECISIONS)}: the training precision of the teachers' curves (the teachers' own "
 "recipes were fp32)", one_of(PRECISIONS))
+    plateau_seeds: list[int] = parameter(
+        "a non-empty list of sampling seeds >= 0: the run a curve settles at (its plateau, or the cap) is "
+        "sampled and measured once per seed (the curve itself: the first of seeds)", list_of(integer(0)))
 
 
 def _final_loss(log_csv: Path, last: int = 5) -> float | None:
@@ -122,13 +125,39 @@ def curve_verdicts(p: Parameters) -> list[verdicts.Verdict]:
             for s in curve_steps(p) if s > trained]
 
 
+def settled_at(p: Parameters) -> int | None:
+    """The length the stopping rule settles the curve at (its plateau, or the cap); None while it
+    trains on."""
+    found = plateau([curve_row(p, s) for s in curve_steps(p)])
+    return found["to"] if found and (found["reached"] or found["capped"]) else None
+
+
+def settled_rows(p: Parameters) -> list[dict]:
+    """The settled run evaluated on each of `plateau_seeds` (sampling seeds: one run, so the spread
+    is the sampling noise of its FD); none while the curve trains on."""
+    steps = settled_at(p)
+    return [] if steps is None else [{"steps": steps, **evaluation.evaluate(curve_model(p, steps), p, s)}
+                                     for s in p.plateau_seeds]
+
+
+def settled_text(rows: list[dict]) -> str:
+    """`FD 99.7 (98.1–101.2, t over sampling seeds 0, 1, 2) at 20,000 steps`, or '' while training on."""
+    from ..uncertainty import mean_ci
+    if not rows:
+        return ""
+    ci = mean_ci([r["fd"] for r in rows])
+    return (f"FD {evaluation.ci_text(ci['mean'], ci['ci_low'], ci['ci_high'], 1)} at {rows[0]['steps']:,} steps "
+            f"(mean and 95 % t interval over sampling seeds {', '.join(str(r['seed']) for r in rows)})")
+
+
 def curve_section(p: Parameters) -> dict:
     from ..plots import learning_curve
     rows = [curve_row(p, s) for s in curve_steps(p)]
     trained = pipeline.teacher_steps(pipeline.teacher(p.teacher))
     found = curve_verdicts(p)
     return {"rows": rows, "figure": learning_curve(rows, trained, summary(p)["fd"], p.dataset),
-            "verdicts": verdicts.table(found), "found": found, "trained": trained, "plateau": plateau(rows)}
+            "verdicts": verdicts.table(found), "found": found, "trained": trained, "plateau": plateau(rows),
+            "settled": settled_text(settled_rows(p))}
 
 
 def answer(p: Parameters) -> str:
@@ -150,6 +179,7 @@ def answer(p: Parameters) -> str:
                      f"; its recipe reached the cap of {found['to']:,} steps without meeting the "
                      f"{100 * PLATEAU:.0f} % plateau rule ({100 * found['change']:+.1f} % from {found['from']:,})")
             run = curve_model(q, found["to"]).key
+            text += f"; {settled_text(settled_rows(q))}"
             text += ("." if row["steps"] == found["to"] else
                      f": that run ({run}) is the teacher to adopt (`python -m diffprune adopt {run}`).")
         else:
@@ -217,7 +247,8 @@ def work(p: Parameters) -> list:
     teachers = evaluation.every_teacher(p)
     curved = [q for q in teachers if curve_steps(q) and recipe(q)]
     return ([(summary, (q,)) for q in teachers] + [(distance_row, (q,)) for q in teachers]
-            + [(curve_row, (q, s)) for q in curved for s in curve_steps(q)] + [(curve_verdicts, (q,)) for q in curved])
+            + [(curve_row, (q, s)) for q in curved for s in curve_steps(q)] + [(curve_verdicts, (q,)) for q in curved]
+            + [(settled_rows, (q,)) for q in curved])
 
 
 CHAPTER = Chapter("teachers", parameters=(
