@@ -3,8 +3,8 @@ stop improving, part 5 — budget first).
 
 For each candidate teacher length L: `study --plan`'s estimate of each chapter that re-bases, with
 every finetune length the same share of L as today's is of 5,000 steps (RQ1 8 %; the headline 10,
-12.5, 15 and 20 %; the recovery checkpoints 2, 8 and 32 %; the repair axis up to 2 %) and RQ1's
-control row on; per chapter for the Fashion-MNIST teacher alone and with the profile's other
+12.5, 15 and 20 %; the recovery checkpoints 2, 8 and 32 %; the repair axis up to 2 %), RQ1's
+control row on and RQ3's rounding check also at ratio 0.35; per chapter for the Fashion-MNIST teacher alone and with the profile's other
 teachers. Each step is priced from this cache's recorded rates. The plan runs against the committed
 teacher — a plan counts steps, and a step's cost does not depend on the weights — so what a new
 teacher adds besides (its prunes' importance walks and its own sample sets, minutes against the
@@ -36,7 +36,9 @@ def overrides(length: int, profile: dict, more_teachers: bool) -> dict:
            "headline_steps": scaled(profile["headline_steps"]),
            "headline_point": scaled([profile["headline_point"]])[0],
            "recovery_steps": scaled(profile["recovery_steps"]),
-           "content_repair_steps": scaled(profile["content_repair_steps"])}
+           "content_repair_steps": scaled(profile["content_repair_steps"]),
+           # RQ3's rounding check where rounding changes the widths (at 0.25 every width is a multiple of 8)
+           "rounding_ratios": sorted({*profile["rounding_ratios"], 0.35})}
     return out if more_teachers else {**out, "more_teachers": [], "sweeps_on_more_teachers": []}
 
 

@@ -232,22 +232,6 @@ def test_changed_parameter_recomputes_only_what_depends_on_it(study):
     json.dumps(rows)  # rows are plain data
 
 
-def test_study_precomputes_what_a_chapter_reads(tmp_path, monkeypatch):
-    import diffprune.study
-    from diffprune import evaluation
-    from diffprune.chapters import teachers
-    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path))
-    assert main(["study", "--profile", "smoke", "--chapter", "teachers", "--jobs", "2"]) == 0
-
-    def computing(*args, **kwargs):
-        raise AssertionError("the chapter computed something that study should have precomputed")
-    monkeypatch.setattr(diffprune.study, "_compute", computing)
-    monkeypatch.setattr(diffprune.study, "_regenerate", computing)
-    p = spec("teachers").load("smoke")
-    rows = [teachers.summary(q) for q in evaluation.every_teacher(p)]
-    assert len(rows) == 1 + len(p.more_teachers) and all(r["fd"] > 0 for r in rows)
-
-
 @pytest.mark.parametrize("exercise", [e for e in exercises.EXERCISES if e.chapter], ids=lambda e: e.title)
 def test_every_exercise_runs_its_parameter_set_in_smoke(book, exercise, tmp_path, registry):
     out, _ = book

@@ -591,3 +591,19 @@ def test_packs_merge_by_git_s_union_rule_and_a_key_on_both_sides_reads_back_the_
            for r in diffprune.study.records("fd")}
     assert got == {"a" * 16: 5.0, shared: 3.0, "c" * 16: 6.0}
     assert diffprune.study.pack(study) == 0
+
+
+def test_study_precomputes_what_a_chapter_reads(tmp_path, monkeypatch):
+    """`study --chapter teachers --jobs 2`, then the chapter's reads compute nothing."""
+    from diffprune.chapters import teachers
+    from diffprune.cli import main
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path))
+    assert main(["study", "--profile", "smoke", "--chapter", "teachers", "--jobs", "2"]) == 0
+
+    def computing(*args, **kwargs):
+        raise AssertionError("the chapter computed something that study should have precomputed")
+    monkeypatch.setattr(diffprune.study, "_compute", computing)
+    monkeypatch.setattr(diffprune.study, "_regenerate", computing)
+    p = spec("teachers").load("smoke")
+    rows = [teachers.summary(q) for q in evaluation.every_teacher(p)]
+    assert len(rows) == 1 + len(p.more_teachers) and all(r["fd"] > 0 for r in rows)
