@@ -4,8 +4,9 @@ stop improving, part 5 — budget first).
 For each candidate teacher length L: `study --plan`'s estimate of each chapter that re-bases, with
 every finetune length the same share of L as today's is of 5,000 steps (RQ1 8 %; the headline 10,
 12.5, 15 and 20 %; the recovery checkpoints 2, 8 and 32 %; the repair axis up to 2 %), RQ1's
-control row on and RQ3's rounding check also at ratio 0.35; per chapter for the Fashion-MNIST teacher alone and with the profile's other
-teachers. Each step is priced from this cache's recorded rates. The plan runs against the committed
+control row on and RQ3's rounding check also at ratio 0.35; per chapter for the Fashion-MNIST
+teacher alone and with the profile's other teachers. Each step is priced from this cache's recorded
+rates. The plan runs against the committed
 teacher — a plan counts steps, and a step's cost does not depend on the weights — so what a new
 teacher adds besides (its prunes' importance walks and its own sample sets, minutes against the
 finetunes' hours) is listed only where the committed teacher lacks it too. Writes

@@ -140,7 +140,7 @@ def _root(sigma: np.ndarray) -> np.ndarray:
         # on one thread whoever asks first: LAPACK's eigh rounds differently on more threads, and a
         # cached root would carry that into every later result of the process (the study's records
         # are compared bit for bit across processes, tests/test_book.py)
-        with threadpool_limits(1):
+        with threadpool_limits(1, user_api="blas"):
             w, v = np.linalg.eigh(sigma)
             root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
         if len(_ROOTS) >= 4:  # a study reads a few references; a long session must not hoard them

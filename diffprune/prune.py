@@ -93,12 +93,13 @@ def _pruner(model, method: str, ratio: float, score: str | None = None, round_to
 
 
 def _rounded(pruner: tp.pruner.MetaPruner, ratio: float, round_to: int) -> dict:
-    """A ratio per group that keeps a multiple of `round_to` channels, as near the uniform ratio as
-    that allows (at least `round_to`). The gap it fills: torch-pruning's own `round_to` rounds the
-    whole width while it prunes a GroupNorm's (or attention's) channel groups one group at a time, so
-    with 8 GroupNorm groups it prunes none of their layers (MACs x0.99 at ratio 0.25). Here the kept
-    channels per group are rounded to a multiple of round_to / gcd(round_to, groups), which keeps
-    the groups even and the whole width a multiple of `round_to`."""
+    """A ratio per group that keeps a multiple of `round_to` channels: the uniform prune's own width
+    where it is one already, else that width rounded to the nearest multiple (at least `round_to`),
+    so that rounding changes only the widths it must. The gap it fills: torch-pruning's own `round_to`
+    rounds the whole width while it prunes a GroupNorm's (or attention's) channel groups one group at
+    a time, so with 8 GroupNorm groups it prunes none of their layers (MACs x0.99 at ratio 0.25). Here
+    the kept channels per group are rounded to a multiple of round_to / gcd(round_to, groups), which
+    keeps the groups even and the whole width a multiple of `round_to`."""
     out = {}
     for group in pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers,
                                           root_module_types=pruner.root_module_types):
@@ -107,8 +108,9 @@ def _rounded(pruner: tp.pruner.MetaPruner, ratio: float, round_to: int) -> dict:
                  else pruner.DG.get_in_channels(module))
         groups = pruner._get_channel_groups(group)
         size, step = width // groups, round_to // math.gcd(round_to, groups)
-        keep = min(size, max(step, math.floor(size * (1 - ratio) / step + 0.5) * step))  # halves up
-        out[module] = 1 - (keep + 0.5) / size  # torch-pruning keeps int(size * (1 - r)) per group
+        uniform = int(size * (1 - ratio))  # what torch-pruning keeps per group at the uniform ratio
+        keep = min(size, max(step, math.floor(uniform / step + 0.5) * step))  # halves up
+        out[module] = 1 - (keep + 0.5) / size  # so that int(size * (1 - r)) is `keep`
     return out
 
 

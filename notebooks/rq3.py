@@ -256,7 +256,8 @@ else:
 # The rule was fixed before the numbers: rounding costs quality where either reading is *worse*, is
 # free where both are *equivalent* (or *better*), and is unresolved otherwise. Where the rounded prune
 # keeps the very channels of the unrounded one (every width already a multiple of 8), the two are one
-# model and nothing needs measuring.
+# model and nothing needs measuring; a ratio where the widths do change (those of the rounded prunes
+# in the levers table) is measured only where the profile lists it in `rounding_ratios`.
 
 # %% tags=["hide-input"]
 rounded = rounding.rounding_section(p)

@@ -322,12 +322,20 @@ def test_rounding_is_one_model_where_every_width_is_already_a_multiple_and_two_e
     assert any(w % 8 for w in one["widths_after"].values())
 
 
-@pytest.mark.parametrize("ssim_shift, expected", [(0.0, "is free"), (-0.05, "costs quality")])
-def test_rounding_s_cost_is_read_paired_by_seed_holm_adjusted_by_the_rule(monkeypatch, params, ssim_shift, expected):
-    """Rounded against unrounded rows of three seeds at 0.35: FD within its margin on every seed; SSIM
-    equal, or lower by 0.05 (beyond the 0.01 margin) on every seed. Both readings equivalent: free; one
-    worse: it costs quality. Holm's family is those two readings: at 0.25 the two prunes are one model,
-    so nothing is compared there and the page says why."""
+@pytest.mark.parametrize("fd_diffs, ssim_diffs, expected", [
+    ((-0.1, 0.0, 0.1), (0.0001, 0.0, -0.0001), "rounding to 8 is free at this ratio"),
+    ((-0.1, 0.0, 0.1), (-0.05, -0.049, -0.051), "rounding to 8 costs quality at this ratio"),
+    # each interval just inside its margin (FD ±2.0, SSIM ±0.01), each equivalence p between 0.0125 and
+    # 0.025: equivalent read alone, not once Holm adjusts for the family of two
+    ((-0.765, 0.0, 0.765), (-0.00382, 0.0, 0.00382), "what rounding to 8 costs at this ratio is not resolved by "
+                                                      "seeds 0, 1, 2"),
+])
+def test_rounding_s_cost_is_read_paired_by_seed_holm_adjusted_by_the_rule(monkeypatch, params, fd_diffs, ssim_diffs,
+                                                                          expected):
+    """Rounded against unrounded rows of three seeds at 0.35, paired by seed, FD and SSIM: both readings
+    equivalent, free; one worse, it costs quality; both equivalent only before Holm's adjustment over
+    the family of two, not resolved. At 0.25 the two prunes are one model: nothing is compared there
+    and the page says why."""
     from diffprune.chapters import rounding
     p = params(rounding_ratios=[0.25, 0.35], rounding_multiple=8, seeds=[0, 1, 2], reference_threshold=0.05,
                dataset="fashion-mnist", equivalence_margins={"fd": 0.02, "ssim": 0.01}, ratio=0.25)
@@ -337,14 +345,26 @@ def test_rounding_s_cost_is_read_paired_by_seed_holm_adjusted_by_the_rule(monkey
 
     def rows(q, ratio, seed):
         assert ratio == 0.35, "rows are computed only where rounding changes the model"
-        fd = 100.0 + 3 * seed
         return [{"row": rounding.label(q, k), "ratio": ratio, "round_to": k, "seed": seed,
-                 "fd": fd + (0.1 * (seed - 1) if k == 8 else 0.0),
-                 "ssim": 0.8 + 0.01 * seed + (ssim_shift + 0.001 * seed if k == 8 else 0.0)} for k in (1, 8)]
+                 "fd": 100.0 + (fd_diffs[seed] if k == 8 else 0.0),
+                 "ssim": 0.8 + 0.01 * seed + (ssim_diffs[seed] if k == 8 else 0.0)} for k in (1, 8)]
     monkeypatch.setattr(rounding, "rounding_rows", rows)
     section = rounding.rounding_section(p)
-    assert section["table"].loc[1, "widths, round-to 8"] == "40"
-    assert section["table"].loc[0, "FD: round-to 8 − round-to 1"] == "the same model: no difference"
+    table = section["table"]
+    assert list(table.index) == ["0.25", "0.35"] and table.loc["0.35", "widths, round-to 8"] == "40"
+    assert table.loc["0.25", "FD: round-to 8 − round-to 1"] == "the same model: no difference"
     assert "At ratio 0.25 every pruned width is already a multiple of 8" in section["reading"]
-    assert f"rounding to 8 {expected} at this ratio" in section["reading"]
+    assert f"By the rule fixed before the numbers, {expected}." in section["reading"]
     assert "Holm-adjusted over 2 readings" in section["reading"]
+    raw = [v.kind for v in rounding.rounding_verdicts(p, 0.35)]  # what each reading says alone
+    if "not resolved" in expected:
+        assert raw == [verdicts.Kind.EQUIVALENT] * 2
+
+
+def test_while_planning_the_rounding_check_lists_its_rows(monkeypatch, params):
+    """A plan reads the prunes as unknown: the rows are listed (not taken for one model)."""
+    from diffprune import study
+    from diffprune.chapters import rounding
+    p = params(seeds=[0], reference_threshold=0.05, rounding_multiple=8)
+    monkeypatch.setattr(rounding, "prune_reports", lambda q, r: (study.Unknown(), study.Unknown()))
+    assert rounding.same_model(p, 0.35) is False

@@ -80,8 +80,9 @@ class Own:
         "fields (precision, channels_last, compile, cudnn_benchmark) to values: each drawn "
         "from the fp32 draws' noise and compared with them", list_of(_lever_setting, False))
     rounding_ratios: list[float] = parameter(
-        "a list (may be empty) of channel ratios in (0, 1): RQ1's reference row pruned at each with "
-        "and without rounding, paired by seed", list_of(lambda v: is_number(v) and 0 < v < 1, False))
+        "an increasing list (may be empty) of channel ratios in (0, 1): RQ1's reference row pruned at each with "
+        "and without rounding, paired by seed",
+        lambda v: list_of(lambda x: is_number(x) and 0 < x < 1, False)(v) and v == sorted(set(v)))
     rounding_multiple: int = parameter(
         "an integer >= 2: every rounded width a multiple of it", integer(2))
     speed_architectures: list[str] = parameter(

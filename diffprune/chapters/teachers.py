@@ -35,8 +35,9 @@ class Own:
 f"one of {', '.join(PRECISIONS)}: the training precision of the teachers' curves (the teachers' own "
 "recipes were fp32)", one_of(PRECISIONS))
     plateau_seeds: list[int] = parameter(
-        "a non-empty list of sampling seeds >= 0: the run a curve settles at (its plateau, or the cap) is "
-        "sampled and measured once per seed (the curve itself: the first of seeds)", list_of(integer(0)))
+        "a list of at least two distinct sampling seeds >= 0: the run a curve settles at (its plateau, or "
+        "the cap) is sampled and measured once per seed, for an interval over them",
+        lambda v: list_of(integer(0))(v) and len(set(v)) == len(v) >= 2)
 
 
 def _final_loss(log_csv: Path, last: int = 5) -> float | None:
@@ -141,7 +142,8 @@ def settled_rows(p: Parameters) -> list[dict]:
 
 
 def settled_text(rows: list[dict]) -> str:
-    """`FD 99.7 (98.1–101.2, t over sampling seeds 0, 1, 2) at 20,000 steps`, or '' while training on."""
+    """`FD 99.7 (98.1–101.2) at 20,000 steps (mean and 95 % t interval over sampling seeds 0, 1, 2)`, or
+    '' while the curve trains on."""
     from ..uncertainty import mean_ci
     if not rows:
         return ""
