@@ -361,10 +361,13 @@ def test_rounding_s_cost_is_read_paired_by_seed_holm_adjusted_by_the_rule(monkey
         assert raw == [verdicts.Kind.EQUIVALENT] * 2
 
 
-def test_while_planning_the_rounding_check_lists_its_rows(monkeypatch, params):
-    """A plan reads the prunes as unknown: the rows are listed (not taken for one model)."""
+def test_while_planning_the_rounding_check_waits_for_its_prunes(monkeypatch, params):
+    """A plan reads a prune still to compute as unknown: no row is listed until both prunes are known
+    (a later round plans them), since a listed step the job then does not reach fails on Dask."""
     from diffprune import study
     from diffprune.chapters import rounding
     p = params(seeds=[0], reference_threshold=0.05, rounding_multiple=8)
-    monkeypatch.setattr(rounding, "prune_reports", lambda q, r: (study.Unknown(), study.Unknown()))
-    assert rounding.same_model(p, 0.35) is False
+    known = {"widths_after": {"a": 41}, "removed": {}}
+    for reports in ((study.Unknown(), study.Unknown()), (known, study.Unknown())):
+        monkeypatch.setattr(rounding, "prune_reports", lambda q, r, x=reports: x)
+        assert rounding.same_model(p, 0.35) is True

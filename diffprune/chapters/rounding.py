@@ -39,7 +39,9 @@ def same_model(p: Parameters, ratio: float) -> bool:
     """Whether rounding keeps exactly the channels the unrounded prune keeps at `ratio`."""
     one, rounded = prune_reports(p, ratio)
     if isinstance(one, study.Unknown) or isinstance(rounded, study.Unknown):
-        return False  # a plan lists the rows too (a later round plans again once the prunes are known)
+        # a plan: decided once both prunes are computed (a later round lists the rows), so that no step
+        # is listed that the job may not reach (the Dask engine fails a task its job does not reach)
+        return True
     return one["widths_after"] == rounded["widths_after"] and one["removed"] == rounded["removed"]
 
 
