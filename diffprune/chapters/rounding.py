@@ -28,6 +28,12 @@ def label(p: Parameters, round_to: int) -> str:
     return f"{reference_row(p)}, round-to {round_to}"
 
 
+def model(p: Parameters, ratio: float, seed: int, round_to: int):
+    """RQ1's reference row pruned at `ratio` with every width a multiple of `round_to`, finetuned."""
+    return evaluation.finetuned_model(at_ratio(p, ratio), "diff-pruning", seed, p.reference_threshold,
+                                      round_to=round_to)
+
+
 def prune_reports(p: Parameters, ratio: float) -> tuple[dict, dict]:
     """The first seed's prune reports at `ratio`, unrounded and rounded."""
     q = at_ratio(p, ratio)
@@ -51,8 +57,7 @@ def rounding_rows(p: Parameters, ratio: float, seed: int) -> list[dict]:
         return []
     q, t = at_ratio(p, ratio), pipeline.teacher(p.teacher)
     return [{"row": label(p, k), "ratio": ratio, "round_to": k,
-             **evaluation.evaluate(evaluation.finetuned_model(q, "diff-pruning", seed, p.reference_threshold,
-                                                              round_to=k), q, seed, teacher=t)}
+             **evaluation.evaluate(model(p, ratio, seed, k), q, seed, teacher=t)}
             for k in (1, p.rounding_multiple)]
 
 
@@ -65,8 +70,7 @@ def rounding_verdicts(p: Parameters, ratio: float) -> list[verdicts.Verdict]:
     rows = [r for s in p.seeds for r in rounding_rows(p, ratio, s)]
 
     def models(seed: int) -> tuple:
-        return tuple(evaluation.finetuned_model(q, "diff-pruning", seed, p.reference_threshold, round_to=m)
-                     for m in (k, 1))
+        return model(p, ratio, seed, k), model(p, ratio, seed, 1)
     return [evaluation.compare(q, [r for r in rows if r["round_to"] == k], [r for r in rows if r["round_to"] == 1],
                                metric, a=f"{label(p, k)} (r={ratio:g})", b=f"{label(p, 1)} (r={ratio:g})",
                                where=p.dataset, models=models)
