@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export MPLCONFIGDIR   ?= $(CURDIR)/.cache/matplotlib
 export PYTHONUNBUFFERED = 1
 
-.PHONY: install data browser book demo lab lint test clean gpu-wheels
+.PHONY: install data browser book demo lab lint test clean gpu-wheels gpu-data
 
 # -qq: pip's own warnings about the machine's index settings are not this project's to fix
 $(STAMP): pyproject.toml
@@ -66,6 +66,13 @@ gpu-wheels: install
 	$(PY) -m pip download -qq --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 	  -d .whl $(GPU_WHEELS)
+
+# Fashion-MNIST's idx files where diffprune.data looks when the Debian package is absent, as on a
+# lent GPU machine (benchmarks/gpu_curves.sh carries them there).
+gpu-data: data
+	@mkdir -p data/fashion-mnist/FashionMNIST/raw
+	@cp -n /usr/share/datasets/fashion-mnist/*-ubyte.gz data/fashion-mnist/FashionMNIST/raw/ 2>/dev/null \
+	  || test -f data/fashion-mnist/FashionMNIST/raw/train-images-idx3-ubyte.gz
 
 clean:
 	rm -rf build .pytest_cache

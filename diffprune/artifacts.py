@@ -94,10 +94,37 @@ def code_version() -> str:
         return os.environ.get("DIFFPRUNE_CODE_VERSION", f"diffprune-{__version__}")
 
 
+# the widest vector unit a CPU's flags name, widest first: what a bf16 or fp32 timing depends on
+_VECTOR_UNITS = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2"),
+                 ("asimd", "NEON"))
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The processor's model and widest vector unit, from /proc/cpuinfo's first processor: the same
+    study runs on CPUs of one architecture that differ threefold in speed and in whether bf16 has
+    units of its own, so a timing that names only the architecture compares nothing."""
+    import platform
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return platform.processor() or "unknown CPU"
+    first: dict[str, str] = {}
+    for line in cpuinfo.split("\n\n")[0].splitlines():
+        k, _, v = line.partition(":")
+        first.setdefault(k.strip(), v.strip())
+    name = first.get("model name") or platform.processor() or "unknown CPU"
+    if "cpu family" in first and "model" in first:
+        name += f" family {first['cpu family']} model {first['model']}"
+    flags = set((first.get("flags") or first.get("Features") or "").split())
+    unit = next((label for flag, label in _VECTOR_UNITS if flag in flags), None)
+    return f"{name}, {unit}" if unit else name
+
+
 def device_description() -> str:
     import platform
 
     import torch
     if torch.cuda.is_available():
         return f"cuda:{torch.cuda.get_device_name(0)}"
-    return f"cpu:{platform.machine()} x{torch.get_num_threads()} threads"
+    return f"cpu:{platform.machine()} x{torch.get_num_threads()} threads ({cpu_name()})"

@@ -268,3 +268,17 @@ def test_a_found_step_takes_the_place_of_a_step_listed_under_a_stand_in_key(monk
         progress("done", step, key, params)
     assert progress.bar.total == total and progress.bar.n == total  # nothing counted twice
     assert "[3/3 steps done, 2 of them found on the way]" in capsys.readouterr().err
+
+
+ZEN3 = "processor\t: 0\nmodel name\t: AMD EPYC\ncpu family\t: 25\nmodel\t\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n"
+ZEN4 = ZEN3.replace("model\t\t: 1", "model\t\t: 17").replace("avx2 fma", "avx2 fma avx512f avx512_bf16")
+
+
+def test_a_device_names_its_cpu_so_that_rates_from_a_slower_cpu_are_not_taken_for_this_one_s():
+    from diffprune.artifacts import cpu_name, device_description
+    # two EPYCs the study ran on: the same "model name", three times apart in speed, bf16 units on one
+    assert cpu_name(ZEN3) == "AMD EPYC family 25 model 1, AVX2"
+    assert cpu_name(ZEN4) == "AMD EPYC family 25 model 17, AVX-512 BF16"
+    assert cpu_name(ZEN3 + "\nprocessor\t: 1\nmodel name\t: other\n") == cpu_name(ZEN3)  # the first processor's
+    assert cpu_name("processor\t: 0\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n").endswith(", NEON")
+    assert device_description().endswith(f"({cpu_name()})")
