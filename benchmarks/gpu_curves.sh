@@ -3,6 +3,12 @@
 # stop improving). Why a GPU: a curve's next length is one uninterrupted run (it resumes only from a
 # checkpoint on the same disk), and past ~10,000 steps that run outlasts a session of the study's CPU
 # machine, whose processes and ignored files end with the session.
+# Its limit today: the study's training loop ran 0.07-0.22 s a step on an H100 (median 0.15: the
+# recorded CUDA finetunes of Fashion-MNIST models; for a 1 M-parameter model that is the loop's
+# overhead rather than its arithmetic, not yet profiled), so 20,000 steps take 25-70 minutes: more
+# than one call (10 minutes) or a session's device time (15 minutes). A run resumes across calls on
+# a warm machine from its checkpoint (ignored files stay there between calls); to fit one session it
+# needs a faster CUDA training step (issue: pruning that pays in seconds, training levers).
 # Prepare here: `make gpu-wheels` (the packages the machine's image lacks, into .whl/) and
 # `make gpu-data` (Fashion-MNIST's idx files into data/fashion-mnist/: the machine cannot install
 # them). OpenMoji's drawing package (75 MB) is more than a call carries, so its curve stays on CPUs.
