@@ -101,8 +101,8 @@ _VECTOR_UNITS = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512f
 
 def cpu_name(cpuinfo: str | None = None) -> str:
     """The processor's model and widest vector unit, from /proc/cpuinfo's first processor: the same
-    study runs on CPUs of one architecture that differ threefold in speed and in whether bf16 has
-    units of its own, so a timing that names only the architecture compares nothing."""
+    study runs on CPUs of one architecture that differ in speed and in whether bf16 has units of its
+    own, so a timing that names only the architecture compares nothing."""
     import platform
     if cpuinfo is None:
         try:

@@ -276,7 +276,7 @@ ZEN4 = ZEN3.replace("model\t\t: 1", "model\t\t: 17").replace("avx2 fma", "avx2 f
 
 def test_a_device_names_its_cpu_so_that_rates_from_a_slower_cpu_are_not_taken_for_this_one_s():
     from diffprune.artifacts import cpu_name, device_description
-    # two EPYCs the study ran on: the same "model name", three times apart in speed, bf16 units on one
+    # two EPYCs the study ran on: the same "model name", bf16 units on one only
     assert cpu_name(ZEN3) == "AMD EPYC family 25 model 1, AVX2"
     assert cpu_name(ZEN4) == "AMD EPYC family 25 model 17, AVX-512 BF16"
     assert cpu_name(ZEN3 + "\nprocessor\t: 1\nmodel name\t: other\n") == cpu_name(ZEN3)  # the first processor's
