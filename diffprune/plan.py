@@ -345,13 +345,72 @@ def compute(jobs: list, plan: Plan) -> list:
         progress.close(finished)
 
 
-def of_chapters(names: list[str], profile: str, overrides: dict) -> tuple[Plan, list]:
-    """The plan of the chapters' declared work (`Chapter.work`), and those jobs."""
+def work_of(names: list[str], profile: str, overrides: dict) -> list:
+    """The chapters' declared work (`Chapter.work`): their jobs."""
     jobs = []
     for name in names:
         c = spec(name)
         jobs += c.work(c.load(profile, overrides)) if c.work else []
+    return jobs
+
+
+def of_chapters(names: list[str], profile: str, overrides: dict) -> tuple[Plan, list]:
+    """The plan of the chapters' declared work, and those jobs."""
+    jobs = work_of(names, profile, overrides)
     return of(jobs), jobs
+
+
+def in_progress(profile: str, overrides: dict, sweeps: list[dict], names: list[str]) -> list[dict]:
+    """Each sweep of the profile's `computing` (values whose rows are being computed, e.g. a control row
+    on every seed, more than one session's work), on top of the profile with `overrides`, whose every
+    artifact must be recorded: the chapters it changes, the artifacts it adds to theirs (the keys of
+    those recorded so far) and the steps left, by kind, with their estimate and the command that
+    continues it. The gap it fills: a sweep of tens of CPU-hours lands over several sessions, and its
+    finished records must be kept, and seen, before the book shows them."""
+    out = []
+    for values in sweeps:
+        touched = [n for n in names if set(values) & set(spec(n).definitions())]
+        # the profile's own artifacts: every one behind its rows, not only those its plan meets (a plan
+        # does not follow a recorded step to its inputs, e.g. the classifier behind a consistency)
+        base = {(a.step, a.key) for a in behind(work_of(touched, profile, overrides))}
+        sweep = of_chapters(touched, profile, {**overrides, **values})[0]
+        new = [name for name in sweep.seen if name not in base]
+        left = Plan(steps={name: s for name, s in sweep.steps.items() if name in new and not s.regenerate})
+        seconds, unpriced = left.seconds()
+        changed = "".join(f" -p {k} {shlex.quote(json.dumps(v))}" for k, v in {**overrides, **values}.items())
+        out.append({"values": values, "chapters": touched,
+                    "recorded": [name for name in new if name not in left.steps],
+                    "left": Counter(s.kind for s in left.steps.values()), "seconds": seconds, "unpriced": unpriced,
+                    "partial": bool(sweep.stopped),
+                    "command": f"python -m diffprune study --profile {profile}"
+                               + "".join(f" --chapter {n}" for n in touched) + changed + " --jobs 2"})
+    return out
+
+
+def progress_table(sweeps: list[dict]):
+    """The sweeps being computed (`in_progress`) as Reproducing shows them."""
+    import pandas as pd
+    rows = [{"sweep": ", ".join(f"{k}: {json.dumps(v)}" for k, v in s["values"].items()),
+             "chapters": ", ".join(s["chapters"]),
+             "steps recorded": len(s["recorded"]),
+             "steps left": (", ".join(f"{n} {kind}" for kind, n in s["left"].items())
+                            or "none: move it into the profile"),
+             "estimate left": ((duration(s["seconds"]) if s["left"] else "–") + (" + unpriced" if s["unpriced"] else "")
+                               + (" (at least)" if s["partial"] else "")),
+             "continue with": s["command"]} for s in sweeps]
+    return pd.DataFrame(rows, columns=["sweep", "chapters", "steps recorded", "steps left", "estimate left",
+                                       "continue with"]).set_index("sweep")
+
+
+def progress_reading(sweeps: list[dict]) -> str:
+    """One sentence on the sweeps being computed, for Reproducing."""
+    if not sweeps:
+        return "No sweep is being computed: every chapter shows every row its profile asks for."
+    done = sum(len(s["recorded"]) for s in sweeps)
+    return (f"{len(sweeps)} sweep{'s' if len(sweeps) > 1 else ''} {'are' if len(sweeps) > 1 else 'is'} "
+            f"being computed: {done} of {done + sum(sum(s['left'].values()) for s in sweeps)} steps recorded so far. "
+            "Their records are committed as they finish; no chapter shows them until the sweep is complete and its "
+            "values move into the profile (one commit, checked by the tests), so no verdict rests on part of one.")
 
 
 def commands(plan: Plan, chapter: str, profile: str, overrides: dict,

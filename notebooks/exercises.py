@@ -102,6 +102,7 @@ import pandas as pd
 from myst_nb import glue
 
 from diffprune import plan
+from diffprune.book import chapters
 from diffprune.paths import RESULTS_DIR
 
 costs = json.loads((RESULTS_DIR / "parameter_costs.json").read_text())
@@ -109,6 +110,10 @@ with pd.option_context("display.max_rows", None):  # every row, not pandas' shor
     glue("parameter_costs", plan.cost_table(costs), display=False)
 glue("costs_created", costs["created"][:10], display=False)
 glue("costs_device", costs["device"], display=False)
+# the sweeps being computed (the profile's `computing`), for Reproducing
+sweeps = plan.in_progress(profile, overrides, p.computing, chapters())
+glue("in_progress", plan.progress_table(sweeps), display=False)
+glue("in_progress_reading", plan.progress_reading(sweeps), display=False)
 
 # %% [markdown]
 # ```{glue:figure} parameter_costs

@@ -76,6 +76,14 @@ def test_load_checks_each_value_with_its_definition():
         c.load("laptop")
 
 
+def test_a_sweep_being_computed_names_known_parameters_at_values_they_accept():
+    c = spec("exercises")
+    assert c.load("smoke", {"computing": [{"control_row": True}, {"seeds": [0, 1]}]}).computing[1] == {"seeds": [0, 1]}
+    for bad in ([{"ratoi": 0.5}], [{"ratio": 1.5}], [{}], [{"computing": []}], {"control_row": True}):
+        with pytest.raises(DiffpruneError, match="computing = .* is invalid: expected a list of sweeps"):
+            c.load("smoke", {"computing": bad})
+
+
 @dataclass(frozen=True)
 class _Own:
     windows: list = profiles.parameter("a list of [a, b) windows", lambda v: isinstance(v, list))

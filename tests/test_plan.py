@@ -282,3 +282,31 @@ def test_a_device_names_its_cpu_so_that_rates_from_a_slower_cpu_are_not_taken_fo
     assert cpu_name(ZEN3 + "\nprocessor\t: 1\nmodel name\t: other\n") == cpu_name(ZEN3)  # the first processor's
     assert cpu_name("processor\t: 0\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n").endswith(", NEON")
     assert device_description().endswith(f"({cpu_name()})")
+
+
+def test_a_sweep_being_computed_lists_its_own_steps_recorded_and_left(tmp_path, monkeypatch, capsys):
+    import json
+
+    from diffprune import cli
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    base = {"methods": ["random"], "seeds": [0], "more_teachers": [], "control_row": False}
+    args = [a for k, v in base.items() for a in ("-p", k, json.dumps(v))]
+    assert cli.main(["study", "--profile", "smoke", "--chapter", "rq1", *args, "--yes"]) == 0
+    sweeps = [{"control_row": True}]
+    before, = plan.in_progress("smoke", base, sweeps, ["teachers", "rq1"])
+    assert before["chapters"] == ["rq1"] and before["recorded"] == []  # the teachers chapter reads no control_row
+    assert before["left"] == {"finetune": 1, "sample": 1, "fd": 1, "consistency": 1}  # the control row, nothing else
+    assert "--chapter rq1 " in before["command"] and "-p control_row true" in before["command"]
+    capsys.readouterr()
+    job = rq1.row_specs(rq1.CHAPTER.load("smoke", {**base, "control_row": True})).index(
+        (rq1.CONTROL_LABEL, "control", None))  # one seed: the job number is the row's
+    assert cli.main(["study", "--profile", "smoke", "--chapter", "rq1", *args[:-3], "-p", "control_row", "true",
+                     "--job", str(job), "--yes"]) == 0
+    after, = plan.in_progress("smoke", base, sweeps, ["teachers", "rq1"])
+    assert not after["left"] and sorted(step for step, _ in after["recorded"]) == [
+        "consistency", "fd", "finetune", "sample"]
+    assert plan.of_chapters(["rq1"], "smoke", base)[0].steps == {}  # the profile's own rows: untouched
+    table = plan.progress_table([after])
+    assert table.loc["control_row: true", "steps left"] == "none: move it into the profile"
+    assert "4 of 4 steps recorded" in plan.progress_reading([after])
+    assert plan.progress_table([]).empty and plan.progress_reading([]).startswith("No sweep")

@@ -86,4 +86,4 @@ EXERCISES = (
 )
 
 
-CHAPTER = Chapter("exercises", parameters=())
+CHAPTER = Chapter("exercises", parameters=("computing",))  # the sweeps in progress, for Reproducing
