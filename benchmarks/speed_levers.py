@@ -116,7 +116,8 @@ BASELINE = "no_grad (baseline)"
 
 
 def pairs(p, names: list[str], rounding_ratio: float | None) -> dict[str, tuple]:
-    """Per pair name: (unpruned, pruned) from the study cache — each named model at the study's ratio,
+    """Per pair name: (unpruned, pruned, the prune's spec: what the book checks its record against) from
+    the study cache — each named model at the study's ratio,
     and with `rounding_ratio` the teacher also at that ratio with round-to 1 and 8 (at the study's
     ratio every width of the teacher is already a multiple of 8: the same model). Each is pruned by magnitude: a
     uniform ratio gives every method the same widths, so the same speed, and magnitude needs no data
@@ -132,8 +133,9 @@ def pairs(p, names: list[str], rounding_ratio: float | None) -> dict[str, tuple]
             [(rounded, rounding_ratio, 1), (f"{rounded}, round-to 8", rounding_ratio, 8)]
             if rounding_ratio and name == "teacher" else [])
         for label, ratio, round_to in settings:
-            pruned = pipeline.pruned(dense[name], method="magnitude", ratio=ratio, seed=0, round_to=round_to)
-            out[label] = tuple(load_unet(m.path).eval() for m in (dense[name], pruned))
+            spec = {"of": name, "method": "magnitude", "ratio": ratio, "seed": 0, "round_to": round_to}
+            pruned = pipeline.pruned(dense[name], **{k: v for k, v in spec.items() if k != "of"})
+            out[label] = (*(load_unet(m.path).eval() for m in (dense[name], pruned)), spec)
     return out
 
 
@@ -185,16 +187,17 @@ def main() -> None:
     if a.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: this machine has no GPU")
     p = rq3.CHAPTER.load(a.profile)
-    models = {name: tuple(m.to(a.device) for m in pair) for name, pair in
+    models = {name: (unpruned.to(a.device), pruned.to(a.device), spec) for name, (unpruned, pruned, spec) in
               pairs(p, a.models or ["teacher", *p.speed_architectures], a.rounding_ratio or None).items()}
     rows, operators = [], {}
-    for name, (unpruned, pruned) in models.items():
+    for name, (unpruned, pruned, spec) in models.items():
         ideal = count_macs(unpruned) / count_macs(pruned)
         for th, batch in ((th, batch) for th in threads for batch in sorted(a.batch)):
             torch.set_num_threads(th)
             # compiled at the most threads only: minutes of compiling per setting on 2 cores
             r = timed(unpruned, pruned, batch, a.repeats, not a.no_compile and th == threads[-1])
-            rows.append({"model": name, "batch": batch, "threads": th, "ideal_speedup": ideal, "levers": {lever: {
+            rows.append({"model": name, "prune": spec, "batch": batch, "threads": th, "ideal_speedup": ideal,
+                         "levers": {lever: {
                 "unpruned_s": v["unpruned"], "pruned_s": v["pruned"], "speedup": v["unpruned"] / v["pruned"],
                 "of_ideal": v["unpruned"] / v["pruned"] / ideal,
                 "pruned_vs_baseline": r[BASELINE]["pruned"] / v["pruned"]} for lever, v in r.items()}})

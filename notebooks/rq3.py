@@ -225,7 +225,7 @@ glue("speed_growth", speed.batch_growth_text(timed["growth"]), display=False)
 
 # %% tags=["hide-input"]
 for record in speed.levers_records():  # one per device kind timed
-    levers = speed.levers_section(record)
+    levers = speed.levers_section(record, p)
     with pd.option_context("display.max_rows", None):  # every row, not pandas' shortened view
         display(levers["levers"], levers["operators"], Markdown(levers["reading"]))
 if not speed.levers_records():

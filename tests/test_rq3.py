@@ -215,6 +215,22 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
     assert ("teacher r=0.35 with every width rounded to a multiple of 8: MACs ideal 2.20× against 2.80× unrounded, "
             "measured speed-up 1.88× against 1.50× (batch 64, 2 threads), the rounded prune 1.25× as fast") \
         in found["reading"]
+    # a row timed on a prune the prune step now makes otherwise (its rule changed): marked, read nowhere
+    eight = {"of": "teacher", "method": "magnitude", "ratio": 0.35, "seed": 0, "round_to": 8}
+    for row in rows:
+        if row["model"].startswith("teacher r=0.35"):
+            row["prune"] = {**eight, "round_to": 8 if row["model"].endswith("round-to 8") else 1}
+    (tmp_path / "levers.json").write_text(json.dumps({**record, "rows": rows, "threads": [1, 2], "operators": {
+        m: ops for m in ("teacher", "ddpm-cifar10-32", "teacher r=0.35", "teacher r=0.35, round-to 8")}}))
+    for now, moved in ((2.201, False), (2.8, True)):  # within the tolerance of the recorded 2.2, and beyond it
+        monkeypatch.setattr(speed, "ideal_now", lambda p, prune, now=now: now if prune["round_to"] == 8 else None)
+        found = speed.levers_section(tmp_path / "levers.json", p=object())
+        marked = "teacher r=0.35, round-to 8 (an earlier rule's prune)"
+        assert (marked in set(found["levers"].index.get_level_values("model"))) == moved
+        assert ("the rounded prune 1.25× as fast" in found["reading"]) != moved
+        assert found["reading"].count("at batch 64, 2 threads") == (3 if moved else 4)
+        assert ("this run timed a prune of MACs ideal 2.20×, and the prune step now makes one of 2.80×"
+                in found["reading"]) == moved
     (tmp_path / "speed_levers_cuda.json").write_text(json.dumps({**record, "on": "cuda", "device": "cuda:NVIDIA H100"}))
     (tmp_path / "speed_levers.json").write_text(json.dumps(record))
     monkeypatch.setattr("diffprune.paths.RESULTS_DIR", tmp_path)

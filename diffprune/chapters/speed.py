@@ -179,10 +179,29 @@ def levers_records() -> list:
     return sorted(RESULTS_DIR.glob("speed_levers*.json"))
 
 
-def levers_section(path) -> dict:
+IDEAL_TOLERANCE = 0.005  # a MACs ideal that moved by more: another structure than the one timed
+
+
+def ideal_now(p: Parameters, prune: dict) -> float | None:
+    """The MACs ideal of the prune a levers row names (its `prune`: the unpruned model's label, method,
+    ratio, seed, round_to) as the prune step makes it now, from its record (None where it has none)."""
+    from .. import study
+    dense = {label: m for label, _, m, base in speed_models(p) if label == base}
+    try:
+        with study.recorded_only():
+            pruned = pipeline.pruned(dense[prune["of"]], method=prune["method"], ratio=prune["ratio"],
+                                     seed=prune["seed"], round_to=prune["round_to"])
+            return pipeline.size(dense[prune["of"]])["macs"] / pipeline.size(pruned)["macs"]
+    except (study.NotRecorded, KeyError):
+        return None
+
+
+def levers_section(path, p: Parameters | None = None) -> dict:
     """A recorded run of benchmarks/speed_levers.py: per model pair and batch, what each lever does to
     the step time and to the speed-up in that same setting; which operators shrink less than the
-    MACs; and the fastest setting for each pruned model."""
+    MACs; and the fastest setting for each pruned model. With the chapter's parameters, each row's
+    prune is checked against the one the prune step makes now (`ideal_now`): a row timed on a prune
+    an earlier rule made is marked in the table and read nowhere."""
     import json
 
     import pandas as pd
@@ -191,8 +210,16 @@ def levers_section(path) -> dict:
     for row in r["rows"]:  # a record of one thread count names it once, not per row
         row.setdefault("threads", r["threads"])
     most = max(row["threads"] for row in r["rows"])
+    stale = {}
+    for row in r["rows"] if p is not None else ():
+        if "prune" in row and row["model"] not in stale:
+            now = ideal_now(p, row["prune"])
+            stale[row["model"]] = (now if now is not None and abs(now / row["ideal_speedup"] - 1) > IDEAL_TOLERANCE
+                                   else None)
+    stale = {model: now for model, now in stale.items() if now is not None}
     levers = pd.DataFrame([{
-        "model": row["model"], "batch": row["batch"], "threads": row["threads"], "lever": lever,
+        "model": row["model"] + (" (an earlier rule's prune)" if row["model"] in stale else ""),
+        "batch": row["batch"], "threads": row["threads"], "lever": lever,
         "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}", "pruned (ms)": f"{1e3 * v['pruned_s']:.1f}",
         "speed-up": f"{v['speedup']:.2f}×", "of the MACs ideal": f"{v['of_ideal']:.2f}",
         "pruned vs its baseline": f"{v['pruned_vs_baseline']:.2f}×"}
@@ -204,7 +231,8 @@ def levers_section(path) -> dict:
         for model, found in r["operators"].items() for k, v in found.items()]).set_index(
         ["model", f"operator ({own_time})"])
     readings = []
-    for row in (x for x in r["rows"] if x["batch"] == r["operators_batch"] and x["threads"] == most):
+    for row in (x for x in r["rows"] if x["batch"] == r["operators_batch"] and x["threads"] == most
+                and x["model"] not in stale):
         base, ideal = row["levers"]["no_grad (baseline)"], row["ideal_speedup"]
         best = max(row["levers"].items(), key=lambda kv: kv[1]["pruned_vs_baseline"])
         slow = [f"`{k}`" for k, v in r["operators"][row["model"]].items()  # code: aten::_x_ is not emphasis
@@ -218,7 +246,12 @@ def levers_section(path) -> dict:
             + ("; what bf16 does to the samples: the draws against fp32 below" if "bf16" in best[0] else "")
             + "). Operators shrinking by less than "
             f"{GOAL:g} of the ideal: {', '.join(slow) if slow else 'none'}.")
-    readings += rounding(r["rows"], r["operators_batch"], most)
+    readings += rounding([x for x in r["rows"] if x["model"] not in stale], r["operators_batch"], most)
+    ideals = {x["model"]: x["ideal_speedup"] for x in r["rows"]}
+    readings += [f"{model}: this run timed a prune of MACs ideal {ideals[model]:.2f}×, and the prune step now makes "
+                 f"one of {now:.2f}× (its rule changed after the run of {r.get('created', '?')[:10]}, code "
+                 f"{r.get('code_version', '?')}): its rows stay in the table, marked, and are read nowhere until "
+                 "benchmarks/speed_levers.py runs again." for model, now in stale.items()]
     where = (f"{r['device']}, ratio {r['ratio']:g}, medians of {r['repeats']} steps"
              + ("" if r["compiled"] else "; torch.compile not timed"))
     return {"levers": levers, "operators": ops, "reading": f"Measured on {where}. " + " ".join(readings)}
