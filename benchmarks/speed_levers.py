@@ -122,8 +122,7 @@ def pairs(p, names: list[str], rounding_ratio: float | None) -> dict[str, tuple]
     ratio every width of the teacher is already a multiple of 8: the same model). Each is pruned by magnitude: a
     uniform ratio gives every method the same widths, so the same speed, and magnitude needs no data
     (a GPU machine without the data sets times the same structures)."""
-    from diffprune import pipeline
-    dense = {label: m for label, _, m, base in speed.speed_models(p) if label == base}
+    dense = speed.unpruned_models(p)
     out = {}
     for name in names:
         if name not in dense:
@@ -134,7 +133,7 @@ def pairs(p, names: list[str], rounding_ratio: float | None) -> dict[str, tuple]
             if rounding_ratio and name == "teacher" else [])
         for label, ratio, round_to in settings:
             spec = {"of": name, "method": "magnitude", "ratio": ratio, "seed": 0, "round_to": round_to}
-            pruned = pipeline.pruned(dense[name], **{k: v for k, v in spec.items() if k != "of"})
+            pruned = speed.levers_prune(dense, spec)
             out[label] = (*(load_unet(m.path).eval() for m in (dense[name], pruned)), spec)
     return out
 

@@ -509,14 +509,16 @@ def channel_scores(t: Artifact, *, method: str, window: tuple[int, int], stride:
 
 def size(model: Artifact) -> dict:
     """Parameters and MACs of a model: from its prune report or its size record where it has one
-    (pruning, finetuning and `architecture` record them), for a training run on its recipe's
-    architecture, else counted on its weights."""
+    (pruning, finetuning a prune and `architecture` record them), for a finetune those of the model it
+    finetuned, for a training run on its recipe's architecture, else counted on its weights."""
     if model.has("prune_report.json"):
         r = model.result("prune_report.json")
         return {"params": r["params_after"], "macs": r["macs_after"]}
     if model.has("size.json"):
         return model.result("size.json")
-    if (model.step, model.key) not in _COUNTED:  # a key names one set of weights: count them once per process
+    if model.step == "finetune":  # finetuning keeps the structure (an unpruned teacher's finetune has no report)
+        return size(model.inputs[0])
+    if (model.step, model.key) not in _COUNTED:  # a key fixes one architecture: count it once per process
         from .cost import count_macs, count_params
         from .unet import load_unet
         if model.step == "training_run":  # its recipe fixes the architecture: counted on a fresh build

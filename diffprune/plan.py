@@ -361,45 +361,67 @@ def of_chapters(names: list[str], profile: str, overrides: dict) -> tuple[Plan, 
 
 
 def in_progress(profile: str, overrides: dict, sweeps: list[dict], names: list[str]) -> list[dict]:
-    """Each sweep of the profile's `computing` (values whose rows are being computed, e.g. a control row
-    on every seed, more than one session's work), on top of the profile with `overrides`, whose every
-    artifact must be recorded: the chapters it changes, the artifacts it adds to theirs (the keys of
-    those recorded so far) and the steps left, by kind, with their estimate and the command that
-    continues it. The gap it fills: a sweep of tens of CPU-hours lands over several sessions, and its
-    finished records must be kept, and seen, before the book shows them."""
+    """Each sweep of the exercises chapter's `computing` (values whose rows are being computed, e.g. a
+    control row on every seed, more than one session's work), on top of the profile with `overrides`,
+    whose own artifacts must all be recorded: the chapters it adds artifacts to, the keys of those
+    recorded so far, the new steps left and the recorded ones to regenerate (their bulk is not
+    committed) by kind, with an estimate of both and the command that continues it. The gap it
+    fills: a sweep of tens of CPU-hours lands over several sessions, and its finished records must be
+    kept, and seen, before the book shows them."""
     out = []
     for values in sweeps:
-        touched = [n for n in names if set(values) & set(spec(n).definitions())]
-        # the profile's own artifacts: every one behind its rows, not only those its plan meets (a plan
-        # does not follow a recorded step to its inputs, e.g. the classifier behind a consistency)
-        base = {(a.step, a.key) for a in behind(work_of(touched, profile, overrides))}
-        sweep = of_chapters(touched, profile, {**overrides, **values})[0]
-        new = [name for name in sweep.seen if name not in base]
-        left = Plan(steps={name: s for name, s in sweep.steps.items() if name in new and not s.regenerate})
+        touched, new, steps, stopped = [], [], {}, False
+        for name in (n for n in names if set(values) & set(spec(n).definitions())):
+            # the profile's own artifacts: every one behind its rows, not only those its plan meets (a
+            # plan does not follow a recorded step to its inputs, e.g. the classifier behind a consistency)
+            try:
+                base = {(a.step, a.key) for a in behind(work_of([name], profile, overrides))}
+            except study.NotRecorded as e:
+                raise DiffpruneError(f"the {name} chapter's own rows are not all recorded, so no sweep can be "
+                                     f"told from them ({e}): compute them first (study --profile {profile})") from None
+            sweep = of_chapters([name], profile, {**overrides, **values})[0]
+            added = [k for k in sweep.seen if k not in base and k not in new]
+            if added:  # a chapter that names the values but ignores them (ldm's pixel rows) adds none
+                touched.append(name)
+                new += added
+                steps.update(sweep.steps)
+                stopped = stopped or bool(sweep.stopped)
+        left = Plan(steps=steps)
         seconds, unpriced = left.seconds()
         changed = "".join(f" -p {k} {shlex.quote(json.dumps(v))}" for k, v in {**overrides, **values}.items())
         out.append({"values": values, "chapters": touched,
-                    "recorded": [name for name in new if name not in left.steps],
-                    "left": Counter(s.kind for s in left.steps.values()), "seconds": seconds, "unpriced": unpriced,
-                    "partial": bool(sweep.stopped),
+                    "recorded": [k for k in new if k not in steps or steps[k].regenerate],
+                    "left": Counter(s.kind for s in steps.values() if not s.regenerate),
+                    "regenerate": Counter(s.kind for s in steps.values() if s.regenerate),
+                    "seconds": seconds, "unpriced": unpriced, "partial": stopped,
                     "command": f"python -m diffprune study --profile {profile}"
-                               + "".join(f" --chapter {n}" for n in touched) + changed + " --jobs 2"})
+                               + "".join(f" --chapter {n}" for n in touched) + changed})
     return out
+
+
+def estimate(steps: int, seconds: float, unpriced: list[str], partial: bool) -> str:
+    """A planned computation's estimate as the book's tables give it."""
+    if not steps:
+        return "–"
+    priced = duration(seconds) + (" + unpriced" if unpriced else "") if seconds or not unpriced else "unpriced"
+    return priced + (" (at least)" if partial else "")
 
 
 def progress_table(sweeps: list[dict]):
     """The sweeps being computed (`in_progress`) as Reproducing shows them."""
     import pandas as pd
+
+    def kinds(counted: Counter) -> str:
+        return ", ".join(f"{n} {kind}" for kind, n in counted.items())
     rows = [{"sweep": ", ".join(f"{k}: {json.dumps(v)}" for k, v in s["values"].items()),
-             "chapters": ", ".join(s["chapters"]),
-             "steps recorded": len(s["recorded"]),
-             "steps left": (", ".join(f"{n} {kind}" for kind, n in s["left"].items())
-                            or "none: move it into the profile"),
-             "estimate left": ((duration(s["seconds"]) if s["left"] else "–") + (" + unpriced" if s["unpriced"] else "")
-                               + (" (at least)" if s["partial"] else "")),
+             "chapters": ", ".join(s["chapters"]), "steps recorded": len(s["recorded"]),
+             "steps left": kinds(s["left"]) or "none: move it into the profile",
+             "to regenerate first": kinds(s["regenerate"]) or "–",
+             "estimate left": estimate(sum(s["left"].values()) + sum(s["regenerate"].values()), s["seconds"],
+                                       s["unpriced"], s["partial"]),
              "continue with": s["command"]} for s in sweeps]
-    return pd.DataFrame(rows, columns=["sweep", "chapters", "steps recorded", "steps left", "estimate left",
-                                       "continue with"]).set_index("sweep")
+    return pd.DataFrame(rows, columns=["sweep", "chapters", "steps recorded", "steps left", "to regenerate first",
+                                       "estimate left", "continue with"]).set_index("sweep")
 
 
 def progress_reading(sweeps: list[dict]) -> str:
@@ -407,8 +429,10 @@ def progress_reading(sweeps: list[dict]) -> str:
     if not sweeps:
         return "No sweep is being computed: every chapter shows every row its profile asks for."
     done = sum(len(s["recorded"]) for s in sweeps)
+    total = done + sum(sum(s["left"].values()) for s in sweeps)
+    at_least = " at least" if any(s["partial"] for s in sweeps) else ""
     return (f"{len(sweeps)} sweep{'s' if len(sweeps) > 1 else ''} {'are' if len(sweeps) > 1 else 'is'} "
-            f"being computed: {done} of {done + sum(sum(s['left'].values()) for s in sweeps)} steps recorded so far. "
+            f"being computed: {done} of{at_least} {total} steps recorded so far. "
             "Their records are committed as they finish; no chapter shows them until the sweep is complete and its "
             "values move into the profile (one commit, checked by the tests), so no verdict rests on part of one.")
 
@@ -538,7 +562,6 @@ def cost_table(recorded: dict):
     import pandas as pd
     rows = [{"chapter": r["chapter"], "parameter": r["parameter"], "from": json.dumps(r["value"]),
              "to": json.dumps(r["changed_to"]), "steps to compute": r["steps"],
-             "estimate": (duration(r["seconds"]) if r["steps"] else "–")
-             + (" + unpriced" if r["unpriced"] else "") + (" (at least)" if r["partial"] else "")}
+             "estimate": estimate(r["steps"], r["seconds"], r["unpriced"], r["partial"])}
             for r in recorded["rows"]]
     return pd.DataFrame(rows).set_index(["chapter", "parameter"])

@@ -103,14 +103,6 @@ def is_teacher(v) -> bool:
     return isinstance(v, str) and (in_repo(v).is_dir() or (v.count("/") == 1 and not v.startswith((".", "/"))))
 
 
-def is_sweep_list(v) -> bool:
-    """Sweeps being computed (`Profile.computing`): a list of non-empty mappings of profile keys to
-    valid values of theirs."""
-    return isinstance(v, list) and all(
-        isinstance(s, dict) and s and all(k in PARAMETERS and k != "computing" and PARAMETERS[k].valid(x)
-                                          for k, x in s.items()) for s in v)
-
-
 @dataclass(frozen=True)
 class Profile:
     """Every parameter two or more chapters read: its type, and its doc and check (`parameter`).
@@ -186,11 +178,6 @@ class Profile:
         "reported)", integer(1))
     speed_devices: list[str] = parameter(
         f"a list of devices out of {', '.join(DEVICES)} whose timings the chapter shows", list_of(one_of(DEVICES)))
-    # the study's own progress (Reproducing)
-    computing: list[dict] = parameter(
-        "a list of sweeps being computed, each a mapping of profile keys to the values they are computed at "
-        "(e.g. {control_row: true}): their finished records are committed as they come and listed with what is "
-        "left on Reproducing; the chapters show them once the values move into the profile", is_sweep_list)
 
 
 PARAMETERS = definitions(Profile)

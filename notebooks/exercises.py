@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"  # a profile in notebooks/params/: smoke, cpu or paper
-overrides = {}   # unused here: each exercise names its own parameters
+overrides = {}   # the profile's changed values (each exercise names its own: see its command)
 
 # %%
 from IPython.display import Markdown

@@ -295,6 +295,7 @@ def test_a_sweep_being_computed_lists_its_own_steps_recorded_and_left(tmp_path, 
     sweeps = [{"control_row": True}]
     before, = plan.in_progress("smoke", base, sweeps, ["teachers", "rq1"])
     assert before["chapters"] == ["rq1"] and before["recorded"] == []  # the teachers chapter reads no control_row
+    assert not before["regenerate"]  # the base's bulk is here
     assert before["left"] == {"finetune": 1, "sample": 1, "fd": 1, "consistency": 1}  # the control row, nothing else
     assert "--chapter rq1 " in before["command"] and "-p control_row true" in before["command"]
     capsys.readouterr()

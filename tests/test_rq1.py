@@ -2,6 +2,7 @@
 costs is read against the teacher the same compute buys, not only against the teacher as it was."""
 import pytest
 
+import diffprune.study as diffprune_study
 from diffprune import evaluation
 from diffprune.chapters import rq1
 from diffprune.models import pixel_model
@@ -33,3 +34,14 @@ def test_the_control_row_is_its_own_model_beside_the_teacher_and_every_pruned_ro
 
 def test_without_control_row_rq1_has_the_paper_s_rows_only(p):
     assert all(label != rq1.CONTROL_LABEL for label, *_ in rq1.row_specs(p.replace(control_row=False)))
+
+
+def test_the_control_row_s_size_is_its_teacher_s_read_without_its_weights(p, tmp_path):
+    import shutil
+
+    from diffprune import pipeline
+    control = evaluation.row_model(p.replace(finetune_steps=2), evaluation.CONTROL, None, p.seeds[0])
+    # computed (a finetune of the unpruned teacher: no prune report), then as a fresh clone has it: no weights
+    shutil.rmtree(control.path / "unet")
+    with diffprune_study.recorded_only():
+        assert pipeline.size(control) == pipeline.size(pipeline.teacher(p.teacher))

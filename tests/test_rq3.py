@@ -194,7 +194,7 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
               "operators": {"teacher": ops, "ddpm-cifar10-32": ops}, "compiled": False,
               "device": "cpu:x86_64 x2 threads"}
     (tmp_path / "levers.json").write_text(json.dumps(record))
-    found = speed.levers_section(tmp_path / "levers.json")
+    found = speed.levers_section(tmp_path / "levers.json", None)
     assert len(found["levers"]) == 2 * 2 * 2 and set(found["levers"].index.get_level_values("batch")) == {1, 64}
     assert found["levers"].loc[("teacher", 64, 2, "channels_last"), "speed-up"] == "2.40×"  # the same setting's
     assert found["reading"].count("the fastest setting for the pruned model is channels_last") == 2  # batch 64 only
@@ -209,7 +209,7 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
              for m, ideal, pruned in (("teacher r=0.35", 2.8, 0.1), ("teacher r=0.35, round-to 8", 2.2, 0.08))]
     (tmp_path / "levers.json").write_text(json.dumps({**record, "rows": rows, "threads": [1, 2], "operators": {
         m: ops for m in ("teacher", "ddpm-cifar10-32", "teacher r=0.35", "teacher r=0.35, round-to 8")}}))
-    found = speed.levers_section(tmp_path / "levers.json")
+    found = speed.levers_section(tmp_path / "levers.json", None)
     assert set(found["levers"].index.get_level_values("threads")) == {1, 2}
     assert found["reading"].count("at batch 64, 2 threads") == 4 and "1 threads" not in found["reading"]
     assert ("teacher r=0.35 with every width rounded to a multiple of 8: MACs ideal 2.20× against 2.80× unrounded, "
@@ -224,9 +224,12 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
         m: ops for m in ("teacher", "ddpm-cifar10-32", "teacher r=0.35", "teacher r=0.35, round-to 8")}}))
     for now, moved in ((2.201, False), (2.8, True)):  # within the tolerance of the recorded 2.2, and beyond it
         monkeypatch.setattr(speed, "ideal_now", lambda p, prune, now=now: now if prune["round_to"] == 8 else None)
-        found = speed.levers_section(tmp_path / "levers.json", p=object())
+        found = speed.levers_section(tmp_path / "levers.json", None)
         marked = "teacher r=0.35, round-to 8 (an earlier rule's prune)"
         assert (marked in set(found["levers"].index.get_level_values("model"))) == moved
+        assert (marked in set(found["operators"].index.get_level_values("model"))) == moved
+        assert "Not checked against the prune step as it is now (no prune recorded for them): ddpm-cifar10-32, " \
+               "teacher, teacher r=0.35." in found["reading"]  # no spec, or (here) no record of it
         assert ("the rounded prune 1.25× as fast" in found["reading"]) != moved
         assert found["reading"].count("at batch 64, 2 threads") == (3 if moved else 4)
         assert ("this run timed a prune of MACs ideal 2.20×, and the prune step now makes one of 2.80×"
@@ -235,7 +238,7 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
     (tmp_path / "speed_levers.json").write_text(json.dumps(record))
     monkeypatch.setattr("diffprune.paths.RESULTS_DIR", tmp_path)
     assert [p.name for p in speed.levers_records()] == ["speed_levers.json", "speed_levers_cuda.json"]  # CPU first
-    on_gpu = speed.levers_section(tmp_path / "speed_levers_cuda.json")
+    on_gpu = speed.levers_section(tmp_path / "speed_levers_cuda.json", None)
     assert on_gpu["operators"].index.names[1] == "operator (self CUDA time)" and "cuda:NVIDIA H100" in on_gpu["reading"]
 
 

@@ -295,6 +295,10 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     assert {row["device"] for row in timed} == {"cpu", "cuda"} and all(row["seconds_per_batch"] > 0 for row in timed)
     assert {row["base"] for row in timed if row["device"] == "cpu"} == {"teacher", *q.speed_architectures}
     assert plan.spent(rq3.work(q))["hours"] > 0
+    levers = json.loads((DATA_DIR / "results" / "speed_levers.json").read_text())
+    for prune in {json.dumps(row["prune"]): row["prune"] for row in levers["rows"]}.values():  # each as made now
+        report = speed.levers_prune(speed.unpruned_models(q), prune).result("prune_report.json")
+        assert speed.ideal_now(q, prune) == pytest.approx(report["macs_before"] / report["macs_after"])
     q = spec("ldm").load("cpu")
     for kind in ldm.run(q).values():
         rows = kind["rows"]
@@ -332,6 +336,7 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
     # shows none of them until it is complete and its values are the profile's
     pending = set()
     for sweep in plan.in_progress("cpu", {}, spec("exercises").load("cpu").computing, chapters()):
+        assert sweep["left"], f"{sweep['values']} is complete: move it into the profile"
         pending.update(diffprune.study.result(committed_results / step / key, "fd.json")["samples"]
                        for step, key in sweep["recorded"] if step == "fd")
     assert not used & pending

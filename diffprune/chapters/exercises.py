@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..chapter import Chapter
+from ..profiles import PARAMETERS, parameter
 
 
 @dataclass(frozen=True)
@@ -86,4 +87,20 @@ EXERCISES = (
 )
 
 
-CHAPTER = Chapter("exercises", parameters=("computing",))  # the sweeps in progress, for Reproducing
+def is_sweep_list(v) -> bool:
+    """A list of non-empty mappings of shared profile keys (`profiles.Profile`) to values they accept."""
+    return isinstance(v, list) and all(
+        isinstance(s, dict) and s and all(k in PARAMETERS and PARAMETERS[k].valid(x) for k, x in s.items())
+        for s in v)
+
+
+@dataclass(frozen=True)
+class Own:
+    """The study's own progress, shown on Reproducing (glued from this chapter)."""
+    computing: list[dict] = parameter(
+        "a list of sweeps being computed, each a mapping of profile keys to the values they are computed at "
+        "(e.g. {control_row: true}): their finished records are committed as they come and listed with what is "
+        "left on Reproducing; the chapters show them once the values move into the profile", is_sweep_list)
+
+
+CHAPTER = Chapter("exercises", parameters=(), own=Own)

@@ -50,8 +50,9 @@ def _frontier(profile: str, overrides: dict, budget: float = 30.0) -> str:
 
 
 def _levers(profile: str, overrides: dict) -> str:
-    from . import speed
-    return " ".join(speed.levers_section(record)["reading"] for record in speed.levers_records())
+    from . import rq3, speed
+    p = rq3.CHAPTER.load(profile, overrides)
+    return " ".join(speed.levers_section(record, p)["reading"] for record in speed.levers_records())
 
 
 NOTES = (

@@ -182,26 +182,35 @@ def levers_records() -> list:
 IDEAL_TOLERANCE = 0.005  # a MACs ideal that moved by more: another structure than the one timed
 
 
+def unpruned_models(p: Parameters) -> dict[str, pipeline.Artifact]:
+    """The unpruned speed models by label: the teacher and each of `speed_architectures`."""
+    return {label: m for label, _, m, base in speed_models(p) if label == base}
+
+
+def levers_prune(unpruned: dict[str, pipeline.Artifact], prune: dict) -> pipeline.Artifact:
+    """The prune a levers row names (`prune`: its unpruned model's label `of`, method, ratio, seed,
+    round_to): what speed_levers.py times and records, and what the page checks the record against."""
+    return pipeline.pruned(unpruned[prune["of"]], **{k: v for k, v in prune.items() if k != "of"})
+
+
 def ideal_now(p: Parameters, prune: dict) -> float | None:
-    """The MACs ideal of the prune a levers row names (its `prune`: the unpruned model's label, method,
-    ratio, seed, round_to) as the prune step makes it now, from its record (None where it has none)."""
+    """The MACs ideal of the prune a levers row names as the prune step makes it now, from the
+    records (None where a record is missing: the row cannot be checked)."""
     from .. import study
-    dense = {label: m for label, _, m, base in speed_models(p) if label == base}
     try:
         with study.recorded_only():
-            pruned = pipeline.pruned(dense[prune["of"]], method=prune["method"], ratio=prune["ratio"],
-                                     seed=prune["seed"], round_to=prune["round_to"])
-            return pipeline.size(dense[prune["of"]])["macs"] / pipeline.size(pruned)["macs"]
+            unpruned = unpruned_models(p)
+            return pipeline.size(unpruned[prune["of"]])["macs"] / pipeline.size(levers_prune(unpruned, prune))["macs"]
     except (study.NotRecorded, KeyError):
         return None
 
 
-def levers_section(path, p: Parameters | None = None) -> dict:
+def levers_section(path, p: Parameters) -> dict:
     """A recorded run of benchmarks/speed_levers.py: per model pair and batch, what each lever does to
     the step time and to the speed-up in that same setting; which operators shrink less than the
-    MACs; and the fastest setting for each pruned model. With the chapter's parameters, each row's
-    prune is checked against the one the prune step makes now (`ideal_now`): a row timed on a prune
-    an earlier rule made is marked in the table and read nowhere."""
+    MACs; and the fastest setting for each pruned model. Each row's prune is checked against the one
+    the prune step makes now (`ideal_now`): a row timed on a prune an earlier rule made is marked in
+    the tables and read nowhere; one that cannot be checked is named."""
     import json
 
     import pandas as pd
@@ -210,22 +219,22 @@ def levers_section(path, p: Parameters | None = None) -> dict:
     for row in r["rows"]:  # a record of one thread count names it once, not per row
         row.setdefault("threads", r["threads"])
     most = max(row["threads"] for row in r["rows"])
-    stale = {}
-    for row in r["rows"] if p is not None else ():
-        if "prune" in row and row["model"] not in stale:
-            now = ideal_now(p, row["prune"])
-            stale[row["model"]] = (now if now is not None and abs(now / row["ideal_speedup"] - 1) > IDEAL_TOLERANCE
-                                   else None)
-    stale = {model: now for model, now in stale.items() if now is not None}
+    now = {row["model"]: ideal_now(p, row["prune"]) for row in r["rows"] if "prune" in row}
+    ideals = {row["model"]: row["ideal_speedup"] for row in r["rows"]}
+    stale = {m: x for m, x in now.items() if x is not None and abs(x / ideals[m] - 1) > IDEAL_TOLERANCE}
+    unchecked = sorted(m for m in ideals if now.get(m) is None)  # no spec (an older record) or no record
+
+    def shown(model: str) -> str:
+        return model + (" (an earlier rule's prune)" if model in stale else "")
     levers = pd.DataFrame([{
-        "model": row["model"] + (" (an earlier rule's prune)" if row["model"] in stale else ""),
+        "model": shown(row["model"]),
         "batch": row["batch"], "threads": row["threads"], "lever": lever,
         "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}", "pruned (ms)": f"{1e3 * v['pruned_s']:.1f}",
         "speed-up": f"{v['speedup']:.2f}×", "of the MACs ideal": f"{v['of_ideal']:.2f}",
         "pruned vs its baseline": f"{v['pruned_vs_baseline']:.2f}×"}
         for row in r["rows"] for lever, v in row["levers"].items()]).set_index(["model", "batch", "threads", "lever"])
     ops = pd.DataFrame([{
-        "model": model, f"operator ({own_time})": k, "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}",
+        "model": shown(model), f"operator ({own_time})": k, "unpruned (ms)": f"{1e3 * v['unpruned_s']:.1f}",
         "pruned (ms)": "–" if v["pruned_s"] is None else f"{1e3 * v['pruned_s']:.1f}",
         "shrinks": "–" if v["shrink"] is None else f"{v['shrink']:.2f}×"}
         for model, found in r["operators"].items() for k, v in found.items()]).set_index(
@@ -247,7 +256,9 @@ def levers_section(path, p: Parameters | None = None) -> dict:
             + "). Operators shrinking by less than "
             f"{GOAL:g} of the ideal: {', '.join(slow) if slow else 'none'}.")
     readings += rounding([x for x in r["rows"] if x["model"] not in stale], r["operators_batch"], most)
-    ideals = {x["model"]: x["ideal_speedup"] for x in r["rows"]}
+    if unchecked:
+        readings.append(f"Not checked against the prune step as it is now (no prune recorded for them): "
+                        f"{', '.join(unchecked)}.")
     readings += [f"{model}: this run timed a prune of MACs ideal {ideals[model]:.2f}×, and the prune step now makes "
                  f"one of {now:.2f}× (its rule changed after the run of {r.get('created', '?')[:10]}, code "
                  f"{r.get('code_version', '?')}): its rows stay in the table, marked, and are read nowhere until "
