@@ -518,18 +518,18 @@ def size(model: Artifact) -> dict:
         return model.result("size.json")
     if model.step == "finetune":  # finetuning keeps the structure (an unpruned teacher's finetune has no report)
         return size(model.inputs[0])
-    if (model.step, model.key) not in _COUNTED:  # a key fixes one architecture: count it once per process
+    if (model.step, model.key) not in _counted:  # a key fixes one architecture: count it once per process
         from .cost import count_macs, count_params
         from .unet import load_unet
         if model.step == "training_run":  # its recipe fixes the architecture: counted on a fresh build
             unet = _recipe_model(model.params, next((a for a in model.inputs if a.step != "training_run"), None)).unet
         else:
             unet = load_unet(model.path)
-        _COUNTED[(model.step, model.key)] = {"params": count_params(unet), "macs": count_macs(unet)}
-    return dict(_COUNTED[(model.step, model.key)])
+        _counted[(model.step, model.key)] = {"params": count_params(unet), "macs": count_macs(unet)}
+    return dict(_counted[(model.step, model.key)])
 
 
-_COUNTED: dict[tuple[str, str], dict] = {}  # size() of models with no size record: a MACs count runs the model
+_counted: dict[tuple[str, str], dict] = {}  # size() of models with no size record: a MACs count runs the model
 
 
 def timing(model: Artifact, *, batch_size: int, threads: int, repeats: int, device: str,

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 from . import evaluation, study
 from .artifacts import DiffpruneError, device_description
@@ -157,10 +158,14 @@ def units(step: str, params: dict) -> float:
     return 1.0
 
 
-@cache
 def recorded_rates() -> dict[str, float]:
     """Median seconds per unit of every step kind, from the records of the study cache (this
     device's first, then this kind of device's, then any)."""
+    return rates_in(study.study_dir())
+
+
+@cache  # per study cache: a process that plans against two (the tests) must not price one by the other's
+def rates_in(root: Path) -> dict[str, float]:
     here = device_description()
     found: dict[str, list[tuple[int, float]]] = {}
     for r in study.records():

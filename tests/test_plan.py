@@ -30,9 +30,9 @@ def _row(teacher_dir: str, steps: int) -> dict:
 @pytest.fixture
 def teacher_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
-    plan.recorded_rates.cache_clear()
+    plan.rates_in.cache_clear()
     yield str(pixel_model(build_unet("tiny", 1, 28, seed=0)).save(tmp_path / "teacher"))
-    plan.recorded_rates.cache_clear()
+    plan.rates_in.cache_clear()
 
 
 def _kinds(p: plan.Plan) -> dict[str, int]:
@@ -60,6 +60,15 @@ def test_a_plan_lists_inputs_to_regenerate_where_only_their_records_are_kept(tea
     p = plan.of([(_row, (teacher_dir, 6))])
     regenerate = {s.step for s in p.steps.values() if s.regenerate}
     assert _kinds(p) == {"finetune": 1, "sample": 2, "consistency": 1} and regenerate == {"sample"}
+
+
+def test_rates_come_from_the_study_cache_in_use_not_one_an_earlier_plan_read(teacher_dir, tmp_path, monkeypatch):
+    """CI plans many study caches in one process: rates read from one priced another's plan (and asked
+    for --yes on a plan of seconds)."""
+    _row(teacher_dir, 4)
+    assert "finetune" in plan.recorded_rates()
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "another"))
+    assert plan.recorded_rates() == {}
 
 
 def test_the_estimate_prices_each_step_by_its_unit_from_the_records(teacher_dir):

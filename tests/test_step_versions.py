@@ -126,6 +126,10 @@ def _constants(fns) -> str:
     step stores): `pipeline` is hashed per function, so its constants are hashed by value."""
     names = sorted({node.id for f in fns for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(f))))
                     if isinstance(node, ast.Name) and node.id.isupper() and hasattr(pipeline, node.id)})
+    for n in names:  # a mutable value (a memo) hashes as it stands in this process: it varies by test order
+        if not isinstance(getattr(pipeline, n), (str, int, float, bytes, tuple, frozenset, type(None))):
+            raise TypeError(f"pipeline.{n} is named like a constant but is a {type(getattr(pipeline, n)).__name__}: "
+                            "name per-process state in lower case, or make the constant immutable")
     return "".join(f"{n}={getattr(pipeline, n)!r}\n" for n in names)
 
 
@@ -189,6 +193,14 @@ def test_a_pipeline_constant_counts_as_the_step_s_code(monkeypatch):
     monkeypatch.setattr(pipeline, "PREVIEW_N", pipeline.PREVIEW_N + 1)  # what a sample step stores
     assert "sample" in unreviewed(before, sources())
 
+
+
+def test_a_step_s_hash_does_not_depend_on_what_the_process_computed_before(monkeypatch):
+    """CI runs this file after others in one worker: a memo named like a constant (it once was:
+    `size`'s per-process MAC counts) made the hash depend on the test order. Such a name is refused."""
+    monkeypatch.setattr(pipeline, "PREVIEW_N", {"filled": "by an earlier test"})
+    with pytest.raises(TypeError, match="PREVIEW_N"):
+        sources()
 
 if __name__ == "__main__":
     if "--print" in sys.argv:
