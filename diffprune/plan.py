@@ -423,10 +423,15 @@ def progress_table(sweeps: list[dict]):
              "steps left": kinds(s["left"]) or "none: move it into the profile",
              "to regenerate first": kinds(s["regenerate"]) or "–",
              "estimate left": estimate(sum(s["left"].values()) + sum(s["regenerate"].values()), s["seconds"],
-                                       s["unpriced"], s["partial"]),
-             "continue with": s["command"]} for s in sweeps]
+                                       s["unpriced"], s["partial"])} for s in sweeps]
     return pd.DataFrame(rows, columns=["sweep", "chapters", "steps recorded", "steps left", "to regenerate first",
-                                       "estimate left", "continue with"]).set_index("sweep")
+                                       "estimate left"]).set_index("sweep")
+
+
+def progress_commands(sweeps: list[dict]) -> str:
+    """The command that continues each sweep being computed, one a line: shown as a code block under
+    the table (in a table column the longest cell widened the page past its text column)."""
+    return "\n".join(s["command"] for s in sweeps) or "# no sweep is being computed"
 
 
 def progress_reading(sweeps: list[dict]) -> str:

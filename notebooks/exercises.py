@@ -99,6 +99,7 @@ for i, e in enumerate(exercises.EXERCISES, 1):  # the headings below are the tit
 import json
 
 import pandas as pd
+from IPython.display import Pretty
 from myst_nb import glue
 
 from diffprune import plan
@@ -114,6 +115,8 @@ glue("costs_device", costs["device"], display=False)
 sweeps = plan.in_progress(profile, overrides, p.computing, chapters())
 glue("in_progress", plan.progress_table(sweeps), display=False)
 glue("in_progress_reading", plan.progress_reading(sweeps), display=False)
+# Pretty: plain text, which a page's {glue:} shows as a code block (a glued Markdown object shows its repr there)
+glue("in_progress_commands", Pretty(plan.progress_commands(sweeps)), display=False)
 
 # %% [markdown]
 # ```{glue:figure} parameter_costs

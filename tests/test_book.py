@@ -330,9 +330,14 @@ def results(study_dir) -> dict:
 def test_the_smoke_study_on_two_dask_workers_equals_one_process_at_one_thread(smoke_study, tmp_path, monkeypatch):
     """The whole smoke plan on `--dask local:2` (tests/conftest.py; the smoke book renders from it
     computing nothing, above) against the same study in one process, one thread as each worker: the
-    same steps, and the same results but for wall times."""
+    same steps, and the same results but for wall times. The one process starts from the cluster's
+    timings: RQ3's frontier pairs each pruned point with a teacher point by measured time, so fresh
+    timings under another load can pair (and compute) other points."""
+    import shutil
+
     import torch
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path))
+    shutil.copytree(smoke_study / "timing", tmp_path / "timing")
     threads = torch.get_num_threads()
     try:
         assert main(["study", "--profile", "smoke", "--yes"]) == 0

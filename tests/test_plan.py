@@ -319,4 +319,6 @@ def test_a_sweep_being_computed_lists_its_own_steps_recorded_and_left(tmp_path, 
     table = plan.progress_table([after])
     assert table.loc["control_row: true", "steps left"] == "none: move it into the profile"
     assert "4 of 4 steps recorded" in plan.progress_reading([after])
+    assert plan.progress_commands([after]) == after["command"]  # under the table: in it, it widened the page
+    assert not any("diffprune study" in str(v) for v in [*table.to_numpy().ravel(), *table.index])
     assert plan.progress_table([]).empty and plan.progress_reading([]).startswith("No sweep")
