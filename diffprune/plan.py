@@ -166,6 +166,7 @@ def recorded_rates() -> dict[str, float]:
 
 @cache  # per study cache: a process that plans against two (the tests) must not price one by the other's
 def rates_in(root: Path) -> dict[str, float]:
+    """`recorded_rates` of the study cache at `root` (the one `study.records` reads now; the cache's key)."""
     here = device_description()
     found: dict[str, list[tuple[int, float]]] = {}
     for r in study.records():
