@@ -568,11 +568,30 @@ def parameter_costs(profile: str, names: list[str]) -> list[dict]:
     return out
 
 
+def stale_costs(recorded: dict) -> list[dict]:
+    """The recorded parameter costs whose 'from' value is no longer the profile's: a change from
+    another value, which says nothing about a change from today's."""
+    values = read(recorded["profile"])
+    return [r for r in recorded["rows"] if values.get(r["parameter"]) != r["value"]]
+
+
 def cost_table(recorded: dict):
-    """The recorded parameter costs (benchmarks/parameter_costs.py) as the book shows them."""
+    """The recorded parameter costs (benchmarks/parameter_costs.py) as the book shows them, those
+    from a value the profile no longer has (`stale_costs`) left out."""
     import pandas as pd
+    stale = stale_costs(recorded)
     rows = [{"chapter": r["chapter"], "parameter": r["parameter"], "from": json.dumps(r["value"]),
              "to": json.dumps(r["changed_to"]), "steps to compute": r["steps"],
              "estimate": estimate(r["steps"], r["seconds"], r["unpriced"], r["partial"])}
-            for r in recorded["rows"]]
+            for r in recorded["rows"] if r not in stale]
     return pd.DataFrame(rows).set_index(["chapter", "parameter"])
+
+
+def stale_costs_text(recorded: dict) -> str:
+    """What `cost_table` left out, in a sentence."""
+    stale = stale_costs(recorded)
+    if not stale:
+        return "Every row is a change from the profile's value today."
+    names = ", ".join(dict.fromkeys(r["parameter"] for r in stale))  # plain: a glued text shows no Markdown
+    return (f"Left out: {len(stale)} rows recorded when the profile had another value of {names} (they price a "
+            "change from that value); benchmarks/parameter_costs.py records them again.")

@@ -216,11 +216,20 @@ def parse_override(text: str):
     return yaml.safe_load(text)
 
 
+def as_override(value) -> str:
+    """A value as `-p NAME VALUE` takes it back (YAML flow: `null`, `[0, 1]`, `{fd: 0.02}`), so a
+    reader can copy it from the page into a command."""
+    return yaml.safe_dump(value, default_flow_style=True, width=float("inf"), sort_keys=False).removesuffix(
+        "...\n").strip()
+
+
 def table(p):
-    """A chapter's parameters (`chapter.Parameters`) as a small two-column table for the page."""
+    """A chapter's parameters (`chapter.Parameters`) as a small two-column table for the page, each
+    value written as an override takes it."""
     import pandas as pd
     values = p.values()
-    return pd.DataFrame({"value": [str(v) for v in values.values()]}, index=pd.Index(list(values), name="parameter"))
+    return pd.DataFrame({"value": [as_override(v) for v in values.values()]},
+                        index=pd.Index(list(values), name="parameter"))
 
 
 def attribution(dataset: str):

@@ -192,6 +192,10 @@ def _num(x: float, digits: int) -> str:
 def difference_text(v: Verdict, digits: int | None = None) -> str:
     """`+12.3 (+4.1 to +20.5)`, and for a relative margin the difference in % of b's value."""
     digits = DIGITS.get(v.metric, 3) if digits is None else digits
+    # an interval that excludes 0 is printed so that it visibly does: "+0.0 to +2.1" reads as touching it
+    near = v.low if v.low > 0 else v.high if v.high < 0 else None
+    while near is not None and digits < 6 and round(abs(near), digits) == 0:
+        digits += 1
     text = f"{_num(v.difference, digits)} ({_num(v.low, digits)} to {_num(v.high, digits)})"
     if v.metric in RELATIVE and not math.isnan(v.relative):
         text += f", {100 * v.relative:+.1f}%"
@@ -218,20 +222,26 @@ def kind_text(v: Verdict, digits: int | None = None) -> str:
 
 
 def _paired_over(vs: list[Verdict]) -> str:
-    ns = sorted({v.n for v in vs})
-    unit = "seeds" if vs[0].interval == SEEDS else "samples"
-    return f"{'/'.join(map(str, ns))} {unit}"
+    """'3/5 seeds', '1000 samples', or both where a column pairs some comparisons by seed and others by
+    sample index (one seed's bootstrap): each count named with its own unit."""
+    parts = []
+    for unit, kind in (("seeds", True), ("samples", False)):
+        ns = sorted({v.n for v in vs if (v.interval == SEEDS) == kind})
+        if ns:
+            parts.append(f"{'/'.join(map(str, ns))} {unit}")
+    return ", ".join(parts)
 
 
 def table(verdicts: list[Verdict], digits: int | None = None):
     """The comparisons as the book shows them (a pandas DataFrame): one row per comparison (b and the
-    metric; a too where the rows do not all share it, else it is named in the caption), one column
+    metric; a too where the rows do not all share it or there is one row, else it is named in the
+    caption: a lone "vs b" reads as a label with its subject missing), one column
     per place (`where`, e.g. the teacher) with what it is paired over, each cell the reading and the
     difference a − b with its 95% interval."""
     import pandas as pd
     evidence.shown(verdicts)
     places = list(dict.fromkeys(v.where for v in verdicts))
-    one_a = len({v.a for v in verdicts}) == 1
+    one_a = len(verdicts) > 1 and len({v.a for v in verdicts}) == 1
     header = {w: f"{w} ({_paired_over([v for v in verdicts if v.where == w])})" for w in places}
     cells: dict[tuple[str, str], dict[str, str]] = {}
     for v in verdicts:

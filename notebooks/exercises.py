@@ -111,6 +111,7 @@ with pd.option_context("display.max_rows", None):  # every row, not pandas' shor
     glue("parameter_costs", plan.cost_table(costs), display=False)
 glue("costs_created", costs["created"][:10], display=False)
 glue("costs_device", costs["device"], display=False)
+glue("costs_stale", plan.stale_costs_text(costs), display=False)
 # the sweeps being computed (the profile's `computing`), for Reproducing
 sweeps = plan.in_progress(profile, overrides, p.computing, chapters())
 glue("in_progress", plan.progress_table(sweeps), display=False)
@@ -122,7 +123,7 @@ glue("in_progress_commands", Pretty(plan.progress_commands(sweeps)), display=Fal
 # ```{glue:figure} parameter_costs
 # :name: tab-parameter-costs
 # Per chapter and profile key: the value changed from and to, the steps the chapter would then
-# compute, and their estimated time on one process.
+# compute, and their estimated time on one process. {glue:text}`costs_stale`
 # ```
 #
 # ## Summary

@@ -250,13 +250,15 @@ glue("speed_load", "–" if teachers_speed["max_load"] is None else f"{teachers_
 # %% [markdown]
 # ```{glue:figure} speed_table
 # :name: tab-ldm-speed
-# Milliseconds per sample: the sampler's steps through the UNet, the decode (LDM only), and their
-# sum, each model timed alone (`pipeline.timing`, median of repeats), medians over
-# {glue:text}`speed_rounds` rounds on {glue:text}`speed_machine` at batch {glue:text}`speed_batch`
-# that time all four models once each; the speed-up is over the teacher of the same round, and it
-# reads *better* where the model is faster in every round, *worse* where slower in every round,
-# *inconclusive* where the rounds fall on both sides of 1× (the machine's 1-minute load average
-# before each timing, the previous timings' own threads included: at most {glue:text}`speed_load`).
+# Milliseconds per sample: the sampler's steps through the UNet, the decode (LDM only), and the
+# whole sample (each round's sum of the two), each model timed alone (`pipeline.timing`, median of
+# repeats); each column is its own median over {glue:text}`speed_rounds` rounds, so the whole
+# sample's is not exactly the sum of the other two columns. Timed on {glue:text}`speed_machine` at
+# batch {glue:text}`speed_batch`, each round timing all four models once; the speed-up is over the
+# teacher of the same round, and it reads *better* where the model is faster in every round,
+# *worse* where slower in every round, *inconclusive* where the rounds fall on both sides of 1×
+# (the machine's 1-minute load average before each timing, the previous timings' own threads
+# included: at most {glue:text}`speed_load`).
 # ```
 #
 # ## Beside the paper

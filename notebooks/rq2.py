@@ -262,6 +262,7 @@ glue("threshold_table", ablation["table"], display=False)
 glue("threshold_verdicts", verdicts.table([v for q in evaluation.sweep_teachers(p, "ablations")
                                           for v in ablations.threshold_section(q)["verdicts"]]), display=False)
 glue("reference_threshold", p.reference_threshold, display=False)
+glue("threshold_seeds_note", ablations.seeds_note(p), display=False)
 glue("ablation_seeds", len(p.ablation_seeds), display=False)
 glue("ablation_n", p.n_samples, display=False)
 glue("ablation_interval", ablation["summary"]["interval"].iloc[0], display=False)
@@ -286,6 +287,7 @@ glue("ablation_interval", ablation["summary"]["interval"].iloc[0], display=False
 # The reference threshold $T$ = {glue:text}`reference_threshold` against each other threshold, on
 # every teacher of the ablations (columns), paired by seed: the reading, then a − b with its 95% t
 # interval over the seeds (equivalent: the whole interval within the profile's margin).
+# {glue:text}`threshold_seeds_note`
 # ```
 #
 # ## Which ingredient matters: the score or the threshold

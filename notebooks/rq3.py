@@ -221,7 +221,9 @@ glue("speed_growth", speed.batch_growth_text(timed["growth"]), display=False)
 # `benchmarks/speed_levers.py` (run alone; its record is `data/results/speed_levers.json`) times
 # the teacher and the paper's architecture, each against its prune at the study's ratio, at each
 # batch size under the levers a user would try — the speed-up always against the unpruned model
-# *in the same setting* — and profiles one forward pass by operator.
+# *in the same setting* — and profiles one forward pass by operator. It is a run of its own, on the
+# machine and day its reading names: where it times a setting the table above also has, it measures
+# the same speed-up again, and the two differ by what another machine or day does to timings.
 
 # %% tags=["hide-input"]
 for record in speed.levers_records():  # one per device kind timed

@@ -114,12 +114,13 @@ title = f"teacher: DDIM-{p.ddim_steps} samples, seed {p.seeds[0]}"
 teacher_samples = evaluation.preview(main)
 glue("teacher_grid", plots.image_grid(teacher_samples, title), display=False)
 glue("teacher_grid_n", len(teacher_samples), display=False)
+glue("teacher_ddim_steps", p.ddim_steps, display=False)
 
 # %% [markdown]
 # ```{glue:figure} teacher_grid
 # :name: fig-teacher-samples
-# The first {glue:text}`teacher_grid_n` teacher samples used by every chapter (DDIM, eta 0; the paper
-# uses 100 DDIM steps).
+# The first {glue:text}`teacher_grid_n` teacher samples used by every chapter (DDIM, eta 0,
+# {glue:text}`teacher_ddim_steps` steps; the paper uses 100 DDIM steps).
 # ```
 
 # %% [markdown]

@@ -116,6 +116,14 @@ def test_a_chapter_s_parameters_are_typed_frozen_and_only_those_it_names():
     assert pickle.loads(pickle.dumps(q)) == q and type(pickle.loads(pickle.dumps(q))) is type(p)
 
 
+def test_a_page_shows_each_parameter_as_an_override_takes_it_back():
+    p = spec("rq1").load("smoke")
+    shown = profiles.table(p)["value"]
+    for name, value in p.values().items():  # None, lists, dicts and paths alike: what -p NAME VALUE reads
+        assert profiles.parse_override(shown[name]) == value, name
+    assert shown["teacher_steps"] == "null"
+
+
 def test_every_parameter_has_a_type_and_a_doc():
     for cls in [profiles.Profile, *(spec(n).own for n in EVERY if spec(n).own)]:
         for f in dataclasses.fields(cls):

@@ -322,3 +322,16 @@ def test_a_sweep_being_computed_lists_its_own_steps_recorded_and_left(tmp_path, 
     assert plan.progress_commands([after]) == after["command"]  # under the table: in it, it widened the page
     assert not any("diffprune study" in str(v) for v in [*table.to_numpy().ravel(), *table.index])
     assert plan.progress_table([]).empty and plan.progress_reading([]).startswith("No sweep")
+
+
+def test_a_recorded_cost_from_a_value_the_profile_no_longer_has_is_left_out_and_named():
+    from diffprune.profiles import read
+    now = read("cpu")["n_boot"]
+    row = {"chapter": "rq1", "parameter": "n_boot", "value": now, "changed_to": 2 * now, "steps": 4,
+           "seconds": 60.0, "unpriced": [], "partial": False}
+    old = {**row, "parameter": "n_samples", "value": read("cpu")["n_samples"] + 1}  # recorded before a change
+    recorded = {"profile": "cpu", "rows": [row, old]}
+    assert plan.stale_costs(recorded) == [old]
+    assert list(plan.cost_table(recorded).index) == [("rq1", "n_boot")]
+    assert "of n_samples" in plan.stale_costs_text(recorded)
+    assert plan.stale_costs_text({"profile": "cpu", "rows": [row]}).startswith("Every row")

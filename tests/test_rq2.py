@@ -156,6 +156,14 @@ def test_threshold_verdicts_compare_the_reference_paired_by_seed_over_every_seed
     assert ablations.threshold_verdicts(p.replace(reference_threshold=0.2)) == []  # no such row: nothing claimed
 
 
+def test_the_threshold_table_says_when_its_means_are_over_fewer_seeds_than_the_verdicts(params):
+    p = params(ablation_thresholds=[0.0, 0.05, 0.1], ablation_seeds=[0, 1, 2], seeds=[0, 1, 2, 3, 4],
+               methods=["diff-pruning"], thresholds=[0.0, 0.05])
+    note = ablations.seeds_note(p)
+    assert "T = 0, 0.05 are also RQ1's rows" in note and "(0, 1, 2, 3, 4)" in note and "(0, 1, 2)" in note
+    assert ablations.seeds_note(p.replace(seeds=[0, 1, 2])).startswith("Every comparison is paired over")
+
+
 def test_score_specs_reuse_rq1_rows(params):
     specs = ablations.score_specs(params(score_forms=["abs", "sum", "square"], reference_threshold=0.05))
     assert specs == [("abs, T=0.05", "diff-pruning", 0.05, None), ("abs, T=0", "diff-pruning", 0.0, None),

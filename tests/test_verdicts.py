@@ -91,6 +91,16 @@ def test_a_table_of_comparisons_with_different_first_rows_names_each():
     assert list(table(same).index.get_level_values(0)) == ["vs r", "vs m"]
     mixed = [same[0], Verdict("dp @500", "teacher", "fd", 1.0, 0.5, 1.5, 3, SEEDS, 0.1, Kind.WORSE, "x", 10.0)]
     assert list(table(mixed).index.get_level_values(0)) == ["dp vs r", "dp @500 vs teacher"]
+    assert list(table(same[:1]).index.get_level_values(0)) == ["dp vs r"]  # one row: no caption names its a
+
+
+def test_a_column_names_seeds_and_samples_each_with_its_own_count():
+    from diffprune.verdicts import BOOTSTRAP, SEEDS, Kind, Verdict, table
+    by_seed = [Verdict("dp", b, "fd", 1.0, 0.5, 1.5, n, SEEDS, 0.1, Kind.WORSE, "x", 10.0)
+               for b, n in (("r", 3), ("m", 5))]
+    one_seed = Verdict("dp", "t", "fd", 1.0, 0.5, 1.5, 1000, BOOTSTRAP, 0.1, Kind.WORSE, "x", 10.0)
+    assert list(table([*by_seed, one_seed]).columns) == ["x (3/5 seeds, 1000 samples)"]
+    assert list(table(by_seed).columns) == ["x (3/5 seeds)"]
 
 
 def _v(d, lo, hi, n=5, margin=1.0, kind=Kind.INCONCLUSIVE, interval=verdicts.SEEDS):
@@ -148,3 +158,12 @@ def test_a_family_of_one_reads_as_its_own_interval_does():
         assert verdicts.adjusted([v])[0].kind is v.kind, (d, half, margin)
     skewed = _v(0.5, 0.1, 3.0, interval=verdicts.BOOTSTRAP, kind=Kind.WORSE)
     assert skewed.p_value() < 0.05 and verdicts.adjusted([skewed])[0].kind is Kind.WORSE
+
+
+def test_an_interval_that_excludes_zero_never_prints_a_bound_of_zero():
+    from diffprune.verdicts import difference_text
+    worse = _v(1.0, 0.04, 2.1, kind=Kind.WORSE)
+    assert difference_text(worse, 1) == "+1.00 (+0.04 to +2.10), +1.0%"
+    better = _v(-1.0, -2.1, -0.004, kind=Kind.BETTER)
+    assert "to -0.004)" in difference_text(better, 1)
+    assert difference_text(_v(1.0, -0.04, 2.1), 1).startswith("+1.0 (-0.0 to +2.1)")  # it spans 0: as it is

@@ -75,6 +75,20 @@ def threshold_seeds(p: Parameters, a: float, b: float) -> list[int]:
     return sorted(paired)
 
 
+def seeds_note(p: Parameters) -> str:
+    """Which seeds the verdicts pair over against those the table averages: more, for thresholds RQ1
+    also has, which the sentence names."""
+    shared = [T for T in p.ablation_thresholds if threshold_seeds(p, T, T) != sorted(p.ablation_seeds)]
+    averaged = ", ".join(map(str, sorted(p.ablation_seeds)))
+    if len(shared) < 2:
+        return f"Every comparison is paired over the seeds the table averages ({averaged})."
+    return (f"The table and figure average every threshold over the ablation's seeds ({averaged}), so that their "
+            f"rows are comparable; T = {', '.join(f'{T:g}' for T in shared)} are also RQ1's rows (the same runs), "
+            f"so a comparison of two of them is paired over every seed both have "
+            f"({', '.join(map(str, threshold_seeds(p, shared[0], shared[1])))}), as RQ1 shows it: its a − b can "
+            "differ from the difference of the table's means, and the order of those means decides nothing.")
+
+
 def threshold_comparison(p: Parameters, a: float, b: float, metric: str) -> verdicts.Verdict:
     """Diff-Pruning at threshold a against threshold b, paired over `threshold_seeds`."""
     paired = threshold_seeds(p, a, b)

@@ -197,11 +197,15 @@ def faster(profile: str, overrides: dict) -> Evidence:
     from . import rq3, speed
     p = rq3.CHAPTER.load(profile, overrides)
     found = [g for g in speed.speed_section(p)["goal"] if g["model"] == "teacher"]
-    reading = {f"{g['device']}": (Finding.REPRODUCED if g["speedup_low"] > 1 else Finding.CONTRADICTED
-                                  if g["speedup_high"] < 1 else Finding.INCONCLUSIVE) for g in found}
+
+    def column(g: dict) -> str:  # a device column, named with the teacher whose prune was timed there
+        return f"{p.dataset} on {g['device']}"
+    reading = {column(g): (Finding.REPRODUCED if g["speedup_low"] > 1 else Finding.CONTRADICTED
+                           if g["speedup_high"] < 1 else Finding.INCONCLUSIVE) for g in found}
     return Evidence(reading, [], "rq3", "MACs ×0.56 on CIFAR-10 (Table 1); no wall-clock speed-up reported",
-                    {g["device"]: f"{g['speedup']:.2f}× ({g['speedup_low']:.2f}–{g['speedup_high']:.2f}× over "
-                                  f"{g['rounds']} rounds; MACs ideal {g['ideal']:.2f}×)" for g in found})
+                    {column(g): f"{g['speedup']:.2f}× ({g['speedup_low']:.2f}–{g['speedup_high']:.2f}× over "
+                                f"{g['rounds']} rounds; MACs ideal {g['ideal']:.2f}×)" for g in found},
+                    teachers={column(g): evaluation.trained_steps(p) for g in found})
 
 
 def frontier(profile: str, overrides: dict) -> Evidence:

@@ -185,7 +185,8 @@ def display_table(summary, content: bool = True):
         # labelled: the teachers page shows one seed's distance of the same teacher
         (f"FD, mean of {summary['seeds'].max()} seeds" if summary["seeds"].max() > 1 else "FD, one seed"):
             [ci(r.fd, r.fd_low, r.fd_high, 1) for r in summary.itertuples()],
-        **({"FD, one seed's bootstrap": [f"{r.fd_boot_low:.1f}–{r.fd_boot_high:.1f}" for r in summary.itertuples()]}
+        **({"FD, a seed's bootstrap (mean bounds)": [f"{r.fd_boot_low:.1f}–{r.fd_boot_high:.1f}"
+                                                     for r in summary.itertuples()]}
            if summary["seeds"].min() > 1 else {}),
         "SSIM": [ci(r.ssim, r.ssim_low, r.ssim_high, 3) for r in summary.itertuples()],
         **({"same class": [ci(r.content, r.content_low, r.content_high, 3) for r in summary.itertuples()]}
@@ -196,5 +197,9 @@ def display_table(summary, content: bool = True):
 
 
 def paper_display(paper_dataset: str = "cifar10"):
-    """The paper's rows as the book shows them (blank where the paper reports nothing)."""
-    return paper_table(paper_dataset).astype(object).fillna("").set_index("method")
+    """The paper's rows as the book shows them (blank where the paper reports nothing), its columns
+    named in words."""
+    names = {"dataset": "data set", "resolution": "resolution", "method": "method", "threshold_T": "T",
+             "params_M": "params (M)", "macs_G": "MACs (G)", "fid": "FID", "ssim": "SSIM",
+             "train_steps": "training steps"}
+    return paper_table(paper_dataset).rename(columns=names).astype(object).fillna("").set_index("method")

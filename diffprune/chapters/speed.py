@@ -263,7 +263,7 @@ def levers_section(path, p: Parameters) -> dict:
                  f"one of {now:.2f}× (its rule changed after the run of {r.get('created', '?')[:10]}, code "
                  f"{r.get('code_version', '?')}): its rows stay in the table, marked, and are read nowhere until "
                  "benchmarks/speed_levers.py runs again." for model, now in stale.items()]
-    where = (f"{r['device']}, ratio {r['ratio']:g}, medians of {r['repeats']} steps"
+    where = (f"{r['device']} on {r.get('created', '?')[:10]}, ratio {r['ratio']:g}, medians of {r['repeats']} steps"
              + ("" if r["compiled"] else "; torch.compile not timed"))
     return {"levers": levers, "operators": ops, "reading": f"Measured on {where}. " + " ".join(readings)}
 
