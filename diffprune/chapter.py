@@ -77,9 +77,17 @@ class Chapter:
         return _parameters_type(self.name, self.parameters, self.own)
 
     def load(self, profile: str = "cpu", overrides: dict | None = None) -> Parameters:
-        """The chapter's parameters from a profile and overrides, checked; one clear error if not."""
-        values = profiles.read(profile, overrides)
+        """The chapter's parameters from a profile and overrides, checked; one clear error if not. The
+        profile's `chapter_values` for this chapter replace its values, the overrides both."""
+        read = profiles.read(profile, overrides)
         wanted = self.definitions()
+        own = profiles.chapter_values(read)
+        for name, given in own.items():
+            unread = sorted(set(given) - set(spec(name).definitions()))  # spec: a chapter the book lacks fails
+            if unread:
+                raise DiffpruneError(f"{profiles.CHAPTER_VALUES}.{name} of profile {profile} names "
+                                     f"{', '.join(unread)}, which chapter {name} does not read")
+        values = profiles.for_chapter(read, self.name, overrides)
         missing = [n for n in wanted if n not in values]
         if missing:
             raise DiffpruneError(f"profile {profile} lacks {', '.join(missing)}, read by chapter {self.name}")

@@ -29,7 +29,7 @@ from pathlib import Path
 from . import evaluation, study
 from .artifacts import DiffpruneError, device_description
 from .chapter import spec
-from .profiles import read
+from .profiles import CHAPTER_VALUES, for_chapter, read
 from .progress import listening
 
 ASK_ABOVE_S = 600  # a longer plan is confirmed first (or run with --yes)
@@ -377,7 +377,8 @@ def in_progress(profile: str, overrides: dict, sweeps: list[dict], names: list[s
     out = []
     for values in sweeps:
         touched, new, steps, stopped = [], [], {}, False
-        for name in (n for n in names if set(values) & set(spec(n).definitions())):
+        for name in (n for n in names if set(values) & set(spec(n).definitions())
+                     or n in values.get(CHAPTER_VALUES, {})):
             # the profile's own artifacts: every one behind its rows, not only those its plan meets (a
             # plan does not follow a recorded step to its inputs, e.g. the classifier behind a consistency)
             try:
@@ -547,12 +548,12 @@ def alternatives(value) -> list:
 def parameter_costs(profile: str, names: list[str]) -> list[dict]:
     """For each chapter and each profile key it reads: the first alternative value its checks accept,
     and the plan of that chapter's work under it (steps, estimated seconds on this device)."""
-    values = read(profile)
     out = []
     for name in names:
         c = spec(name)
         if not c.work:
             continue
+        values = for_chapter(read(profile), name)
         for key in c.definitions():
             for alt in alternatives(values.get(key)):
                 try:
@@ -572,7 +573,7 @@ def stale_costs(recorded: dict) -> list[dict]:
     """The recorded parameter costs whose 'from' value is no longer the profile's: a change from
     another value, which says nothing about a change from today's."""
     values = read(recorded["profile"])
-    return [r for r in recorded["rows"] if values.get(r["parameter"]) != r["value"]]
+    return [r for r in recorded["rows"] if for_chapter(values, r["chapter"]).get(r["parameter"]) != r["value"]]
 
 
 def cost_table(recorded: dict):

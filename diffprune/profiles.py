@@ -182,6 +182,29 @@ class Profile:
 
 PARAMETERS = definitions(Profile)
 
+# Read by `Chapter.load` itself, for every chapter, rather than by a chapter: the gap it fills is a
+# study moving its chapters to a new teacher one at a time (each once its rows are complete), so that
+# the book stays whole while some chapters stand on the old teacher and some on the new.
+CHAPTER_VALUES = "chapter_values"
+CHAPTER_VALUES_DOC = ("a mapping of chapter names to mappings of parameters that chapter reads in place of the "
+                      "profile's (e.g. the chapters already moved to a teacher trained longer, with their finetune "
+                      "lengths); a command line's -p NAME VALUE still wins over both")
+
+
+def chapter_values(values: dict) -> dict[str, dict]:
+    """The profile's `chapter_values` (after overrides), checked for its shape: {chapter: {name: value}}."""
+    own = values.get(CHAPTER_VALUES, {})
+    if not (isinstance(own, dict) and all(isinstance(k, str) and isinstance(v, dict) for k, v in own.items())):
+        raise DiffpruneError(f"parameter {CHAPTER_VALUES} = {own!r} is invalid: expected {CHAPTER_VALUES_DOC}")
+    return own
+
+
+def for_chapter(values: dict, chapter: str, overrides: dict | None = None) -> dict:
+    """A profile's values (`read`, overrides applied) as one chapter reads them: its `chapter_values`
+    entry over the profile's, the overrides over both."""
+    given = {k: v for k, v in (overrides or {}).items() if k != CHAPTER_VALUES}
+    return {**values, **chapter_values(values).get(chapter, {}), **given}
+
 
 def names() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))

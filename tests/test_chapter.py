@@ -53,7 +53,7 @@ def test_no_parameter_default_outside_the_profiles():
 @pytest.mark.parametrize("profile", profiles.names())
 def test_every_profile_gives_exactly_what_the_chapters_read(profile):
     wanted = set().union(*(spec(n).definitions() for n in EVERY))
-    assert set(profiles.read(profile)) == wanted
+    assert set(profiles.read(profile)) == wanted | {profiles.CHAPTER_VALUES}  # the one key Chapter.load reads
     for name in EVERY:
         spec(name).load(profile)  # every default passes its own check
 
@@ -79,7 +79,10 @@ def test_load_checks_each_value_with_its_definition():
 def test_a_sweep_being_computed_names_known_parameters_at_values_they_accept():
     c = spec("exercises")
     assert c.load("smoke", {"computing": [{"control_row": True}, {"seeds": [0, 1]}]}).computing[1] == {"seeds": [0, 1]}
-    for bad in ([{"ratoi": 0.5}], [{"ratio": 1.5}], [{}], [{"computing": []}], {"control_row": True}):
+    moving = [{"chapter_values": {"rq1": {"finetune_steps": 1600, "control_row": True}}}]  # a chapter's new teacher
+    assert c.load("smoke", {"computing": moving}).computing == moving
+    for bad in ([{"ratoi": 0.5}], [{"ratio": 1.5}], [{}], [{"computing": []}], {"control_row": True},
+                [{"chapter_values": {"rq1": {"ratio": 1.5}}}], [{"chapter_values": {"rq1": 3}}]):
         with pytest.raises(DiffpruneError, match="computing = .* is invalid: expected a list of sweeps"):
             c.load("smoke", {"computing": bad})
 
@@ -122,6 +125,24 @@ def test_a_page_shows_each_parameter_as_an_override_takes_it_back():
     for name, value in p.values().items():  # None, lists, dicts and paths alike: what -p NAME VALUE reads
         assert profiles.parse_override(shown[name]) == value, name
     assert shown["teacher_steps"] == "null"
+
+
+def test_a_chapter_reads_its_own_values_in_place_of_the_profile_s_and_the_command_line_wins():
+    own = {"rq1": {"finetune_steps": 7, "seeds": [3]}}
+    rq1, rq2 = spec("rq1").load("smoke", {"chapter_values": own}), spec("rq2").load("smoke", {"chapter_values": own})
+    base = spec("rq1").load("smoke")
+    assert (rq1.finetune_steps, rq1.seeds) == (7, [3]) and rq1.ratio == base.ratio
+    assert (rq2.finetune_steps, rq2.seeds) == (base.finetune_steps, base.seeds)  # another chapter: the profile's
+    assert spec("rq1").load("smoke", {"chapter_values": own, "finetune_steps": 9}).finetune_steps == 9
+    with pytest.raises(DiffpruneError, match="chapter_values.rq1 of profile smoke names content_k, which chapter rq1 "
+                                             "does not read"):
+        spec("rq2").load("smoke", {"chapter_values": {"rq1": {"content_k": [100]}}})
+    with pytest.raises(DiffpruneError, match="no spec module"):
+        spec("rq1").load("smoke", {"chapter_values": {"rq9": {}}})
+    with pytest.raises(DiffpruneError, match="parameter chapter_values .* is invalid"):
+        spec("rq1").load("smoke", {"chapter_values": {"rq1": 3}})
+    with pytest.raises(DiffpruneError, match="parameter finetune_steps = 0 is invalid"):
+        spec("rq1").load("smoke", {"chapter_values": {"rq1": {"finetune_steps": 0}}})
 
 
 def test_every_parameter_has_a_type_and_a_doc():

@@ -335,3 +335,14 @@ def test_a_recorded_cost_from_a_value_the_profile_no_longer_has_is_left_out_and_
     assert list(plan.cost_table(recorded).index) == [("rq1", "n_boot")]
     assert "of n_samples" in plan.stale_costs_text(recorded)
     assert plan.stale_costs_text({"profile": "cpu", "rows": [row]}).startswith("Every row")
+
+
+def test_a_recorded_cost_is_read_against_the_value_its_own_chapter_reads(monkeypatch):
+    from diffprune.profiles import read
+    values = {**read("cpu"), "chapter_values": {"rq1": {"finetune_steps": 1600}}}  # RQ1 moved to a longer teacher
+    monkeypatch.setattr(plan, "read", lambda profile, overrides=None: values)
+    row = {"parameter": "finetune_steps", "changed_to": 1601, "steps": 1, "seconds": 1.0, "unpriced": [],
+           "partial": False}
+    rq1, rq2 = {**row, "chapter": "rq1", "value": 1600}, {**row, "chapter": "rq2", "value": values["finetune_steps"]}
+    assert plan.stale_costs({"profile": "cpu", "rows": [rq1, rq2]}) == []
+    assert plan.stale_costs({"profile": "cpu", "rows": [{**rq1, "value": values["finetune_steps"]}]}) != []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..chapter import Chapter
-from ..profiles import PARAMETERS, parameter
+from ..profiles import CHAPTER_VALUES, PARAMETERS, parameter
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,19 @@ EXERCISES = (
 )
 
 
+def _is_setting(k: str, x) -> bool:
+    """A shared profile key at a value it accepts, or `chapter_values` of such keys by chapter."""
+    if k == CHAPTER_VALUES:
+        return isinstance(x, dict) and all(isinstance(c, dict) and all(_is_setting(n, y) for n, y in c.items())
+                                           for c in x.values())
+    return k in PARAMETERS and PARAMETERS[k].valid(x)
+
+
 def is_sweep_list(v) -> bool:
-    """A list of non-empty mappings of shared profile keys (`profiles.Profile`) to values they accept."""
-    return isinstance(v, list) and all(
-        isinstance(s, dict) and s and all(k in PARAMETERS and PARAMETERS[k].valid(x) for k, x in s.items())
-        for s in v)
+    """A list of non-empty mappings of shared profile keys (`profiles.Profile`) to values they accept
+    (`chapter_values` too: a chapter being moved to another teacher)."""
+    return isinstance(v, list) and all(isinstance(s, dict) and s and all(_is_setting(k, x) for k, x in s.items())
+                                       for s in v)
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,8 @@ class Own:
     computing: list[dict] = parameter(
         "a list of sweeps being computed, each a mapping of profile keys to the values they are computed at "
         "(e.g. {control_row: true}): their finished records are committed as they come and listed with what is "
-        "left on Reproducing; the chapters show them once the values move into the profile", is_sweep_list)
+        "left on Reproducing; the chapters show them once the values move into the profile (a chapter's own, "
+        "under chapter_values, for a chapter moved to another teacher)", is_sweep_list)
 
 
 CHAPTER = Chapter("exercises", parameters=(), own=Own)
