@@ -18,14 +18,17 @@
 # point: how much quality each pruning ratio costs, how fast finetuning buys it back, whether a
 # smaller model samples faster in seconds, and whether pruning beats taking fewer sampler steps.
 #
-# **Answer at our scale: {glue:text}`headline_finding`.** The methods {glue:text}`p_headline_methods`, pruned at ratio
+# **Answer at our scale, for Diff-Pruning at the paper's point: {glue:text}`headline_finding`.** The
+# methods {glue:text}`p_headline_methods` (Diff-Pruning decides the claim; the others are context), pruned at ratio
 # {glue:text}`p_headline_ratio` (MACs ×{glue:text}`headline_macs:.2f`) are finetuned once per seed through
 # checkpoints inside the paper's window, and each checkpoint is compared with the teacher paired by
 # seed ({glue:text}`headline_seeds` seeds). "Close to the teacher" is the paper's own gap: its CIFAR-10
 # Diff-Pruning FID is {glue:text}`headline_within:.1f`% above its teacher's, so a checkpoint whose whole
 # interval lies within ±{glue:text}`headline_within:.1f`% of the teacher's distance reads *equivalent*
-# (the claim holds there). The claim is judged at one checkpoint fixed before the results, the paper's
-# own point ({glue:text}`p_headline_point` steps: its CIFAR-10 finetune took 100K of 800K steps,
+# (the claim holds there). It is the looser of the paper's two gaps: on CelebA-HQ the same row is
+# {glue:text}`headline_within_celeba:+.1f`% from its teacher (**the paper's numbers**); the margin
+# was fixed at CIFAR-10's before the results. The claim is judged at one checkpoint fixed before the
+# results, the paper's own point ({glue:text}`p_headline_point` steps: its CIFAR-10 finetune took 100K of 800K steps,
 # 12.5 %); the other checkpoints are shown as context, not as more chances. There it is *contradicted*
 # where the whole interval lies beyond the paper's gap, *inconclusive* where the interval reaches into
 # it. *Worse* in the table says only that a checkpoint is worse than the teacher beyond the noise.
@@ -77,6 +80,7 @@ glue("headline_control", verdicts.sentence(control) if control else "not run in 
 glue("headline_macs", head["macs_fraction"], display=False)
 glue("headline_seeds", head["seeds"], display=False)
 glue("headline_within", 100 * head["within"], display=False)
+glue("headline_within_celeba", 100 * headline.paper_gap("celeba-hq"), display=False)
 taught = teachers.CHAPTER.load(profile, overrides)
 converged = teachers.curve_verdicts(taught) if teachers.recipe(taught) else []
 glue("teacher_converged", " ".join(verdicts.sentence(v) for v in converged) or "not measured in this profile.",
