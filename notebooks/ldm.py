@@ -37,6 +37,7 @@
 #   row's (T = the profile's reference threshold, fixed before the results) Fréchet distance is
 #   {glue:text}`gap_DDPM`× its teacher's on the DDPM and {glue:text}`gap_LDM`×
 #   on the LDM (ratios of means over seeds; the intervals are in the {ref}`tables <tab-ldm-both>`).
+#   {glue:text}`teachers_trained` (Learning curves: {doc}`teachers`, and below.)
 # - **Does the threshold stop elsewhere on latents?** The stop $t$ moves by more than the curves'
 #   stride at {glue:text}`stops_moved` of {glue:text}`n_thresholds` thresholds ({ref}`table <tab-ldm-stops>`).
 # - **Is the LDM faster?** A whole sample of its teacher takes {glue:text}`LDM_ms` ms against the
@@ -186,6 +187,7 @@ for kind in ldm.KINDS:
     glue(f"gap_{kind}", f"{gap[kind]:.2f}" if kind in gap else "–", display=False)
 glue("ratio", f"{p.ratio:g}", display=False)
 glue("ddim_steps", p.ddim_steps, display=False)
+glue("teachers_trained", ldm.teachers_trained(p, overrides), display=False)
 
 # %% [markdown]
 # ```{glue:figure} both_table

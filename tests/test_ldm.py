@@ -140,3 +140,18 @@ def test_the_speed_up_pairs_rounds_and_calls_a_spread_across_one_undistinguished
 def test_a_stop_t_moves_only_beyond_the_curves_stride():
     assert [ldm.stop_move(a, b, 10) for a, b in [(300, 320), (300, 280), (300, 310), (None, None), (300, None)]] == [
         "later on latents", "earlier on latents", "within the stride", "within the stride", "never on one kind"]
+
+
+def test_the_page_says_when_its_two_teachers_are_not_trained_alike(monkeypatch):
+    from diffprune.chapters import ldm
+    p = ldm.CHAPTER.load("smoke")
+    improving = {"from": 4000, "to": 8000, "change": -0.2, "readable": True, "reached": False, "capped": False}
+    reached = {**improving, "change": -0.01, "reached": True}
+    monkeypatch.setattr(ldm, "learning_row", lambda q, s: {})
+    monkeypatch.setattr(ldm, "plateau", lambda rows: reached)  # the LDM's curve
+    monkeypatch.setattr(ldm.teachers, "convergence", lambda q: improving)  # the pixel teacher's
+    text = ldm.teachers_trained(p, {})
+    assert text.startswith("The DDPM teacher's recipe is still improving (-20.0 % from 4,000 to 8,000 steps)")
+    assert "not trained alike" in text
+    monkeypatch.setattr(ldm.teachers, "convergence", lambda q: reached)
+    assert ldm.teachers_trained(p, {}).endswith("both are trained to the same rule.")

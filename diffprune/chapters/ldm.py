@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from .. import evaluation, pipeline, verdicts
 from ..artifacts import DiffpruneError
-from ..chapter import Chapter, Parameters
+from ..chapter import Chapter, Parameters, spec
 from ..paths import in_repo
 from ..plateau import PLATEAU, plateau  # noqa: F401  (PLATEAU: the chapter's reading glues it)
 from ..profiles import increasing, integer, is_number, is_teacher, is_teacher_dir, list_of, parameter
 from ..threshold import stop_times
 from ..unet import PRESETS
-from . import rq1
+from . import rq1, teachers
 
 TRAINING = ("preset", "steps", "batch_size", "lr", "seed")
 KINDS = ("DDPM", "LDM")
@@ -63,6 +63,25 @@ class Own:
 def ldm_dataset(p: Parameters) -> str:
     spec = p.ldm_teacher
     return spec["dataset"] if isinstance(spec, dict) else pipeline.teacher(spec).result("cost.json")["dataset"]
+
+
+def teachers_trained(p: Parameters, overrides: dict) -> str:
+    """Whether the two kinds' teachers are trained alike, by the plateau rule on each one's learning
+    curve (the pixel teacher's as *The teachers* reads it, with that chapter's parameters from the same
+    profile and overrides): their pruning costs are read side by side, and a finetune of a teacher
+    still learning also buys the training it had not finished."""
+    trained_on = ldm_dataset(p)
+    pixel = [q for q in evaluation.every_teacher(spec("teachers").load(p.profile, overrides))
+             if q.dataset == trained_on]
+    found = {"DDPM": teachers.convergence(pixel[0]) if pixel else None,
+             "LDM": plateau([learning_row(p, s) for s in p.ldm_curve_steps]) if p.ldm_curve_steps else None}
+    done = {k: f is not None and (f["reached"] or f["capped"]) for k, f in found.items()}
+    text = (f"The DDPM teacher's recipe is {teachers.convergence_text(found['DDPM'])}, the LDM's "
+            f"{teachers.convergence_text(found['LDM'])}")
+    if done["LDM"] and found["DDPM"] is not None and not done["DDPM"]:
+        return (text + ": the two are not trained alike, and the DDPM's finetune also buys training its teacher "
+                "had not finished.")
+    return text + (": both are trained to the same rule." if all(done.values()) else ".")
 
 
 def kinds(p: Parameters) -> dict[str, Parameters]:

@@ -126,6 +126,23 @@ def curve_verdicts(p: Parameters) -> list[verdicts.Verdict]:
             for s in curve_steps(p) if s > trained]
 
 
+def convergence(p: Parameters) -> dict | None:
+    """The plateau rule read on the learning curve of the profile's teacher (`plateau`); None where
+    its recipe has no curve (a teacher this study did not train, or no lengths for its data set)."""
+    return plateau([curve_row(p, s) for s in curve_steps(p)]) if recipe(p) and curve_steps(p) else None
+
+
+def convergence_text(found: dict | None) -> str:
+    """A curve's plateau rule (`convergence`, `plateau`) in words: 'still improving (-20.8 % from 4,000
+    to 8,000 steps)', 'at its plateau (...)', 'capped without its plateau (...)', or 'not measured (no
+    learning curve)'."""
+    if found is None:
+        return "not measured (no learning curve)"
+    state = ("at its plateau" if found["reached"] else "capped without its plateau" if found["capped"] else
+             "still improving" if found["readable"] else "not readable (two lengths too far apart)")
+    return f"{state} ({100 * found['change']:+.1f} % from {found['from']:,} to {found['to']:,} steps)"
+
+
 def settled_at(p: Parameters) -> int | None:
     """The length the stopping rule settles the curve at (its plateau, or the cap); None while it
     trains on."""
@@ -172,7 +189,7 @@ def answer(p: Parameters) -> str:
         text = (f"The {q.dataset} teacher has {row['params'] / 1e6:.2f} M parameters, trained for "
                 f"{row['steps']:,} steps (FD {row['fd']:.1f})" if row["steps"] else
                 f"The {q.dataset} teacher has {row['params'] / 1e6:.2f} M parameters (FD {row['fd']:.1f})")
-        found = curve_section(q)["plateau"] if recipe(q) and curve_steps(q) else None
+        found = convergence(q)
         if found is None:
             text += "; its recipe has no learning curve yet, so whether it is converged is not measured."
         elif found["reached"] or found["capped"]:
