@@ -253,7 +253,9 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         for r in rows:
             assert r["fd"] == fd_by_samples[r["samples"]]
             used.add(r["samples"])
-            if r["method"] != "pretrained":
+            if r["method"] == evaluation.CONTROL:  # the teacher finetuned, unpruned: its size, its own samples
+                assert r["ssim"] is not None and r["params"] == rows[0]["params"]
+            elif r["method"] != "pretrained":
                 assert r["ssim"] is not None and r["params"] < rows[0]["params"]
         assert set(evaluation.previews(rows, q.seeds[0])) == {r["row"] for r in rows}
     t = spec("teachers").load("cpu")
@@ -286,9 +288,10 @@ def test_the_cpu_chapters_render_from_the_committed_results_alone(committed_resu
         1 + len(q.frontier_ratios)) * len(frontier.samplers(q))
     assert all(row["fd"] == fd_by_samples[row["samples"]] for row in rows)
     used.update(row["samples"] for row in rows)
-    window = [r for m in q.headline_methods for seed in q.headline_seeds
+    window = [r for m in headline.methods(q) for seed in q.headline_seeds  # the control's runs too
               for r in headline.headline_rows(q, m, seed)]
-    assert len(window) == len(q.headline_methods) * len(q.headline_seeds) * len(q.headline_steps)
+    assert len(window) == len(headline.methods(q)) * len(q.headline_seeds) * len(q.headline_steps)
+    assert all(row["fd"] == fd_by_samples[row["samples"]] for row in window)
     used.update(row["samples"] for row in window)
     assert {v.n for v in headline.headline_section(q)["verdicts"]} == {len(q.headline_seeds)}  # paired by seed
     timed = speed.speed_section(q)["rows"]  # the GPU's timings are read, never measured here
