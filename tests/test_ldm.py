@@ -155,3 +155,8 @@ def test_the_page_says_when_its_two_teachers_are_not_trained_alike(monkeypatch):
     assert "not trained alike" in text
     monkeypatch.setattr(ldm.teachers, "convergence", lambda q: reached)
     assert ldm.teachers_trained(p, {}).endswith("both are trained to the same rule.")
+
+    def unrecorded(q):
+        raise ldm.study.NotRecorded("training_run")
+    monkeypatch.setattr(ldm.teachers, "convergence", unrecorded)  # read, never trained for this page
+    assert ldm.teachers_trained(p, {}).startswith("The DDPM teacher's recipe is not measured")

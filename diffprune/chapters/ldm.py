@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import evaluation, pipeline, verdicts
+from .. import evaluation, pipeline, study, verdicts
 from ..artifacts import DiffpruneError
 from ..chapter import Chapter, Parameters, spec
 from ..paths import in_repo
@@ -73,7 +73,12 @@ def teachers_trained(p: Parameters, overrides: dict) -> str:
     trained_on = ldm_dataset(p)
     pixel = [q for q in evaluation.every_teacher(spec("teachers").load(p.profile, overrides))
              if q.dataset == trained_on]
-    found = {"DDPM": teachers.convergence(pixel[0]) if pixel else None,
+    try:  # read where The teachers recorded it, never computed for this page (hours of training)
+        with study.recorded_only():
+            trained = teachers.convergence(pixel[0]) if pixel else None
+    except study.NotRecorded:
+        trained = None
+    found = {"DDPM": trained,
              "LDM": plateau([learning_row(p, s) for s in p.ldm_curve_steps]) if p.ldm_curve_steps else None}
     done = {k: f is not None and (f["reached"] or f["capped"]) for k, f in found.items()}
     text = (f"The DDPM teacher's recipe is {teachers.convergence_text(found['DDPM'])}, the LDM's "
