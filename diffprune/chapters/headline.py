@@ -50,12 +50,12 @@ def headline_jobs(p: Parameters) -> list:
         (headline_rows, (p, m, s)) for m in methods(p) for s in p.headline_seeds]
 
 
-def paper_gap(dataset: str = "cifar10") -> float:
+def paper_gap(paper_dataset: str = "cifar10") -> float:
     """The paper's own "close to the teacher", as a fraction of the teacher's FID: its Diff-Pruning
     row at T = 0.05 against the teacher. The headline's margin is CIFAR-10's (MACs ×0.56 after 12.5%
     of the teacher's steps); CelebA-HQ's, much narrower, is shown beside it."""
     from ..published import paper_table
-    t = paper_table(dataset)
+    t = paper_table(paper_dataset)
     dense = t.loc[t["method"] == "pretrained", "fid"].iloc[0]
     dp = t.loc[(t["method"] == "diff-pruning") & (t["threshold_T"] == 0.05), "fid"].iloc[0]
     return float(dp / dense - 1)

@@ -129,7 +129,7 @@ def curve_verdicts(p: Parameters) -> list[verdicts.Verdict]:
 def convergence(p: Parameters) -> dict | None:
     """The plateau rule read on the learning curve of the profile's teacher (`plateau`); None where
     its recipe has no curve (a teacher this study did not train, or no lengths for its data set)."""
-    return plateau([curve_row(p, s) for s in curve_steps(p)]) if recipe(p) and curve_steps(p) else None
+    return curve_section(p)["plateau"] if recipe(p) and curve_steps(p) else None
 
 
 def convergence_text(found: dict | None) -> str:
