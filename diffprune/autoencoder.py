@@ -28,7 +28,7 @@ from diffusers import VQModel
 from diffusers.training_utils import EMAModel
 
 from .artifacts import DiffpruneError, atomic_dir, code_version, device_description, write_json_atomic
-from .checkpoint import batch_indices, restore, save_checkpoint, write_log
+from .checkpoint import batch_indices, restore, save_checkpoint, stop_requests, stopped_at, write_log
 from .images import save_grid, to_model_range, to_uint8
 from .progress import Bar
 
@@ -118,33 +118,37 @@ def train_autoencoder(model: VQModel, images: torch.Tensor, test_images: torch.T
     run = {"config": asdict(cfg), **(run_info or {})}
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay)
-    start_step, rows, wall_before = restore(ckpt, model, ema, optimizer, run, cfg.steps, resume)
+    start_step, rows, wall_before, pending = restore(ckpt, model, ema, optimizer, run, cfg.steps, resume)
 
     model.train()
-    t0, pending = time.perf_counter(), []
-    for step in Bar(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="autoencoder",
-                     disable=not progress):
-        lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x = to_model_range(images[batch_indices(len(images), cfg.batch_size, cfg.seed, step)])
-        result = model(x)
-        loss = F.mse_loss(result.sample, x) + result.commit_loss.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        ema.step(model.parameters())
-        pending.append(loss.item())
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            rows.append({"step": done, "loss": round(sum(pending) / len(pending), 6), "lr": lr,
-                         "images_seen": done * cfg.batch_size,
-                         "wall_time_s": round(wall_before + time.perf_counter() - t0, 2)})
-            pending = []
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_checkpoint(ckpt, model, ema, optimizer, {"step": done, "run": run, "log": rows,
-                                                          "wall_time_s": wall_before + time.perf_counter() - t0})
+    t0 = time.perf_counter()
+    with stop_requests() as requested:
+        for step in Bar(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="autoencoder",
+                         disable=not progress):
+            lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x = to_model_range(images[batch_indices(len(images), cfg.batch_size, cfg.seed, step)])
+            result = model(x)
+            loss = F.mse_loss(result.sample, x) + result.commit_loss.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            ema.step(model.parameters())
+            pending.append(loss.item())
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                rows.append({"step": done, "loss": round(sum(pending) / len(pending), 6), "lr": lr,
+                             "images_seen": done * cfg.batch_size,
+                             "wall_time_s": round(wall_before + time.perf_counter() - t0, 2)})
+                pending = []
+            stop = bool(requested) and done < cfg.steps
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps or stop:
+                save_checkpoint(ckpt, model, ema, optimizer, {"step": done, "run": run, "log": rows, "pending": pending,
+                                                              "wall_time_s": wall_before + time.perf_counter() - t0})
+            if stop:
+                raise stopped_at(ckpt, done)
 
     wall = wall_before + time.perf_counter() - t0
     ema.copy_to(model.parameters())

@@ -1,12 +1,17 @@
 """Checkpoints of a training run, shared by both training loops (the UNet's in `train`, the
 autoencoder's in `autoencoder`): the batch of a step, safetensors + JSON checkpoints written
-atomically, resuming from one only when it holds the same run, and the loss log.
+atomically, resuming from one only when it holds the same run, a stop asked for by a signal, and the
+loss log.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import signal
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import safetensors.torch
@@ -76,22 +81,55 @@ def _identity(run: dict) -> dict:
 
 
 def restore(ckpt: Path, model, ema: EMAModel, optimizer, run: dict, steps: int,
-            resume: bool) -> tuple[int, list, float]:
-    """Step, log rows and wall time to go on from: the checkpoint `ckpt` if resuming (it must hold
-    the same run), else nothing (a checkpoint there is removed when told not to resume)."""
+            resume: bool) -> tuple[int, list, float, list]:
+    """Step, log rows, wall time and the losses since the last log row to go on from: the checkpoint
+    `ckpt` if resuming (it must hold the same run), else nothing (a checkpoint there is removed when
+    told not to resume)."""
     out = ckpt.parent
-    start_step, rows, wall_before = 0, [], 0.0
+    start_step, rows, wall_before, pending = 0, [], 0.0, []
     if resume and (ckpt / "state.json").is_file():
         state = _load_checkpoint(ckpt, model, ema, optimizer)
         if _identity(state["run"]) != _identity(run):
             raise DiffpruneError(f"{out} holds a run with other parameters; pass another --out or --no-resume")
         start_step, rows, wall_before = state["step"], state["log"], state["wall_time_s"]
+        pending = state.get("pending", [])  # checkpoints before it was kept: the next row averages fewer
     elif resume is False and ckpt.exists():
         import shutil
         shutil.rmtree(ckpt)
     if start_step > steps:
         raise DiffpruneError(f"{out} is already at step {start_step} > steps {steps}")
-    return start_step, rows, wall_before
+    return start_step, rows, wall_before, pending
+
+
+@contextmanager
+def stop_requests():
+    """While a training loop runs, SIGINT (Ctrl-C) and SIGTERM (`kill`) ask it to stop at the end of
+    the step under way, after a checkpoint of it, so a stopped run loses no finished step (a second
+    signal stops at once). Yields the list the signals are noted in; the loop checks it each step.
+    Outside the main thread (where handlers cannot be set) nothing is installed."""
+    requested: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+
+    def note(signum, frame):
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(signum)
+        print(f"\n{signal.Signals(signum).name}: stopping after this step's checkpoint "
+              "(again to stop at once)", file=sys.stderr)
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def stopped_at(ckpt: Path, step: int) -> KeyboardInterrupt:
+    """What a loop raises once it checkpointed step `step` on a requested stop."""
+    return KeyboardInterrupt(f"stopped at step {step}; {ckpt} resumes it (run the same command again)")
 
 
 def write_log(path: Path, rows: list[dict]) -> None:

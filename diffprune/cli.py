@@ -628,7 +628,7 @@ def main(argv=None) -> int:
     except DiffpruneError as e:
         print(f"diffprune: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("diffprune: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"diffprune: interrupted{f': {e}' if str(e) else ''}", file=sys.stderr)
         return 130
     return 0

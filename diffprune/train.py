@@ -24,7 +24,7 @@ from diffusers.training_utils import EMAModel
 
 from . import seeds
 from .artifacts import DiffpruneError, code_version, device_description, write_json_atomic
-from .checkpoint import batch_indices, restore, save_checkpoint, write_log
+from .checkpoint import batch_indices, restore, save_checkpoint, stop_requests, stopped_at, write_log
 from .levers import attention_in_fp32
 from .models import DiffusionModel, accelerate_cpu
 from .progress import Bar
@@ -97,48 +97,56 @@ def train(diffusion: DiffusionModel, images: torch.Tensor, cfg: TrainConfig, out
     inputs = diffusion.to_unet_space(images)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMAModel(model.parameters(), decay=cfg.ema_decay)
-    start_step, rows, wall_before = restore(ckpt, model, ema, optimizer, run, cfg.steps, resume)
+    start_step, rows, wall_before, pending = restore(ckpt, model, ema, optimizer, run, cfg.steps, resume)
 
     n = len(inputs)
     net = acc.prepare_model(model) if world > 1 else model  # DDP: gradients averaged over processes
     mine = slice(rank * cfg.batch_size // world, (rank + 1) * cfg.batch_size // world)
     model.train()
     t0 = time.perf_counter()
-    pending = []
     bf16 = cfg.precision == "bf16"
     fp32_attention_undo = attention_in_fp32(model) if bf16 else None
     bar = Bar(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="train",
                disable=not (progress and acc.is_main_process))
-    for step in bar:
-        lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x0 = inputs[batch_indices(n, cfg.batch_size, cfg.seed, step)]
-        gen = seeds.generator(cfg.seed, seeds.STEP, step)
-        noise = torch.randn(x0.shape, generator=gen)  # drawn on the CPU: the same on every device
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=gen)
-        x0, noise, timesteps = x0[mine].to(device), noise[mine].to(device), timesteps[mine].to(device)
-        torch.manual_seed(seeds.derived_seed(cfg.seed, seeds.STEP, step))  # dropout
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = noise_prediction_loss(net, scheduler, x0, noise, timesteps)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        ema.step(model.parameters())
-        pending.append(acc.reduce(loss.detach(), "mean").item() if world > 1 else loss.item())
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            wall = wall_before + time.perf_counter() - t0
-            rows.append({"step": done, "loss": round(float(np.mean(pending)), 6), "lr": lr,
-                         "images_seen": done * cfg.batch_size, "wall_time_s": round(wall, 2)})
-            bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}")
-            pending = []
-        if (done % cfg.checkpoint_every == 0 or done == cfg.steps) and acc.is_main_process:
-            wall = wall_before + time.perf_counter() - t0
-            save_checkpoint(ckpt, model, ema, optimizer,
-                            {"step": done, "run": run, "log": rows, "wall_time_s": wall})
-            write_log(out / "train_log.csv", rows)
+    with stop_requests() as requested:
+        for step in bar:
+            lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x0 = inputs[batch_indices(n, cfg.batch_size, cfg.seed, step)]
+            gen = seeds.generator(cfg.seed, seeds.STEP, step)
+            noise = torch.randn(x0.shape, generator=gen)  # drawn on the CPU: the same on every device
+            timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],), generator=gen)
+            x0, noise, timesteps = x0[mine].to(device), noise[mine].to(device), timesteps[mine].to(device)
+            torch.manual_seed(seeds.derived_seed(cfg.seed, seeds.STEP, step))  # dropout
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = noise_prediction_loss(net, scheduler, x0, noise, timesteps)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            ema.step(model.parameters())
+            pending.append(acc.reduce(loss.detach(), "mean").item() if world > 1 else loss.item())
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                wall = wall_before + time.perf_counter() - t0
+                rows.append({"step": done, "loss": round(float(np.mean(pending)), 6), "lr": lr,
+                             "images_seen": done * cfg.batch_size, "wall_time_s": round(wall, 2)})
+                bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}")
+                pending = []
+            if requested:
+                acc.set_trigger()
+            stop = acc.check_trigger() and done < cfg.steps  # every process stops at the same step
+            if (done % cfg.checkpoint_every == 0 or done == cfg.steps or stop) and acc.is_main_process:
+                wall = wall_before + time.perf_counter() - t0
+                save_checkpoint(ckpt, model, ema, optimizer,
+                                {"step": done, "run": run, "log": rows, "pending": pending, "wall_time_s": wall})
+                write_log(out / "train_log.csv", rows)
+            if stop:
+                bar.close()
+                if fp32_attention_undo is not None:
+                    fp32_attention_undo()
+                raise stopped_at(ckpt, done)
     bar.close()
     if fp32_attention_undo is not None:
         fp32_attention_undo()

@@ -1,6 +1,7 @@
 """The LDM's autoencoder: a diffusers VQModel trained resumably, its latents at unit variance, and
 what it writes usable by diffusers' LDMPipeline."""
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -34,6 +35,29 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, d
     assert [r.split(",")[0] for r in log[1:]] == ["1", "2", "3", "4"]
     with pytest.raises(DiffpruneError, match="other parameters"):
         _train(tmp_path / "parts", 5, digits, run_info={"dataset": "another"})
+
+
+def test_a_signal_stops_the_autoencoder_after_a_checkpoint_and_the_run_resumes_unchanged(tmp_path, digits,
+                                                                                         monkeypatch):
+    import diffprune.autoencoder as autoencoder_mod
+    whole = _train(tmp_path / "whole", 4, digits)
+    calls = {"n": 0}
+    real = autoencoder_mod.to_model_range
+
+    def interrupt_during_step_3(x):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            signal.raise_signal(signal.SIGINT)
+        return real(x)
+
+    monkeypatch.setattr(autoencoder_mod, "to_model_range", interrupt_during_step_3)
+    with pytest.raises(KeyboardInterrupt, match="stopped at step 3"):  # checkpoints are every 2 steps
+        _train(tmp_path / "parts", 4, digits)
+    assert calls["n"] == 3
+    monkeypatch.setattr(autoencoder_mod, "to_model_range", real)
+    resumed = _train(tmp_path / "parts", 4, digits)
+    a, b = whole.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_latents_are_a_quarter_of_the_side_at_unit_variance_and_decode_to_images(tmp_path, digits):

@@ -1,3 +1,5 @@
+import signal
+
 import pytest
 import torch
 
@@ -47,6 +49,40 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, scheduler, monkey
         assert torch.equal(p, q)
     assert (tmp_path / "b" / "train_log.csv").read_text() .count("\n") == 7  # header + 6 steps
     assert torch.equal(*(load_unet(tmp_path / d).conv_in.weight for d in "ab"))
+
+
+def test_a_signal_stops_the_run_after_a_checkpoint_of_the_step_under_way_and_loses_nothing(tmp_path, scheduler,
+                                                                                           monkeypatch):
+    """`kill` (SIGTERM) mid-step: the step finishes, is checkpointed though no checkpoint was due
+    (every 3 steps; stopped at 5), and the resumed run ends with the uninterrupted run's weights and
+    log rows (the losses since the last row are kept: rows of 2 steps, stopped between)."""
+    cfg = dict(log_every=2, steps=7)
+    reference = train(DiffusionModel(_model(), scheduler), _images(), _cfg(**cfg), tmp_path / "a", progress=False)
+
+    calls = {"n": 0}
+    real = train_mod.noise_prediction_loss
+
+    def kill_during_step_5(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            signal.raise_signal(signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "noise_prediction_loss", kill_during_step_5)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="stopped at step 5"):
+        train(DiffusionModel(_model(), scheduler), _images(), _cfg(**cfg), tmp_path / "b", progress=False)
+    assert calls["n"] == 5 and signal.getsignal(signal.SIGTERM) is handler  # no step after; handler given back
+    assert not (tmp_path / "b" / "unet").exists()
+    monkeypatch.setattr(train_mod, "noise_prediction_loss", real)
+    heard = []
+    with listening(lambda bar: heard.append(bar.done)):
+        resumed = train(DiffusionModel(_model(), scheduler), _images(), _cfg(**cfg), tmp_path / "b", progress=False)
+    assert heard == [6, 7]
+    for p, q in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(p, q)
+    losses = [(tmp_path / d / "train_log.csv").read_text().splitlines() for d in "ab"]
+    assert [r.split(",")[:2] for r in losses[0]] == [r.split(",")[:2] for r in losses[1]]
 
 
 def test_resume_with_other_parameters_is_refused(tmp_path, scheduler):
