@@ -77,11 +77,7 @@ p = ldm.CHAPTER.load(profile, overrides)
 kinds = ldm.kinds(p)
 for kind, q in kinds.items():
     glue(f"finetune_{kind}", f"{q.finetune_steps:,}", display=False)
-# the chapter's own teachers, not the profile's first one
-pixel = kinds["DDPM"]
-shown = p.replace(teacher=pixel.teacher, dataset=pixel.dataset, thresholds=pixel.thresholds,
-                  control_row=pixel.control_row)
-glue("ldm_parameters", profiles.table(shown), display=False)
+glue("ldm_parameters", profiles.table(ldm.shown_parameters(p)), display=False)
 
 # %% [markdown]
 # ## The two teachers
@@ -214,7 +210,7 @@ glue("teachers_trained", ldm.teachers_trained(p, overrides), display=False)
 curves = ldm.curves(p)
 stops = {k: stop_times(c["t"], evaluation.mean_lt(c), p.curve_thresholds) for k, c in curves.items()}
 glue("curves_figure", plots.kinds_loss_curves(curves, stops), display=False)
-stop_table = ldm.stop_table(curves, p.curve_thresholds, p.lt_stride)
+stop_table = ldm.stop_table(curves, p.curve_thresholds, p.lt_stride, ldm.pruned_stops(result))
 glue("stop_table", stop_table, display=False)
 glue("stops_moved", int((stop_table["from pixels to latents"] != "within the stride").sum()), display=False)
 glue("n_thresholds", len(stop_table), display=False)
@@ -232,7 +228,9 @@ glue("lt_batches", p.lt_batches, display=False)
 # :name: tab-ldm-stops
 # The stop $t$ of each threshold T on each kind's mean curve, and how it moves from pixels to
 # latents; the curves visit every {glue:text}`lt_stride`-th timestep, so a move within that stride
-# is not counted.
+# is not counted. The last columns are where the pruned models above stopped (the range over their
+# seeds): each prune's importance pass runs on its own seed's batch of images and noise, so its stop
+# $t$ can lie strides away from the mean curve's.
 # ```
 #
 # ## Measured speed

@@ -142,6 +142,31 @@ def test_a_stop_t_moves_only_beyond_the_curves_stride():
         "later on latents", "earlier on latents", "within the stride", "within the stride", "never on one kind"]
 
 
+def test_the_stop_table_shows_where_each_kind_s_pruned_models_stopped_beside_the_mean_curve():
+    from diffprune.chapters import ldm
+    curve = {"t": [0, 10, 20, 30], "loss": [[1.0, 0.5, 0.2, 0.1], [1.0, 0.5, 0.2, 0.1]]}
+    rows = [{"method": "diff-pruning", "threshold": 0.05, "stop_t": t} for t in (30, 10, 20)]
+    rows += [{"method": "magnitude", "threshold": None, "stop_t": None},
+             {"method": "diff-pruning", "threshold": 0.5, "stop_t": None}]
+    result = {"DDPM": {"rows": rows}, "LDM": {"rows": rows[:1]}}
+    pruned = ldm.pruned_stops(result)
+    assert pruned == {"DDPM": {0.05: [30, 10, 20], 0.5: [None]}, "LDM": {0.05: [30]}}
+    table = ldm.stop_table({"DDPM": curve, "LDM": curve}, [0.05, 0.2, 0.5], 10, pruned)
+    assert table["pruned models' stop t, DDPM (3 seeds)"].tolist() == ["10–30", "–", "never"]
+    assert table["pruned models' stop t, LDM (1 seed)"].tolist() == ["30", "–", "–"]
+    plain = ldm.stop_table({"DDPM": curve, "LDM": curve}, [0.05, 0.2, 0.5], 10)
+    assert table[plain.columns].equals(plain)  # the mean curve's columns are unchanged
+
+
+def test_the_parameter_table_names_the_page_s_pixel_teacher_once_as_its_teacher():
+    from diffprune.chapters import ldm
+    p = ldm.CHAPTER.load("smoke")
+    shown = ldm.shown_parameters(p)
+    pixel = ldm.kinds(p)["DDPM"].teacher
+    assert shown.teacher == pixel and pixel not in shown.more_teachers
+    assert ldm.kinds(shown)["DDPM"].teacher == pixel  # passed back with -p, the page runs the same rows
+
+
 def test_the_page_says_when_its_two_teachers_are_not_trained_alike(monkeypatch):
     from diffprune.chapters import ldm
     p = ldm.CHAPTER.load("smoke")

@@ -110,6 +110,15 @@ def kinds(p: Parameters) -> dict[str, Parameters]:
     return {"DDPM": pixel, "LDM": latent}
 
 
+def shown_parameters(p: Parameters) -> Parameters:
+    """The values the page ran with, as a reader would pass them: its pixel teacher as `teacher`
+    (not the profile's first one), named once (not again under more_teachers)."""
+    pixel = kinds(p)["DDPM"]
+    return p.replace(teacher=pixel.teacher, dataset=pixel.dataset, thresholds=pixel.thresholds,
+                     control_row=pixel.control_row,
+                     more_teachers=[t for t in p.more_teachers if t != pixel.teacher])
+
+
 def _check(p: Parameters) -> None:
     kinds(p)
     if p.reference_threshold not in p.ldm_thresholds:
@@ -286,8 +295,27 @@ def stop_move(ddpm: int | None, ldm: int | None, stride: int) -> str:
     return STOP_MOVES[0] if ldm > ddpm else STOP_MOVES[1]
 
 
-def stop_table(cs: dict[str, dict], thresholds: list[float], stride: int):
-    """T → stop t on each kind's mean curve, and how it moves between them."""
+def pruned_stops(result: dict) -> dict[str, dict[float, list]]:
+    """Per kind, threshold → the stop t of each seed's Diff-Pruning prune (its own importance pass
+    over its seed's batch of images and noise, which need not stop where the mean curve does)."""
+    out = {}
+    for kind, r in result.items():
+        for row in r["rows"]:
+            if row["method"] == "diff-pruning":
+                out.setdefault(kind, {}).setdefault(row["threshold"], []).append(row["stop_t"])
+    return out
+
+
+def _stops_text(stops: list) -> str:
+    shown = sorted({"never" if t is None else int(t) for t in stops}, key=lambda t: (t == "never", t))
+    return f"{shown[0]}" if len(shown) == 1 else f"{shown[0]}–{shown[-1]}" if "never" not in shown else \
+        ", ".join(map(str, shown))
+
+
+def stop_table(cs: dict[str, dict], thresholds: list[float], stride: int,
+               pruned: dict[str, dict[float, list]] | None = None):
+    """T → stop t on each kind's mean curve, how it moves between them, and (`pruned_stops`) where
+    each kind's pruned models stopped, over their seeds ("–": no model pruned at that T)."""
     import pandas as pd
     stops = {kind: stop_times(c["t"], evaluation.mean_lt(c), thresholds) for kind, c in cs.items()}
     table = pd.DataFrame({f"stop t, {kind}": ["never" if stops[kind][T] is None else stops[kind][T]
@@ -295,6 +323,10 @@ def stop_table(cs: dict[str, dict], thresholds: list[float], stride: int):
                          index=pd.Index([f"{T:g}" for T in thresholds], name="T"))
     if set(KINDS) <= set(cs):
         table["from pixels to latents"] = [stop_move(stops["DDPM"][T], stops["LDM"][T], stride) for T in thresholds]
+    for kind, by_t in (pruned or {}).items():
+        n = max(len(v) for v in by_t.values())
+        column = f"pruned models' stop t, {kind} ({n} seed{'s' if n > 1 else ''})"
+        table[column] = [_stops_text(by_t[T]) if T in by_t else "–" for T in thresholds]
     return table
 
 
