@@ -200,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pack", action="store_true",
                    help="only move the loose records of the study cache into the step kinds' packs (what git "
                         "keeps; a run does it when it ends)")
+    p.add_argument("--retire", action="store_true",
+                   help="only drop from the packs a replaced teacher's records: those no chapter reads at the "
+                        "profile (with its computing sweeps) that rest only on teachers nothing read rests on; "
+                        "with --plan, list them and drop nothing")
     p.add_argument("--from", dest="source", metavar="DIR",
                    help="with --pack: first bring in the records of another study cache (e.g. another "
                         "machine's data/study) that this one lacks")
@@ -560,6 +564,18 @@ def cmd_study(a) -> None:
     if a.dask and (a.jobs != 1 or a.job is not None or a.step or a.plan or a.pack or a.bulk):
         raise DiffpruneError("--dask computes every step of the chapters' plan on a cluster: without --jobs, "
                              "--job, --step, --plan, --pack or --bulk")
+    if a.retire:
+        if a.chapter or a.job is not None or a.pack or a.dask or a.bulk:
+            raise DiffpruneError("--retire keeps what every chapter reads: without --chapter, --job, --pack, "
+                                 "--dask or --bulk")
+        keep = planning.read_records(a.profile, _overrides(a), chapters())
+        dropped = study.retire(keep, dry_run=a.plan)
+        for kind, keys in dropped.items():
+            print(f"  {kind:<16} {len(keys):>5}  {' '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}")
+        n = sum(map(len, dropped.values()))
+        print(f"{'would retire' if a.plan else 'retired'} {n} records of teachers no chapter reads at profile "
+              f"{a.profile} ({len(keep)} read)", file=sys.stderr)
+        return
     if a.pack:
         if a.source:
             if not Path(a.source).is_dir():

@@ -406,6 +406,25 @@ def in_progress(profile: str, overrides: dict, sweeps: list[dict], names: list[s
     return out
 
 
+def read_records(profile: str, overrides: dict, names: list[str]) -> set[tuple[str, str]]:
+    """(step, key) of every record the chapters read at the profile — their declared work and every
+    input behind it (`behind`) — and of every artifact a sweep of the profile's `computing` has met so
+    far, with the inputs behind those: what `study --retire` keeps."""
+    try:
+        keys = {(a.step, a.key) for a in behind(work_of(names, profile, overrides))}
+    except study.NotRecorded as e:
+        raise DiffpruneError(f"the chapters' own rows are not all recorded ({e}): compute them first "
+                             f"(study --profile {profile}), then retire what they do not read") from None
+    for values in spec("exercises").load(profile, overrides).computing:
+        met = list(of_chapters(names, profile, {**overrides, **values})[0].seen.values())
+        while met:
+            a = met.pop()
+            if (a.step, a.key) not in keys:
+                keys.add((a.step, a.key))
+                met += [i for i in a.inputs if i.params is not None]
+    return keys
+
+
 def estimate(steps: int, seconds: float, unpriced: list[str], partial: bool) -> str:
     """A planned computation's estimate as the book's tables give it."""
     if not steps:

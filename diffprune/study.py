@@ -386,6 +386,59 @@ def pack(root: Path | None = None) -> int:
     return moved
 
 
+def _teachers_behind(index: dict[str, dict]) -> Callable[[str], frozenset]:
+    """key -> the teachers (their keys) a record rests on: its `teacher` parameter, else those of the
+    records its parameters name (a finetune's model, a sample set's model, ...)."""
+    memo: dict[str, frozenset] = {}
+
+    def named(v):
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            for x in v.values():
+                yield from named(x)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                yield from named(x)
+
+    def roots(key: str) -> frozenset:
+        if key not in memo:
+            memo[key] = frozenset()  # a cycle cannot occur (a key hashes its inputs' keys); this only guards
+            params = index.get(key, {})
+            found = set(named(params["teacher"])) if isinstance(params.get("teacher"), str) else set()
+            for name, v in params.items():
+                if name != "teacher":
+                    found.update(*(roots(k) for k in named(v) if k in index))
+            memo[key] = frozenset(found)
+        return memo[key]
+    return roots
+
+
+def retire(keep: set[tuple[str, str]], root: Path | None = None, *, dry_run: bool) -> dict[str, list[str]]:
+    """Drop from the packs under `root` the records of replaced teachers: every record not in `keep`
+    (what the chapters read) that rests only on teachers no kept record rests on. A record of a teacher
+    still read (a benchmark's prune of it, say) or of none (a classifier, a training run) stays. Loose
+    records are packed first. Returns the dropped keys by step kind; `dry_run` drops nothing. The
+    artifacts' local directories stay (git ignores them); git's history keeps every dropped line."""
+    root = root or study_dir()
+    pack(root)
+    kinds = sorted(p for p in root.iterdir() if p.name in STEPS) if root.is_dir() else []
+    index = {key: json.loads(line)["params"] for d in kinds for key, line in _pack_lines(d).items()}
+    roots = _teachers_behind(index)
+    read = set().union(*(roots(key) for _, key in keep))
+    dropped = {}
+    for kind_dir in kinds:
+        with _lock(kind_dir / PACK):
+            lines = _pack_lines(kind_dir)
+            gone = sorted(k for k in lines if (kind_dir.name, k) not in keep and roots(k) and not roots(k) & read)
+            if gone and not dry_run:
+                write_bytes_atomic(kind_dir / PACK, "".join(lines[k] + "\n" for k in sorted(lines)
+                                                            if k not in gone).encode())
+        if gone:
+            dropped[kind_dir.name] = gone
+    return dropped
+
+
 # --- folding results into the record (the gap: git keeps every small file in its own disk block) ---
 
 _TEXT = (".csv", ".txt", ".md", ".yaml")

@@ -156,6 +156,34 @@ def test_another_cache_s_records_come_in_and_are_packed(tiny_teacher, tmp_path, 
     assert "brought in 0 records" in capsys.readouterr().err  # nothing twice
 
 
+def test_retiring_drops_only_the_records_of_teachers_nothing_read_rests_on(tmp_path, monkeypatch, capsys):
+    from diffprune.cli import main
+    root = tmp_path / "study"
+    records = {  # kind: [(key, params)]: teacher "old" replaced by "new"
+        "prune": [("p-old", {"teacher": "old", "ratio": 0.25}), ("p-new", {"teacher": "new", "ratio": 0.25}),
+                  ("p-new-bench", {"teacher": "new", "ratio": 0.35})],  # a benchmark's prune of a read teacher
+        "finetune": [("f-old", {"model": "p-old", "steps": 400}), ("f-new", {"model": "p-new", "steps": 1600})],
+        "sample": [("s-old", {"model": "f-old", "n": 8}), ("s-new", {"model": "f-new", "n": 8}),
+                   ("s-mixed", {"models": ["f-old", "f-new"], "n": 8})],  # rests on a read teacher too
+        "classifier": [("c", {"dataset": "fashion-mnist", "epochs": 1})],  # rests on no teacher
+    }
+    for kind, rows in records.items():
+        (root / kind).mkdir(parents=True)
+        (root / kind / diffprune.study.PACK).write_text("".join(
+            json.dumps({"step": kind, "key": k, "params": params, "created": "2026-12-07T00:00:00Z"}) + "\n"
+            for k, params in rows))
+    keep = {("prune", "p-new"), ("finetune", "f-new"), ("sample", "s-new")}
+    dry = diffprune.study.retire(keep, root, dry_run=True)
+    assert dry == {"finetune": ["f-old"], "prune": ["p-old"], "sample": ["s-old"]}
+    assert "p-old" in (root / "prune" / diffprune.study.PACK).read_text()  # a dry run drops nothing
+    assert diffprune.study.retire(keep, root, dry_run=False) == dry
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(root))
+    assert {kind: [r["key"] for r in diffprune.study.records(kind)] for kind in records} == {
+        "prune": ["p-new", "p-new-bench"], "finetune": ["f-new"], "sample": ["s-mixed", "s-new"], "classifier": ["c"]}
+    assert main(["study", "--retire", "--chapter", "rq1"]) == 2  # it keeps what every chapter reads
+    assert "--retire keeps what every chapter reads" in capsys.readouterr().err
+
+
 def test_packed_records_read_as_loose_ones_and_a_recomputed_step_replaces_its_line(tiny_teacher, tmp_path,
                                                                                   monkeypatch):
     s = pipeline.samples(tiny_teacher, n=3, seed=0, steps=2)
