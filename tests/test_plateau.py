@@ -23,14 +23,15 @@ def test_a_curve_still_improving_is_not_a_plateau_and_trains_on():
     rows = _curve((5_000, 121.3), (7_500, 107.4), (10_000, 99.7))  # the Fashion-MNIST recipe: -7 %
     found = plateau(rows)
     assert not found["reached"] and not found["capped"] and found["change"] < -PLATEAU
-    assert next_length(rows) == 20_000
+    assert next_length(rows) == 13_333  # its last quarter: a third more steps
 
 
 def test_a_curve_at_the_cap_without_the_rule_is_capped():
     rows = _curve((20_000, 90.0), (CAP, 80.0))
     found = plateau(rows)
     assert found["capped"] and not found["reached"] and next_length(rows) is None
-    assert next_length(_curve((15_000, 95.0), (30_000, 90.0))) == CAP  # doubled, but not past the cap
+    assert next_length(_curve((15_000, 95.0), (31_605, 90.0))) == CAP  # a third more, but not past the cap
+    assert plateau(_curve((31_605, 90.0), (CAP, 89.0)))["readable"]  # the cap is read against the length before
 
 
 def test_two_lengths_too_far_apart_cannot_read_the_rule():
