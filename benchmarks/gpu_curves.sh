@@ -5,7 +5,7 @@
 # machine, whose processes and ignored files end with the session.
 # Its limit today: the study's training loop ran 0.07-0.22 s a step on an H100 (median 0.15: the
 # recorded CUDA finetunes of Fashion-MNIST models; for a 1 M-parameter model that is the loop's
-# overhead rather than its arithmetic, not yet profiled), so 20,000 steps take 25-70 minutes: more
+# overhead rather than its arithmetic, not yet profiled), so 13,333 steps take 15-50 minutes: more
 # than one call (10 minutes) or a session's device time (15 minutes). A run resumes across calls on
 # a warm machine from its checkpoint (ignored files stay there between calls); to fit one session it
 # needs a faster CUDA training step (issue: pruning that pays in seconds, training levers).
@@ -13,7 +13,7 @@
 # `make gpu-data` (Fashion-MNIST's idx files into data/fashion-mnist/: the machine cannot install
 # them). OpenMoji's drawing package (75 MB) is more than a call carries, so its curve stays on CPUs.
 # Then, with the device tool, from the repository root:
-#     run(command="bash benchmarks/gpu_curves.sh fashion-mnist '[20000]'",
+#     run(command="bash benchmarks/gpu_curves.sh fashion-mnist '[13333]'",
 #         carry=[".whl", "data/fashion-mnist"], timeout_s=600)
 # It trains the recipe of data/teachers/DATASET (or the profile's teacher) to each length of
 # LENGTHS (lengths already recorded are not trained again) in the study cache, samples and measures
@@ -24,7 +24,7 @@
 # then add the lengths to the cpu profile's teacher_curve_steps (the records name the GPU).
 # PROFILE (default cpu) and DIFFPRUNE_STUDY (default data/study) are for a trial run on a CPU.
 set -euo pipefail
-usage="usage: gpu_curves.sh DATASET LENGTHS (a YAML list, e.g. '[20000, 40000]')"
+usage="usage: gpu_curves.sh DATASET LENGTHS (a YAML list, e.g. '[13333, 17778]')"
 dataset=${1:?$usage}
 lengths=${2:?$usage}
 out=${OUT:?OUT: the folder whose files come back}
