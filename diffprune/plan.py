@@ -268,7 +268,10 @@ class Progress:
     the plan could not see is found on the way. Where the plan listed steps after a model it could
     not follow (under a stand-in key: `schedulable` leaves them out), those are placeholders: a found
     step of the same kind takes one's place; past them, a found step joins the total when it starts.
-    So the count and the bar measure what is known, without counting a step twice, and end at 100 %."""
+    So the count and the bar measure what is known, without counting a step twice, and end at 100 %.
+    The bar also moves inside a step, by the share its first loop has done (a 10-hour training run
+    shows its estimate after minutes, not hours); the part of a loop done before this process (a run
+    resumed from its checkpoint) leaves the total instead, so the rate measures this run's work."""
 
     def __init__(self, plan: Plan):
         from collections import Counter
@@ -296,7 +299,10 @@ class Progress:
         s = self.plan.steps.get((step, key))
         self.loop = None
         if event == "start":
-            self.running.append(f"{step} {key[:8]}")
+            weight = self._weight(step, s.params if s else params or {})
+            # what the bar has of it: credited by its first loop's share, skipped (resumed) before it
+            self.running.append({"label": f"{step} {key[:8]}", "weight": weight, "loop": None,
+                                 "credited": 0, "skipped": 0})
             if s is None:  # found on the way: in a placeholder's place, or now part of the total
                 self.found += 1
                 kind = Planned(step, "", params or {}, False).kind
@@ -304,17 +310,33 @@ class Progress:
                     self.placeholders[kind] -= 1
                 else:
                     self.known += 1
-                    self.bar.total += self._weight(step, params or {})
+                    self.bar.total += weight
         else:
-            self.running.pop()
+            r = self.running.pop()
             self.done += 1
-            self.bar.update(self._weight(step, s.params if s else params or {}))
+            self.bar.update(max(r["weight"] - r["skipped"] - r["credited"], 0))
         self._describe()
+
+    def _credit(self, bar) -> None:
+        """Move the bar by the running step's share done in its first loop."""
+        r = self.running[-1] if self.running else None
+        if r is None or not self.by_time or not bar.total:
+            return
+        if r["loop"] is None:
+            r["loop"] = bar
+            r["skipped"] = min(round(r["weight"] * bar.start / bar.total), r["weight"])
+            self.bar.total = max(self.bar.total - r["skipped"], self.bar.n)
+        if bar is r["loop"]:
+            share = round(r["weight"] * min(bar.done, bar.total) / bar.total) - r["skipped"]
+            if share > r["credited"]:
+                self.bar.update(share - r["credited"])
+                r["credited"] = share
 
     def looped(self, bar) -> None:
         """A loop inside the running step moved (`progress.listening`): shown beside the step, the
         first loop the step started until it is through (a loop over shards keeps the line, not the
         loop in each shard), at most twice a second."""
+        self._credit(bar)
         if self.loop is None or (self.loop is not bar and self.loop.total and self.loop.done >= self.loop.total):
             self.loop = bar
         now = time.monotonic()
@@ -325,7 +347,7 @@ class Progress:
     def _describe(self) -> None:
         loop = self.loop
         inner = "" if loop is None else f": {loop.what} {loop.done:,}" + (f"/{loop.total:,}" if loop.total else "")
-        now = f", computing {self.running[-1]}{inner}" if self.running else ""
+        now = f", computing {self.running[-1]['label']}{inner}" if self.running else ""
         more = f", {self.found} of them found on the way" if self.found else ""
         self.bar.set_description_str(f"[{self.done}/{self.known} steps done{more}{now}]")
 

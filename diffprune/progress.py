@@ -34,6 +34,7 @@ class Bar(tqdm):
     def __init__(self, iterable=None, *, desc: str = "", total: int | None = None, initial: int = 0, **kwargs):
         super().__init__(iterable, desc=desc, total=total, initial=initial, **kwargs)
         self.what, self.done, self._iterating = desc, initial, False
+        self.start = initial  # where it began: a resumed loop's earlier part is not this run's work
 
     def __iter__(self):
         self._iterating = True  # tqdm's own iteration calls `update` now and then: counted here instead

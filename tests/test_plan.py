@@ -238,6 +238,33 @@ def test_a_long_step_shows_its_own_loop_on_the_progress_line(monkeypatch, capsys
     assert "sample ddim" not in capsys.readouterr().err.splitlines()[-1]
 
 
+def test_the_bar_moves_inside_a_long_step_and_a_resumed_loop_s_earlier_part_leaves_the_total(monkeypatch):
+    """A 10-hour training run must show how far it is before it ends: the bar moves by the share its
+    loop has done; a run resumed at 40 % takes that 40 % out of the total (not this run's work, so
+    not in its rate); a second loop in the step moves nothing, and the step ends at its weight."""
+    from diffprune.progress import Bar, listening
+    monkeypatch.setattr(plan, "recorded_rates", lambda: {"training_run": 1.0, "fd": 100.0})
+    listed = {("training_run", "r"): plan.Planned("training_run", "r", {"steps": 1000}, False),
+              ("fd", "f"): plan.Planned("fd", "f", {}, False)}
+    progress = plan.Progress(plan.Plan(steps=listed))
+    total = progress.bar.total
+    with listening(progress.looped):
+        progress("start", "training_run", "r", {"steps": 1000})
+        bar = Bar(range(400, 1000), initial=400, total=1000, desc="train", disable=True)
+        for i, _ in enumerate(bar):
+            if i == 300:  # items are told once the loop's body is through: 300 done
+                assert progress.bar.total == total - 400 * plan.units("training_run", {"steps": 1000}) / 1000
+                assert progress.bar.n == round(progress.bar.total - 100) // 2  # 300 of the 600 left
+        for _ in Bar(range(5), total=5, desc="preview", disable=True):  # a second loop: no credit
+            pass
+        progress("done", "training_run", "r", {"steps": 1000})
+        assert progress.bar.n == progress.bar.total - 100  # the run whole, the fd still to come
+        progress("start", "fd", "f", {})
+        progress("done", "fd", "f", {})
+    assert progress.bar.n == progress.bar.total
+    progress.close()
+
+
 def test_a_run_that_ends_before_every_listed_step_still_closes_at_100(monkeypatch, capsys):
     monkeypatch.setattr(plan, "recorded_rates", lambda: {})
     listed = {("fd", k): plan.Planned("fd", k, {"k": k}, False) for k in ("a", "b")}
