@@ -50,7 +50,7 @@ def estimate(chapters: list[str], changed: dict) -> dict:
     rates, hours = plan.recorded_rates(), defaultdict(float)
     for s in planned.steps.values():
         if s.kind in rates:
-            hours[s.kind] += rates[s.kind] * plan.units(s.step, s.params) / 3600
+            hours[s.kind] += rates[s.kind] * s.work / 3600
     total, unpriced = planned.seconds()
     return {"steps": len(planned.steps), "hours": total / 3600, "by_kind": dict(hours), "unpriced": unpriced,
             "unfollowed_jobs": len(planned.stopped)}

@@ -42,6 +42,12 @@ class Planned:
     params: dict
     regenerate: bool  # recorded, but its bulk is not kept: recomputed for a computation that reads it
     after: tuple[tuple[str, str], ...] = ()  # the listed steps its computation reads
+    resumes_at: int = 0  # a training step passing through a shorter run resumes from its checkpoint
+
+    @property
+    def work(self) -> float:
+        """Its units (`units`) less those of the shorter run it resumes from."""
+        return max(units(self.step, self.params) - self.resumes_at, 1.0)
 
     @property
     def certain(self) -> bool:
@@ -85,7 +91,9 @@ class Plan:
         if (a.step, a.key) not in self.steps:  # its inputs first: the plan's order is an order to compute in
             after = tuple((i.step, i.key) for i in a.inputs
                           if i.params is not None and self.listed(i, True))  # computing reads its inputs' bulk
-            self.steps[(a.step, a.key)] = Planned(a.step, a.key, a.params, regenerate=recorded, after=after)
+            resumes = max((i.params.get("steps", 0) for i in a.inputs if i.step == a.step and i.params), default=0)
+            self.steps[(a.step, a.key)] = Planned(a.step, a.key, a.params, regenerate=recorded, after=after,
+                                                  resumes_at=resumes if a.step in TRAINING else 0)
         return True
 
     def seconds(self) -> tuple[float, list[str]]:
@@ -96,7 +104,7 @@ class Plan:
             if rate is None:
                 unpriced.append(s.kind)
             else:
-                total += rate * units(s.step, s.params)
+                total += rate * s.work
         return total, sorted(set(unpriced))
 
     def table(self) -> str:
@@ -109,7 +117,7 @@ class Plan:
             regen = sum(s.regenerate for s in self.steps.values() if s.kind == kind)
             rate = rates.get(kind)
             cost = ("no recorded step to price it" if rate is None else
-                    duration(sum(rate * units(s.step, s.params) for s in self.steps.values() if s.kind == kind)))
+                    duration(sum(rate * s.work for s in self.steps.values() if s.kind == kind)))
             lines.append(f"  {kind:<24} {n:>5}{f' ({regen} to regenerate)' if regen else '':<20} ~ {cost}")
         total, unpriced = self.seconds()
         if len(unpriced) == len({s.kind for s in self.steps.values()}):
@@ -288,21 +296,23 @@ class Progress:
                         dynamic_ncols=True, bar_format="{desc} {percentage:3.0f}% | {elapsed} elapsed, ~{remaining} "
                                                        "left" + (" (estimate)" if self.by_time else ""))
 
-    def _weight(self, step: str, params: dict) -> int:
+    def _weight(self, s: Planned) -> int:
         """What one step adds to the bar: its estimated seconds, or one step when the bar counts steps."""
         if not self.by_time:
             return 1
-        rate = self.rates.get(Planned(step, "", params, False).kind)
-        return round(rate * units(step, params)) if rate is not None else 0
+        rate = self.rates.get(s.kind)
+        return round(rate * s.work) if rate is not None else 0
 
     def __call__(self, event: str, step: str, key: str, params: dict | None = None) -> None:
         s = self.plan.steps.get((step, key))
         self.loop = None
         if event == "start":
-            weight = self._weight(step, s.params if s else params or {})
-            # what the bar has of it: credited by its first loop's share, skipped (resumed) before it
-            self.running.append({"label": f"{step} {key[:8]}", "weight": weight, "loop": None,
-                                 "credited": 0, "skipped": 0})
+            planned = s or Planned(step, key, params or {}, False)
+            weight = self._weight(planned)
+            # what the bar has of it: credited by its first loop's share past where its weight begins
+            # (`resumes_at`: a shorter run's end), skipped where the loop began later (its own checkpoint)
+            self.running.append({"label": f"{step} {key[:8]}", "weight": weight, "base": planned.resumes_at,
+                                 "loop": None, "credited": 0, "skipped": 0})
             if s is None:  # found on the way: in a placeholder's place, or now part of the total
                 self.found += 1
                 kind = Planned(step, "", params or {}, False).kind
@@ -320,14 +330,15 @@ class Progress:
     def _credit(self, bar) -> None:
         """Move the bar by the running step's share done in its first loop."""
         r = self.running[-1] if self.running else None
-        if r is None or not self.by_time or not bar.total:
+        if r is None or not self.by_time or not bar.total or bar.total <= r["base"]:
             return
+        span = bar.total - r["base"]
         if r["loop"] is None:
             r["loop"] = bar
-            r["skipped"] = min(round(r["weight"] * bar.start / bar.total), r["weight"])
+            r["skipped"] = min(round(r["weight"] * max(bar.start - r["base"], 0) / span), r["weight"])
             self.bar.total = max(self.bar.total - r["skipped"], self.bar.n)
         if bar is r["loop"]:
-            share = round(r["weight"] * min(bar.done, bar.total) / bar.total) - r["skipped"]
+            share = round(r["weight"] * max(min(bar.done, bar.total) - r["base"], 0) / span) - r["skipped"]
             if share > r["credited"]:
                 self.bar.update(share - r["credited"])
                 r["credited"] = share

@@ -265,6 +265,32 @@ def test_the_bar_moves_inside_a_long_step_and_a_resumed_loop_s_earlier_part_leav
     progress.close()
 
 
+def test_a_run_passing_through_a_shorter_one_is_priced_and_shown_by_the_steps_it_adds(tmp_path, monkeypatch):
+    """A curve's 13,333-step run resumes from the 10,000-step run's checkpoint: 3,333 steps of work,
+    not 13,333 (a chain of six lengths was priced at three times its work)."""
+    from diffprune.pipeline import Artifact
+    from diffprune.progress import Bar, listening
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    monkeypatch.setattr(plan, "recorded_rates", lambda: {"training_run": 1.0})
+
+    def run(steps, before=None):
+        params = {"dataset": "fashion-mnist", "steps": steps}
+        return Artifact("training_run", f"k{steps}", lambda bulk: tmp_path, params, (before,) if before else ())
+    chain = run(13_333, run(10_000))
+    planned = plan.Plan()
+    assert planned.listed(chain, True)
+    works = {s.key: s.work for s in planned.steps.values()}
+    assert works == {"k10000": 10_000, "k13333": 3_333} and planned.seconds()[0] == 13_333
+    progress = plan.Progress(planned)
+    with listening(progress.looped):
+        progress("start", "training_run", "k13333", chain.params)
+        for _ in Bar(range(10_000, 10_100), initial=10_000, total=13_333, desc="train", disable=True):
+            pass
+        assert progress.bar.total == 13_333 and progress.bar.n == 100  # no step skipped: it began where priced
+        progress("done", "training_run", "k13333", chain.params)
+    assert progress.bar.n == 3_333
+
+
 def test_a_run_that_ends_before_every_listed_step_still_closes_at_100(monkeypatch, capsys):
     monkeypatch.setattr(plan, "recorded_rates", lambda: {})
     listed = {("fd", k): plan.Planned("fd", k, {"k": k}, False) for k in ("a", "b")}
