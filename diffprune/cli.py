@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", metavar="STEP:KEY",
                    help="with one --job: compute only this step of the job (a line of --plan --commands)")
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                   help="with --step: wait this long for inputs that other commands compute (default: none)")
+                   help="with --step: wait this long for inputs that other commands compute (0: do not wait)")
     _add_plan_args(p)
     p.add_argument("--pack", action="store_true",
                    help="only move the loose records of the study cache into the step kinds' packs (what git "

@@ -296,6 +296,8 @@ def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
                 lo, hi = RANGE[m]  # a t interval over few seeds can leave the metric's range: clipped to it
                 r[m], r[f"{m}_low"], r[f"{m}_high"] = ci["mean"], max(ci["ci_low"], lo), min(ci["ci_high"], hi)
         r["seeds"] = len(g)
+        if "stop_t" in g:  # each seed's importance pass stops on its own batch: every one is kept
+            r["stop_ts"] = [None if pd.isna(t) else int(t) for t in g["stop_t"]]
         r["interval"] = "95% bootstrap over samples" if len(g) == 1 else f"95% t over {len(g)} seeds"
         if incomplete:
             r["interval"] += f" (incomplete: {'; '.join(incomplete)}; no interval)"
@@ -309,6 +311,16 @@ def summarize(rows: list[dict], by: str = "row", baseline: str | None = None):
 
 
 # --- writing numbers and claims -------------------------------------------------------------------
+
+def stops_text(stops: list, none: str = "–") -> str:
+    """Where a row's importance passes stopped over its seeds: one t, or their range ("never" beside
+    it for a seed whose pass never met the threshold); `none` where no seed's pass has a stop t."""
+    ts = sorted(int(t) for t in stops if t is not None)
+    if not ts:
+        return none
+    shown = f"{ts[0]}" if ts[0] == ts[-1] else f"{ts[0]}–{ts[-1]}"
+    return shown + (", never" if len(ts) < len(stops) else "")
+
 
 def number_text(x: float, digits: int = 2) -> str:
     """A number for a table cell: `digits` decimals, none from 10,000 up, and three significant

@@ -478,6 +478,9 @@ def progress_table(sweeps: list[dict]):
              "to regenerate first": kinds(s["regenerate"]) or "–",
              "estimate left": estimate(sum(s["left"].values()) + sum(s["regenerate"].values()), s["seconds"],
                                        s["unpriced"], s["partial"])} for s in sweeps]
+    # a page's glue cannot be left out when there is nothing to show: one row says so, not bare headers
+    rows = rows or [{"sweep": "none is being computed", "chapters": "–", "steps recorded": "–", "steps left": "–",
+                     "to regenerate first": "–", "estimate left": "–"}]
     return pd.DataFrame(rows, columns=["sweep", "chapters", "steps recorded", "steps left", "to regenerate first",
                                        "estimate left"]).set_index("sweep")
 

@@ -69,7 +69,7 @@ import json
 from IPython.display import Image, Markdown
 from myst_nb import glue
 
-from diffprune import evaluation, pipeline, plots, profiles, verdicts
+from diffprune import evaluation, pipeline, plots, verdicts
 from diffprune.chapters import ldm, rq1
 from diffprune.threshold import stop_times
 
@@ -77,7 +77,7 @@ p = ldm.CHAPTER.load(profile, overrides)
 kinds = ldm.kinds(p)
 for kind, q in kinds.items():
     glue(f"finetune_{kind}", f"{q.finetune_steps:,}", display=False)
-glue("ldm_parameters", profiles.table(ldm.shown_parameters(p)), display=False)
+glue("ldm_parameters", ldm.parameter_table(p), display=False)
 
 # %% [markdown]
 # ## The two teachers
@@ -109,8 +109,9 @@ Image(filename=str(latent_dir / "vqvae" / "reconstructions.png"), width=520)
 #
 # A UNet too small for its task has nothing to spare, and pruning it says little about latents. So
 # the LDM's recipe (`ldm_recipe`, on the same autoencoder) is trained once through `ldm_curve_steps`,
-# each length evaluated as the LDM teacher is, until the Fréchet distance stops improving (the last
-# two lengths within 3 %); below the curve lies the floor no model on these latents can beat: the
+# each length evaluated as the LDM teacher is, until the Fréchet distance stops improving (the
+# stopping rule of `diffprune/plateau.py`: the last two lengths within 3 %, the earlier at least half
+# the later); below the curve lies the floor no model on these latents can beat: the
 # distance of real training images after the autoencoder's encode and decode.
 
 # %% tags=["hide-input"]
@@ -147,6 +148,7 @@ glue("metric", metric, display=False)
 glue("interval", latent["interval"].iloc[0], display=False)
 glue("seeds", f"{', '.join(map(str, kinds['DDPM'].seeds))} for the pixel model (RQ1's rows) and "
      f"{', '.join(map(str, kinds['LDM'].seeds))} for the LDM", display=False)
+glue("latent_seeds", ", ".join(map(str, kinds["LDM"].seeds)), display=False)
 glue("ldm_table", rq1.display_table(latent, evaluation.content_judged(kinds["LDM"])), display=False)
 judge = evaluation.judge_of(kinds["LDM"])
 glue("ldm_judge", f"{100 * judge['test_accuracy']:.1f}%" if judge else "–", display=False)
@@ -158,7 +160,7 @@ glue("ldm_pairs", plots.paired_samples(evaluation.previews(result["LDM"]["rows"]
 # :name: tab-ldm
 # RQ1's rows on the LDM: FD is {glue:text}`metric` of the decoded samples to the test split; SSIM
 # compares each pruned model's decoded samples with the LDM teacher's from the same noise; each with
-# its {glue:text}`interval` (seeds {glue:text}`seeds`). "Same class" is shown only where the data
+# its {glue:text}`interval` (seeds {glue:text}`latent_seeds`). "Same class" is shown only where the data
 # set's classifier reaches {glue:text}`judge_min` on its test split (here: {glue:text}`ldm_judge`).
 # Params and MACs are the UNet's (one forward); the autoencoder is not pruned.
 # ```
@@ -215,6 +217,7 @@ glue("stop_table", stop_table, display=False)
 glue("stops_moved", int((stop_table["from pixels to latents"] != "within the stride").sum()), display=False)
 glue("n_thresholds", len(stop_table), display=False)
 glue("lt_stride", p.lt_stride, display=False)
+glue("timestep_stride", p.timestep_stride, display=False)
 glue("lt_batches", p.lt_batches, display=False)
 
 # %% [markdown]
@@ -230,7 +233,8 @@ glue("lt_batches", p.lt_batches, display=False)
 # latents; the curves visit every {glue:text}`lt_stride`-th timestep, so a move within that stride
 # is not counted. The last columns are where the pruned models above stopped (the range over their
 # seeds): each prune's importance pass runs on its own seed's batch of images and noise, so its stop
-# $t$ can lie strides away from the mean curve's.
+# $t$ can lie strides away from the mean curve's; those passes visit every
+# {glue:text}`timestep_stride`-th timestep, the curves every {glue:text}`lt_stride`-th.
 # ```
 #
 # ## Measured speed

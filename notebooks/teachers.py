@@ -30,17 +30,22 @@ from diffprune.chapters import teachers
 from diffprune.data import load_dataset
 
 p = teachers.CHAPTER.load(profile, overrides)
-profiles.table(p)
+glue("teachers_parameters", profiles.table(p), display=False)
 glue("teachers_answer", teachers.answer(p), display=False)
 
 # %% [markdown]
 # **Answer.** {glue:text}`teachers_answer`
 #
+# ````{dropdown} The parameters this page ran with
+# ```{glue:} teachers_parameters
+# ```
+# ````
+#
 # ## The data
 
 # %%
 data = load_dataset(p.dataset, "train")
-glue("n_train", len(data), display=False)
+glue("n_train", f"{len(data):,}", display=False)
 glue("data_grid", plots.image_grid(data.images[:64].permute(0, 2, 3, 1).numpy(),
                                    f"{p.dataset}: 64 training images"), display=False)
 profiles.attribution(p.dataset)
@@ -59,7 +64,7 @@ profiles.attribution(p.dataset)
 main = teachers.summary(p)
 glue("teacher_params_M", main["params"] / 1e6, display=False)
 glue("teacher_macs_M", main["macs"] / 1e6, display=False)
-glue("teacher_steps", main["steps"], display=False)
+glue("teacher_steps", f"{main['steps']:,}", display=False)
 glue("teacher_hours", main["hours"], display=False)
 glue("teacher_device", main["device"], display=False)
 glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"), display=False)
@@ -78,9 +83,9 @@ glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"
 #
 # ## Is the teacher converged?
 #
-# The paper prunes a teacher trained for 800,000 steps and finetunes for 10–20 % of that. If our
-# 5,000-step teacher were still improving, "X % of the teacher's training" would mean something else
-# here: a teacher trained longer would be a higher bar. So its recipe is run again, once, through
+# The paper prunes a teacher trained for 800,000 steps and finetunes for 10–20 % of that. While a
+# teacher is still improving, "X % of the teacher's training" means something else here: the same
+# teacher trained longer would be a higher bar. So its recipe is run again, once, through
 # `teacher_curve_steps` (past its own length), and each length is evaluated as the teacher is; each
 # length beyond the teacher's is compared with the retrained teacher at its own length, paired over
 # sample indices (one run and one seed: the interval covers sampling noise only). The stopping rule,

@@ -127,3 +127,13 @@ def test_the_table_drops_same_class_where_content_is_not_judged():
     summary = rq1.summarize(rows)
     assert "same class" in rq1.display_table(summary).columns
     assert "same class" not in rq1.display_table(summary, content=False).columns
+
+
+def test_a_row_s_stop_t_is_shown_over_all_its_seeds_not_its_first():
+    rows = [{"row": "dp", "seed": s, "fd": 100.0 + s, "stop_t": t} for s, t in enumerate([440, 490, 470])]
+    summary = evaluation.summarize(rows)
+    assert summary["stop_ts"].iloc[0] == [440, 490, 470]
+    assert evaluation.stops_text(summary["stop_ts"].iloc[0]) == "440–490"
+    assert evaluation.stops_text([250, 250]) == "250"
+    assert evaluation.stops_text([250, None], "never") == "250, never"  # one seed's pass never met T
+    assert evaluation.stops_text([None, None], "never") == "never" and evaluation.stops_text([None]) == "–"

@@ -165,6 +165,8 @@ def test_the_parameter_table_names_the_page_s_pixel_teacher_once_as_its_teacher(
     pixel = ldm.kinds(p)["DDPM"].teacher
     assert shown.teacher == pixel and pixel not in shown.more_teachers
     assert ldm.kinds(shown)["DDPM"].teacher == pixel  # passed back with -p, the page runs the same rows
+    table = ldm.parameter_table(p)
+    assert "teacher" in table.index and not set(ldm.SET_HERE) & set(table.index)  # set by the chapter: not shown
 
 
 def test_the_page_says_when_its_two_teachers_are_not_trained_alike(monkeypatch):
@@ -185,3 +187,15 @@ def test_the_page_says_when_its_two_teachers_are_not_trained_alike(monkeypatch):
         raise ldm.study.NotRecorded("training_run")
     monkeypatch.setattr(ldm.teachers, "convergence", unrecorded)  # read, never trained for this page
     assert ldm.teachers_trained(p, {}).startswith("The DDPM teacher's recipe is not measured")
+
+
+def test_the_learning_table_names_the_run_adopted_as_the_teacher():
+    from diffprune.chapters import ldm
+    fd = {"fd_low": 300.0, "fd_high": 330.0}
+    section = {"teacher": {"fd": 316.1, **fd}, "unet_params": 1_110_000, "trained": 40_000,
+               "rows": [{"steps": 30_000, "fd": 324.5, "params": 1_110_000, **fd},
+                        {"steps": 40_000, "fd": 316.1, "params": 1_110_000, **fd}],
+               "floor": {"value": 188.0, "ci_low": 185.0, "ci_high": 191.0}}
+    table = ldm.learning_table(section)
+    assert list(table.index[1:3]) == ["ldm_recipe, retrained", "ldm_recipe, retrained (the run adopted as the teacher)"]
+    assert table["change"].iloc[2] == "-2.6%"

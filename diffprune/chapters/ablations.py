@@ -56,7 +56,8 @@ def threshold_table(summary):
     ci = evaluation.ci_text
     return pd.DataFrame({
         "T": [f"{T:g}" for T in summary["threshold"]],
-        "stop t": ["never" if pd.isna(v) else f"{int(v)}" for v in summary["stop_t"]],
+        ("stop t" if summary["seeds"].max() == 1 else "stop t, over seeds"):
+            [evaluation.stops_text(v, "never") for v in summary["stop_ts"]],
         f"FD ({summary['fd_metric'].iloc[0]})": [ci(r.fd, r.fd_low, r.fd_high) for r in summary.itertuples()],
         "SSIM": [ci(r.ssim, r.ssim_low, r.ssim_high, 3) for r in summary.itertuples()],
         "same class": [ci(r.content, r.content_low, r.content_high, 3) for r in summary.itertuples()],

@@ -110,13 +110,23 @@ def kinds(p: Parameters) -> dict[str, Parameters]:
     return {"DDPM": pixel, "LDM": latent}
 
 
+# read through RQ1's rows but set here (`kinds`: ldm_thresholds; RQ1's control row is read on its page)
+SET_HERE = ("thresholds", "control_row")
+
+
 def shown_parameters(p: Parameters) -> Parameters:
     """The values the page ran with, as a reader would pass them: its pixel teacher as `teacher`
     (not the profile's first one), named once (not again under more_teachers)."""
     pixel = kinds(p)["DDPM"]
-    return p.replace(teacher=pixel.teacher, dataset=pixel.dataset, thresholds=pixel.thresholds,
-                     control_row=pixel.control_row,
+    return p.replace(teacher=pixel.teacher, dataset=pixel.dataset,
                      more_teachers=[t for t in p.more_teachers if t != pixel.teacher])
+
+
+def parameter_table(p: Parameters):
+    """`shown_parameters` as the page's table, without the values the chapter sets itself (`SET_HERE`:
+    passing them changes nothing here)."""
+    from .. import profiles
+    return profiles.table(shown_parameters(p)).drop(index=list(SET_HERE))
 
 
 def _check(p: Parameters) -> None:
@@ -161,7 +171,7 @@ def learning_section(p: Parameters) -> dict:
     bottom = floor(p)
     return {"rows": rows, "plateau": plateau(rows), "floor": bottom, "teacher": now,
             "unet_params": pipeline.size(latent)["params"], "trained": pipeline.teacher_steps(latent),
-            "figure": learning_curve(rows, pipeline.teacher_steps(latent), now["fd"], q.dataset,
+            "figure": learning_curve(rows, pipeline.teacher_steps(latent), now["fd"], f"{q.dataset}, the LDM",
                                      floor=bottom["value"])}
 
 
@@ -177,7 +187,9 @@ def learning_table(section: dict):
              "FD": ci(t["fd"], t["fd_low"], t["fd_high"], 1), "change": "–"}]
     before = None
     for r in section["rows"]:
-        rows.append({"model": "ldm_recipe, retrained", "UNet parameters": f"{r['params']:,}",
+        same = r["steps"] == section["trained"] and r["fd"] == t["fd"]  # the run `adopt` made the teacher
+        rows.append({"model": "ldm_recipe, retrained" + (" (the run adopted as the teacher)" if same else ""),
+                     "UNet parameters": f"{r['params']:,}",
                      "training steps": f"{r['steps']:,}", "FD": ci(r["fd"], r["fd_low"], r["fd_high"], 1),
                      "change": "–" if before is None else f"{100 * (r['fd'] / before - 1):+.1f}%"})
         before = r["fd"]
@@ -306,12 +318,6 @@ def pruned_stops(result: dict) -> dict[str, dict[float, list]]:
     return out
 
 
-def _stops_text(stops: list) -> str:
-    shown = sorted({"never" if t is None else int(t) for t in stops}, key=lambda t: (t == "never", t))
-    return f"{shown[0]}" if len(shown) == 1 else f"{shown[0]}–{shown[-1]}" if "never" not in shown else \
-        ", ".join(map(str, shown))
-
-
 def stop_table(cs: dict[str, dict], thresholds: list[float], stride: int,
                pruned: dict[str, dict[float, list]] | None = None):
     """T → stop t on each kind's mean curve, how it moves between them, and (`pruned_stops`) where
@@ -326,7 +332,7 @@ def stop_table(cs: dict[str, dict], thresholds: list[float], stride: int,
     for kind, by_t in (pruned or {}).items():
         n = max(len(v) for v in by_t.values())
         column = f"pruned models' stop t, {kind} ({n} seed{'s' if n > 1 else ''})"
-        table[column] = [_stops_text(by_t[T]) if T in by_t else "–" for T in thresholds]
+        table[column] = [evaluation.stops_text(by_t[T], "never") if T in by_t else "–" for T in thresholds]
     return table
 
 
@@ -372,7 +378,7 @@ def speed_table(rows: list[dict]):
     return pd.DataFrame([{
         "kind": r["kind"], "model": r["model"],
         "UNet steps (ms / sample)": f"{1e3 * r['unet_s']:.2f}",
-        "decode (ms / sample)": f"{1e3 * r['decode_s']:.3f}",
+        "decode (ms / sample)": f"{1e3 * r['decode_s']:.3f}" if r["decode_s"] else "–",  # a pixel model has none
         "whole sample (ms)": f"{1e3 * r['sample_s']:.2f}",
         "speed-up (range over rounds)": (f"{r['speedup']:.2f}× ({r['speedup_lo']:.2f}–{r['speedup_hi']:.2f})"
                                          if r["speedup_hi"] > r["speedup_lo"] else f"{r['speedup']:.2f}×"),

@@ -192,7 +192,9 @@ def display_table(summary, content: bool = True):
         **({"same class": [ci(r.content, r.content_low, r.content_high, 3) for r in summary.itertuples()]}
            if content else {}),
         "finetune steps": [_steps(r) for r in summary.itertuples()],
-        "stop t": ["–" if pd.isna(r.stop_t) else f"{int(r.stop_t)}" for r in summary.itertuples()],
+        ("stop t" if summary["seeds"].max() == 1 else "stop t, over seeds"):
+            [evaluation.stops_text(r.stop_ts, "never" if r.method == "diff-pruning" else "–")
+             for r in summary.itertuples()],
     }).set_index("method")
 
 
