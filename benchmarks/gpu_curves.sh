@@ -2,7 +2,8 @@
 # A teacher's learning curve, continued on a lent GPU in one call (issue: teachers trained until they
 # stop improving). Why a GPU: a curve's next length is one uninterrupted run (it resumes only from a
 # checkpoint on the same disk), and past ~10,000 steps that run outlasts a session of the study's CPU
-# machine, whose processes and ignored files end with the session.
+# machine. On a GPU the lengths before the one asked for need not be trained first: a length's key
+# does not depend on the run it resumed from, so '[13333]' trains 13,333 steps from scratch.
 # Its limit today: the study's training loop ran 0.07-0.22 s a step on an H100 (median 0.15: the
 # recorded CUDA finetunes of Fashion-MNIST models; for a 1 M-parameter model that is the loop's
 # overhead rather than its arithmetic, not yet profiled), so 13,333 steps take 15-50 minutes: more
@@ -37,10 +38,14 @@ export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1
 { nvidia-smi -L 2>/dev/null || echo "no GPU: $(uname -m)"; } | tee "$out/device.txt"
 teacher=()
 [ -d "data/teachers/$dataset" ] && teacher=(-p teacher "data/teachers/$dataset")
-# this recipe's curve alone: the profile's other teachers stay out
-python3 -m diffprune study --profile "${PROFILE:-cpu}" --chapter teachers --yes "${teacher[@]}" \
+# this recipe's curve alone: the profile's other teachers stay out. SIGTERM after BUDGET_S seconds
+# (default 480, inside a 600 s call) stops the run at the end of its step with a checkpoint, and
+# the records so far still come back: the next call on the warm machine resumes it.
+timeout --signal=TERM "${BUDGET_S:-480}" \
+  python3 -m diffprune study --profile "${PROFILE:-cpu}" --chapter teachers --yes "${teacher[@]}" \
   -p dataset "$dataset" -p more_teachers '[]' -p teacher_curve_steps "{$dataset: $lengths}" \
-  2>&1 | tee "$out/study.log"
+  2>&1 | tee "$out/study.log" || echo "stopped before the end (exit $?): call again to resume"
+python3 -m diffprune study --pack  # a stopped run leaves its finished steps' records loose
 (cd "$cache/.." && tar -cf "$out/study.tar" "$(basename "$cache")"/*/records.jsonl)
 runs=()
 for d in "$cache"/training_run/*/; do
