@@ -543,9 +543,15 @@ def test_a_step_records_its_own_time_not_that_of_the_steps_it_computed_inside_it
     monkeypatch.setattr(pipeline, "_train", lambda *a, **k: time.sleep(3) or train(*a, **k))
     model = pipeline.finetuned(pruned, dataset="mnist-5k", steps=2, batch_size=4, lr=1e-3, warmup_steps=0, seed=0)
     s = pipeline.samples(model, n=2, seed=0, steps=2)
+    start = time.perf_counter()
     _ = s.path
-    assert model.record()["wall_time_s"] >= 3
-    assert s.record()["wall_time_s"] < 3  # the finetune's seconds are in its record only
+    whole = time.perf_counter() - start
+    own = model.record()["wall_time_s"]
+    assert own >= 3
+    # the two records partition the time whatever the machine's load (a busy machine once made the
+    # sampling alone take 3.8 s): counted in the sample set's record too, the finetune's 3 s would
+    # be there twice
+    assert s.record()["wall_time_s"] + own <= whole + 0.2
 
 
 def test_study_bulk_brings_back_the_sample_sets_and_names_the_model_directories(tmp_path, monkeypatch, capsys):
