@@ -91,7 +91,11 @@ class Plan:
         if (a.step, a.key) not in self.steps:  # its inputs first: the plan's order is an order to compute in
             after = tuple((i.step, i.key) for i in a.inputs
                           if i.params is not None and self.listed(i, True))  # computing reads its inputs' bulk
-            resumes = max((i.params.get("steps", 0) for i in a.inputs if i.step == a.step and i.params), default=0)
+            def same_run(i) -> bool:  # the same run, shorter (not, say, a finetune of a finetuned model)
+                return i.step == a.step and i.params is not None and \
+                    {k: v for k, v in i.params.items() if k != "steps"} == {k: v for k, v in a.params.items()
+                                                                            if k != "steps"}
+            resumes = max((i.params.get("steps", 0) for i in a.inputs if same_run(i)), default=0)
             self.steps[(a.step, a.key)] = Planned(a.step, a.key, a.params, regenerate=recorded, after=after,
                                                   resumes_at=resumes if a.step in TRAINING else 0)
         return True

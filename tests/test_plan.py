@@ -277,6 +277,11 @@ def test_a_run_passing_through_a_shorter_one_is_priced_and_shown_by_the_steps_it
         params = {"dataset": "fashion-mnist", "steps": steps}
         return Artifact("training_run", f"k{steps}", lambda bulk: tmp_path, params, (before,) if before else ())
     chain = run(13_333, run(10_000))
+    other = Artifact("training_run", "k-other", lambda bulk: tmp_path, {"dataset": "mnist-5k", "steps": 500}, ())
+    planned_other = plan.Plan()
+    assert planned_other.listed(Artifact("training_run", "k2", lambda bulk: tmp_path,
+                                         {"dataset": "fashion-mnist", "steps": 900}, (other,)), True)
+    assert planned_other.steps[("training_run", "k2")].work == 900  # another run as input: not resumed from
     planned = plan.Plan()
     assert planned.listed(chain, True)
     works = {s.key: s.work for s in planned.steps.values()}
