@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -125,6 +127,50 @@ def stop_requests():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+@contextmanager
+def forwarded_stops():
+    """`kill -TERM` reaches only the process it names: while a pool of workers runs (`study --jobs`), the
+    parent passes it on to them, so each training run under way stops after its checkpoint as it does in
+    one process (Ctrl-C reaches the workers already: a terminal signals its whole process group)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum, frame):
+        print(f"\n{signal.Signals(signum).name}: passed on to the jobs running (again to stop them at once)",
+              file=sys.stderr)
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+_stopped_here = False  # in a pool's worker: a job of it was stopped
+
+
+def pool_worker() -> None:
+    """A pool worker's initializer: SIGTERM interrupts it as Ctrl-C does, where no training loop (which
+    stops after a checkpoint) is under way: atomic writes leave no half-written artifact."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def unless_stopped(fn, *args):
+    """Run a pool worker's job unless an earlier job of this worker was stopped: a pool keeps handing its
+    workers the jobs queued for them after a stop, and the stop is meant for the whole command."""
+    global _stopped_here
+    if _stopped_here:
+        raise KeyboardInterrupt("not started: the command was stopped")
+    try:
+        return fn(*args)
+    except KeyboardInterrupt:
+        _stopped_here = True
+        raise
 
 
 def stopped_at(ckpt: Path, step: int) -> KeyboardInterrupt:

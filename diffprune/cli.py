@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile_args(p)
     p.add_argument("--chapter", action="append", default=None, choices=chapters(),
                    help="only this chapter's results (repeatable; default: every chapter)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel jobs, one CPU thread each")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="parallel jobs, one CPU thread each (kill -TERM stops each training run after a checkpoint)")
     p.add_argument("--dask", metavar="SCHEDULER",
                    help="compute the plan's steps as a Dask task graph: local:N (a local cluster of N worker "
                         "processes) or a running scheduler's address (e.g. tcp://host:8786; the workers must "
@@ -540,13 +541,18 @@ def _run_job(job):
         return fn(*args)
 
 
+def _pool_job(job):
+    from . import checkpoint
+    return checkpoint.unless_stopped(_run_job, job)
+
+
 def cmd_study(a) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm
 
+    from . import checkpoint, study
     from . import plan as planning
-    from . import study
     from .book import chapters
     from .chapter import spec
     if a.jobs < 1:
@@ -618,9 +624,14 @@ def cmd_study(a) -> None:
             else:  # a job with a timing (`plan.alone`) runs after the pool, here, with nothing beside it
                 last = planning.jobs_alone(plan)
                 first = [i for i in range(len(jobs)) if i not in last]
-                with ProcessPoolExecutor(a.jobs) as pool:
-                    done = dict(zip(first, tqdm(pool.map(_run_job, [jobs[i] for i in first]), total=len(first),
-                                                desc=f"{c.name}: jobs"), strict=True))
+                try:
+                    with (checkpoint.forwarded_stops(),
+                          ProcessPoolExecutor(a.jobs, initializer=checkpoint.pool_worker) as pool):
+                        done = dict(zip(first, tqdm(pool.map(_pool_job, [jobs[i] for i in first]),
+                                                    total=len(first), desc=f"{c.name}: jobs"), strict=True))
+                except KeyboardInterrupt as e:  # a worker's own message names its run alone
+                    raise KeyboardInterrupt("every job under way stopped, a training run after a checkpoint of its "
+                                            "step: the same command goes on from there") from e
                 done.update((i, _run_job(jobs[i])) for i in sorted(last))
                 rows = [done[i] for i in range(len(jobs))]
             study.pack()  # the new records into the packs git keeps
