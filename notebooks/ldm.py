@@ -230,18 +230,20 @@ glue("lt_batches", p.lt_batches, display=False)
 # ```{glue:figure} stop_table
 # :name: tab-ldm-stops
 # The stop $t$ of each threshold T on each kind's mean curve, and how it moves from pixels to
-# latents; the curves visit every {glue:text}`lt_stride`-th timestep, so a move within that stride
+# latents; the curves visit one timestep in {glue:text}`lt_stride`, so a move within that stride
 # is not counted. The last columns are where the pruned models above stopped (the range over their
 # seeds): each prune's importance pass runs on its own seed's batch of images and noise, so its stop
-# $t$ can lie strides away from the mean curve's; those passes visit every
-# {glue:text}`timestep_stride`-th timestep, the curves every {glue:text}`lt_stride`-th.
+# $t$ can lie strides away from the mean curve's; those passes visit one timestep in
+# {glue:text}`timestep_stride`, the curves one in {glue:text}`lt_stride`.
 # ```
 #
 # ## Measured speed
 
 # %% tags=["hide-input"]
 speed = ldm.speed_rows(p)
-glue("speed_table", ldm.speed_table(speed), display=False)
+bounds = ldm.macs_bounds(speed, result)
+glue("speed_table", ldm.speed_table(speed, bounds), display=False)
+glue("speed_above_bound", ldm.above_bound(speed, bounds), display=False)
 teachers_speed = ldm.teachers_speed(speed)
 glue("LDM_ms", f"{teachers_speed['LDM_ms']:.2f}", display=False)
 glue("DDPM_ms", f"{teachers_speed['DDPM_ms']:.2f}", display=False)
@@ -262,7 +264,8 @@ glue("speed_load", "–" if teachers_speed["max_load"] is None else f"{teachers_
 # teacher of the same round, and it reads *better* where the model is faster in every round,
 # *worse* where slower in every round, *inconclusive* where the rounds fall on both sides of 1×
 # (the machine's 1-minute load average before each timing, the previous timings' own threads
-# included: at most {glue:text}`speed_load`).
+# included: at most {glue:text}`speed_load`). The MACs bound is the speed-up were time proportional
+# to a whole sample's MACs (the teacher's over the model's). {glue:text}`speed_above_bound`
 # ```
 #
 # ## Beside the paper

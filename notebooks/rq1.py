@@ -108,7 +108,7 @@ glue("rq1_table", rq1.display_table(summary, evaluation.content_judged(p)), disp
 # {glue:text}`n_samples` samples, not Inception FID on 50,000: its values are not FID values and
 # are not comparable with the paper's column; only the ordering of rows is. The data set and
 # teacher are ours (see *The teachers*), the sampler takes fewer DDIM steps, and the importance
-# pass visits every `timestep_stride`-th timestep instead of all of them (see the parameters above).
+# pass visits one timestep in `timestep_stride` instead of all of them (see the parameters above).
 # The paper reports one run per row and no intervals.
 #
 # ## Seeds

@@ -95,8 +95,8 @@ glue("lt_batch", p.importance_batch, display=False)
 # {glue:text}`curve_position` the official repository's curves ({glue:text}`curve_repo`).
 #
 # **Deviations.** The paper's curves come from CIFAR-10 and CelebA-HQ teachers with 35–79 M
-# parameters; ours is a 1.1 M-parameter teacher on other data, and the curve visits every
-# {glue:text}`lt_stride`-th timestep instead of all of them, so a stop $t$ is known to within that
+# parameters; ours is a 1.1 M-parameter teacher on other data, and the curve visits one
+# timestep in {glue:text}`lt_stride` instead of all of them, so a stop $t$ is known to within that
 # stride.
 #
 # ## What each window of timesteps would prune
@@ -130,7 +130,7 @@ glue("window_stride", p.timestep_stride, display=False)
 # ```{glue:figure} jaccard_figure
 # :name: fig-rq2-jaccard
 # For each window, a prune at ratio {glue:text}`ratio` with gradients from that window alone
-# (every {glue:text}`window_stride`-th timestep of it): the overlap (Jaccard index) of its kept
+# (one timestep in {glue:text}`window_stride` of it): the overlap (Jaccard index) of its kept
 # channels with those of Diff-Pruning at the reference threshold — the same prune as in RQ1 — in
 # each block and in the whole UNet (seed 0, n = 1).
 # ```

@@ -132,7 +132,18 @@ def test_the_speed_up_pairs_rounds_and_calls_a_spread_across_one_undistinguished
     assert ldm.speed_kind(pruned["LDM"]) is verdicts.Kind.INCONCLUSIVE  # rounds on both sides of 1x
     slower = next(r for r in _speed_rows([(1.2,), (0.9,)]) if r["kind"] == "LDM" and r["model"] != "teacher")
     assert ldm.speed_kind(slower) is verdicts.Kind.WORSE
-    assert list(ldm.speed_table(rows)["against the teacher"]) == ["–", "better", "–", "inconclusive"]
+    import pandas as pd
+    summary = pd.DataFrame({"row": ["pretrained", "diff-pruning T=0.05"], "sampling_macs": [100, 80]})
+    result = {kind: {"summary": summary} for kind in ldm.KINDS}
+    bounds = ldm.macs_bounds(rows, result)
+    assert bounds[("DDPM", "diff-pruning T=0.05")] == pytest.approx(1.25) and bounds[("LDM", "teacher")] == 1.0
+    table = ldm.speed_table(rows, bounds)
+    assert list(table["against the teacher"]) == ["–", "better", "–", "inconclusive"]
+    assert list(table["MACs bound"]) == ["–", "1.25×", "–", "1.25×"]
+    said = ldm.above_bound(rows, bounds)  # the DDPM's 1.3x round exceeds 1.25x, the LDM's 1.1x does not
+    assert "DDPM's diff-pruning T=0.05: up to 1.30× against 1.25×" in said and "LDM" not in said
+    assert ldm.above_bound(rows, ldm.macs_bounds(rows, {k: {"summary": summary.assign(sampling_macs=[100, 50])}
+                                                        for k in ldm.KINDS})).startswith("No round")
     t = ldm.teachers_speed(rows)
     assert t["ldm_faster"] == pytest.approx(10.0) and t["DDPM_ms"] == pytest.approx(100.0)
 

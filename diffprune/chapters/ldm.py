@@ -373,7 +373,30 @@ def speed_rows(p: Parameters) -> list[dict]:
     return rows
 
 
-def speed_table(rows: list[dict]):
+def macs_bounds(rows: list[dict], result: dict) -> dict[tuple[str, str], float]:
+    """The speed-up each timed model would reach were time proportional to MACs: its teacher's
+    whole-sample MACs over its own (the decode included, which pruning leaves as it is)."""
+    out = {}
+    for r in rows:
+        s = result[r["kind"]]["summary"]
+        macs = s.set_index("row")["sampling_macs"]
+        out[(r["kind"], r["model"])] = float(macs["pretrained"] / macs["pretrained" if r["model"] == "teacher"
+                                                                     else r["model"]])
+    return out
+
+
+def above_bound(rows: list[dict], bounds: dict[tuple[str, str], float]) -> str:
+    """A sentence on rounds faster than the MACs allow: in such a round the teacher's timing ran slow
+    (a busy machine), so the range is widened by it, not the median, paired by round."""
+    over = [f"the {r['kind']}'s {r['model']}: up to {r['speedup_hi']:.2f}× against {bound:.2f}×"
+            for r in rows if r["model"] != "teacher" and r["speedup_hi"] > (bound := bounds[(r["kind"], r["model"])])]
+    if not over:
+        return "No round is faster than its MACs bound."
+    return (f"A round faster than its MACs bound ({'; '.join(over)}) is one in which the teacher's timing ran "
+            "slow: it widens the range, and the median, paired by round, is the reading.")
+
+
+def speed_table(rows: list[dict], bounds: dict[tuple[str, str], float]):
     import pandas as pd
     return pd.DataFrame([{
         "kind": r["kind"], "model": r["model"],
@@ -382,6 +405,7 @@ def speed_table(rows: list[dict]):
         "whole sample (ms)": f"{1e3 * r['sample_s']:.2f}",
         "speed-up (range over rounds)": (f"{r['speedup']:.2f}× ({r['speedup_lo']:.2f}–{r['speedup_hi']:.2f})"
                                          if r["speedup_hi"] > r["speedup_lo"] else f"{r['speedup']:.2f}×"),
+        "MACs bound": "–" if r["model"] == "teacher" else f"{bounds[(r['kind'], r['model'])]:.2f}×",
         "against the teacher": "–" if r["model"] == "teacher" else speed_kind(r).value,
     } for r in rows]).set_index(["kind", "model"])
 
