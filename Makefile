@@ -52,9 +52,10 @@ lab: install data
 lint: install
 	$(VENV)/bin/ruff check diffprune notebooks tests benchmarks exercises
 
-# Two pytest-xdist workers, a test file to each in turn (the smoke study's tests share test_book.py:
-# its fixtures are made once). Not --dist loadgroup: with pytest 9.2 it silently stops grouping
-# (pytest-xdist issue 1386).
+# Two pytest-xdist workers, a test file to each in turn (the smoke book's tests share test_book.py:
+# its fixtures are made once; the smoke study it renders from is made once for both workers, and
+# tests/test_study_on_dask.py, collected late, recomputes it in one process beside the book's
+# tests). Not --dist loadgroup: with pytest 9.2 it silently stops grouping (pytest-xdist issue 1386).
 test: install data browser lint
 	$(PY) -m pytest -q -n 2 --dist loadfile
 

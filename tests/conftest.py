@@ -1,4 +1,7 @@
+import fcntl
 import os
+import shutil
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may wait on the network
 
@@ -27,18 +30,48 @@ def _a_study_cache_of_its_own(tmp_path_factory, monkeypatch):
         monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path_factory.mktemp("own-study")))
 
 
-@pytest.fixture(scope="session")
-def smoke_study(tmp_path_factory):
+def _smoke_study_on_dask(d) -> None:
     """The smoke profile's whole study, computed as a cluster would: `study --dask local:2` (two
-    one-thread worker processes). The smoke book renders from it, and it is held to a one-process
-    run: both in tests/test_book.py, the one file that uses it (`make test` gives each file to one
-    pytest-xdist worker, and a session fixture is made once per worker)."""
+    one-thread worker processes); then a copy of its records as computed (`records/`), which the
+    tests that compute more into the study leave as it is."""
     from diffprune.cli import main
-    d = tmp_path_factory.mktemp("study")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DIFFPRUNE_STUDY", str(d))
+        mp.setenv("DIFFPRUNE_STUDY", str(d / "study"))
         assert main(["study", "--profile", "smoke", "--dask", "local:2", "--yes"]) == 0
+
+    def files_but_records(where, names):  # a timing's whole directory: it is copied as it stands
+        if "timing" in Path(where).relative_to(d / "study").parts:
+            return []
+        return [n for n in names if (Path(where) / n).is_file() and n not in ("records.jsonl", "record.json")]
+    shutil.copytree(d / "study", d / "records", ignore=files_but_records)
+
+
+@pytest.fixture(scope="session")
+def smoke_dask(tmp_path_factory, worker_id):
+    """The smoke study on Dask (`_smoke_study_on_dask`), made once per test run: pytest-xdist's workers
+    share it (the first to ask computes it under a lock, the other waits), so the file that renders the
+    book from it (tests/test_book.py) and the one that recomputes it in one process
+    (tests/test_study_on_dask.py) run side by side on `make test`'s two workers."""
+    if worker_id == "master":  # no xdist: this process's own
+        d = tmp_path_factory.mktemp("smoke")
+        _smoke_study_on_dask(d)
+        return d
+    root = tmp_path_factory.getbasetemp().parent  # shared by this run's workers
+    d = root / "smoke"
+    with open(root / "smoke.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "smoke.done").exists():
+            shutil.rmtree(d, ignore_errors=True)  # a worker that failed partway
+            d.mkdir()
+            _smoke_study_on_dask(d)
+            (root / "smoke.done").touch()
     return d
+
+
+@pytest.fixture(scope="session")
+def smoke_study(smoke_dask):
+    """The smoke study's cache: the smoke book renders from it (tests/test_book.py)."""
+    return smoke_dask / "study"
 
 
 @pytest.fixture

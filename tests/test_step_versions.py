@@ -9,6 +9,7 @@ store and plan results (`BOOKKEEPING`) are left out. The hashes are kept beside 
 last reviewed at (`tests/step_sources.json`); a change to one without the other fails, naming the
 steps. Run this file as a script to record a review (or `--print` to see the hashes)."""
 import ast
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -53,6 +54,19 @@ DEFINED_BY = {  # the functions of `pipeline` whose source says what each step c
 BOOKKEEPING = {"diffprune.study", "diffprune.plan", "diffprune.paths", "diffprune.artifacts", "diffprune.pipeline"}
 
 
+@functools.cache
+def _source(obj) -> str:
+    """A function's, class's or module's source, read once per process: the files do not change
+    while it runs, and every step's walk reads the same ones again."""
+    return inspect.getsource(obj)
+
+
+@functools.cache
+def _parsed(source: str) -> ast.Module:
+    """A source text parsed once: every step's walk parses the same functions and modules again."""
+    return ast.parse(source)
+
+
 def _ours(obj) -> bool:
     return getattr(obj, "__module__", None) is not None and obj.__module__.split(".")[0] == "diffprune"
 
@@ -61,7 +75,7 @@ def _callees(fn) -> list:
     """The diffprune functions, classes and modules that `fn`'s source names: through its globals,
     its own imports (at any depth of nesting) and attributes of modules (`seeds.draw`)."""
     fn = inspect.unwrap(fn)
-    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    tree = _parsed(textwrap.dedent(_source(fn)))
     scope, found = dict(fn.__globals__), []
     package = fn.__module__.rpartition(".")[0]
     for node in ast.walk(tree):  # imports first: a name imported inside the function shadows a global
@@ -90,15 +104,22 @@ def _imported(module: types.ModuleType) -> list:
     if module.__name__ in BOOKKEEPING:
         return []
     names = set()
-    for node in ast.walk(ast.parse(inspect.getsource(module))):  # at any depth: a function's lazy imports too
+    for node in ast.walk(_parsed(_source(module))):  # at any depth: a function's lazy imports too
         if isinstance(node, ast.ImportFrom) and node.level:
             base = importlib.util.resolve_name("." * node.level + (node.module or ""), module.__package__)
             names |= {base} if node.module else {f"{base}.{a.name}" for a in node.names}
     return [importlib.import_module(n) for n in names]
 
 
-def reached(fns) -> tuple[list, set[str]]:
-    """The `pipeline` functions and the other diffprune modules that `fns` reach, following calls."""
+def reached(fns, memo: dict | None = None) -> tuple[list, set[str]]:
+    """The `pipeline` functions and the other diffprune modules that `fns` reach, following calls
+    (`memo`: what one `sources()` call already found each object to name; every step meets the same)."""
+    memo = {} if memo is None else memo
+
+    def once(find, obj):
+        if (find, id(obj)) not in memo:
+            memo[(find, id(obj))] = find(obj)
+        return memo[(find, id(obj))]
     todo, seen, own, modules = list(fns), set(), [], set()
     while todo:
         obj = todo.pop()
@@ -107,7 +128,7 @@ def reached(fns) -> tuple[list, set[str]]:
         seen.add(id(obj))
         if isinstance(obj, types.ModuleType):
             modules.add(obj.__name__)
-            todo += _imported(obj)
+            todo += once(_imported, obj)
             continue
         if obj.__module__ == pipeline.__name__:
             own.append(obj)
@@ -117,14 +138,14 @@ def reached(fns) -> tuple[list, set[str]]:
             todo += [m for m in vars(obj).values()
                      if inspect.isfunction(m) and m.__code__.co_filename == inspect.getfile(obj)]
         else:
-            todo += _callees(obj)
+            todo += once(_callees, obj)
     return sorted(own, key=lambda f: f.__qualname__), modules - BOOKKEEPING
 
 
 def _constants(fns) -> str:
     """The values of the `pipeline` constants the functions name (e.g. PREVIEW_N, what a sample
     step stores): `pipeline` is hashed per function, so its constants are hashed by value."""
-    names = sorted({node.id for f in fns for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(f))))
+    names = sorted({node.id for f in fns for node in ast.walk(_parsed(textwrap.dedent(_source(f))))
                     if isinstance(node, ast.Name) and node.id.isupper() and hasattr(pipeline, node.id)})
     for n in names:  # a mutable value (a memo) hashes as it stands in this process: it varies by test order
         if not isinstance(getattr(pipeline, n), (str, int, float, bytes, tuple, frozenset, type(None))):
@@ -134,12 +155,12 @@ def _constants(fns) -> str:
 
 
 def sources() -> dict[str, dict]:
-    out = {}
+    out, memo = {}, {}
     for step, fns in sorted(DEFINED_BY.items()):
-        own, modules = reached(fns)
-        h = hashlib.sha256("".join(inspect.getsource(f) for f in own).encode() + _constants(own).encode())
+        own, modules = reached(fns, memo)
+        h = hashlib.sha256("".join(_source(f) for f in own).encode() + _constants(own).encode())
         for m in sorted(modules):
-            h.update(f"\n# {m}\n".encode() + inspect.getsource(importlib.import_module(m)).encode())
+            h.update(f"\n# {m}\n".encode() + _source(importlib.import_module(m)).encode())
         out[step] = {"version": STEPS[step].version, "modules": sorted(modules), "source_sha256": h.hexdigest()}
     return out
 

@@ -554,12 +554,27 @@ def test_a_step_records_its_own_time_not_that_of_the_steps_it_computed_inside_it
     assert s.record()["wall_time_s"] + own <= whole + 0.2
 
 
-def test_study_bulk_brings_back_the_sample_sets_and_names_the_model_directories(tmp_path, monkeypatch, capsys):
+@pytest.fixture(scope="module")
+def teachers_study(tmp_path_factory):
+    """`study --chapter teachers --jobs 2` of the smoke profile, once: tests copy its cache."""
+    from diffprune.cli import main
+    d = tmp_path_factory.mktemp("teachers-study")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DIFFPRUNE_STUDY", str(d))
+        mp.delenv("DIFFPRUNE_BULK", raising=False)
+        assert main(["study", "--profile", "smoke", "--chapter", "teachers", "--jobs", "2"]) == 0
+    return d
+
+
+def test_study_bulk_brings_back_the_sample_sets_and_names_the_model_directories(teachers_study, tmp_path,
+                                                                                  monkeypatch, capsys):
     import os
 
     from diffprune.cli import main
+    shutil.copytree(teachers_study, tmp_path / "study")
     monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
     monkeypatch.delenv("DIFFPRUNE_BULK", raising=False)
+    capsys.readouterr()
     assert main(["study", "--profile", "smoke", "--chapter", "teachers", "--yes"]) == 0
     sets = list((tmp_path / "study" / "sample").glob("*/" + pipeline.SAMPLES))
     assert sets and capsys.readouterr().out == ""
@@ -642,12 +657,10 @@ def test_packs_merge_by_git_s_union_rule_and_a_key_on_both_sides_reads_back_the_
     assert diffprune.study.pack(study) == 0
 
 
-def test_study_precomputes_what_a_chapter_reads(tmp_path, monkeypatch):
-    """`study --chapter teachers --jobs 2`, then the chapter's reads compute nothing."""
+def test_study_precomputes_what_a_chapter_reads(teachers_study, monkeypatch):
+    """`study --chapter teachers --jobs 2` (the fixture), then the chapter's reads compute nothing."""
     from diffprune.chapters import teachers
-    from diffprune.cli import main
-    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path))
-    assert main(["study", "--profile", "smoke", "--chapter", "teachers", "--jobs", "2"]) == 0
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(teachers_study))
 
     def computing(*args, **kwargs):
         raise AssertionError("the chapter computed something that study should have precomputed")
