@@ -128,3 +128,14 @@ def device_description() -> str:
     if torch.cuda.is_available():
         return f"cuda:{torch.cuda.get_device_name(0)}"
     return f"cpu:{platform.machine()} x{torch.get_num_threads()} threads ({cpu_name()})"
+
+
+def device_words(device: str) -> str:
+    """A recorded `device_description` as a page reads it ("cpu:x86_64 x1 threads (…)" → "1-thread CPU
+    (…)"); records keep the raw string, which the plan matches rates by."""
+    import re
+    m = re.fullmatch(r"cpu:(\S+) x(\d+) threads?(?: \((.*)\))?", device)
+    if m is None:
+        return device.removeprefix("cuda:")
+    arch, n, name = m.groups()
+    return f"{n}-thread CPU ({name or arch})"

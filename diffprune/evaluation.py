@@ -143,7 +143,7 @@ def method_row(p: Parameters, label: str, method: str | None, threshold: float |
 def row_model(p: Parameters, method: str | None, threshold: float | None, seed: int,
               score: str | None = None) -> pipeline.Artifact:
     """The model behind a `method_row` (the teacher for method None; for CONTROL the teacher
-    finetuned as the pruned rows are: what the finetune's compute buys without pruning)."""
+    finetuned as the pruned rows are: what the finetune's compute does without pruning)."""
     if method is None:
         return pipeline.teacher(p.teacher)
     if method == CONTROL:

@@ -155,7 +155,7 @@ class Profile:
         "an integer >= 0: epochs of the content classifier (0: no content consistency)", integer(0))
     control_row: bool = parameter(
         "true or false: RQ1 adds the teacher finetuned exactly as the pruned rows are (steps, recipe, seed), the "
-        "teacher the same compute buys without pruning", lambda v: isinstance(v, bool))
+        "teacher the same compute does without pruning", lambda v: isinstance(v, bool))
     # comparisons (RQ1, RQ2, Findings)
     reference_threshold: float = parameter(
         "a threshold in [0, 1): the Diff-Pruning row the others are compared with",

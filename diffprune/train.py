@@ -71,6 +71,12 @@ class TrainConfig:
             raise DiffpruneError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
+def ema_span(steps: int, decay: float = TrainConfig.ema_decay) -> float:
+    """About how many of its last steps a run's weight average spans at its end, 1 / (1 - d): diffusers'
+    EMAModel decays by d = min(decay, (1 + s) / (10 + s)) at step s, so a short run averages few steps."""
+    return 1 / (1 - min(decay, (1 + steps) / (10 + steps)))
+
+
 def train(diffusion: DiffusionModel, images: torch.Tensor, cfg: TrainConfig, out: str | Path, *,
           run_info: dict | None = None, resume: bool = True, progress: bool = True,
           command: str | None = None):

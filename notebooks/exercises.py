@@ -103,6 +103,7 @@ from IPython.display import Pretty
 from myst_nb import glue
 
 from diffprune import plan
+from diffprune.artifacts import device_words
 from diffprune.book import chapters
 from diffprune.paths import RESULTS_DIR
 
@@ -110,7 +111,7 @@ costs = json.loads((RESULTS_DIR / "parameter_costs.json").read_text())
 with pd.option_context("display.max_rows", None):  # every row, not pandas' shortened view
     glue("parameter_costs", plan.cost_table(costs), display=False)
 glue("costs_created", costs["created"][:10], display=False)
-glue("costs_device", costs["device"], display=False)
+glue("costs_device", device_words(costs["device"]), display=False)
 glue("costs_stale", plan.stale_costs_text(costs), display=False)
 # the sweeps being computed (the profile's `computing`), for Reproducing
 sweeps = plan.in_progress(profile, overrides, p.computing, chapters())

@@ -16,7 +16,9 @@
 # The paper's claims, one by one, with a finding on each committed teacher, computed from the
 # recorded results of the chapter that tests it — {doc}`rq1`, {doc}`rq2`, {doc}`rq3` or {doc}`ldm`
 # — by a rule in `diffprune/chapters/findings.py`. This page computes nothing itself: a chapter
-# whose results are not recorded for the profile gives *not yet tested*.
+# whose results are not recorded for the profile gives *not yet tested*. Two rows begin *Implied,
+# not reported*: what the paper's MACs imply (seconds saved) rather than what it measures, since it
+# reports no timings.
 #
 # **How to read a finding.** Each rests on a paired comparison (the difference between two rows at
 # the same seed, or over the same sample indices), read in the direction the paper claims:
@@ -107,7 +109,7 @@ glue("headline_control", head["control"] if head and head["control"] else "not r
 # results (`headline_point`: the paper's own 12.5 %): *reproduced* where its whole interval lies within
 # the gap, *contradicted* where it lies wholly beyond it, *inconclusive* otherwise. The window's
 # other checkpoints are shown as context and decide nothing. Against the control, the teacher
-# finetuned through the same window (what the same compute buys without pruning), at the same
+# finetuned through the same window (what the same compute does without pruning), at the same
 # point: {glue:text}`headline_control`
 #
 # ## The evidence

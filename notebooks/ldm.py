@@ -70,6 +70,7 @@ from IPython.display import Image, Markdown
 from myst_nb import glue
 
 from diffprune import evaluation, pipeline, plots, verdicts
+from diffprune.artifacts import device_words
 from diffprune.chapters import ldm, rq1
 from diffprune.threshold import stop_times
 
@@ -90,12 +91,14 @@ ae_test = ae_cost["reconstruction_test"]
 glue("ldm_dataset", kinds["LDM"].dataset, display=False)
 glue("ldm_teacher", str(kinds["LDM"].teacher), display=False)
 glue("pixel_teacher", str(kinds["DDPM"].teacher), display=False)
-glue("ae_record", f"{ae_cost['steps']:,} steps in {ae_cost['wall_time_s']:,.0f} s on {ae_cost['device']} (code "
-     f"{ae_cost['code_version']}); latents {'×'.join(map(str, ae_cost['latent_shape']))}; test reconstruction "
+ae_note = f"; {ae_cost['note']}" if ae_cost.get("note") else ""  # what the record says of its own numbers
+glue("ae_record", f"{ae_cost['steps']:,} steps in {ae_cost['wall_time_s']:,.0f} s on "
+     f"{device_words(ae_cost['device'])} (code {ae_cost['code_version']}{ae_note}); latents "
+     f"{'×'.join(map(str, ae_cost['latent_shape']))}; test reconstruction "
      f"PSNR {ae_test['psnr_db']:.1f} dB (MSE {ae_test['mse']:.3f} on pixels in [-1, 1], {ae_test['n']} images)",
      display=False)
-glue("unet_record", f"{unet_cost['steps']:,} steps in {unet_cost['wall_time_s']:,.0f} s on {unet_cost['device']} "
-     f"(code {unet_cost['code_version']})", display=False)
+glue("unet_record", f"{unet_cost['steps']:,} steps in {unet_cost['wall_time_s']:,.0f} s on "
+     f"{device_words(unet_cost['device'])} (code {unet_cost['code_version']})", display=False)
 Image(filename=str(latent_dir / "vqvae" / "reconstructions.png"), width=520)
 
 # %% [markdown]
@@ -249,7 +252,7 @@ glue("LDM_ms", f"{teachers_speed['LDM_ms']:.2f}", display=False)
 glue("DDPM_ms", f"{teachers_speed['DDPM_ms']:.2f}", display=False)
 glue("ldm_faster", f"{teachers_speed['ldm_faster']:.1f}", display=False)
 glue("speed_rounds", teachers_speed["rounds"], display=False)
-glue("speed_machine", teachers_speed["machine"], display=False)
+glue("speed_machine", device_words(teachers_speed["machine"]), display=False)
 glue("speed_batch", teachers_speed["batch"], display=False)
 glue("speed_load", "–" if teachers_speed["max_load"] is None else f"{teachers_speed['max_load']:.2f}", display=False)
 

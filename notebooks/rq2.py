@@ -49,6 +49,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from diffprune import evaluation, plan, profiles, verdicts
+from diffprune.artifacts import device_words
 from diffprune.chapters import ablations, content_detail, rq2, timestep_map
 
 p = rq2.CHAPTER.load(profile, overrides)
@@ -78,9 +79,9 @@ glue("lt_batch", p.importance_batch, display=False)
 # %% [markdown]
 # ```{glue:figure} lt_figure
 # :name: fig-rq2-lt
-# Left: $L_t$ of the teacher, mean over {glue:text}`lt_batches` fixed batches of
-# {glue:text}`lt_batch` images (band: their minimum and maximum), every {glue:text}`lt_stride`-th
-# timestep. Right: the same curve relative to its maximum, the stop $t$ of each threshold, and
+# Top: $L_t$ of the teacher, mean over {glue:text}`lt_batches` fixed batches of
+# {glue:text}`lt_batch` images (band: their minimum and maximum), one timestep in
+# {glue:text}`lt_stride`. Bottom: the same curve relative to its maximum, the stop $t$ of each threshold, and
 # the official repository's recorded CIFAR-10 and CelebA-HQ curves (**the repository's numbers**:
 # its loss is summed over pixels, so only relative curves compare).
 # ```
@@ -213,9 +214,9 @@ glue("other_judges", ", ".join(f"{100 * c['test_accuracy']:.1f}% on {q.dataset} 
 #
 # ```{glue:figure} content_figure
 # :name: fig-rq2-content
-# Left: each window's SSIM to the teacher along the short finetune (mean over
+# Top: each window's SSIM to the teacher along the short finetune (mean over
 # {glue:text}`content_seeds` seeds; $[0, k)$ blue, $[k, 1000)$ orange dashed, darker for larger
-# $k$), the band where windows are compared shaded. Middle and right: the difference
+# $k$), the band where windows are compared shaded. Second and third panels: the difference
 # $[0, k) - [k, 1000)$ at the same seed, mean and 95 % t interval over the paired seeds, on detail
 # (edge SSIM; the paper predicts $> 0$) and content (Cohen's $\kappa$; the paper predicts $< 0$);
 # hollow points lie outside the band, grey the equivalence margin.
@@ -358,7 +359,7 @@ if left:
 # %% tags=["hide-input"]
 spent = plan.spent(rq2.CHAPTER.work(p))
 glue("rq2_hours", spent["hours"], display=False)
-glue("rq2_devices", ", ".join(spent["devices"]), display=False)
+glue("rq2_devices", ", ".join(dict.fromkeys(map(device_words, spent["devices"]))), display=False)
 
 # %% [markdown]
 # ## Summary

@@ -26,6 +26,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from diffprune import evaluation, plots, profiles
+from diffprune.artifacts import device_words
 from diffprune.chapters import teachers
 from diffprune.data import load_dataset
 
@@ -66,7 +67,7 @@ glue("teacher_params_M", main["params"] / 1e6, display=False)
 glue("teacher_macs_M", main["macs"] / 1e6, display=False)
 glue("teacher_steps", f"{main['steps']:,}", display=False)
 glue("teacher_hours", main["hours"], display=False)
-glue("teacher_device", main["device"], display=False)
+glue("teacher_device", device_words(main["device"]), display=False)
 glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"), display=False)
 
 # %% [markdown]
@@ -75,7 +76,12 @@ glue("teacher_curve", plots.training_curve(main["log"], "teacher: training loss"
 # trained for {glue:text}`teacher_steps` steps in {glue:text}`teacher_hours:.2f` hours on
 # {glue:text}`teacher_device`; the paper's CIFAR-10 teacher (35.7 M parameters, 6.1 G MACs) was
 # trained for 800,000 steps on GPUs.
-#
+
+# %% tags=["hide-input"]
+if main["note"]:  # what the training record itself says about its numbers (e.g. a shared machine)
+    display(Markdown(f"*The training record notes:* {main['note']}"))
+
+# %% [markdown]
 # ```{glue:figure} teacher_curve
 # :name: fig-teacher-curve
 # Training loss of the teacher (DDPM noise-prediction MSE, mean over each logging interval).
@@ -148,10 +154,12 @@ for row in others:
     display(profiles.attribution(row["dataset"]))
 
 # %% [markdown]
-# A teacher is usable for the study when its loss curve has flattened and its samples are
-# recognisably drawn from its data set. The Fréchet distances of different data sets are not
-# comparable with each other (different reference images, different feature statistics; the
-# OpenMoji test split has only a few hundred images, which biases its FD upward).
+# A teacher can be pruned and read against once its samples are recognisably drawn from its data
+# set; whether its recipe has stopped improving is a separate question, answered by the curves
+# above (the plateau rule), and the study's verdicts name the teacher behind them. The Fréchet
+# distances of different data sets are not comparable with each other (different reference images,
+# different feature statistics; the OpenMoji test split has only a few hundred images, which biases
+# its FD upward).
 
 # %% [markdown]
 # ## How to read the distance

@@ -116,6 +116,7 @@ def test_every_profile_fixes_a_rule_for_every_tested_claim_and_none_picks_the_be
     for claim in findings.TESTED:
         text = findings.rule_text(claim, profile, {})
         assert "any of" not in text and "best of" not in text.replace("not the best of", "")
+        assert "['" not in text  # a list of names reads as words, not as a Python repr
 
 
 def test_each_finding_names_the_teacher_that_judged_it_and_two_teachers_of_one_data_set_stay_apart():
@@ -131,9 +132,9 @@ def test_each_finding_names_the_teacher_that_judged_it_and_two_teachers_of_one_d
             findings.Row(findings.CLAIMS[1], hub, F.INCONCLUSIVE),
             findings.Row(findings.CLAIMS[-1], None, F.NOT_TESTED)]
     t = findings.table(rows)
-    assert list(t.columns) == ["fashion-mnist (5,000-step teacher)", "openmoji-32 (4,000-step teacher)",
-                               "fashion-mnist (20,000-step teacher)", "cifar10", "where"]
-    assert t.loc[findings.CLAIMS[2].text, "fashion-mnist (5,000-step teacher)"] == "reproduced"
-    assert t.loc[findings.CLAIMS[2].text, "fashion-mnist (20,000-step teacher)"] == "–"
-    assert t.loc[findings.CLAIMS[0].text, "fashion-mnist (20,000-step teacher)"] == "contradicted"
+    assert list(t.columns) == ["fashion-mnist, 5,000-step teacher", "openmoji-32, 4,000-step teacher",
+                               "fashion-mnist, 20,000-step teacher", "cifar10", "where"]
+    assert t.loc[findings.CLAIMS[2].text, "fashion-mnist, 5,000-step teacher"] == "reproduced"
+    assert t.loc[findings.CLAIMS[2].text, "fashion-mnist, 20,000-step teacher"] == "–"
+    assert t.loc[findings.CLAIMS[0].text, "fashion-mnist, 20,000-step teacher"] == "contradicted"
     assert set(t.loc[findings.CLAIMS[-1].text].drop("where")) == {"not tested here"}

@@ -405,3 +405,11 @@ def test_a_recorded_cost_is_read_against_the_value_its_own_chapter_reads(monkeyp
     rq1, rq2 = {**row, "chapter": "rq1", "value": 1600}, {**row, "chapter": "rq2", "value": values["finetune_steps"]}
     assert plan.stale_costs({"profile": "cpu", "rows": [rq1, rq2]}) == []
     assert plan.stale_costs({"profile": "cpu", "rows": [{**rq1, "value": values["finetune_steps"]}]}) != []
+
+
+def test_a_recorded_device_reads_as_words_on_a_page_and_stays_raw_in_its_record():
+    from diffprune.artifacts import device_description, device_words
+    assert device_words("cpu:x86_64 x1 threads") == "1-thread CPU (x86_64)"
+    assert device_words("cpu:x86_64 x2 threads (AMD EPYC 7B13, AVX2)") == "2-thread CPU (AMD EPYC 7B13, AVX2)"
+    assert device_words("cuda:NVIDIA H200") == "NVIDIA H200"
+    assert device_description().startswith(("cpu:", "cuda:"))  # what the plan matches recorded rates by

@@ -1,5 +1,5 @@
 """RQ1's control row: the teacher finetuned exactly as the pruned rows are, so that what pruning
-costs is read against the teacher the same compute buys, not only against the teacher as it was."""
+costs is read against the same compute without pruning, not only against the teacher as it was."""
 import pytest
 
 import diffprune.study as diffprune_study
@@ -45,3 +45,24 @@ def test_the_control_row_s_size_is_its_teacher_s_read_without_its_weights(p, tmp
     shutil.rmtree(control.path / "unet")
     with diffprune_study.recorded_only():
         assert pipeline.size(control) == pipeline.size(pipeline.teacher(p.teacher))
+
+
+def _rows(label, fds):
+    return [{"row": label, "seed": s, "fd": v, "samples": f"{label}-{s}"} for s, v in enumerate(fds)]
+
+
+def test_the_control_is_read_against_its_teacher_and_a_loss_names_its_likely_reason(p):
+    q = p.replace(teacher_steps=5000, finetune_steps=400)
+    worse = rq1.control_reading([(q, _rows("pretrained", [100, 101, 99, 100]) + _rows(rq1.CONTROL_LABEL,
+                                                                                    [110, 112, 109, 111]))])
+    assert "worse" in worse and "moving average" in worse
+    assert "last 46 steps" in worse and "last 557 of 5,000" in worse  # (10 + s) / 9 at s = 400 and 5,000
+    alike = rq1.control_reading([(q, _rows("pretrained", [100, 101, 99, 100]) + _rows(rq1.CONTROL_LABEL,
+                                                                                    [100.1, 100.9, 99.1, 99.9]))])
+    assert "equivalent" in alike and "moving average" not in alike
+    assert rq1.control_reading([(q, _rows("pretrained", [100, 101]))]) == "not run in this profile."
+
+
+def test_a_run_s_weight_average_spans_few_steps_when_short_and_its_decay_s_bound_when_long():
+    from diffprune.train import ema_span
+    assert ema_span(400) == pytest.approx(410 / 9) and ema_span(10**7) == pytest.approx(1e4)

@@ -99,7 +99,7 @@ def candidate_table(p: Parameters):
     import pandas as pd
     rows = [candidate_row(p, m, r) for m in CANDIDATE_METHODS for r in p.content_candidates]
     out = pd.DataFrame({(r["method"], r["ratio"]): {
-        "MACs": f"x{r['macs'] / r['macs_teacher']:.2f}",
+        "MACs": f"×{r['macs'] / r['macs_teacher']:.2f}",
         "SSIM": evaluation.ci_text(r["ssim"], r["ssim_low"], r["ssim_high"], 2),
         "Cohen's κ": "–" if r["kappa"] is None else evaluation.ci_text(r["kappa"], r["kappa_low"], r["kappa_high"], 2)}
         for r in rows}).T

@@ -200,8 +200,8 @@ def faster(profile: str, overrides: dict) -> Evidence:
 
     def column(g: dict) -> str:  # a device column, named with the teacher whose prune was timed there
         return f"{p.dataset} on {g['device']}"
-    reading = {column(g): (Finding.REPRODUCED if g["speedup_low"] > 1 else Finding.CONTRADICTED
-                           if g["speedup_high"] < 1 else Finding.INCONCLUSIVE) for g in found}
+    kinds = {verdicts.Kind.BETTER: Finding.REPRODUCED, verdicts.Kind.WORSE: Finding.CONTRADICTED}
+    reading = {column(g): kinds.get(speed.faster_than_unpruned(g), Finding.INCONCLUSIVE) for g in found}
     return Evidence(reading, [], "rq3", "MACs ×0.56 on CIFAR-10 (Table 1); no wall-clock speed-up reported",
                     {column(g): f"{g['speedup']:.2f}× ({g['speedup_low']:.2f}–{g['speedup_high']:.2f}× over "
                                 f"{g['rounds']} rounds; MACs ideal {g['ideal']:.2f}×)" for g in found},
@@ -249,12 +249,13 @@ CLAIMS = (
     Claim("beats_magnitude", "Diff-Pruning beats magnitude pruning", beats("magnitude")),
     Claim("beats_taylor", "Diff-Pruning beats Taylor pruning over all timesteps", beats("taylor")),
     Claim("threshold_helps", "The thresholded partial Taylor (T = 0.05) beats the full one (T = 0)", threshold_helps),
-    Claim("content_early", "Content is not produced only at the end of sampling: late timesteps carry content, "
-          "early ones detail", content_early),
+    Claim("content_early", "Content is not produced only at the end of sampling: the large timesteps (the start "
+          "of sampling) carry content, the small ones detail", content_early),
     Claim("beats_scratch", "Pruning beats training the small model from scratch for the same steps", beats("scratch")),
-    Claim("faster", "A pruned model samples faster than its teacher (the MACs it removes become seconds)", faster),
-    Claim("frontier", "At equal sampling time, a pruned model beats its teacher (it can afford more sampler steps)",
-          frontier),
+    Claim("faster", "Implied, not reported: a pruned model samples faster than its teacher (the MACs it removes "
+          "become seconds)", faster),
+    Claim("frontier", "Implied, not reported: at equal sampling time, a pruned model beats its teacher (it can "
+          "afford more sampler steps)", frontier),
     Claim("ldm_beats_scratch", "On a latent diffusion model too, pruning beats training the small model from scratch",
           ldm_beats("scratch")),
     Claim("fid_values", "The FID values themselves (CIFAR-10, CelebA-HQ, LSUN; Inception FID on 50,000 samples)", None,
@@ -274,7 +275,9 @@ class Row:
 
 def rule_text(claim_id: str, profile: str, overrides: dict) -> str:
     """A claim's rule as the profile fixed it, its `{key}`s replaced by the profile's values."""
-    values = profiles.read(profile, overrides)
+    # a list of names reads as words, not as a Python list; numbers keep their brackets (a set, a band)
+    values = {k: ", ".join(v) if isinstance(v, list) and v and all(isinstance(x, str) for x in v) else v
+              for k, v in profiles.read(profile, overrides).items()}
     try:
         return CHAPTER.load(profile, overrides).decision_rules[claim_id].format_map(values)
     except (KeyError, IndexError, ValueError) as e:
@@ -317,7 +320,7 @@ def table(rows: list[Row]):
 
     def header(r: Row, t: str) -> str:
         steps = r.evidence.teachers.get(t)
-        return f"{t} ({steps:,}-step teacher)" if steps else t
+        return f"{t}, {steps:,}-step teacher" if steps else t  # t may end in its own brackets
     columns = list(dict.fromkeys(header(r, t) for r in rows if r.evidence for t in r.evidence.findings))
     out = []
     for r in rows:

@@ -3,7 +3,7 @@ of the teacher's steps), each checkpoint against the teacher paired by seed, wit
 gap as the margin, judged at the one point the profile fixes (`headline_point`); the chapter is `rq3`.
 
 With `control_row`, the teacher itself is finetuned through the same window (the control: what the
-same compute buys without pruning), and each pruned checkpoint is also read against the control's
+same compute does without pruning), and each pruned checkpoint is also read against the control's
 at the same steps, so that the cost of pruning is not hidden by the training the finetune adds.
 """
 from __future__ import annotations
@@ -59,6 +59,15 @@ def paper_gap(paper_dataset: str = "cifar10") -> float:
     dense = t.loc[t["method"] == "pretrained", "fid"].iloc[0]
     dp = t.loc[(t["method"] == "diff-pruning") & (t["threshold_T"] == 0.05), "fid"].iloc[0]
     return float(dp / dense - 1)
+
+
+def paper_macs(paper_dataset: str = "cifar10") -> float:
+    """The MACs fraction of the paper's Diff-Pruning row (T = 0.05) against its teacher, where the
+    headline's "about 50 % fewer" was measured."""
+    from ..published import paper_table
+    t = paper_table(paper_dataset)
+    dense = t.loc[t["method"] == "pretrained", "macs_G"].iloc[0]
+    return float(t.loc[(t["method"] == "diff-pruning") & (t["threshold_T"] == 0.05), "macs_G"].iloc[0] / dense)
 
 
 def headline_verdicts(p: Parameters, within: float) -> list[verdicts.Verdict]:

@@ -68,8 +68,8 @@ def ldm_dataset(p: Parameters) -> str:
 def teachers_trained(p: Parameters, overrides: dict) -> str:
     """Whether the two kinds' teachers are trained alike, by the plateau rule on each one's learning
     curve (the pixel teacher's as *The teachers* reads it, with that chapter's parameters from the same
-    profile and overrides): their pruning costs are read side by side, and a finetune of a teacher
-    still learning also buys the training it had not finished."""
+    profile and overrides): their pruning costs are read side by side, each against a teacher of its
+    own training."""
     trained_on = ldm_dataset(p)
     pixel = [q for q in evaluation.every_teacher(spec("teachers").load(p.profile, overrides))
              if q.dataset == trained_on]
@@ -84,8 +84,7 @@ def teachers_trained(p: Parameters, overrides: dict) -> str:
     text = (f"The DDPM teacher's recipe is {teachers.convergence_text(found['DDPM'])}, the LDM's "
             f"{teachers.convergence_text(found['LDM'])}")
     if done["LDM"] and found["DDPM"] is not None and not done["DDPM"]:
-        return (text + ": the two are not trained alike, and the DDPM's finetune also buys training its teacher "
-                "had not finished.")
+        return text + ": the two are not trained alike; the DDPM's teacher had not finished its recipe's training."
     return text + (": both are trained to the same rule." if all(done.values()) else ".")
 
 

@@ -1,7 +1,7 @@
 """RQ1 — the paper's Table 1: can structural pruning find redundancy without retraining?
 
 Rows: the pretrained teacher; with `control_row`, the teacher finetuned as the pruned rows are (what
-the finetune's compute buys without pruning); then each of the profile's `methods` at one ratio, each finetuned
+the finetune's compute does without pruning); then each of the profile's `methods` at one ratio, each finetuned
 for the same steps — "scratch" (`reinit`: the pruned structure re-initialised), random, magnitude
 and Taylor pruning, and Diff-Pruning once per threshold T. Columns come from the shared
 evaluation layer; what is RQ1's own is the row list, the finetune share and the reading.
@@ -120,6 +120,29 @@ def answer(every: list[tuple[Parameters, list[dict]]]) -> str:
     return " ".join(parts) + (" (Each comparison at 95 %, not adjusted for the number made.)" if parts else "")
 
 
+def control_reading(every: list[tuple[Parameters, list[dict]]]) -> str:
+    """Per teacher, the control against the teacher it starts from (FD paired over seeds): what the
+    finetune's compute does to a model that is not pruned. Where it reads worse, the likely reason."""
+    from ..train import ema_span
+    parts = []
+    for q, rows in every:
+        control = [r for r in rows if r["row"] == CONTROL_LABEL]
+        if not control:
+            continue
+        v = verdicts.across_seeds(control, [r for r in rows if r["row"] == "pretrained"], "fd",
+                                  q.equivalence_margins, a=CONTROL_LABEL, b="pretrained", where=q.dataset)
+        parts.append(verdicts.sentence(v))
+        steps = evaluation.trained_steps(q)
+        if v.kind is verdicts.Kind.WORSE and steps:
+            # a hypothesis from the recipe, not a measurement: said as one
+            parts.append(f"A finetune restarts Adam's moments and the weights' moving average: after its "
+                         f"{q.finetune_steps:,} steps that average spans about its last "
+                         f"{ema_span(q.finetune_steps):.0f} steps, the teacher's about its last "
+                         f"{ema_span(steps):.0f} of {steps:,} (diffusers' EMA warm-up) — a likely reason, "
+                         "not tested here, why a finetune can read worse than the model it starts from.")
+    return " ".join(parts) or "not run in this profile."
+
+
 def summarize(rows: list[dict]):
     """The table's numbers: mean over seeds, fractions of the teacher's size, finetune share."""
     s = evaluation.summarize(rows, baseline="pretrained")
@@ -169,7 +192,7 @@ def _steps(r) -> str:
     if r.method == "pretrained":
         return f"teacher: {int(r.teacher_steps):,}" if r.teacher_steps else "teacher"
     share = f" ({r.finetune_pct:.1f}%)" if r.finetune_pct is not None else ""
-    return f"{int(r.finetune_steps)}{share}"
+    return f"{int(r.finetune_steps):,}{share}"
 
 
 def display_table(summary, content: bool = True):
@@ -204,4 +227,6 @@ def paper_display(paper_dataset: str = "cifar10"):
     names = {"dataset": "data set", "resolution": "resolution", "method": "method", "threshold_T": "T",
              "params_M": "params (M)", "macs_G": "MACs (G)", "fid": "FID", "ssim": "SSIM",
              "train_steps": "training steps"}
-    return paper_table(paper_dataset).rename(columns=names).astype(object).fillna("").set_index("method")
+    table = paper_table(paper_dataset)
+    table["train_steps"] = table["train_steps"].map(lambda v: "" if v != v else f"{v:,.0f}")  # NaN: not reported
+    return table.rename(columns=names).astype(object).fillna("").set_index("method")

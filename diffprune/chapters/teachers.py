@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import evaluation, pipeline, verdicts
+from ..artifacts import device_words
 from ..chapter import Chapter, Parameters
 from ..data import short_name
 from ..fid import fd_infinity_applies, fd_infinity_at
@@ -62,7 +63,7 @@ def summary(p: Parameters) -> dict:
     return {**row, "teacher": Path(p.teacher).name if isinstance(p.teacher, str) else f"recipe {t.key[:8]}",
             "dataset": p.dataset, "image": "×".join(map(str, image_shape(load_unet(t.path)))),
             "steps": cost.get("steps"), "images_seen": cost.get("images_seen"),
-            "hours": cost.get("wall_time_s", 0) / 3600 or None, "device": cost.get("device"),
+            "hours": cost.get("wall_time_s", 0) / 3600 or None, "device": cost.get("device"), "note": cost.get("note"),
             "final_loss": _final_loss(log), "log": log, "n_reference": reference_count(p)}
 
 
@@ -276,12 +277,12 @@ CHAPTER = Chapter("teachers", parameters=(
 
 
 def _training(r: dict) -> str:
-    """`5,000 × 64 in 1.65 h on CPU x1 threads`: steps × batch, time and device of a teacher's training."""
+    """`5,000 × 64 in 1.65 h on 1-thread CPU (x86_64)`: steps × batch, time and device of a teacher's training."""
     if not r["steps"]:
         return "–"
     text = f"{r['steps']:,} × {r['images_seen'] // r['steps']}"
     text += f" in {r['hours']:.2f} h" if r["hours"] else ""
-    return text + (f" on {r['device'].replace('cpu:x86_64 ', 'CPU ')}" if r["device"] else "")
+    return text + (f" on {device_words(r['device'])}" if r["device"] else "")
 
 
 def display_table(rows: list[dict]):
