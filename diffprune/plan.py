@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 
 from . import evaluation, study
-from .artifacts import DiffpruneError, device_description
+from .artifacts import DiffpruneError, device_description, device_words
 from .chapter import spec
 from .profiles import CHAPTER_VALUES, for_chapter, read
 from .progress import listening
@@ -125,10 +125,10 @@ class Plan:
             lines.append(f"  {kind:<24} {n:>5}{f' ({regen} to regenerate)' if regen else '':<20} ~ {cost}")
         total, unpriced = self.seconds()
         if len(unpriced) == len({s.kind for s in self.steps.values()}):
-            lines.append(f"  time unknown: no recorded step of these kinds prices them on {device_description()} "
-                         "(an empty study cache, or a new device)")
+            lines.append(f"  time unknown: no recorded step of these kinds prices them on "
+                         f"{device_words(device_description())} (an empty study cache, or a new device)")
         else:
-            lines.append(f"  about {duration(total)} on {device_description()}"
+            lines.append(f"  about {duration(total)} on {device_words(device_description())}"
                          + (f" for the priced steps; no recorded step prices the {', '.join(unpriced)}"
                             if unpriced else "") + "; with study --jobs N, N jobs run side by side")
         if self.stopped:

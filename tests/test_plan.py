@@ -104,6 +104,8 @@ def test_a_resumed_finetune_is_priced_by_the_steps_it_trained_itself(teacher_dir
 def test_an_empty_cache_s_plan_says_its_time_is_unknown(teacher_dir):
     text = plan.of([(_row, (teacher_dir, 4))]).table()
     assert "time unknown: no recorded step" in text and "about 0 s" not in text
+    from diffprune.artifacts import device_description, device_words
+    assert device_words(device_description()) in text and device_description() not in text  # words, not its key
 
 
 def test_a_long_plan_is_confirmed_or_refused_without_a_terminal(monkeypatch):
