@@ -216,7 +216,7 @@ glue("speed_growth", speed.batch_growth_text(timed["growth"]), display=False)
 # The study's ratio at the largest batch (and thread count) of each device against the goal of
 # reaching {glue:text}`goal` of the MACs ideal (this study's bar, not the paper's, which reports MACs
 # and no seconds; fixed before the timings: most of the MACs a prune removes should show as
-# seconds): its measured speed-up over the teacher, the share of
+# seconds): its measured speed-up over its unpruned model, the share of
 # the ideal (median over rounds; in brackets the range over rounds), the reading — *better*: the goal
 # met in every round, *worse*: missed in every round, *inconclusive*: rounds on both sides —, and the
 # best speed-up of that model's prunes in any setting of the table above. One row per device and
@@ -409,8 +409,8 @@ glue("cpu_hours", f"{cpu['finetune_hours'] + cpu['sample_hours']:.0f}" if cpu el
 # - **The headline** (MACs ×{glue:text}`headline_macs:.2f` at 10–20% of the teacher's steps, paired over
 #   {glue:text}`headline_seeds` seeds): {glue:text}`headline_finding`.
 # - **Speed** (the study's ratio, {ref}`table <tab-rq3-speed-goal>`), read two ways. Faster than its
-#   unpruned model in every round (*better*; {doc}`findings` reads the same rows for the teacher, *better*
-#   as *reproduced*): {glue:text}`speed_faster_kinds`. Against this study's own bar of {glue:text}`goal`
+#   unpruned model in every round, the question {doc}`findings` asks of the teacher (where *better*
+#   reads *reproduced*): {glue:text}`speed_faster_kinds`. Against this study's own bar of {glue:text}`goal`
 #   of the MACs ideal: {glue:text}`speed_goal_kinds`.
 # - **Fewer steps or a smaller model** (each pruned point against the best teacher point of no more
 #   time, paired): {glue:text}`frontier_better` of {glue:text}`frontier_compared` better,

@@ -139,10 +139,10 @@ def above_ideal(found: list[dict]) -> str:
             for f in found if f["speedup_high"] > f["ideal"]]
     if not over:
         return "No round is faster than its MACs ideal."
-    return (f"Faster than the MACs ideal ({'; '.join(over)}): MACs are not a step's only cost — a smaller "
-            "model's activations fit the caches better, and a round in which the unpruned model's timing ran "
-            "slow (a busy machine) widens the range upward; the median over rounds, paired by round, is the "
-            "reading, and the findings ask only whether every round is faster.")
+    return (f"Faster than the MACs ideal ({'; '.join(over)}): MACs are not a step's only cost. Likely causes, "
+            "not tested here: a smaller model's activations fit the caches better, and a round in which the "
+            "unpruned model's timing ran slow (a busy machine) widens the range upward. The median over rounds, "
+            "paired by round, is the reading, and the findings ask only whether every round is faster.")
 
 
 def speed_goal_table(found: list[dict]):

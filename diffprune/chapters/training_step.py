@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from .. import verdicts
+from ..artifacts import device_words
 from ..chapter import Parameters
 from ..paths import RESULTS_DIR
 
@@ -64,5 +65,5 @@ def section(p: Parameters) -> dict | None:
     return {"levers": levers_table(levers), "operators": operators_table(levers), "found": found,
             "verdicts": verdicts.table(found) if found else None, "adopted": adopted,
             "loop_fp32": loop["fp32"], "loop_bf16": loop["bf16"], "loop_speedup": levers["train_loop_speedup_bf16"],
-            "device": levers["device"], "batch": levers["batch"], "threads": levers["threads"],
+            "device": device_words(levers["device"]), "batch": levers["batch"], "threads": levers["threads"],
             "seeds": precision["seeds"] if precision else []}
