@@ -242,7 +242,10 @@ def table(verdicts: list[Verdict], digits: int | None = None):
     evidence.shown(verdicts)
     places = list(dict.fromkeys(v.where for v in verdicts))
     one_a = len(verdicts) > 1 and len({v.a for v in verdicts}) == 1
-    header = {w: f"{w} ({_paired_over([v for v in verdicts if v.where == w])})" for w in places}
+    def header_of(w: str) -> str:  # a place that ends in its own brackets takes the count inside them
+        over = _paired_over([v for v in verdicts if v.where == w])
+        return f"{w[:-1]}; {over})" if w.endswith(")") else f"{w} ({over})"
+    header = {w: header_of(w) for w in places}
     cells: dict[tuple[str, str], dict[str, str]] = {}
     for v in verdicts:
         cells.setdefault((f"vs {v.b}" if one_a else f"{v.a} vs {v.b}", v.metric), {})[

@@ -101,6 +101,7 @@ def test_a_column_names_seeds_and_samples_each_with_its_own_count():
     one_seed = Verdict("dp", "t", "fd", 1.0, 0.5, 1.5, 1000, BOOTSTRAP, 0.1, Kind.WORSE, "x", 10.0)
     assert list(table([*by_seed, one_seed]).columns) == ["x (3/5 seeds, 1000 samples)"]
     assert list(table(by_seed).columns) == ["x (3/5 seeds)"]
+    assert list(table([dataclasses.replace(v, where="LDM (om)") for v in by_seed]).columns) == ["LDM (om; 3/5 seeds)"]
 
 
 def _v(d, lo, hi, n=5, margin=1.0, kind=Kind.INCONCLUSIVE, interval=verdicts.SEEDS):
