@@ -654,6 +654,12 @@ def distances(s: Artifact, *, dataset: str, split: str, features: str, n_referen
     return _step("distances", params, compute, (s,))  # distances.json
 
 
+def _drawn(*sets: Artifact) -> dict[str, str]:
+    """Where a paired comparison's sample sets come from: a comparison computed from a regenerated
+    set that differs from its record does not restate the distances recorded for it."""
+    return {s.key: study.bulk_origin(s.path) for s in sets}
+
+
 def paired_fd(a: Artifact, b: Artifact, *, dataset: str, split: str, features: str, n_reference: int | None,
               n_boot: int, seed: int = 0) -> Artifact:
     """FD(a) − FD(b) of two sample sets drawn from the same noise, with a paired bootstrap interval
@@ -672,7 +678,8 @@ def paired_fd(a: Artifact, b: Artifact, *, dataset: str, split: str, features: s
             raise DiffpruneError(f"sample sets {a.key} and {b.key} were not drawn from the same noise")
         mu, sigma = reference_statistics(dataset, split, features, n_reference, seed, progress=False)
         result = paired_fd_difference(extract(x, features), extract(y, features), mu, sigma, n_boot=n_boot, seed=seed)
-        write_json_atomic(work / "paired_fd.json", {"metric": METRIC_NAMES[features], **result, **params})
+        write_json_atomic(work / "paired_fd.json", {"metric": METRIC_NAMES[features], **result, **params,
+                                                    "drawn": _drawn(a, b)})
 
     return _step("paired_fd", params, compute, (a, b))  # paired_fd.json
 
@@ -698,6 +705,6 @@ def consistency(a: Artifact, b: Artifact, clf: Artifact | None, *, n_boot: int =
             model, meta = load_classifier(clf.path)
             result["content"] = {**content_consistency(x, y, model, kappa="kappa" in params, n_boot=n_boot, seed=seed),
                                  "classifier_test_accuracy": meta["test_accuracy"]}
-        write_json_atomic(work / "consistency.json", result)
+        write_json_atomic(work / "consistency.json", {**result, "drawn": _drawn(a, b)})
 
     return _step("consistency", params, compute, (a, b, clf))  # consistency.json

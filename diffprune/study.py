@@ -222,7 +222,8 @@ def cached(step: str, params: dict, compute: Callable[[Path], None], *, bulk: bo
     `compute` writes into `<key>.partial/`, which survives an interruption (training resumes from
     its checkpoint there); only a finished artifact is renamed to `<key>/`. With `bulk=True` the
     bulk files are guaranteed present: where only the results were kept, they are recomputed and
-    moved in beside them, and `regenerated.json` notes when and where.
+    moved in beside them, and `regenerated.json` notes when and where, and whether the
+    recomputation wrote the recorded results again (`differing_results`).
     """
     d = step_dir(step, params)
     if done(d) and not (bulk and missing_bulk(step, d)):
@@ -572,6 +573,7 @@ def _regenerate(d: Path, missing: list[str], compute: Callable[[Path], None]) ->
     work.mkdir(parents=True, exist_ok=True)
     with _own_time() as own:
         compute(work)
+    differs = differing_results(d, work)
     d.mkdir(exist_ok=True)  # a packed record may have no directory here
     for name in missing + [n for n in spare if (work / n).exists()]:
         os.replace(work / name, d / name)
@@ -579,6 +581,62 @@ def _regenerate(d: Path, missing: list[str], compute: Callable[[Path], None]) ->
     # beside the bulk, like it ignored by git: the committed record stays the original run's
     write_json_atomic(d / REGENERATED, {
         "bulk": missing, "code_version": code_version(), "device": device_description(),
-        "wall_time_s": round(own[0], 1),
+        "wall_time_s": round(own[0], 1), "reproduces_record": not differs, "differs": differs,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    if differs:
+        print(f"warning: the regenerated {d.parent.name} {d.name} differs from its record in {', '.join(differs)}: "
+              "what is computed from its bulk now comes from another run than the recorded results",
+              file=sys.stderr, flush=True)
+
+
+def bulk_origin(d: Path) -> str:
+    """Whose bulk an artifact directory holds: "recorded run", or, where only its record was kept,
+    "regenerated, reproduces its record" or "... differs from its record" (`regenerated.json`)."""
+    note = d / REGENERATED
+    if not note.is_file():
+        return "recorded run"
+    reproduces = json.loads(note.read_text()).get("reproduces_record")
+    if reproduces is None:  # regenerated before the check existed
+        return "regenerated, not checked against its record"
+    return f"regenerated, {'reproduces' if reproduces else 'differs from'} its record"
+
+
+# What a result records of its run's circumstances rather than of what it computed: a regeneration
+# elsewhere or later may differ in these alone.
+CIRCUMSTANCES = frozenset({"wall_time_s", "wall_time_this_run_s", "resumed_at_step", "device", "code_version",
+                           "command", "created", "processes", "torch", "torch_pruning"})
+
+
+def _outcome(name: str, value):
+    """A result without its circumstances: JSON without CIRCUMSTANCES' keys, CSV without its
+    wall-time columns, arrays as they are."""
+    value = _decode(name, value)
+    if Path(name).suffix == ".json":
+        def strip(o):
+            if isinstance(o, dict):
+                return {k: strip(v) for k, v in o.items() if k not in CIRCUMSTANCES}
+            return [strip(v) for v in o] if isinstance(o, list) else o
+        return strip(value)
+    if Path(name).suffix == ".csv":
+        rows = [line.split(",") for line in value.splitlines()]
+        keep = [i for i, col in enumerate(rows[0] if rows else []) if "wall_time" not in col]
+        return [[row[i] for i in keep if i < len(row)] for row in rows]
+    return value
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict) and a and all(isinstance(v, np.ndarray) for v in a.values()):  # an .npz's arrays
+        return isinstance(b, dict) and a.keys() == b.keys() and all(
+            a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
+def differing_results(d: Path, work: Path) -> list[str]:
+    """The recorded results of `d` that a recomputation into `work` wrote otherwise (circumstances
+    aside): where there are any, the regenerated bulk is not the recorded run's (another machine's
+    floating point, a changed library), and a comparison computed from it can disagree with one read
+    from the records."""
+    recorded = (_full_record(d) or {}).get("results", {})
+    return sorted(name for name, value in recorded.items() if (work / name).is_file()
+                  and not _same(_outcome(name, value), _outcome(name, _encode(work / name))))
 

@@ -669,3 +669,39 @@ def test_study_precomputes_what_a_chapter_reads(teachers_study, monkeypatch):
     p = spec("teachers").load("smoke")
     rows = [teachers.summary(q) for q in evaluation.every_teacher(p)]
     assert len(rows) == 1 + len(p.more_teachers) and all(r["fd"] > 0 for r in rows)
+
+
+def test_a_regeneration_says_whether_it_reproduced_the_record(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DIFFPRUNE_STUDY", str(tmp_path / "study"))
+    loss = {"value": "0.5"}
+    clock = iter(range(100))
+
+    def compute(work):
+        np.savez(work / "samples.npz", images=np.arange(4))
+        np.savez(work / "preview.npz", images=np.arange(2))
+        # the wall time and the device differ between runs; the loss is what the run computed
+        (work / "log.csv").write_text(f"step,loss,wall_time_s\n1,{loss['value']},{next(clock)}\n")
+        (work / "cost.json").write_text(json.dumps({"steps": 1, "device": f"cpu{next(clock)}"}))
+
+    def regenerated():
+        (d / "samples.npz").unlink()
+        diffprune.study.cached("sample", {"n": 4}, compute)
+        return json.loads((d / "regenerated.json").read_text())
+
+    d = diffprune.study.cached("sample", {"n": 4}, compute)
+    note = regenerated()  # the same results, at another wall time and on another "device"
+    assert note["reproduces_record"] is True and note["differs"] == []
+    assert "warning" not in capsys.readouterr().err
+    loss["value"] = "0.50001"  # another machine's floating point
+    note = regenerated()
+    assert note["reproduces_record"] is False and note["differs"] == ["log.csv"]
+    assert "differs from its record in log.csv" in capsys.readouterr().err
+    assert "1,0.5,0\n" in diffprune.study.result(d, "log.csv")  # the record stays the original run's
+
+
+def test_a_paired_comparison_names_where_its_sample_sets_were_drawn(tiny_teacher):
+    a = pipeline.samples(tiny_teacher, n=3, seed=0, steps=2)
+    b = pipeline.samples(tiny_teacher, n=3, seed=0, steps=3)
+    (a.path / pipeline.SAMPLES).unlink()  # as in a fresh clone: only the record is kept
+    drawn = pipeline.consistency(a, b, None).result("consistency.json")["drawn"]
+    assert drawn == {a.key: "regenerated, reproduces its record", b.key: "recorded run"}
