@@ -116,7 +116,13 @@ def test_every_profile_fixes_a_rule_for_every_tested_claim_and_none_picks_the_be
     for claim in findings.TESTED:
         text = findings.rule_text(claim, profile, {})
         assert "any of" not in text and "best of" not in text.replace("not the best of", "")
-        assert "['" not in text  # a list of names reads as words, not as a Python repr
+        assert "['" not in text and "[0, 1" not in text  # a list reads as words, not as a Python repr
+
+
+def test_a_rule_reads_its_lists_as_words_and_a_band_in_brackets():
+    assert "paired over seeds 0, 1, 2, 3 and 4;" in findings.rule_text("beats_random", "cpu", {})
+    assert "lies in [0.3, 0.8]" in findings.rule_text("content_early", "cpu", {"content_ssim_band": [0.3, 0.8]})
+    assert findings.listed([0]) == "0" and findings.listed(["cpu", "cuda"]) == "cpu and cuda"
 
 
 def test_each_finding_names_the_teacher_that_judged_it_and_two_teachers_of_one_data_set_stay_apart():

@@ -275,10 +275,16 @@ class Row:
     rule: str = ""              # the profile's decision rule, as it read before any row
 
 
+def listed(values: list) -> str:
+    """A list as a sentence reads it, "0, 1 and 2", not as Python prints it; a band (a profile key
+    ending in `_band`, [low, high]) keeps its brackets."""
+    words = [str(v) for v in values]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def rule_text(claim_id: str, profile: str, overrides: dict) -> str:
     """A claim's rule as the profile fixed it, its `{key}`s replaced by the profile's values."""
-    # a list of names reads as words, not as a Python list; numbers keep their brackets (a set, a band)
-    values = {k: ", ".join(v) if isinstance(v, list) and v and all(isinstance(x, str) for x in v) else v
+    values = {k: listed(v) if isinstance(v, list) and v and not k.endswith("_band") else v
               for k, v in profiles.read(profile, overrides).items()}
     try:
         return CHAPTER.load(profile, overrides).decision_rules[claim_id].format_map(values)
