@@ -130,6 +130,12 @@ def device_description() -> str:
     return f"cpu:{platform.machine()} x{torch.get_num_threads()} threads ({cpu_name()})"
 
 
+def listed(values) -> str:
+    """Values as a sentence lists them, "0, 1 and 2", not as Python prints a list."""
+    words = [str(v) for v in values]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
 def device_words(device: str) -> str:
     """A recorded `device_description` as a page reads it ("cpu:x86_64 x1 threads (…)" → "1-thread CPU
     (…)"); records keep the raw string, which the plan matches rates by."""

@@ -265,16 +265,16 @@ else:
 # %% [markdown]
 # ### What rounding the widths costs
 #
-# GPU kernels favour channel counts that are multiples of 8, and a uniform ratio leaves odd widths
-# (the rounded prunes of the levers table above). `prune --round-to 8` keeps every pruned width a
+# GPU kernels favour channel counts that are multiples of 8, and a uniform ratio can leave widths that
+# are not. `prune --round-to 8` keeps every pruned width a
 # multiple of 8, as near the ratio as that allows. What it costs in quality: at each ratio below,
 # RQ1's reference row is pruned with and without rounding and finetuned the same way, and the two are
 # read paired by seed (FD, and SSIM to the teacher), Holm-adjusted over all the readings of the table.
 # The rule was fixed before the numbers: rounding costs quality where either reading is *worse*, is
 # free where both are *equivalent* (or *better*), and is unresolved otherwise. Where the rounded prune
 # keeps the very channels of the unrounded one (every width already a multiple of 8), the two are one
-# model and nothing needs measuring; a ratio where the widths do change (those of the rounded prunes
-# in the levers table) is measured only where the profile lists it in `rounding_ratios`.
+# model and nothing needs measuring; a ratio where the widths do change (as at the rounded prunes the
+# levers table times for speed) is measured only where the profile lists it in `rounding_ratios`.
 
 # %% tags=["hide-input"]
 rounded = rounding.rounding_section(p)
@@ -308,9 +308,7 @@ else:
     else:
         display(step["verdicts"], Markdown(
             loop + f"Over seeds {', '.join(map(str, step['seeds']))}: "
-            + " ".join(verdicts.sentence(v) for v in step["found"])
-            + (" bf16 is adopted for the study's training." if step["adopted"] else
-               " bf16 is **not** adopted: equivalence to fp32 was not shown, so the study trains in fp32.")))
+            + " ".join(verdicts.sentence(v) for v in step["found"]) + " " + step["decision"]))
 
 # %% [markdown]
 # ## The sampler frontier

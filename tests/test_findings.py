@@ -122,7 +122,7 @@ def test_every_profile_fixes_a_rule_for_every_tested_claim_and_none_picks_the_be
 def test_a_rule_reads_its_lists_as_words_and_a_band_in_brackets():
     assert "paired over seeds 0, 1, 2, 3 and 4;" in findings.rule_text("beats_random", "cpu", {})
     assert "lies in [0.3, 0.8]" in findings.rule_text("content_early", "cpu", {"content_ssim_band": [0.3, 0.8]})
-    assert findings.listed([0]) == "0" and findings.listed(["cpu", "cuda"]) == "cpu and cuda"
+    assert diffprune.artifacts.listed([0]) == "0" and diffprune.artifacts.listed(["cpu", "cuda"]) == "cpu and cuda"
 
 
 def test_each_finding_names_the_teacher_that_judged_it_and_two_teachers_of_one_data_set_stay_apart():

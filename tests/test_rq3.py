@@ -173,10 +173,14 @@ def test_a_training_lever_is_adopted_only_where_its_finetune_is_equivalent(tmp_p
         fp32 = [{"seed": s, "fd": 180.0 + 7 * s, "ssim": 0.80 + 0.01 * s} for s in range(5)]
         return {"fp32": fp32, "bf16": [{**r, "fd": r["fd"] + fd_shift[r["seed"]], "ssim": r["ssim"] + ssim_shift}
                                        for r in fp32]}
-    for shifts, adopted in ((([0.1, -0.2, 0.3, 0.0, -0.1], 0.001), True), (([6.9, 1.9, -3.0, 8.0, 0.5], 0.0), False)):
+    for shifts, adopted, decision in (
+            (([0.1, -0.2, 0.3, 0.0, -0.1], 0.001), True, "bf16 is adopted"),
+            (([6.9, 1.9, -3.0, 8.0, 0.5], 0.0), False, "bf16 is **not** adopted: equivalence to fp32 was not shown"),
+            (([8.0, 9.0, 7.0, 8.5, 9.0], 0.0), False,
+             "bf16 is **not** adopted: its finetunes are worse than fp32's on FD")):
         (tmp_path / "precision.json").write_text(json.dumps({"rows": rows(*shifts), "seeds": list(range(5))}))
         found = training_step.section(p)
-        assert found["adopted"] is adopted and len(found["found"]) == 2
+        assert found["adopted"] is adopted and len(found["found"]) == 2 and found["decision"].startswith(decision)
 
 
 def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_setting(tmp_path, monkeypatch):
@@ -197,7 +201,12 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
     found = speed.levers_section(tmp_path / "levers.json", None)
     assert len(found["levers"]) == 2 * 2 * 2 and set(found["levers"].index.get_level_values("batch")) == {1, 64}
     assert found["levers"].loc[("teacher r=0.25", 64, 2, "channels_last"), "speed-up"] == "2.40×"  # the same setting's
-    assert found["reading"].count("the fastest setting for the pruned model is channels_last") == 2  # batch 64 only
+    assert found["reading"].count("the fastest setting for the pruned model is channels_last (2.00×") == 2  # batch 64
+    tie = [{**row, "levers": {**row["levers"], "inference_mode": lever(0.12, 0.0504)}} for row in rows]
+    (tmp_path / "levers.json").write_text(json.dumps({**record, "rows": tie}))
+    assert "is channels_last (tied within 1 % with inference_mode) (2.00×" in \
+        speed.levers_section(tmp_path / "levers.json", None)["reading"]
+    (tmp_path / "levers.json").write_text(json.dumps(record))
     reading = found["reading"]
     assert "`aten::_scaled_dot_product_flash_attention`" in reading and "`aten::conv2d`" not in reading
     assert "torch.compile not timed" in found["reading"]
@@ -213,8 +222,16 @@ def test_the_levers_table_reads_each_pair_and_batch_and_names_the_fastest_settin
     assert set(found["levers"].index.get_level_values("threads")) == {1, 2}
     assert found["reading"].count("at batch 64, 2 threads") == 4 and "1 threads" not in found["reading"]
     assert ("teacher r=0.35 with every width rounded to a multiple of 8: MACs ideal 2.20× against 2.80× unrounded, "
-            "measured speed-up 1.88× against 1.50× (batch 64, 2 threads), the rounded prune 1.25× as fast") \
-        in found["reading"]
+            "measured speed-up 1.88× against 1.50× (batch 64, 2 threads): the rounded prune 1.25× as fast as the "
+            "unrounded one, each against its own unpruned timing.") in found["reading"]
+    # two rows timed minutes apart: a gap smaller than the unpruned model's own drift between them shows nothing
+    drifted = [{**row, "levers": {"no_grad (baseline)": lever(0.165, 0.107)}} if row["model"].endswith("round-to 8")
+               else row for row in rows]
+    (tmp_path / "levers.json").write_text(json.dumps({**record, "rows": drifted, "threads": [1, 2], "operators": {
+        m: ops for m in ("teacher", "ddpm-cifar10-32", "teacher r=0.35", "teacher r=0.35, round-to 8")}}))
+    assert ("the rounded prune 1.03× as fast as the unrounded one, each against its own unpruned timing — within the "
+            "9 % that the same unpruned model drifted") in \
+        speed.levers_section(tmp_path / "levers.json", None)["reading"]
     # a row timed on a prune the prune step now makes otherwise (its rule changed): left out, read nowhere
     eight = {"of": "teacher", "method": "magnitude", "ratio": 0.35, "seed": 0, "round_to": 8}
     for row in rows:
@@ -400,3 +417,13 @@ def test_a_speed_up_beyond_its_macs_ideal_is_named_with_what_can_cause_it():
     some = speed.above_ideal([{**row, "speedup_high": 2.12}, {**row, "model": "big", "speedup": 1.88, "ideal": 1.76,
                                                               "speedup_high": 2.0}])
     assert "teacher on cpu: up to 2.12× against 1.74×" in some and "big on cpu: median 1.88× against 1.76×" in some
+
+
+def test_the_rounding_check_knows_which_rounded_prunes_were_timed_for_speed(tmp_path, monkeypatch):
+    from diffprune.chapters import rounding
+    spec = {"of": "teacher", "method": "magnitude", "ratio": 0.35, "seed": 0}
+    rows = [{"model": "teacher r=0.35", "prune": {**spec, "round_to": 1}},
+            {"model": "teacher r=0.35, round-to 8", "prune": {**spec, "round_to": 8}}, {"model": "teacher"}]
+    (tmp_path / "speed_levers.json").write_text(json.dumps({"rows": rows}))
+    monkeypatch.setattr("diffprune.paths.RESULTS_DIR", tmp_path)
+    assert rounding.timed_rounding_ratios() == [0.35]  # the rounded one only; a row without a spec is skipped

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .. import evaluation, evidence, profiles, verdicts
-from ..artifacts import DiffpruneError
+from ..artifacts import DiffpruneError, listed
 from ..chapter import Chapter, spec
 from ..published import paper_table
 from ..study import NotRecorded, recorded_only
@@ -275,15 +275,9 @@ class Row:
     rule: str = ""              # the profile's decision rule, as it read before any row
 
 
-def listed(values: list) -> str:
-    """A list as a sentence reads it, "0, 1 and 2", not as Python prints it; a band (a profile key
-    ending in `_band`, [low, high]) keeps its brackets."""
-    words = [str(v) for v in values]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
 def rule_text(claim_id: str, profile: str, overrides: dict) -> str:
     """A claim's rule as the profile fixed it, its `{key}`s replaced by the profile's values."""
+    # a band (a key ending in `_band`: [low, high]) keeps its brackets
     values = {k: listed(v) if isinstance(v, list) and v and not k.endswith("_band") else v
               for k, v in profiles.read(profile, overrides).items()}
     try:

@@ -109,7 +109,20 @@ def rounding_section(p: Parameters) -> dict | None:
             v = found.get(metric)
             entry[f"{metric.upper()}: round-to {p.rounding_multiple} − round-to 1"] = (
                 f"{verdicts.kind_text(v)}: {verdicts.difference_text(v)}" if v else "the same model: no difference")
-    return {"table": pd.DataFrame(table).set_index("ratio"), "reading": reading(p, read)}
+    untested = sorted(set(timed_rounding_ratios()) - set(p.rounding_ratios))
+    return {"table": pd.DataFrame(table).set_index("ratio"), "reading": reading(p, read) + (
+        f" Not measured in quality: ratio {', '.join(f'{r:g}' for r in untested)}, whose rounded prune the levers "
+        "table times for speed (its widths do change there), is not among the ratios this check lists."
+        if untested else "")}
+
+
+def timed_rounding_ratios() -> list[float]:
+    """The ratios of the rounded prunes in the recorded runs of benchmarks/speed_levers.py."""
+    import json
+
+    from .speed import levers_records
+    return sorted({row["prune"]["ratio"] for path in levers_records() for row in json.loads(path.read_text())["rows"]
+                   if row.get("prune", {}).get("round_to", 1) > 1})
 
 
 def reading(p: Parameters, read: dict[float, list[verdicts.Verdict]]) -> str:

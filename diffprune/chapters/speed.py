@@ -5,7 +5,7 @@ batch and thread count, and the levers benchmark's record; the chapter is `rq3`.
 from __future__ import annotations
 
 from .. import evaluation, pipeline, verdicts
-from ..artifacts import DiffpruneError, device_words
+from ..artifacts import DiffpruneError, device_words, listed
 from ..chapter import Parameters
 from .recovery import model
 
@@ -204,6 +204,7 @@ def levers_records() -> list:
 
 
 IDEAL_TOLERANCE = 0.005  # a MACs ideal that moved by more: another structure than the one timed
+TIE = 0.01  # settings whose pruned step times lie within 1 % of the fastest are read as tied with it
 
 
 def unpruned_models(p: Parameters) -> dict[str, pipeline.Artifact]:
@@ -269,13 +270,16 @@ def levers_section(path, p: Parameters) -> dict:
                 and x["model"] not in stale):
         base, ideal = row["levers"]["no_grad (baseline)"], row["ideal_speedup"]
         best = max(row["levers"].items(), key=lambda kv: kv[1]["pruned_vs_baseline"])
+        tied = [k for k, v in row["levers"].items()
+                if k != best[0] and v["pruned_vs_baseline"] >= best[1]["pruned_vs_baseline"] * (1 - TIE)]
         slow = [f"`{k}`" for k, v in r["operators"][row["model"]].items()  # code: aten::_x_ is not emphasis
                 if v["shrink"] is not None and v["shrink"] < ideal * GOAL]
         readings.append(
             f"{shown(row['model'])} at batch {row['batch']}, {row['threads']} threads: the baseline speed-up is "
             f"{base['speedup']:.2f}× of an ideal {ideal:.2f}× ({base['of_ideal']:.2f} of it); the fastest setting "
-            f"for the pruned model is {best[0]} "
-            f"({best[1]['pruned_vs_baseline']:.2f}× its baseline; {best[1]['speedup']:.2f}× the unpruned model in "
+            f"for the pruned model is {best[0]}"
+            + (f" (tied within {100 * TIE:g} % with {listed(tied)})" if tied else "")
+            + f" ({best[1]['pruned_vs_baseline']:.2f}× its baseline; {best[1]['speedup']:.2f}× the unpruned model in "
             f"the same setting, {best[1]['of_ideal']:.2f} of the ideal"
             + ("; what bf16 does to the samples: the draws against fp32 below" if "bf16" in best[0] else "")
             + "). Operators shrinking by less than "
@@ -288,8 +292,11 @@ def levers_section(path, p: Parameters) -> dict:
                  f"one of {now:.2f}× (its rule changed after the run of {r.get('created', '?')[:10]}, code "
                  f"{r.get('code_version', '?')}): its rows are left out of the tables and read nowhere until "
                  "benchmarks/speed_levers.py runs again." for model, now in stale.items()]
-    where = (f"{device_words(r['device'])} on {r.get('created', '?')[:10]}, ratio {r['ratio']:g}, "
-             f"medians of {r['repeats']} steps"
+    ratios = sorted({row["prune"]["ratio"] for row in r["rows"] if "prune" in row and row["model"] not in stale}
+                    or {r["ratio"]})
+    where = (f"{device_words(r['device'])} on {r.get('created', '?')[:10]}, "
+             f"ratio{'s' if len(ratios) > 1 else ''} {listed(f'{x:g}' for x in ratios)}, "
+             f"medians of {r['repeats']} timed forwards"
              + ("" if r["compiled"] else "; torch.compile not timed"))
     return {"levers": levers, "operators": ops, "reading": f"Measured on {where}. " + " ".join(readings)}
 
@@ -304,8 +311,13 @@ def rounding(rows: list[dict], batch: int, threads: int) -> list[str]:
         if one is None:
             continue
         a, b = one["levers"]["no_grad (baseline)"], eight["levers"]["no_grad (baseline)"]
+        # each prune is read against the unpruned model timed in alternation with it: their two rows
+        # were timed minutes apart, and the unpruned model's drift between them is the noise to beat
+        ratio, drift = b["speedup"] / a["speedup"], abs(a["unpruned_s"] / b["unpruned_s"] - 1)
         out.append(f"{label} with every width rounded to a multiple of 8: MACs ideal {eight['ideal_speedup']:.2f}× "
                    f"against {one['ideal_speedup']:.2f}× unrounded, measured speed-up {b['speedup']:.2f}× against "
-                   f"{a['speedup']:.2f}× (batch {batch}, {threads} threads), the rounded prune "
-                   f"{a['pruned_s'] / b['pruned_s']:.2f}× as fast as the unrounded one.")
+                   f"{a['speedup']:.2f}× (batch {batch}, {threads} threads): the rounded prune "
+                   f"{ratio:.2f}× as fast as the unrounded one, each against its own unpruned timing"
+                   + (f" — within the {100 * drift:.0f} % that the same unpruned model drifted between the two "
+                      "rows, so no difference is shown." if abs(ratio - 1) <= drift else "."))
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from .. import verdicts
-from ..artifacts import device_words
+from ..artifacts import device_words, listed
 from ..chapter import Parameters
 from ..paths import RESULTS_DIR
 
@@ -61,9 +61,14 @@ def section(p: Parameters) -> dict | None:
     precision = _read(PRECISION)
     found = precision_verdicts(precision, p.equivalence_margins) if precision else []
     adopted = bool(found) and all(v.kind is verdicts.Kind.EQUIVALENT for v in found)
+    worse = [v.metric.upper() if v.metric == "fd" else v.metric for v in found if v.kind is verdicts.Kind.WORSE]
+    decision = ("bf16 is adopted for the study's training." if adopted else
+                f"bf16 is **not** adopted: its finetunes are worse than fp32's on {listed(worse)}, so the study "
+                "trains in fp32." if worse else
+                "bf16 is **not** adopted: equivalence to fp32 was not shown, so the study trains in fp32.")
     loop = levers["train_loop_seconds_per_step"]
     return {"levers": levers_table(levers), "operators": operators_table(levers), "found": found,
-            "verdicts": verdicts.table(found) if found else None, "adopted": adopted,
+            "verdicts": verdicts.table(found) if found else None, "adopted": adopted, "decision": decision,
             "loop_fp32": loop["fp32"], "loop_bf16": loop["bf16"], "loop_speedup": levers["train_loop_speedup_bf16"],
             "device": device_words(levers["device"]), "batch": levers["batch"], "threads": levers["threads"],
             "seeds": precision["seeds"] if precision else []}
