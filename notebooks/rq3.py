@@ -52,7 +52,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from diffprune import evaluation, plan, profiles, verdicts
-from diffprune.artifacts import device_words
+from diffprune.artifacts import device_words, listed
 from diffprune.chapters import (
     findings,
     frontier,
@@ -307,7 +307,7 @@ else:
         display(Markdown(loop + "Whether bf16 changes what a finetune learns is not measured yet."))
     else:
         display(step["verdicts"], Markdown(
-            loop + f"Over seeds {', '.join(map(str, step['seeds']))}: "
+            loop + f"Over seeds {listed(step['seeds'])}: "
             + " ".join(verdicts.sentence(v) for v in step["found"]) + " " + step["decision"]))
 
 # %% [markdown]
