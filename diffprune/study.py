@@ -608,8 +608,8 @@ CIRCUMSTANCES = frozenset({"wall_time_s", "wall_time_this_run_s", "resumed_at_st
 
 
 def _outcome(name: str, value):
-    """A result without its circumstances: JSON without CIRCUMSTANCES' keys, CSV without its
-    wall-time columns, arrays as they are."""
+    """A result without its circumstances: JSON without CIRCUMSTANCES' keys, a CSV as its columns
+    (by header) without the wall-time ones, arrays as they are."""
     value = _decode(name, value)
     if Path(name).suffix == ".json":
         def strip(o):
@@ -618,16 +618,22 @@ def _outcome(name: str, value):
             return [strip(v) for v in o] if isinstance(o, list) else o
         return strip(value)
     if Path(name).suffix == ".csv":
-        rows = [line.split(",") for line in value.splitlines()]
-        keep = [i for i, col in enumerate(rows[0] if rows else []) if "wall_time" not in col]
-        return [[row[i] for i in keep if i < len(row)] for row in rows]
+        header, *rows = [line.split(",") for line in value.splitlines()] or [[]]
+        return {col: [row[i] if i < len(row) else None for row in rows]
+                for i, col in enumerate(header) if "wall_time" not in col}
     return value
 
 
-def _same(a, b) -> bool:
+def _agree(a, b) -> bool:
+    """Whether two outcomes say the same wherever both say something: a field or column that a later
+    version of the code added (a new config flag) is not a different result."""
     if isinstance(a, dict) and a and all(isinstance(v, np.ndarray) for v in a.values()):  # an .npz's arrays
         return isinstance(b, dict) and a.keys() == b.keys() and all(
             a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(_agree(a[k], b[k]) for k in a.keys() & b.keys())
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_agree, a, b))
     return a == b
 
 
@@ -638,5 +644,5 @@ def differing_results(d: Path, work: Path) -> list[str]:
     from the records."""
     recorded = (_full_record(d) or {}).get("results", {})
     return sorted(name for name, value in recorded.items() if (work / name).is_file()
-                  and not _same(_outcome(name, value), _outcome(name, _encode(work / name))))
+                  and not _agree(_outcome(name, value), _outcome(name, _encode(work / name))))
 

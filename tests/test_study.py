@@ -681,7 +681,9 @@ def test_a_regeneration_says_whether_it_reproduced_the_record(tmp_path, monkeypa
         np.savez(work / "preview.npz", images=np.arange(2))
         # the wall time and the device differ between runs; the loss is what the run computed
         (work / "log.csv").write_text(f"step,loss,wall_time_s\n1,{loss['value']},{next(clock)}\n")
-        (work / "cost.json").write_text(json.dumps({"steps": 1, "device": f"cpu{next(clock)}"}))
+        # a later version of the code records a new flag: not a different result
+        config = {"lr": 0.1, **({"precision": "fp32"} if next(clock) > 1 else {})}
+        (work / "cost.json").write_text(json.dumps({"steps": 1, "device": f"cpu{next(clock)}", "config": config}))
 
     def regenerated():
         (d / "samples.npz").unlink()
@@ -689,7 +691,7 @@ def test_a_regeneration_says_whether_it_reproduced_the_record(tmp_path, monkeypa
         return json.loads((d / "regenerated.json").read_text())
 
     d = diffprune.study.cached("sample", {"n": 4}, compute)
-    note = regenerated()  # the same results, at another wall time and on another "device"
+    note = regenerated()  # the same results, at another wall time, on another "device", by newer code
     assert note["reproduces_record"] is True and note["differs"] == []
     assert "warning" not in capsys.readouterr().err
     loss["value"] = "0.50001"  # another machine's floating point
@@ -697,6 +699,7 @@ def test_a_regeneration_says_whether_it_reproduced_the_record(tmp_path, monkeypa
     assert note["reproduces_record"] is False and note["differs"] == ["log.csv"]
     assert "differs from its record in log.csv" in capsys.readouterr().err
     assert "1,0.5,0\n" in diffprune.study.result(d, "log.csv")  # the record stays the original run's
+    assert "precision" not in diffprune.study.result(d, "cost.json")["config"]
 
 
 def test_a_paired_comparison_names_where_its_sample_sets_were_drawn(tiny_teacher):
