@@ -159,6 +159,23 @@ def paired_fd(p: Parameters, a: pipeline.Artifact, b: pipeline.Artifact, seed: i
                               n_boot=p.n_boot).result("paired_fd.json")
 
 
+def redrawn(pairs: list[tuple[dict, float, float]]) -> str:
+    """Whether paired differences (`paired_fd` results, each with FD(a) and FD(b) as a table reads them)
+    were computed from the very samples whose distances the table shows: a set whose bulk is not kept
+    is drawn again for the paired bootstrap (its model trained again), and a draw on another device is
+    not bit-identical; by how much they differ."""
+    drift = [100 * abs(result[f"fd_{side}"] / recorded - 1) for result, fa, fb in pairs
+             for side, recorded in (("a", fa), ("b", fb))]
+    moved = [d for d in drift if d >= 0.005]
+    if not moved:
+        return "Each paired difference is computed from the very samples the table's distances were."
+    return (f"The paired differences are computed from the sample sets drawn again (their bulk is not kept; a "
+            f"draw repeats the model's training and sampling, which are not bit-identical across devices and drift "
+            f"apart over a run's steps): "
+            f"{len(moved)} of their {len(drift)} distances differ from the table's by up to {max(moved):.1f} %, "
+            "so a difference read off the table need not equal the verdict's.")
+
+
 def loss_curve(p: Parameters) -> pipeline.Artifact:
     """The L_t curve of the profile's teacher on `lt_batches` fixed importance batches (batch 0 is
     the one the first seed's prune visits), every `lt_stride`-th timestep."""

@@ -112,7 +112,7 @@ for q in curved:
                 "the two lengths are too far apart to read the rule"))
     settled = f" The run it settles at: {learning['settled']}." if learning["settled"] else ""
     display(Markdown(f"**{q.dataset}** ({q.curve_precision}): {state}.{settled}"), learning["figure"],
-            learning["verdicts"])
+            learning["verdicts"], Markdown(learning["redrawn"]))
 if not curved:
     display(Markdown("Not run in this profile: its teachers were not trained by this study, or "
                      "`teacher_curve_steps` names none of their data sets."))

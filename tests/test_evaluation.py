@@ -137,3 +137,11 @@ def test_a_row_s_stop_t_is_shown_over_all_its_seeds_not_its_first():
     assert evaluation.stops_text([250, 250]) == "250"
     assert evaluation.stops_text([250, None], "never") == "250, never"  # one seed's pass never met T
     assert evaluation.stops_text([None, None], "never") == "never" and evaluation.stops_text([None]) == "–"
+
+
+def test_a_paired_difference_from_redrawn_samples_says_how_far_they_moved_from_the_table():
+    same = ({"fd_a": 100.0, "fd_b": 120.0}, 100.0, 120.0)
+    assert evaluation.redrawn([same]) == ("Each paired difference is computed from the very samples the table's "
+                                          "distances were.")
+    moved = evaluation.redrawn([same, ({"fd_a": 102.0, "fd_b": 50.0}, 100.0, 50.0)])
+    assert "1 of their 4 distances differ from the table's by up to 2.0 %" in moved

@@ -83,19 +83,8 @@ def frontier_verdicts(p: Parameters) -> list[verdicts.Verdict]:
 
 
 def redrawn(p: Parameters) -> str:
-    """Where the paired differences were computed from other draws of the same sample sets than the
-    table's distances: a set whose bulk is not kept is drawn again (its model finetuned again) for
-    the paired bootstrap, and a draw on another device is not bit-identical; by how much they differ."""
-    drift = [100 * abs(result[f"fd_{side}"] / recorded - 1) for _, _, result, fa, fb in _comparisons(p)
-             for side, recorded in (("a", fa), ("b", fb))]
-    moved = [d for d in drift if d >= 0.005]
-    if not moved:
-        return "Each paired difference is computed from the very samples the table's distances were."
-    return (f"The paired differences are computed from the sample sets drawn again (their bulk is not kept; a "
-            f"draw repeats the model's finetune and sampling, which are not bit-identical across devices and drift "
-            f"apart over a finetune's steps): "
-            f"{len(moved)} of their {len(drift)} distances differ from the table's by up to {max(moved):.1f} %, "
-            "so a difference read off the table need not equal the verdict's.")
+    """Whether the frontier's paired differences come from the very samples of the table's distances."""
+    return evaluation.redrawn([(result, fa, fb) for _, _, result, fa, fb in _comparisons(p)])
 
 
 def frontier_jobs(p: Parameters) -> list:

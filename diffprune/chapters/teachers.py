@@ -175,9 +175,12 @@ def curve_section(p: Parameters) -> dict:
     rows = [curve_row(p, s) for s in curve_steps(p)]
     trained = pipeline.teacher_steps(pipeline.teacher(p.teacher))
     found = curve_verdicts(p)
+    fd = {r["steps"]: r["fd"] for r in rows}
+    paired = [(evaluation.paired_fd(p, curve_model(p, s), curve_model(p, trained), p.seeds[0]), fd[s], fd[trained])
+              for s in curve_steps(p) if trained in fd and s > trained]
     return {"rows": rows, "figure": learning_curve(rows, trained, summary(p)["fd"], p.dataset),
             "verdicts": verdicts.table(found), "found": found, "trained": trained, "plateau": plateau(rows),
-            "settled": settled_text(settled_rows(p))}
+            "settled": settled_text(settled_rows(p)), "redrawn": evaluation.redrawn(paired) if paired else ""}
 
 
 def answer(p: Parameters) -> str:
