@@ -14,6 +14,7 @@ reading is *worse* after Holm's adjustment over every ratio's two readings; it i
 from __future__ import annotations
 
 from .. import evaluation, pipeline, study, verdicts
+from ..artifacts import listed
 from ..chapter import Parameters
 from .rq1 import reference_row
 
@@ -111,8 +112,9 @@ def rounding_section(p: Parameters) -> dict | None:
                 f"{verdicts.kind_text(v)}: {verdicts.difference_text(v)}" if v else "the same model: no difference")
     untested = sorted(set(timed_rounding_ratios()) - set(p.rounding_ratios))
     return {"table": pd.DataFrame(table).set_index("ratio"), "reading": reading(p, read) + (
-        f" Not measured in quality: ratio {', '.join(f'{r:g}' for r in untested)}, whose rounded prune the levers "
-        "table times for speed (its widths do change there), is not among the ratios this check lists."
+        f" Not measured in quality: rounding at ratio{'s' if len(untested) > 1 else ''} "
+        f"{listed(f'{r:g}' for r in untested)}, where the levers table times rounded prunes for speed and the "
+        "widths do change (not among the ratios this check lists)."
         if untested else "")}
 
 
